@@ -1,0 +1,139 @@
+"""One frozen Settings object read from the environment (and a `.env` file), failing fast by name."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable and says how to fix it."""
+
+
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the bot reads from its environment. Secrets are kept out of repr()."""
+
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_app_token: str | None = field(default=None, repr=False)
+    slack_api_url: str = "https://slack.com/api/"
+    twilio_api_url: str = "https://api.twilio.com"
+    database_path: Path = Path("./data/bot.db")
+    secret_key: str | None = field(default=None, repr=False)
+    admin_user_ids: frozenset[str] = frozenset()
+    host: str = "0.0.0.0"
+    port: int = 3000
+    log_level: str = "INFO"
+    log_format: str = "console"
+    default_region: str = "US"
+    twilio_concurrency: int = 50
+    twilio_timeout: float = 10.0
+
+    def require(self, *names: str, mode: str) -> None:
+        """Fail with a sentence naming the first missing variable that `mode` needs."""
+        for name in names:
+            if not getattr(self, name.lower()):
+                raise SettingsError(
+                    f"{name} is not set, and `{mode}` needs it. Set it in the environment or in .env "
+                    "(see README: 'Set up the Slack app')."
+                )
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip().removeprefix("export ").strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def _url(name: str, value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise SettingsError(f"{name} must be an http(s) URL such as https://slack.com/api/, not {value!r}.")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None = Path(".env")) -> Settings:
+    """Build Settings from `env` (default: os.environ over a `.env` file). Raises SettingsError."""
+    merged: dict[str, str] = {}
+    if dotenv is not None and env is None:
+        merged.update(_read_dotenv(dotenv))
+    merged.update(os.environ if env is None else env)
+
+    def get(name: str) -> str | None:
+        value = merged.get(name, "").strip()
+        return value or None
+
+    port_text = get("PORT") or "3000"
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise SettingsError(f"PORT must be a whole number from 0 to 65535, not {port_text!r}.")
+    level = (get("LOG_LEVEL") or "INFO").upper()
+    if level not in _LEVELS:
+        raise SettingsError(f"LOG_LEVEL must be one of {', '.join(sorted(_LEVELS))}, not {level!r}.")
+    fmt = (get("LOG_FORMAT") or "console").lower()
+    if fmt not in {"console", "json"}:
+        raise SettingsError(f"LOG_FORMAT must be 'console' or 'json', not {fmt!r}.")
+    admins = frozenset(x.strip() for x in (get("ADMIN_USER_IDS") or "").split(",") if x.strip())
+    for user in admins:
+        if not _USER_ID.match(user):
+            raise SettingsError(
+                f"ADMIN_USER_IDS has {user!r}, which is not a Slack user ID (like U012AB3CD); "
+                "separate IDs with commas."
+            )
+    bot_token = get("SLACK_BOT_TOKEN")
+    if bot_token and not bot_token.startswith("xoxb-"):
+        raise SettingsError("SLACK_BOT_TOKEN must be a bot token starting with xoxb- (OAuth & Permissions page).")
+    app_token = get("SLACK_APP_TOKEN")
+    if app_token and not app_token.startswith("xapp-"):
+        raise SettingsError("SLACK_APP_TOKEN must be an app-level token starting with xapp- (Basic Information page).")
+    region = (get("DEFAULT_REGION") or "US").upper()
+    if not re.fullmatch(r"[A-Z]{2}", region):
+        raise SettingsError(f"DEFAULT_REGION must be a two-letter country code such as US or GB, not {region!r}.")
+    concurrency_text = get("TWILIO_CONCURRENCY") or "50"
+    if not concurrency_text.isdigit() or not 1 <= int(concurrency_text) <= 1000:
+        raise SettingsError(f"TWILIO_CONCURRENCY must be a whole number from 1 to 1000, not {concurrency_text!r}.")
+    timeout_text = get("TWILIO_TIMEOUT") or "10"
+    try:
+        timeout = float(timeout_text)
+    except ValueError:
+        timeout = -1.0
+    if not 0 < timeout <= 120:
+        raise SettingsError(f"TWILIO_TIMEOUT must be a number of seconds above 0 and at most 120, not {timeout_text!r}.")
+
+    slack_api_url = _url("SLACK_API_URL", get("SLACK_API_URL") or "https://slack.com/api/")
+    if not slack_api_url.endswith("/"):
+        slack_api_url += "/"
+    return Settings(
+        slack_signing_secret=get("SLACK_SIGNING_SECRET"),
+        slack_bot_token=bot_token,
+        slack_app_token=app_token,
+        slack_api_url=slack_api_url,
+        twilio_api_url=_url("TWILIO_API_URL", get("TWILIO_API_URL") or "https://api.twilio.com").rstrip("/"),
+        database_path=Path(get("DATABASE_PATH") or "./data/bot.db"),
+        secret_key=get("SECRET_KEY"),
+        admin_user_ids=admins,
+        host=get("HOST") or "0.0.0.0",
+        port=int(port_text),
+        log_level=level,
+        log_format=fmt,
+        default_region=region,
+        twilio_concurrency=int(concurrency_text),
+        twilio_timeout=timeout,
+    )
