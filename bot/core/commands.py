@@ -1,0 +1,846 @@
+"""The `/twilio` text grammar: command text → a typed request, an Incomplete, or a CommandError.
+
+    /twilio help [COMMAND]
+    /twilio setup · /twilio accounts
+    /twilio send TO BODY… [--from FROM] [--account LABEL]
+    /twilio schedule TO WHEN BODY… [--service MG…] [--account LABEL]
+    /twilio list [scheduled] [--to TO] [--from FROM] [--date YYYY-MM-DD] [--limit N] [--account LABEL]
+    /twilio fetch|cancel|delete SID [--account LABEL]
+    /twilio history [N] · /twilio log-channel #channel | off
+
+Slack sends the text after `/twilio` as typed, except that it escapes `&`, `<` and `>` and may wrap
+phone numbers, links and mentions as `<tel:…|…>`, `<https://…|…>`, `<@U…|name>`. The parser undoes
+that, splits words like a shell would but never fails on an unbalanced quote (apostrophes are
+common in message bodies), and takes the BODY from the original text so its spacing and newlines
+survive.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from bot.core.errors import CommandError, InputError, quoted
+from bot.core.phone import PhoneNumber, parse_phone, rank_phone
+from bot.core.rules import (
+    DEFAULT_MAX_AHEAD,
+    DEFAULT_MIN_AHEAD,
+    DEFAULT_PAGE_SIZE,
+    DELAY_PATTERN,
+    check_account_label,
+    check_body,
+    check_sid,
+    parse_count,
+    parse_date,
+    parse_page_size,
+    parse_send_at,
+)
+
+__all__ = [
+    "DEFAULT_HISTORY",
+    "DESCRIPTIONS",
+    "MAX_HISTORY",
+    "SUBCOMMANDS",
+    "USAGE",
+    "AccountsCommand",
+    "CancelCommand",
+    "Command",
+    "CommandError",
+    "DeleteCommand",
+    "FetchCommand",
+    "HelpCommand",
+    "HistoryCommand",
+    "Incomplete",
+    "ListCommand",
+    "LogChannelCommand",
+    "ScheduleCommand",
+    "SendCommand",
+    "SetupCommand",
+    "help_text",
+    "parse_command",
+]
+
+DEFAULT_HISTORY = 10
+MAX_HISTORY = 50
+
+SUBCOMMANDS: tuple[str, ...] = (
+    "help",
+    "setup",
+    "accounts",
+    "send",
+    "schedule",
+    "list",
+    "fetch",
+    "cancel",
+    "delete",
+    "history",
+    "log-channel",
+)
+
+USAGE: dict[str, str] = {
+    "help": "/twilio help [COMMAND]",
+    "setup": "/twilio setup",
+    "accounts": "/twilio accounts",
+    "send": "/twilio send TO BODY… [--from FROM] [--account LABEL]",
+    "schedule": "/twilio schedule TO WHEN BODY… [--service MG…] [--account LABEL]",
+    "list": (
+        "/twilio list [scheduled] [--to TO] [--from FROM] [--date YYYY-MM-DD] [--limit N] [--account LABEL]"
+    ),
+    "fetch": "/twilio fetch SID [--account LABEL]",
+    "cancel": "/twilio cancel SID [--account LABEL]",
+    "delete": "/twilio delete SID [--account LABEL]",
+    "history": "/twilio history [N]",
+    "log-channel": "/twilio log-channel #channel | off",
+}
+
+DESCRIPTIONS: dict[str, str] = {
+    "help": "Show every command, or the details of one.",
+    "setup": "Add or replace a Twilio account for this workspace (admins only).",
+    "accounts": "List this workspace's Twilio accounts.",
+    "send": "Send an SMS or WhatsApp message now.",
+    "schedule": "Schedule a message 15 minutes to 35 days ahead through a Messaging Service.",
+    "list": "List recent messages, filtered by number or date; list scheduled shows those not yet sent.",
+    "fetch": "Show one message and its delivery status.",
+    "cancel": "Cancel a scheduled message before it is sent.",
+    "delete": "Delete a message's record from Twilio.",
+    "history": f"Show the last N commands run here (default {DEFAULT_HISTORY}, at most {MAX_HISTORY}).",
+    "log-channel": "Copy every result to a channel, or stop with off (admins only).",
+}
+
+_NOTES = (
+    "TO and FROM: +15551234567, whatsapp:+15551234567, or a national number like (555) 123-4567.",
+    "WHEN: a UTC time like 2026-12-01T15:00:00Z, or in 30m, in 2h, in 3d.",
+    "SID: the message SID, SM or MM followed by 32 hex characters.",
+    "Leave out TO, WHEN, BODY or SID to fill them in a form instead.",
+)
+
+_ALIASES = {
+    "--help": "help",
+    "-h": "help",
+    "?": "help",
+    "log_channel": "log-channel",
+    "logchannel": "log-channel",
+}
+
+
+# --- requests -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HelpCommand:
+    """Show help; `topic` is the subcommand asked about, or the unknown word that was typed."""
+
+    topic: str | None = None
+
+
+@dataclass(frozen=True)
+class SetupCommand:
+    """Open the modal that adds or replaces a Twilio account."""
+
+
+@dataclass(frozen=True)
+class AccountsCommand:
+    """List the workspace's Twilio accounts."""
+
+
+@dataclass(frozen=True)
+class SendCommand:
+    """Send `body` to `to` now, from `from_` (or the account's default sender)."""
+
+    to: PhoneNumber
+    body: str
+    from_: PhoneNumber | None = None
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleCommand:
+    """Schedule `body` to `to` at `send_at` (aware UTC, whole seconds) through Messaging Service `service`."""
+
+    to: PhoneNumber
+    send_at: datetime
+    body: str
+    service: str | None = None
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class ListCommand:
+    """List messages, optionally filtered; `scheduled_only` lists those not yet sent."""
+
+    to: PhoneNumber | None = None
+    from_: PhoneNumber | None = None
+    date_sent: date | None = None
+    limit: int = DEFAULT_PAGE_SIZE
+    account: str | None = None
+    scheduled_only: bool = False
+
+
+@dataclass(frozen=True)
+class FetchCommand:
+    """Fetch one message by SID."""
+
+    sid: str
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class CancelCommand:
+    """Cancel a scheduled message by SID."""
+
+    sid: str
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class DeleteCommand:
+    """Delete a message record by SID."""
+
+    sid: str
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class HistoryCommand:
+    """Show the last `limit` audit entries."""
+
+    limit: int = DEFAULT_HISTORY
+
+
+@dataclass(frozen=True)
+class LogChannelCommand:
+    """Set the channel that gets a copy of every result (`None` turns it off)."""
+
+    channel_id: str | None
+
+
+@dataclass(frozen=True)
+class Incomplete:
+    """Required arguments are missing: open `subcommand`'s modal prefilled with the raw text given.
+
+    `prefill` keys: to, from, body, send_at, service, account, sid, date, limit. `problem` is the
+    sentence about the first given value that is already invalid, to show in the modal, or None.
+    """
+
+    subcommand: str
+    prefill: Mapping[str, str] = field(default_factory=dict)
+    problem: str | None = None
+
+
+Command = (
+    HelpCommand
+    | SetupCommand
+    | AccountsCommand
+    | SendCommand
+    | ScheduleCommand
+    | ListCommand
+    | FetchCommand
+    | CancelCommand
+    | DeleteCommand
+    | HistoryCommand
+    | LogChannelCommand
+    | Incomplete
+)
+
+
+def help_text(topic: str | None = None) -> str:
+    """Plain-text help: every subcommand with its usage, or one subcommand's usage and description."""
+    if topic is not None and topic in USAGE:
+        return f"{USAGE[topic]}\n{DESCRIPTIONS[topic]}\n" + "\n".join(_NOTES)
+    lines = ["Run Twilio's Messages API from Slack:"]
+    lines += [f"{USAGE[name]} — {DESCRIPTIONS[name]}" for name in SUBCOMMANDS]
+    lines += ["", *_NOTES]
+    return "\n".join(lines)
+
+
+# --- parsing --------------------------------------------------------------------------------------
+
+
+def parse_command(
+    text: str,
+    *,
+    now: datetime,
+    default_region: str = "US",
+    min_ahead: timedelta = DEFAULT_MIN_AHEAD,
+    max_ahead: timedelta = DEFAULT_MAX_AHEAD,
+) -> Command:
+    """Parse the text after `/twilio` into a request, an Incomplete, or raise CommandError.
+
+    Empty text and unknown subcommands give HelpCommand (topic = the unknown word, lower-cased),
+    so the caller can answer "Unknown subcommand" with the help. `now` anchors `in 2h` and the
+    schedule window; it must be timezone-aware.
+    """
+    first = text.split(None, 1)
+    word = first[0].lower() if first else ""
+    word = _ALIASES.get(word, word)
+    # log-channel needs the channel ID inside <#C…|name>; everywhere else mentions become plain text.
+    clean = _unescape(_unwrap(text, mentions=word != "log-channel"))
+    tokens = _tokenize(clean)
+    if not tokens:
+        return HelpCommand(None)
+    word = _ALIASES.get(tokens[0].value.lower(), tokens[0].value.lower())
+    if word == "help":
+        topic = tokens[1].value.lower() if len(tokens) > 1 else None
+        return HelpCommand(_ALIASES.get(topic, topic) if topic is not None else None)
+    parser = _PARSERS.get(word)
+    if parser is None:
+        return HelpCommand(word)
+    rest = tokens[1:]
+    if any(not tok.quoted and tok.value.lower() in {"--help", "-h"} for tok in rest):
+        return HelpCommand(word)
+    ctx = _Context(word, clean, rest, now, default_region, min_ahead, max_ahead)
+    try:
+        return parser(ctx)
+    except CommandError:
+        raise
+    except InputError as err:
+        raise CommandError(err.message, USAGE[word], err.field) from None
+
+
+# --- text clean-up --------------------------------------------------------------------------------
+
+# Slack's formatted references: <tel:+1…|+1 555…>, <mailto:a@b|a@b>, <https://x|x>, <@U…|name>,
+# <#C…|name>, <!here>, <!subteam^S…|@team>.
+_SLACK_REF = re.compile(r"<([^<>|\s]+)(?:\|([^<>]*))?>")
+
+
+def _unwrap(text: str, *, mentions: bool) -> str:
+    """Turn Slack's formatted references back into what the user typed."""
+
+    def plain(match: re.Match[str]) -> str:
+        target, label = match.group(1), match.group(2)
+        lowered = target.lower()
+        if lowered.startswith(("tel:", "sms:", "mailto:")):
+            return target.split(":", 1)[1]
+        if lowered.startswith(("http://", "https://")):
+            return label or target
+        if not mentions:
+            return match.group(0)
+        if target.startswith("@"):
+            return f"@{label}" if label else target
+        if target.startswith("#"):
+            return f"#{label}" if label else target
+        if target.startswith("!"):
+            if label:
+                return label
+            return "@" + target[1:]
+        return match.group(0)
+
+    return _SLACK_REF.sub(plain, text)
+
+
+def _unescape(text: str) -> str:
+    """Undo the three escapes Slack applies to command text; &amp; last so "&amp;lt;" stays "&lt;"."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+# --- tokens ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Token:
+    """One word of the command: its value (quotes removed) and its span in the cleaned text."""
+
+    value: str
+    start: int
+    end: int
+    quoted: bool
+
+
+# Opening quote → closing quotes; curly ones because macOS and phones "smarten" what people type.
+_QUOTES = {'"': '"”', "'": "'’", "“": "”\"", "‘": "’'"}  # fmt: skip
+
+
+def _tokenize(text: str) -> list[_Token]:
+    """Split on whitespace, honouring quotes that open a word and close one.
+
+    A quote only groups when it starts a word and a matching quote ends a later word; otherwise it
+    is an ordinary character, so "don't" and an unbalanced quote never raise.
+    """
+    closers = _closing_positions(text)
+    tokens: list[_Token] = []
+    i, n = 0, len(text)
+    while True:
+        while i < n and text[i].isspace():
+            i += 1
+        if i >= n:
+            return tokens
+        close = _find_close(closers, text[i], i + 1)
+        if close is not None:
+            tokens.append(_Token(text[i + 1 : close], i, close + 1, True))
+            i = close + 1
+            continue
+        j = i
+        while j < n and not text[j].isspace():
+            j += 1
+        word = text[i:j]
+        # --flag="quoted value with spaces"
+        eq = word.find("=")
+        if eq > 0 and _FLAG.fullmatch(word[:eq]) and i + eq + 1 < n:
+            close = _find_close(closers, text[i + eq + 1], i + eq + 2)
+            if close is not None:
+                value = word[: eq + 1] + text[i + eq + 2 : close]
+                tokens.append(_Token(value, i, close + 1, False))
+                i = close + 1
+                continue
+        tokens.append(_Token(word, i, j, False))
+        i = j
+
+
+def _closing_positions(text: str) -> dict[str, list[int]]:
+    """Positions of each quote character that ends a word (followed by whitespace or the end)."""
+    positions: dict[str, list[int]] = {}
+    for k, ch in enumerate(text):
+        if ch in "\"'”’" and (k + 1 == len(text) or text[k + 1].isspace()):
+            positions.setdefault(ch, []).append(k)
+    return positions
+
+
+def _find_close(closers: dict[str, list[int]], opener: str, start: int) -> int | None:
+    """The first position >= start of a quote closing `opener`, or None (not a quote, or unbalanced)."""
+    if opener not in _QUOTES:
+        return None
+    found: int | None = None
+    for ch in _QUOTES[opener]:
+        spots = closers.get(ch, [])
+        k = bisect.bisect_left(spots, start)
+        if k < len(spots) and (found is None or spots[k] < found):
+            found = spots[k]
+    return found
+
+
+# --- flags ----------------------------------------------------------------------------------------
+
+# "--from", and "—from"/"–from" because macOS turns a typed "--" into a dash.
+_FLAG = re.compile(r"(--|—|–)([A-Za-z][A-Za-z_-]*)")
+_FLAG_NAMES = frozenset({"to", "from", "date", "limit", "account", "service"})
+_PHONE_FLAGS = frozenset({"to", "from"})
+
+
+@dataclass
+class _Args:
+    """Positional tokens and raw flag values of one command, plus the spans the flags covered."""
+
+    positionals: list[tuple[int, _Token]]  # (index in the token list, token)
+    flags: dict[str, str]
+    flag_spans: list[tuple[int, int]]
+
+
+class _Context:
+    """Everything one parse needs, and the helpers the subcommand parsers share."""
+
+    def __init__(
+        self,
+        sub: str,
+        text: str,
+        tokens: list[_Token],
+        now: datetime,
+        region: str,
+        min_ahead: timedelta,
+        max_ahead: timedelta,
+    ) -> None:
+        self.sub = sub
+        self.text = text
+        self.tokens = tokens
+        self.now = now
+        self.region = region
+        self.min_ahead = min_ahead
+        self.max_ahead = max_ahead
+
+    def fail(self, message: str, field: str | None = None) -> CommandError:
+        """A CommandError carrying this subcommand's usage line."""
+        return CommandError(message, USAGE[self.sub], field)
+
+    def split(self, allowed: Sequence[str]) -> _Args:
+        """Separate flags (anywhere after the subcommand) from positional tokens."""
+        tokens = self.tokens
+        args = _Args([], {}, [])
+        i = 0
+        while i < len(tokens):
+            tok = tokens[i]
+            flag = self._flag_name(tok)
+            if flag is None:
+                args.positionals.append((i, tok))
+                i += 1
+                continue
+            name, inline = flag
+            shown = f"--{name}"
+            if name not in allowed:
+                raise self.fail(self._unknown_flag(shown, allowed))
+            if name in args.flags:
+                raise self.fail(f"{shown} is given twice; give it once.", name)
+            if inline is not None:
+                value, last = inline, i
+            else:
+                nxt = i + 1
+                if nxt >= len(tokens) or self._flag_name(tokens[nxt]) is not None:
+                    raise self.fail(f"{shown} needs a value, like {_FLAG_EXAMPLES[name]}.", name)
+                count = self.phone_tokens(tokens[nxt:], name) if name in _PHONE_FLAGS else 1
+                last = nxt + count - 1
+                value = self.join(tokens[nxt : last + 1])
+            if not value.strip():
+                raise self.fail(f"{shown} needs a value, like {_FLAG_EXAMPLES[name]}.", name)
+            args.flags[name] = value
+            # Remove the flag up to the next word, so "hi --from X there" leaves "hi there".
+            stop = tokens[last + 1].start if last + 1 < len(tokens) else len(self.text)
+            args.flag_spans.append((tok.start, stop))
+            i = last + 1
+        return args
+
+    def _flag_name(self, tok: _Token) -> tuple[str, str | None] | None:
+        """(name, inline value or None) when the token is a flag, else None."""
+        if tok.quoted:
+            return None
+        head, eq, tail = tok.value.partition("=")
+        match = _FLAG.fullmatch(head)
+        if match is None:
+            return None
+        dash, name = match.group(1), match.group(2).lower()
+        # A dash stands in for "--" only before a real flag name: "—see you" is body text.
+        if dash != "--" and name not in _FLAG_NAMES:
+            return None
+        return name, (tail if eq else None)
+
+    def _unknown_flag(self, shown: str, allowed: Sequence[str]) -> str:
+        """Sentence for a flag this subcommand does not take."""
+        cmd = f"/twilio {self.sub}"
+        if not allowed:
+            return f"{cmd} takes no options like {shown}."
+        names = " and ".join(", ".join(f"--{a}" for a in allowed).rsplit(", ", 1))
+        hint = " (put the message in quotes to send text with --)" if self.sub in _BODY_SUBS else ""
+        return f"Unknown option {shown}; {cmd} takes {names}{hint}."
+
+    def join(self, tokens: Sequence[_Token]) -> str:
+        """The text a run of tokens covers: one token's value, or the original slice for several."""
+        if len(tokens) == 1:
+            return tokens[0].value
+        return self.text[tokens[0].start : tokens[-1].end]
+
+    def phone_tokens(self, tokens: Sequence[_Token], field: str) -> int:
+        """How many leading tokens form one phone number typed with spaces ("+1 555 123 4567").
+
+        Among the prefixes of the run of number-looking words, the reading that ranks best wins
+        (valid > possible > possible only locally, see rank_phone): "+1 555 123 4567 2 for 1" is
+        read as +15551234567 because the longer readings are impossible. A tie is ambiguous (the
+        body may start with digits, and some countries allow many lengths), so we ask rather than
+        guess who receives the message.
+        """
+        first = tokens[0]
+        if first.quoted:
+            return 1
+        bare_prefix = first.value.lower() in {"whatsapp:", "tel:"}
+        if not bare_prefix and _PHONE_FIRST.fullmatch(first.value) is None:
+            return 1
+        run = 1
+        while run < min(len(tokens), _MAX_PHONE_WORDS):
+            tok = tokens[run]
+            pattern = _PHONE_FIRST if bare_prefix and run == 1 else _PHONE_NEXT
+            if tok.quoted or pattern.fullmatch(tok.value) is None:
+                break
+            run += 1
+        if run == 1:
+            return 1
+        shortest = 2 if bare_prefix else 1
+        ranks = {
+            k: rank_phone(self.join(tokens[:k]), default_region=self.region) for k in range(shortest, run + 1)
+        }
+        best = max(ranks.values())
+        if best < 0:
+            return shortest
+        fits = [k for k, rank in ranks.items() if rank == best]
+        if len(fits) > 1:
+            a, b = self.join(tokens[: fits[0]]), self.join(tokens[: fits[-1]])
+            raise InputError(
+                f"The number is unclear: {quoted(a)} and {quoted(b)} could both be phone numbers; "
+                "write it without spaces, like +15551234567, or put it in quotes.",
+                field,
+            )
+        return fits[0]
+
+    def phone(self, raw: str, field: str) -> PhoneNumber:
+        """parse_phone with this command's region."""
+        return parse_phone(raw, default_region=self.region, field=field)
+
+    def body(self, args: _Args, first: int) -> str:
+        """The message body: original text from positional token `first` on, with flags cut out."""
+        body_tokens = [tok for idx, tok in args.positionals if idx >= first]
+        if len(body_tokens) == 1 and body_tokens[0].quoted:
+            return body_tokens[0].value
+        start = self.tokens[first].start
+        pieces: list[str] = []
+        cursor = start
+        for span_start, span_stop in sorted(args.flag_spans):
+            if span_stop <= start:
+                continue
+            pieces.append(self.text[cursor : max(cursor, span_start)])
+            cursor = max(cursor, span_stop)
+        pieces.append(self.text[cursor:])
+        return "".join(pieces).strip()
+
+    def no_positionals(self, args: _Args, after: int = 0) -> None:
+        """Refuse words the subcommand does not take."""
+        extra = args.positionals[after:]
+        if extra:
+            raise self.fail(f"Unexpected {quoted(extra[0][1].value)}; use {USAGE[self.sub]}.")
+
+    def account(self, args: _Args) -> str | None:
+        """The --account label, checked."""
+        raw = args.flags.get("account")
+        return None if raw is None else check_account_label(raw)
+
+
+_BODY_SUBS = frozenset({"send", "schedule"})
+_FLAG_EXAMPLES = {"to": "--to +15551234567", "from": "--from +15551234567", "date": "--date 2026-12-01",
+                  "limit": "--limit 50", "account": "--account main",
+                  "service": "--service MG0123456789abcdef0123456789abcdef"}  # fmt: skip
+_MAX_PHONE_WORDS = 6
+_PHONE_FIRST = re.compile(r"(?:whatsapp:|tel:)?[+＋]?[0-9()\-.]*[0-9][0-9()\-.]*", re.ASCII | re.IGNORECASE)
+_PHONE_NEXT = re.compile(r"\(?[0-9][0-9()\-.]*", re.ASCII)
+
+
+def _next_word(text: str, pos: int) -> int:
+    """Index of the first non-space character at or after pos."""
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    return pos
+
+
+def _problem(checks: Sequence[Callable[[], object]]) -> str | None:
+    """The first InputError sentence among the checks, or None when all pass."""
+    for check in checks:
+        try:
+            check()
+        except InputError as err:
+            return err.message
+    return None
+
+
+# --- subcommands ----------------------------------------------------------------------------------
+
+
+def _parse_setup(ctx: _Context) -> Command:
+    """/twilio setup: no arguments."""
+    args = ctx.split(())
+    ctx.no_positionals(args)
+    return SetupCommand()
+
+
+def _parse_accounts(ctx: _Context) -> Command:
+    """/twilio accounts: no arguments."""
+    args = ctx.split(())
+    ctx.no_positionals(args)
+    return AccountsCommand()
+
+
+def _parse_send(ctx: _Context) -> Command:
+    """/twilio send TO BODY… [--from FROM] [--account LABEL]."""
+    args = ctx.split(("from", "account"))
+    prefill = dict(args.flags)
+    checks: list[Callable[[], object]] = []
+    if "from" in args.flags:
+        checks.append(lambda: ctx.phone(args.flags["from"], "from"))
+    checks.append(lambda: ctx.account(args))
+    pos = args.positionals
+    if not pos:
+        return Incomplete("send", prefill, _problem(checks))
+    to_count = _positional_phone(ctx, args, "to")
+    to_raw = ctx.join([tok for _, tok in pos[:to_count]])
+    prefill["to"] = to_raw
+    if len(pos) == to_count:
+        return Incomplete("send", prefill, _problem([lambda: ctx.phone(to_raw, "to"), *checks]))
+    to = ctx.phone(to_raw, "to")
+    from_ = ctx.phone(args.flags["from"], "from") if "from" in args.flags else None
+    body = ctx.body(args, pos[to_count][0])
+    check_body(body)
+    return SendCommand(to=to, body=body, from_=_same_channel(ctx, to, from_), account=ctx.account(args))
+
+
+def _same_channel(ctx: _Context, to: PhoneNumber, from_: PhoneNumber | None) -> PhoneNumber | None:
+    """A WhatsApp recipient needs a WhatsApp sender; an SMS recipient cannot have one."""
+    if from_ is None:
+        return None
+    if to.whatsapp and not from_.whatsapp:
+        return PhoneNumber(from_.e164, whatsapp=True)
+    if from_.whatsapp and not to.whatsapp:
+        raise ctx.fail(
+            "A WhatsApp sender can only message a WhatsApp number; "
+            f"write the To number as whatsapp:{to.e164}.",
+            "to",
+        )
+    return from_
+
+
+def _positional_phone(ctx: _Context, args: _Args, field: str) -> int:
+    """How many leading positional tokens make up the phone number (contiguous words only)."""
+    pos = args.positionals
+    run = [pos[0][1]]
+    for k in range(1, len(pos)):
+        if pos[k][0] != pos[k - 1][0] + 1:
+            break
+        run.append(pos[k][1])
+    return ctx.phone_tokens(run, field)
+
+
+def _parse_schedule(ctx: _Context) -> Command:
+    """/twilio schedule TO WHEN BODY… [--service MG…] [--account LABEL]."""
+    args = ctx.split(("service", "account"))
+    prefill = dict(args.flags)
+    checks: list[Callable[[], object]] = []
+    if "service" in args.flags:
+        checks.append(lambda: check_sid(args.flags["service"], "service", field="service"))
+    checks.append(lambda: ctx.account(args))
+    pos = args.positionals
+    if not pos:
+        return Incomplete("schedule", prefill, _problem(checks))
+    to_count = _positional_phone(ctx, args, "to")
+    to_raw = ctx.join([tok for _, tok in pos[:to_count]])
+    prefill["to"] = to_raw
+    checks.insert(0, lambda: ctx.phone(to_raw, "to"))
+    rest = pos[to_count:]
+    if not rest:
+        return Incomplete("schedule", prefill, _problem(checks))
+    when_count = _when_tokens(ctx, [tok for _, tok in rest])
+    when_raw = ctx.join([tok for _, tok in rest[:when_count]])
+    prefill["send_at"] = when_raw
+
+    def when() -> datetime:
+        return parse_send_at(when_raw, now=ctx.now, min_ahead=ctx.min_ahead, max_ahead=ctx.max_ahead)
+
+    checks.insert(1, when)
+    if len(rest) == when_count:
+        return Incomplete("schedule", prefill, _problem(checks))
+    to = ctx.phone(to_raw, "to")
+    send_at = when()
+    service = (
+        check_sid(args.flags["service"], "service", field="service") if "service" in args.flags else None
+    )
+    body = ctx.body(args, rest[when_count][0])
+    check_body(body)
+    return ScheduleCommand(to=to, send_at=send_at, body=body, service=service, account=ctx.account(args))
+
+
+_WHEN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+_WHEN_TIME = re.compile(r"[0-9]{2}:[0-9]{2}\S*", re.ASCII)
+
+
+def _when_tokens(ctx: _Context, tokens: Sequence[_Token]) -> int:
+    """How many words WHEN takes: "in 30m" is two, "in 30 m" three, "2026-12-01 15:00Z" two."""
+    first = tokens[0]
+    if first.quoted:
+        return 1
+    contiguous = [tokens[0]]
+    for tok in tokens[1:3]:
+        if tok.quoted or tok.start != _next_word(ctx.text, contiguous[-1].end):
+            break
+        contiguous.append(tok)
+    if first.value.lower().startswith("in"):
+        for k in range(1, len(contiguous) + 1):
+            if DELAY_PATTERN.fullmatch(ctx.join(contiguous[:k])):
+                return k
+        if len(contiguous) > 1 and contiguous[1].value.isdigit():
+            return 2
+        return 1
+    if (
+        _WHEN_DATE.fullmatch(first.value)
+        and len(contiguous) > 1
+        and _WHEN_TIME.fullmatch(contiguous[1].value)
+    ):
+        return 2
+    return 1
+
+
+def _parse_list(ctx: _Context) -> Command:
+    """/twilio list [scheduled] with optional filters."""
+    args = ctx.split(("to", "from", "date", "limit", "account"))
+    pos = args.positionals
+    scheduled = bool(pos) and not pos[0][1].quoted and pos[0][1].value.lower() == "scheduled"
+    ctx.no_positionals(args, after=1 if scheduled else 0)
+    if scheduled:
+        # Twilio returns scheduled messages only when the list is not filtered by To, From or DateSent.
+        filtered = next((f"--{name}" for name in ("to", "from", "date") if name in args.flags), None)
+        if filtered is not None:
+            raise ctx.fail(
+                f"list scheduled cannot filter by {filtered}, because Twilio lists scheduled messages only "
+                "without filters; leave it out.",
+                filtered[2:],
+            )
+    to = ctx.phone(args.flags["to"], "to") if "to" in args.flags else None
+    from_ = ctx.phone(args.flags["from"], "from") if "from" in args.flags else None
+    day = parse_date(args.flags["date"]) if "date" in args.flags else None
+    limit = parse_page_size(args.flags["limit"]) if "limit" in args.flags else DEFAULT_PAGE_SIZE
+    return ListCommand(
+        to=to, from_=from_, date_sent=day, limit=limit, account=ctx.account(args), scheduled_only=scheduled
+    )
+
+
+def _sid_parser(sub: str, build: Callable[[str, str | None], Command]) -> Callable[[_Context], Command]:
+    """Parser for the subcommands that take one message SID: fetch, cancel, delete."""
+
+    def parse(ctx: _Context) -> Command:
+        args = ctx.split(("account",))
+        prefill = dict(args.flags)
+        if not args.positionals:
+            return Incomplete(sub, prefill, _problem([lambda: ctx.account(args)]))
+        ctx.no_positionals(args, after=1)
+        sid = check_sid(args.positionals[0][1].value, "message")
+        return build(sid, ctx.account(args))
+
+    return parse
+
+
+def _parse_history(ctx: _Context) -> Command:
+    """/twilio history [N]."""
+    args = ctx.split(())
+    ctx.no_positionals(args, after=1)
+    if not args.positionals:
+        return HistoryCommand(DEFAULT_HISTORY)
+    raw = args.positionals[0][1].value
+    limit = parse_count(raw, low=1, high=MAX_HISTORY, field="limit", name="number of entries")
+    return HistoryCommand(limit)
+
+
+_CHANNEL_REF = re.compile(r"<#([CG][A-Z0-9]{2,})(?:\|[^<>]*)?>", re.ASCII)
+_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{8,}", re.ASCII)
+_OFF = frozenset({"off", "none", "stop", "disable"})
+
+
+def _parse_log_channel(ctx: _Context) -> Command:
+    """/twilio log-channel <#C…|name> | C… | off."""
+    args = ctx.split(())
+    if not args.positionals:
+        raise ctx.fail(
+            "Say which channel gets the log, like /twilio log-channel #ops, or off to stop.", "channel"
+        )
+    ctx.no_positionals(args, after=1)
+    raw = args.positionals[0][1].value.strip()
+    if raw.lower() in _OFF:
+        return LogChannelCommand(None)
+    ref = _CHANNEL_REF.fullmatch(raw)
+    if ref:
+        return LogChannelCommand(ref.group(1))
+    if _CHANNEL_ID.fullmatch(raw):
+        return LogChannelCommand(raw)
+    if raw.startswith("#"):
+        raise ctx.fail(
+            f"Slack sent {quoted(raw)} as plain text, without the channel's ID; pick the channel from "
+            "the list that appears after typing #, or give its ID like C0123456789.",
+            "channel",
+        )
+    raise ctx.fail(f"{quoted(raw)} is not a channel; write #channel-name or off.", "channel")
+
+
+_PARSERS: dict[str, Callable[[_Context], Command]] = {
+    "setup": _parse_setup,
+    "accounts": _parse_accounts,
+    "send": _parse_send,
+    "schedule": _parse_schedule,
+    "list": _parse_list,
+    "fetch": _sid_parser("fetch", FetchCommand),
+    "cancel": _sid_parser("cancel", CancelCommand),
+    "delete": _sid_parser("delete", DeleteCommand),
+    "history": _parse_history,
+    "log-channel": _parse_log_channel,
+}
