@@ -1,0 +1,937 @@
+"""Modal forms for every `/twilio` subcommand, and reading their submissions back: pure, no I/O.
+
+Each input block's `block_id` is the field's name (`to`, `body`, `send_at`…) and its element's `action_id`
+is always `value`, so a submitted value is `values[field]["value"]` and a field error is keyed by the
+field's name, which is what `response_action: errors` wants. Secrets are never prefilled and never put in
+`private_metadata`, button values or `repr()`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    Block,
+    CheckboxesElement,
+    ContextBlock,
+    DatePickerElement,
+    DateTimePickerElement,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.core.commands import (
+    CancelCommand,
+    Command,
+    DeleteCommand,
+    FetchCommand,
+    Incomplete,
+    ListCommand,
+    ScheduleCommand,
+    SendCommand,
+)
+from bot.core.errors import InputError
+from bot.core.phone import PhoneNumber, parse_phone
+from bot.core.rules import (
+    DEFAULT_MAX_AHEAD,
+    DEFAULT_PAGE_SIZE,
+    MAX_BODY,
+    SidKind,
+    check_body,
+    check_send_at,
+    check_sid,
+    format_send_at,
+    parse_date,
+    parse_page_size,
+    parse_send_at,
+)
+from bot.slack.text import cut, safe
+from storage.accounts import StoredAccount, check_label
+
+__all__ = [
+    "ACTION_ID",
+    "BODY_HINT",
+    "CALLBACKS",
+    "FIELDS",
+    "PREFILL_KEYS",
+    "SECRET_FIELDS",
+    "SUBCOMMAND_OF",
+    "FieldErrors",
+    "ModalMetadata",
+    "SetupSubmission",
+    "build_modal",
+    "parse_submission",
+    "prefill_from_command",
+    "reopen_for",
+]
+
+CALLBACKS: dict[str, str] = {
+    "send": "twilio_send",
+    "schedule": "twilio_schedule",
+    "list": "twilio_list",
+    "fetch": "twilio_fetch",
+    "cancel": "twilio_cancel",
+    "delete": "twilio_delete",
+    "setup": "twilio_setup",
+}
+SUBCOMMAND_OF: dict[str, str] = {callback: sub for sub, callback in CALLBACKS.items()}
+
+ACTION_ID = "value"
+FIELDS: tuple[str, ...] = (
+    "account",
+    "to",
+    "from",
+    "body",
+    "service",
+    "send_at",
+    "date",
+    "limit",
+    "scheduled",
+    "sid",
+    "label",
+    "account_sid",
+    "auth_token",
+    "api_key_sid",
+    "api_secret",
+    "default_from",
+    "default_service",
+    "make_default",
+)
+SECRET_FIELDS = frozenset({"auth_token", "api_secret"})
+# What a prefill (from a command, or an "Edit and try again" button) may carry: never a secret.
+PREFILL_KEYS = frozenset(FIELDS) - SECRET_FIELDS
+
+BODY_HINT = "160 GSM-7 characters per segment (70 with emoji or non-Latin characters); up to 1600."
+_LIST_HINT = "Leave To, From and Date empty to include scheduled messages not yet sent."
+_MAX_METADATA = 3000
+_MAX_ERROR = 300
+_MAX_OPTIONS = 100
+_TEXT_LIMITS = {
+    "to": 100,
+    "from": 100,
+    "service": 100,
+    "sid": 100,
+    "limit": 10,
+    "label": 40,
+    "account_sid": 100,
+    "auth_token": 200,
+    "api_key_sid": 100,
+    "api_secret": 200,
+    "default_from": 100,
+    "default_service": 100,
+}
+_CHANNEL_ID = re.compile(r"[A-Z0-9]{0,32}")
+_USER_ID = re.compile(r"[UW][A-Z0-9]{1,31}")
+_URL = re.compile(r"https?://[^\s<>\"]{1,1990}")
+_SECRET_SHAPE = re.compile(r"[A-Za-z0-9_\-.]{16,128}")
+_NO_ACCOUNT = "No Twilio account is set up in this workspace yet; an admin can add one with /twilio setup."
+
+
+# ---------------------------------------------------------------------------------------------------
+# Values that travel with a modal
+
+
+@dataclass(frozen=True)
+class ModalMetadata:
+    """Where a modal's result goes; a submission carries no channel, so it rides in `private_metadata`.
+
+    `channel_id` may be empty (a modal opened where there is no channel). Never carries a secret.
+    Construction validates every field and raises InputError, so `to_json()` always fits 3000 characters.
+    """
+
+    channel_id: str
+    response_url: str | None
+    user_id: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.channel_id, str) or not _CHANNEL_ID.fullmatch(self.channel_id):
+            raise InputError("The form's channel is not a Slack channel ID.", "channel")
+        if not isinstance(self.user_id, str) or not _USER_ID.fullmatch(self.user_id):
+            raise InputError("The form's user is not a Slack user ID.", "user")
+        if self.response_url is not None and (
+            not isinstance(self.response_url, str) or not _URL.fullmatch(self.response_url)
+        ):
+            raise InputError("The form's reply link is not a web address.", "response_url")
+
+    def to_json(self) -> str:
+        """Compact JSON for `private_metadata`."""
+        data = {"channel_id": self.channel_id, "response_url": self.response_url, "user_id": self.user_id}
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: object) -> ModalMetadata:
+        """Read `private_metadata` back; InputError for anything `to_json` could not have written."""
+        if not isinstance(raw, str) or not raw or len(raw) > _MAX_METADATA:
+            raise InputError("This form lost track of where it was opened; run the command again.")
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise InputError("This form lost track of where it was opened; run the command again.") from None
+        if not isinstance(data, dict) or set(data) != {"channel_id", "response_url", "user_id"}:
+            raise InputError("This form lost track of where it was opened; run the command again.")
+        return cls(channel_id=data["channel_id"], response_url=data["response_url"], user_id=data["user_id"])
+
+
+@dataclass(frozen=True)
+class SetupSubmission:
+    """A valid setup form: the account to add or replace. `secret` is the Auth Token or the API Secret."""
+
+    label: str
+    account_sid: str
+    secret: str = field(repr=False)
+    api_key_sid: str | None
+    default_from: str | None
+    default_service_sid: str | None
+    make_default: bool
+
+
+class FieldErrors(Exception):
+    """Every invalid field of a submission at once: input block_id → one sentence."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        self.errors: dict[str, str] = {k: cut(v, _MAX_ERROR) for k, v in errors.items()}
+        super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Building the views
+
+
+def _plain(text: str) -> PlainTextObject:
+    return PlainTextObject(text=text, emoji=True)
+
+
+def _text_input(
+    block_id: str,
+    label: str,
+    *,
+    initial: str | None = None,
+    placeholder: str | None = None,
+    hint: str | None = None,
+    optional: bool = False,
+    multiline: bool = False,
+    max_length: int | None = None,
+) -> InputBlock:
+    limit = max_length or _TEXT_LIMITS.get(block_id, 3000)
+    element = PlainTextInputElement(
+        action_id=ACTION_ID,
+        placeholder=_plain(placeholder) if placeholder else None,
+        initial_value=cut(initial, limit) if initial else None,
+        multiline=multiline or None,
+        max_length=limit,
+    )
+    return InputBlock(
+        block_id=block_id,
+        label=_plain(label),
+        element=element,
+        hint=_plain(hint) if hint else None,
+        optional=optional,
+    )
+
+
+def _note(text: str, block_id: str | None = None) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=text, verbatim=True)], block_id=block_id)
+
+
+def _ordered(accounts: Sequence[StoredAccount]) -> list[StoredAccount]:
+    """The default account first, then the rest in their given order."""
+    return sorted(accounts, key=lambda a: not a.is_default)
+
+
+def _chosen(
+    accounts: Sequence[StoredAccount], prefill: Mapping[str, str]
+) -> tuple[StoredAccount, str | None]:
+    """The account the form starts with, and a warning when the prefilled label names none."""
+    ordered = _ordered(accounts)
+    wanted = (prefill.get("account") or "").strip()
+    if wanted:
+        match = next((a for a in ordered if a.label.lower() == wanted.lower()), None)
+        if match is not None:
+            return match, None
+        return ordered[
+            0
+        ], f"There is no account called {safe(wanted, 40)}; this form uses *{safe(ordered[0].label, 40)}*."
+    return ordered[0], None
+
+
+def _account_blocks(accounts: Sequence[StoredAccount], prefill: Mapping[str, str]) -> list[Block]:
+    """A select when there is a choice to make; otherwise a line naming the only account."""
+    start, warning = _chosen(accounts, prefill)
+    blocks: list[Block] = []
+    if len(accounts) > 1:
+        options = [
+            Option(value=a.label, text=_plain(cut(a.label + (" (default)" if a.is_default else ""), 75)))
+            for a in _ordered(accounts)[:_MAX_OPTIONS]
+        ]
+        initial = next((o for o in options if o.value == start.label), options[0])
+        blocks.append(
+            InputBlock(
+                block_id="account",
+                label=_plain("Twilio account"),
+                element=StaticSelectElement(action_id=ACTION_ID, options=options, initial_option=initial),
+            )
+        )
+    else:
+        blocks.append(_note(f"Twilio account: *{safe(start.label, 40)}*", block_id="account_info"))
+    if warning:
+        blocks.append(_note(f"⚠️ {warning}"))
+    return blocks
+
+
+def _sole(accounts: Sequence[StoredAccount]) -> StoredAccount | None:
+    return accounts[0] if len(accounts) == 1 else None
+
+
+def _send_blocks(accounts: Sequence[StoredAccount], prefill: Mapping[str, str]) -> list[Block]:
+    sole = _sole(accounts)
+    initial_from = prefill.get("from") or (sole.default_from if sole else None)
+    from_hint = "Leave empty to use the account's default sender."
+    if sole is not None and not sole.default_from and sole.default_service_sid:
+        from_hint = "Leave empty to send through the account's default Messaging Service."
+    return [
+        *_account_blocks(accounts, prefill),
+        _text_input("to", "To", initial=prefill.get("to"), placeholder="+15551234567 or whatsapp:+1…"),
+        _text_input(
+            "from",
+            "From",
+            initial=initial_from,
+            placeholder="+15557654321",
+            hint=from_hint,
+            optional=True,
+        ),
+        _text_input(
+            "body",
+            "Message",
+            initial=prefill.get("body"),
+            hint=BODY_HINT,
+            multiline=True,
+            max_length=MAX_BODY,
+        ),
+    ]
+
+
+def _initial_send_at(raw: str | None, *, now: datetime, max_ahead: timedelta) -> int | None:
+    """The picker's starting point: the prefilled time if it reads as one, else an hour from now."""
+    if not raw or not raw.strip():
+        return int((now + timedelta(hours=1)).timestamp())
+    try:
+        return int(parse_send_at(raw, now=now, max_ahead=max_ahead).timestamp())
+    except InputError:
+        pass
+    if raw.strip().lower().startswith("in"):
+        return None  # a delay outside the window: let the user pick, rather than guess for them
+    try:
+        # An absolute time outside the window still shows as typed, so the form's error names it.
+        anchor = datetime(1971, 1, 1, tzinfo=UTC)
+        when = parse_send_at(raw, now=anchor, min_ahead=timedelta(0), max_ahead=timedelta(days=365 * 150))
+    except (InputError, ValueError, OverflowError):
+        return None
+    stamp = int(when.timestamp())
+    return stamp if 0 <= stamp <= 9_999_999_999 else None
+
+
+def _schedule_blocks(
+    accounts: Sequence[StoredAccount], prefill: Mapping[str, str], *, now: datetime, max_ahead: timedelta
+) -> list[Block]:
+    sole = _sole(accounts)
+    service = prefill.get("service") or (sole.default_service_sid if sole else None)
+    days = max(int(max_ahead.total_seconds() // 86400), 1)
+    return [
+        *_account_blocks(accounts, prefill),
+        _text_input(
+            "service",
+            "Messaging Service SID",
+            initial=service,
+            placeholder="MG0123456789abcdef0123456789abcdef",
+            hint="Twilio schedules only through a Messaging Service. Leave empty for the account's default.",
+            optional=True,
+        ),
+        _text_input("to", "To", initial=prefill.get("to"), placeholder="+15551234567 or whatsapp:+1…"),
+        _text_input(
+            "body",
+            "Message",
+            initial=prefill.get("body"),
+            hint=BODY_HINT,
+            multiline=True,
+            max_length=MAX_BODY,
+        ),
+        InputBlock(
+            block_id="send_at",
+            label=_plain("Send at"),
+            element=DateTimePickerElement(
+                action_id=ACTION_ID,
+                initial_date_time=_initial_send_at(prefill.get("send_at"), now=now, max_ahead=max_ahead),
+            ),
+            hint=_plain(f"15 minutes to {days} days ahead, in your own time zone."),
+        ),
+    ]
+
+
+def _valid_date(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    try:
+        return parse_date(raw).isoformat()
+    except InputError:
+        return None
+
+
+def _list_blocks(accounts: Sequence[StoredAccount], prefill: Mapping[str, str]) -> list[Block]:
+    scheduled = Option(value="yes", text=_plain("Only scheduled messages not yet sent"))
+    return [
+        *_account_blocks(accounts, prefill),
+        _note(_LIST_HINT),
+        _text_input("to", "To", initial=prefill.get("to"), placeholder="+15551234567", optional=True),
+        _text_input("from", "From", initial=prefill.get("from"), placeholder="+15557654321", optional=True),
+        InputBlock(
+            block_id="date",
+            label=_plain("Date sent"),
+            element=DatePickerElement(action_id=ACTION_ID, initial_date=_valid_date(prefill.get("date"))),
+            optional=True,
+        ),
+        _text_input(
+            "limit",
+            "Page size",
+            initial=prefill.get("limit") or str(DEFAULT_PAGE_SIZE),
+            hint="How many messages to fetch at once, 1 to 1000.",
+            optional=True,
+        ),
+        InputBlock(
+            block_id="scheduled",
+            label=_plain("Scheduled"),
+            element=CheckboxesElement(
+                action_id=ACTION_ID,
+                options=[scheduled],
+                initial_options=[scheduled] if prefill.get("scheduled") == "yes" else None,
+            ),
+            optional=True,
+        ),
+    ]
+
+
+_SID_NOTES = {
+    "fetch": None,
+    "cancel": "Only a message that is still scheduled can be canceled; Twilio will then never send it.",
+    "delete": "Deleting removes the message and its body from Twilio's logs. This cannot be undone.",
+}
+
+
+def _sid_blocks(sub: str, accounts: Sequence[StoredAccount], prefill: Mapping[str, str]) -> list[Block]:
+    blocks = [
+        *_account_blocks(accounts, prefill),
+        _text_input(
+            "sid", "Message SID", initial=prefill.get("sid"), placeholder="SM0123456789abcdef0123456789abcdef"
+        ),
+    ]
+    note = _SID_NOTES.get(sub)
+    if note:
+        blocks.append(_note(note))
+    return blocks
+
+
+def _setup_blocks(accounts: Sequence[StoredAccount], prefill: Mapping[str, str]) -> list[Block]:
+    make_default = Option(value="yes", text=_plain("Make this the workspace's default account"))
+    return [
+        SectionBlock(
+            text=MarkdownTextObject(
+                text="Give the Auth Token, *or* an API Key SID with its secret (a key can be revoked "
+                "on its own). "
+                "Secrets are checked with Twilio, stored encrypted and never shown again.",
+                verbatim=True,
+            )
+        ),
+        _text_input(
+            "label", "Label", initial=prefill.get("label") or "main", hint="Pick it with --account LABEL."
+        ),
+        _text_input(
+            "account_sid",
+            "Account SID",
+            initial=prefill.get("account_sid"),
+            placeholder="AC0123456789abcdef0123456789abcdef",
+        ),
+        _text_input("auth_token", "Auth Token", optional=True),
+        _text_input(
+            "api_key_sid", "API Key SID", initial=prefill.get("api_key_sid"), placeholder="SK…", optional=True
+        ),
+        _text_input("api_secret", "API Secret", optional=True),
+        _text_input(
+            "default_from",
+            "Default From number",
+            initial=prefill.get("default_from"),
+            placeholder="+15557654321",
+            optional=True,
+        ),
+        _text_input(
+            "default_service",
+            "Default Messaging Service SID",
+            initial=prefill.get("default_service"),
+            placeholder="MG… (needed to schedule)",
+            optional=True,
+        ),
+        InputBlock(
+            block_id="make_default",
+            label=_plain("Default"),
+            element=CheckboxesElement(
+                action_id=ACTION_ID,
+                options=[make_default],
+                initial_options=[make_default] if not accounts else None,
+            ),
+            optional=True,
+        ),
+    ]
+
+
+_TITLES = {
+    "send": ("Send a message", "Send"),
+    "schedule": ("Schedule a message", "Schedule"),
+    "list": ("List messages", "List"),
+    "fetch": ("Look up a message", "Fetch"),
+    "cancel": ("Cancel a message", "Cancel message"),
+    "delete": ("Delete a message", "Delete"),
+    "setup": ("Twilio account", "Save"),
+}
+
+
+def build_modal(
+    subcommand: str,
+    *,
+    accounts: Sequence[StoredAccount],
+    prefill: Mapping[str, str],
+    metadata: ModalMetadata,
+    now: datetime,
+    max_ahead: timedelta = DEFAULT_MAX_AHEAD,
+    problem: str | None = None,
+) -> dict[str, Any]:
+    """The `views.open` view for `subcommand`, prefilled (secrets never are); ValueError for other names.
+
+    Without any account, a Twilio form is a short explanation with only a Close button. `problem` (from
+    `Incomplete.problem`) is shown on top, escaped.
+    """
+    if subcommand not in CALLBACKS:
+        raise ValueError(f"no form for {subcommand!r}")
+    prefill = {k: v for k, v in prefill.items() if k in PREFILL_KEYS and isinstance(v, str)}
+    title, submit = _TITLES[subcommand]
+    blocks: list[Block] = []
+    if problem:
+        blocks.append(_note(f"⚠️ {safe(problem, 1000)}"))
+    if subcommand != "setup" and not accounts:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=_NO_ACCOUNT, verbatim=True)))
+        view = View(
+            type="modal",
+            callback_id=CALLBACKS[subcommand],
+            title=_plain(title),
+            close=_plain("Close"),
+            private_metadata=metadata.to_json(),
+            blocks=blocks,
+        )
+        return view.to_dict()
+    if subcommand == "send":
+        blocks += _send_blocks(accounts, prefill)
+    elif subcommand == "schedule":
+        blocks += _schedule_blocks(accounts, prefill, now=now, max_ahead=max_ahead)
+    elif subcommand == "list":
+        blocks += _list_blocks(accounts, prefill)
+    elif subcommand == "setup":
+        blocks += _setup_blocks(accounts, prefill)
+    else:
+        blocks += _sid_blocks(subcommand, accounts, prefill)
+    view = View(
+        type="modal",
+        callback_id=CALLBACKS[subcommand],
+        title=_plain(title),
+        submit=_plain(submit),
+        close=_plain("Close"),
+        private_metadata=metadata.to_json(),
+        blocks=blocks,
+    )
+    return view.to_dict()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading submissions
+
+
+def _action(values: Mapping[str, Any], block_id: str) -> Mapping[str, Any] | None:
+    """The submitted state of one input: `values[block_id]["value"]`, or its only action."""
+    block = values.get(block_id)
+    if not isinstance(block, Mapping):
+        return None
+    action = block.get(ACTION_ID)
+    if action is None and len(block) == 1:
+        action = next(iter(block.values()))
+    return action if isinstance(action, Mapping) else None
+
+
+def _text(values: Mapping[str, Any], block_id: str) -> str | None:
+    action = _action(values, block_id)
+    value = action.get("value") if action is not None else None
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _selected(values: Mapping[str, Any], block_id: str) -> str | None:
+    action = _action(values, block_id)
+    option = action.get("selected_option") if action is not None else None
+    value = option.get("value") if isinstance(option, Mapping) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _checked(values: Mapping[str, Any], block_id: str) -> bool:
+    action = _action(values, block_id)
+    options = action.get("selected_options") if action is not None else None
+    if not isinstance(options, list):
+        return False
+    return any(isinstance(o, Mapping) and o.get("value") == "yes" for o in options)
+
+
+def _picked_date(values: Mapping[str, Any], block_id: str) -> str | None:
+    action = _action(values, block_id)
+    value = action.get("selected_date") if action is not None else None
+    return value if isinstance(value, str) and value else None
+
+
+def _picked_time(values: Mapping[str, Any], block_id: str) -> int | None:
+    action = _action(values, block_id)
+    value = action.get("selected_date_time") if action is not None else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 12:
+        return int(value.strip())
+    return value if isinstance(value, int) else None
+
+
+class _Form:
+    """Collects every field error of one submission."""
+
+    def __init__(self, values: Mapping[str, Any], first: str) -> None:
+        self.values = values
+        self.first = first
+        self.errors: dict[str, str] = {}
+
+    def fail(self, block_id: str, message: str) -> None:
+        self.errors.setdefault(block_id, message)
+
+    def required(self, block_id: str, missing: str) -> str | None:
+        value = _text(self.values, block_id)
+        if value is None:
+            self.fail(block_id, missing)
+        return value
+
+    def phone(self, block_id: str, raw: str | None, region: str, field: str) -> PhoneNumber | None:
+        if raw is None:
+            return None
+        try:
+            return parse_phone(raw, default_region=region, field=field)
+        except InputError as err:
+            self.fail(block_id, err.message)
+            return None
+
+    def sid(self, block_id: str, raw: str | None, kind: SidKind) -> str | None:
+        if raw is None:
+            return None
+        try:
+            return check_sid(raw, kind, field=block_id)
+        except InputError as err:
+            self.fail(block_id, err.message)
+            return None
+
+    def account(self, accounts: Sequence[StoredAccount]) -> StoredAccount | None:
+        chosen = _selected(self.values, "account")
+        if chosen is not None:
+            match = next((a for a in accounts if a.label == chosen), None)
+            if match is None:
+                self.fail("account", f"The account {safe(chosen, 40)} no longer exists; choose another.")
+            return match
+        if not accounts:
+            self.fail(self.first, _NO_ACCOUNT)
+            return None
+        if "account" in self.values and len(accounts) > 1:
+            self.fail("account", "Choose a Twilio account.")
+            return None
+        # The form showed no choice: it named the only (or default) account.
+        return _ordered(accounts)[0]
+
+    def body(self) -> str | None:
+        body = self.required("body", "Type the message to send.")
+        if body is None:
+            return None
+        try:
+            check_body(body)
+        except InputError as err:
+            self.fail("body", err.message)
+            return None
+        return body
+
+
+def _same_channel(form: _Form, to: PhoneNumber | None, from_: PhoneNumber | None) -> PhoneNumber | None:
+    """A WhatsApp recipient needs a WhatsApp sender; an SMS recipient cannot have one."""
+    if to is None or from_ is None:
+        return from_
+    if to.whatsapp and not from_.whatsapp:
+        return PhoneNumber(from_.e164, whatsapp=True)
+    if from_.whatsapp and not to.whatsapp:
+        form.fail(
+            "to",
+            "A WhatsApp sender can only message a WhatsApp number; "
+            f"write the To number as whatsapp:{to.e164}.",
+        )
+    return from_
+
+
+def _parse_send(form: _Form, accounts: Sequence[StoredAccount], region: str) -> SendCommand | None:
+    account = form.account(accounts)
+    to = form.phone("to", form.required("to", "Enter the number to send to."), region, "to")
+    from_ = form.phone("from", _text(form.values, "from"), region, "from")
+    body = form.body()
+    from_ = _same_channel(form, to, from_)
+    if from_ is None and account is not None and not account.default_from and not account.default_service_sid:
+        form.fail("from", f"The account {account.label} has no default sender; enter a From number.")
+    if form.errors or account is None or to is None or body is None:
+        return None
+    return SendCommand(to=to, body=body, from_=from_, account=account.label)
+
+
+def _parse_schedule(
+    form: _Form, accounts: Sequence[StoredAccount], region: str, now: datetime, max_ahead: timedelta
+) -> ScheduleCommand | None:
+    account = form.account(accounts)
+    service = form.sid("service", _text(form.values, "service"), "service")
+    to = form.phone("to", form.required("to", "Enter the number to send to."), region, "to")
+    body = form.body()
+    send_at: datetime | None = None
+    stamp = _picked_time(form.values, "send_at")
+    if stamp is None:
+        form.fail("send_at", "Pick the date and time to send at.")
+    else:
+        try:
+            send_at = datetime.fromtimestamp(stamp, UTC)
+            check_send_at(send_at, now=now, max_ahead=max_ahead)
+        except InputError as err:
+            form.fail("send_at", err.message)
+        except (ValueError, OverflowError, OSError):
+            form.fail("send_at", "That is not a date and time; pick one with the picker.")
+    if (
+        service is None
+        and "service" not in form.errors
+        and account is not None
+        and not account.default_service_sid
+    ):
+        form.fail(
+            "service",
+            f"The account {account.label} has no default Messaging Service, and Twilio schedules only "
+            "through one; enter its SID (MG…).",
+        )
+    if form.errors or account is None or to is None or body is None or send_at is None:
+        return None
+    return ScheduleCommand(to=to, send_at=send_at, body=body, service=service, account=account.label)
+
+
+def _parse_list(form: _Form, accounts: Sequence[StoredAccount], region: str) -> ListCommand | None:
+    account = form.account(accounts)
+    to = form.phone("to", _text(form.values, "to"), region, "to")
+    from_ = form.phone("from", _text(form.values, "from"), region, "from")
+    day: date | None = None
+    raw_date = _picked_date(form.values, "date")
+    if raw_date is not None:
+        try:
+            day = parse_date(raw_date)
+        except InputError as err:
+            form.fail("date", err.message)
+    limit = DEFAULT_PAGE_SIZE
+    raw_limit = _text(form.values, "limit")
+    if raw_limit is not None:
+        try:
+            limit = parse_page_size(raw_limit)
+        except InputError as err:
+            form.fail("limit", err.message)
+    scheduled = _checked(form.values, "scheduled")
+    if scheduled:
+        for block_id in ("to", "from"):
+            if _text(form.values, block_id) is not None:
+                form.fail(block_id, "Twilio lists scheduled messages only without filters; leave this empty.")
+        if raw_date is not None:
+            form.fail("date", "Twilio lists scheduled messages only without filters; leave this empty.")
+    if form.errors or account is None:
+        return None
+    return ListCommand(
+        to=to, from_=from_, date_sent=day, limit=limit, account=account.label, scheduled_only=scheduled
+    )
+
+
+def _parse_by_sid(
+    sub: str, form: _Form, accounts: Sequence[StoredAccount]
+) -> FetchCommand | CancelCommand | DeleteCommand | None:
+    account = form.account(accounts)
+    sid = form.sid("sid", form.required("sid", "Enter the message SID (SM…)."), "message")
+    if form.errors or account is None or sid is None:
+        return None
+    if sub == "fetch":
+        return FetchCommand(sid=sid, account=account.label)
+    if sub == "cancel":
+        return CancelCommand(sid=sid, account=account.label)
+    return DeleteCommand(sid=sid, account=account.label)
+
+
+def _parse_setup(form: _Form, region: str) -> SetupSubmission | None:
+    label: str | None = None
+    raw_label = form.required("label", "Give the account a label, like main.")
+    if raw_label is not None:
+        try:
+            label = check_label(raw_label)
+        except ValueError as err:
+            form.fail("label", str(err))
+    account_sid = form.sid(
+        "account_sid", form.required("account_sid", "Enter the Account SID (AC…)."), "account"
+    )
+    token = _text(form.values, "auth_token")
+    key_raw = _text(form.values, "api_key_sid")
+    key_secret = _text(form.values, "api_secret")
+    secret: str | None = None
+    api_key_sid: str | None = None
+    if token is not None and (key_raw is not None or key_secret is not None):
+        form.fail("auth_token", "Give either the Auth Token or an API Key SID with its secret, not both.")
+    elif token is not None:
+        secret = token.strip()
+        if not _SECRET_SHAPE.fullmatch(secret):
+            form.fail(
+                "auth_token",
+                "That does not look like an Auth Token: paste the 32 characters from Twilio's console.",
+            )
+    elif key_raw is not None or key_secret is not None:
+        api_key_sid = form.sid("api_key_sid", key_raw, "api_key")
+        if key_raw is None:
+            form.fail("api_key_sid", "Enter the API Key SID (SK…) that goes with this secret.")
+        if key_secret is None:
+            form.fail("api_secret", "Enter the API Secret that goes with this key.")
+        else:
+            secret = key_secret.strip()
+            if not _SECRET_SHAPE.fullmatch(secret):
+                form.fail(
+                    "api_secret", "That does not look like an API Secret: paste it as Twilio showed it."
+                )
+    else:
+        form.fail("auth_token", "Enter the Auth Token, or an API Key SID and its secret below.")
+    default_from = form.phone("default_from", _text(form.values, "default_from"), region, "from")
+    default_service = form.sid("default_service", _text(form.values, "default_service"), "service")
+    if form.errors or label is None or account_sid is None or secret is None:
+        return None
+    return SetupSubmission(
+        label=label,
+        account_sid=account_sid,
+        secret=secret,
+        api_key_sid=api_key_sid,
+        default_from=str(default_from) if default_from is not None else None,
+        default_service_sid=default_service,
+        make_default=_checked(form.values, "make_default"),
+    )
+
+
+_FIRST_INPUT = {
+    "send": "to",
+    "schedule": "to",
+    "list": "limit",
+    "fetch": "sid",
+    "cancel": "sid",
+    "delete": "sid",
+    "setup": "label",
+}
+
+
+def parse_submission(
+    callback_id: str,
+    values: Mapping[str, Any],
+    *,
+    accounts: Sequence[StoredAccount],
+    now: datetime,
+    default_region: str = "US",
+    max_ahead: timedelta = DEFAULT_MAX_AHEAD,
+) -> Command | SetupSubmission:
+    """Turn a submitted form (`view["state"]["values"]`) into a command, or raise FieldErrors.
+
+    Every invalid field is reported at once, keyed by its input's block_id. Missing blocks, wrong types
+    and None become field errors or defaults, never another exception. The account is always named in
+    the result: the form showed which one it would use. ValueError only for a callback_id we never built.
+    """
+    sub = SUBCOMMAND_OF.get(callback_id)
+    if sub is None:
+        raise ValueError(f"no form with callback_id {callback_id!r}")
+    form = _Form(values if isinstance(values, Mapping) else {}, _FIRST_INPUT[sub])
+    result: Command | SetupSubmission | None
+    if sub == "send":
+        result = _parse_send(form, accounts, default_region)
+    elif sub == "schedule":
+        result = _parse_schedule(form, accounts, default_region, now, max_ahead)
+    elif sub == "list":
+        result = _parse_list(form, accounts, default_region)
+    elif sub == "setup":
+        result = _parse_setup(form, default_region)
+    else:
+        result = _parse_by_sid(sub, form, accounts)
+    if form.errors or result is None:
+        raise FieldErrors(
+            form.errors or {form.first: "Something in this form is not right; check it and submit again."}
+        )
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------
+# From a command back to a form
+
+
+def prefill_from_command(cmd: Command) -> dict[str, str]:
+    """A command as modal prefill, for "Edit and try again": every field the form has, never a secret."""
+    out: dict[str, str] = {}
+    if isinstance(cmd, SendCommand):
+        out = {"to": str(cmd.to), "body": cmd.body}
+        if cmd.from_ is not None:
+            out["from"] = str(cmd.from_)
+    elif isinstance(cmd, ScheduleCommand):
+        out = {"to": str(cmd.to), "body": cmd.body, "send_at": format_send_at(cmd.send_at)}
+        if cmd.service:
+            out["service"] = cmd.service
+    elif isinstance(cmd, ListCommand):
+        out = {"limit": str(cmd.limit)}
+        if cmd.to is not None:
+            out["to"] = str(cmd.to)
+        if cmd.from_ is not None:
+            out["from"] = str(cmd.from_)
+        if cmd.date_sent is not None:
+            out["date"] = cmd.date_sent.isoformat()
+        if cmd.scheduled_only:
+            out["scheduled"] = "yes"
+    elif isinstance(cmd, FetchCommand | CancelCommand | DeleteCommand):
+        out = {"sid": cmd.sid}
+    elif isinstance(cmd, Incomplete):
+        return {k: v for k, v in cmd.prefill.items() if k in PREFILL_KEYS and isinstance(v, str)}
+    account = getattr(cmd, "account", None)
+    if isinstance(account, str) and account:
+        out["account"] = account
+    return out
+
+
+_SUBCOMMAND_OF_TYPE: dict[type, str] = {
+    SendCommand: "send",
+    ScheduleCommand: "schedule",
+    ListCommand: "list",
+    FetchCommand: "fetch",
+    CancelCommand: "cancel",
+    DeleteCommand: "delete",
+}
+
+
+def reopen_for(cmd: Command) -> tuple[str, dict[str, str]] | None:
+    """`(subcommand, prefill)` for error_card's "Edit and try again" button, or None when there is no form."""
+    if isinstance(cmd, Incomplete):
+        return (cmd.subcommand, prefill_from_command(cmd)) if cmd.subcommand in CALLBACKS else None
+    sub = _SUBCOMMAND_OF_TYPE.get(type(cmd))
+    return (sub, prefill_from_command(cmd)) if sub is not None else None
