@@ -1,0 +1,423 @@
+"""Admin commands: `python -m bot accounts add|list|remove|default` and `python -m bot rotate-key`.
+
+The Twilio auth token (or API key secret) is read from standard input when it is piped, or from a
+hidden prompt on a terminal; never from the command line, where `ps` and shell history would keep
+it. Every error is one sentence on stderr: exit code 2 for a usage mistake, 1 for a failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import re
+import sqlite3
+import sys
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any, NoReturn, TextIO
+
+from bot.core.errors import InputError
+from bot.core.phone import parse_phone
+from bot.core.rules import SidKind, check_sid
+from bot.settings import Settings, SettingsError, load_settings
+from storage.accounts import AccountStore, StoredAccount, check_label, mask_sid
+from storage.crypto import KeyConfigError, WrongKeyError
+from storage.db import Database
+
+__all__ = ["main_accounts", "main_rotate_key"]
+
+USAGE_ERROR = 2
+FAILURE = 1
+_TEAM_ID = re.compile(r"^T[A-Z0-9]{2,}$")
+
+
+class UsageError(Exception):
+    """The command line is wrong; the message is a sentence saying how."""
+
+
+class Failure(Exception):
+    """The command could not be done; the message is a sentence saying why and what to do."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of exiting, and prints help to the given stream."""
+
+    def __init__(self, *args: Any, out: TextIO, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._out = out
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments"):
+            # Never echo them: someone may have typed the auth token on the command line.
+            raise UsageError(
+                "There are unexpected extra words on the command line (not shown, in case one is a secret); "
+                f"the Twilio token is read from standard input or a hidden prompt, never from arguments. "
+                f"See: {self.prog} --help"
+            )
+        text = message[:1].upper() + message[1:]
+        raise UsageError(f"{text.rstrip('.')}. See: {self.prog} --help")
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if message:
+            self._out.write(message)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            self._out.write(message)
+        raise SystemExit(status)
+
+
+def _team(text: str) -> str:
+    value = text.strip()
+    if not _TEAM_ID.match(value):
+        raise argparse.ArgumentTypeError(
+            f"{value[:30]!r} is not a Slack team ID; it looks like T012AB3CD "
+            "(find it in the workspace URL or the Slack admin pages)"
+        )
+    return value
+
+
+def _label(text: str) -> str:
+    try:
+        return check_label(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).rstrip(".")) from None
+
+
+def _sid(kind: SidKind, field: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        try:
+            return check_sid(text.strip(), kind, field=field)
+        except InputError as err:
+            raise argparse.ArgumentTypeError(err.message.rstrip(".")) from None
+
+    parse.__name__ = f"{kind} SID"
+    return parse
+
+
+def _accounts_parser(out: TextIO) -> _Parser:
+    parser = _Parser(
+        prog="python -m bot accounts",
+        description="Manage each workspace's Twilio accounts (stored encrypted in DATABASE_PATH).",
+        out=out,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    commands.required = True
+
+    add = commands.add_parser(
+        "add",
+        help="add or replace an account",
+        description=(
+            "Add a Twilio account to a workspace, or replace the one with the same label. The auth token "
+            "(or, with --api-key, the API key secret) is read from standard input when piped, otherwise "
+            "from a hidden prompt; it is never taken from the command line."
+        ),
+        out=out,
+    )
+    add.add_argument("--team", required=True, type=_team, help="Slack team ID (T…)")
+    add.add_argument("--label", required=True, type=_label, help="short name, for example: main")
+    add.add_argument("--sid", required=True, type=_sid("account", "sid"), help="Twilio Account SID (AC…)")
+    add.add_argument("--api-key", type=_sid("api_key", "api_key"), help="API key SID (SK…) to use instead")
+    add.add_argument("--from", dest="from_", metavar="FROM", help="default sender number (E.164)")
+    add.add_argument("--service", type=_sid("service", "service"), help="default Messaging Service SID (MG…)")
+    add.add_argument("--default", action="store_true", help="make it the workspace's default account")
+    add.add_argument("--no-verify", action="store_true", help="store without checking the credentials")
+    add.add_argument("--added-by", default=None, help="who added it (default: cli:<your user name>)")
+
+    listing = commands.add_parser("list", help="list a workspace's accounts (SIDs masked)", out=out)
+    listing.add_argument("--team", required=True, type=_team, help="Slack team ID (T…)")
+
+    remove = commands.add_parser("remove", help="remove an account", out=out)
+    remove.add_argument("--team", required=True, type=_team, help="Slack team ID (T…)")
+    remove.add_argument("--label", required=True, type=_label, help="the account's label")
+
+    default = commands.add_parser("default", help="make an account the workspace's default", out=out)
+    default.add_argument("--team", required=True, type=_team, help="Slack team ID (T…)")
+    default.add_argument("--label", required=True, type=_label, help="the account's label")
+    return parser
+
+
+def _settings(env: Mapping[str, str] | None) -> Settings:
+    try:
+        return load_settings(env)
+    except SettingsError as err:
+        raise Failure(str(err)) from None
+
+
+async def _open(settings: Settings) -> Database:
+    try:
+        return await Database.open(settings.database_path, secret_keys=settings.secret_key)
+    except KeyConfigError as err:
+        raise Failure(str(err)) from None
+    except (OSError, sqlite3.Error) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise Failure(
+            f"Cannot open the database {settings.database_path} ({reason}); "
+            "check DATABASE_PATH and that its folder is writable."
+        ) from None
+
+
+def _read_secret(stdin: TextIO, stderr: TextIO, *, api_key: bool) -> str:
+    what = "API key secret" if api_key else "auth token"
+    if stdin.isatty():
+        secret = getpass.getpass(f"Twilio {what} (hidden): ", stream=stderr)
+    else:
+        secret = stdin.readline()
+    secret = secret.strip()
+    if not secret:
+        raise UsageError(
+            f"No Twilio {what} was given; pipe it on standard input (for example from a password manager) "
+            "or type it at the prompt."
+        )
+    if len(secret) > 256 or any(ch.isspace() or not ch.isprintable() for ch in secret):
+        raise UsageError(
+            f"The Twilio {what} should be one word of letters and digits (copy it from the Twilio console); "
+            "what was given has spaces or is too long."
+        )
+    return secret
+
+
+def _who() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):
+        return "cli"
+
+
+async def _verify(settings: Settings, account_sid: str, secret: str, api_key_sid: str | None) -> str:
+    """Ask Twilio whether the credentials work; return a short description of the account."""
+    import aiohttp
+
+    from bot.twilio.client import TwilioClient
+    from bot.twilio.errors import TwilioError
+    from bot.twilio.models import Credentials
+
+    creds = Credentials(account_sid=account_sid, secret=secret, api_key_sid=api_key_sid)
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = TwilioClient(
+                session, settings.twilio_api_url, timeout=settings.twilio_timeout, max_attempts=2
+            )
+            info = await client.verify_account(creds)
+    except TwilioError as err:
+        if err.status == 401 or err.code == 20003:
+            what = "API key SID and secret" if api_key_sid else "Account SID and auth token"
+            raise Failure(
+                f"Twilio rejected these credentials (error {err.code or 20003}), so nothing was stored; "
+                f"copy the {what} again from the Twilio console and retry."
+            ) from None
+        if err.status is None:
+            raise Failure(
+                f"Could not check the credentials with Twilio at {settings.twilio_api_url}, so nothing was "
+                f"stored: {err} Pass --no-verify to store them unchecked."
+            ) from None
+        raise Failure(f"Twilio did not accept these credentials, so nothing was stored: {err}") from None
+    except (aiohttp.ClientError, TimeoutError, OSError):
+        raise Failure(
+            f"Could not reach Twilio at {settings.twilio_api_url} to check the credentials, so nothing was "
+            "stored; check the network (or TWILIO_API_URL), or pass --no-verify to store them unchecked."
+        ) from None
+    if info.status and info.status != "active":
+        raise Failure(
+            f"Twilio says the account {mask_sid(account_sid)} is {info.status}, so nothing was stored; "
+            "reactivate it in the Twilio console first."
+        )
+    return f"{info.friendly_name!r} ({info.status})" if info.friendly_name else info.status
+
+
+def _table(accounts: Sequence[StoredAccount]) -> str:
+    header = ("LABEL", "DEFAULT", "ACCOUNT SID", "API KEY", "FROM", "SERVICE")
+    rows = [
+        (
+            a.label,
+            "*" if a.is_default else "",
+            mask_sid(a.account_sid),
+            mask_sid(a.api_key_sid) or "-",
+            a.default_from or "-",
+            a.default_service_sid or "-",
+        )
+        for a in accounts
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+    return "\n".join(lines) + "\n"
+
+
+async def _accounts(
+    args: argparse.Namespace, settings: Settings, stdin: TextIO, stdout: TextIO, stderr: TextIO
+) -> None:
+    db = await _open(settings)
+    try:
+        store = AccountStore(db)
+        if args.command == "add":
+            await _add(args, settings, store, stdin, stdout, stderr)
+        elif args.command == "list":
+            accounts = await store.list(args.team)
+            if not accounts:
+                stdout.write(
+                    f"Team {args.team} has no Twilio accounts yet; add one with: "
+                    f"python -m bot accounts add --team {args.team} --label main --sid AC…\n"
+                )
+            else:
+                stdout.write(_table(accounts))
+        elif args.command == "remove":
+            if not await store.remove(args.team, args.label):
+                raise Failure(_no_such(args.team, args.label))
+            stdout.write(f"Removed the account '{args.label}' from team {args.team}.\n")
+            now_default = await store.get(args.team)
+            if now_default is not None:
+                stdout.write(f"The default account is '{now_default.label}'.\n")
+        elif args.command == "default":
+            if not await store.set_default(args.team, args.label):
+                raise Failure(_no_such(args.team, args.label))
+            stdout.write(f"'{args.label}' is now the default account of team {args.team}.\n")
+    finally:
+        await db.close()
+
+
+def _no_such(team: str, label: str) -> str:
+    return f"Team {team} has no account labelled '{label}'; see: python -m bot accounts list --team {team}"
+
+
+async def _add(
+    args: argparse.Namespace,
+    settings: Settings,
+    store: AccountStore,
+    stdin: TextIO,
+    stdout: TextIO,
+    stderr: TextIO,
+) -> None:
+    default_from: str | None = None
+    if args.from_ is not None:
+        try:
+            default_from = str(parse_phone(args.from_, default_region=settings.default_region, field="from"))
+        except InputError as err:
+            raise UsageError(err.message) from None
+    secret = _read_secret(stdin, stderr, api_key=args.api_key is not None)
+    if args.no_verify:
+        checked = "not checked with Twilio (--no-verify)"
+    else:
+        checked = f"checked with Twilio: {await _verify(settings, args.sid, secret, args.api_key)}"
+    account = await store.add(
+        team_id=args.team,
+        label=args.label,
+        account_sid=args.sid,
+        secret=secret,
+        api_key_sid=args.api_key,
+        default_from=default_from,
+        default_service_sid=args.service,
+        added_by=args.added_by or _who(),
+        make_default=True if args.default else None,
+    )
+    default = " It is the team's default account." if account.is_default else ""
+    stdout.write(
+        f"Stored the account '{account.label}' ({mask_sid(account.account_sid)}) for team {account.team_id}, "
+        f"{checked}.{default}\n"
+    )
+
+
+def _run(
+    parser: _Parser,
+    argv: Sequence[str],
+    action: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, None]],
+    *,
+    env: Mapping[str, str] | None,
+    stderr: TextIO,
+) -> int:
+    try:
+        args = parser.parse_args(list(argv))
+    except SystemExit as done:  # --help
+        return done.code if isinstance(done.code, int) else 0
+    except UsageError as err:
+        stderr.write(f"{err}\n")
+        return USAGE_ERROR
+    try:
+        settings = _settings(env)
+        asyncio.run(action(args, settings))
+    except UsageError as err:
+        stderr.write(f"{err}\n")
+        return USAGE_ERROR
+    except (Failure, WrongKeyError) as err:
+        stderr.write(f"{err}\n")
+        return FAILURE
+    except sqlite3.Error as err:
+        stderr.write(
+            f"The database could not be used ({err}); check DATABASE_PATH, free disk space, and that no "
+            "other process holds the file locked for long.\n"
+        )
+        return FAILURE
+    except KeyboardInterrupt:
+        stderr.write("Stopped; nothing more was changed.\n")
+        return FAILURE
+    except Exception as err:  # a bug or an unexpected environment: a sentence, not a traceback
+        stderr.write(
+            f"Unexpected {type(err).__name__}; nothing more was changed. Please report it with the command "
+            "you ran (but never include a token).\n"
+        )
+        return FAILURE
+    return 0
+
+
+def main_accounts(
+    argv: Sequence[str],
+    *,
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
+    stderr: TextIO = sys.stderr,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """`python -m bot accounts …`: add, list, remove or choose the default Twilio account of a workspace.
+
+    `argv` excludes the word `accounts`. `env` replaces the environment (default: os.environ over .env).
+    Returns the exit code: 0 done, 1 failed, 2 usage error.
+    """
+
+    async def action(args: argparse.Namespace, settings: Settings) -> None:
+        await _accounts(args, settings, stdin, stdout, stderr)
+
+    return _run(_accounts_parser(stdout), argv, action, env=env, stderr=stderr)
+
+
+def main_rotate_key(
+    argv: Sequence[str],
+    *,
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
+    stderr: TextIO = sys.stderr,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """`python -m bot rotate-key`: re-encrypt every stored secret with the newest key in SECRET_KEY.
+
+    Put the new key first in SECRET_KEY and keep the old one after it, run this, then drop the old
+    key. Returns the exit code: 0 done, 1 failed, 2 usage error.
+    """
+    del stdin
+    parser = _Parser(
+        prog="python -m bot rotate-key",
+        description=(
+            "Re-encrypt every stored Twilio secret with the newest key in SECRET_KEY (the first of the "
+            "comma-separated keys). Keep the old key after the new one until this has run."
+        ),
+        out=stdout,
+    )
+
+    async def action(args: argparse.Namespace, settings: Settings) -> None:
+        del args
+        db = await _open(settings)
+        try:
+            count = await AccountStore(db).rotate_all()
+        finally:
+            await db.close()
+        source = "SECRET_KEY" if settings.secret_key else f"the key file beside {settings.database_path}"
+        plural = "" if count == 1 else "s"
+        stdout.write(f"Re-encrypted {count} stored Twilio secret{plural} with the newest key in {source}.\n")
+        if settings.secret_key and db.box.key_count > 1:
+            stdout.write(
+                "The older keys in SECRET_KEY are no longer needed: remove them once every replica "
+                "runs with the new SECRET_KEY.\n"
+            )
+
+    return _run(parser, argv, action, env=env, stderr=stderr)

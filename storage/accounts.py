@@ -1,0 +1,291 @@
+"""Each workspace's Twilio accounts, with the secret encrypted at rest.
+
+Every query is filtered by `team_id`: one workspace can never see, use or remove another's account.
+Each workspace with accounts has exactly one default (a partial unique index guards it too).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from bot.twilio.models import Credentials
+from storage.db import Database, immediate, utc_now
+
+__all__ = ["AccountStore", "StoredAccount", "check_label", "mask_sid"]
+
+_LABEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+# Static SQL only: no statement is assembled from strings at run time.
+_SELECT = (
+    "SELECT id, team_id, enterprise_id, label, account_sid, api_key_sid, default_from, "
+    "default_service_sid, is_default, added_by, added_at, secret_enc FROM accounts "
+)
+_SELECT_DEFAULT = _SELECT + "WHERE team_id = ? ORDER BY is_default DESC, added_at, id LIMIT 1"
+_SELECT_LABEL = _SELECT + "WHERE team_id = ? AND label = ?"
+_SELECT_TEAM = _SELECT + "WHERE team_id = ? ORDER BY is_default DESC, label"
+_INSERT = (
+    "INSERT INTO accounts (team_id, enterprise_id, label, account_sid, api_key_sid, secret_enc, "
+    "default_from, default_service_sid, is_default, added_by, added_at, updated_at) VALUES (:team_id, "
+    ":enterprise_id, :label, :account_sid, :api_key_sid, :secret_enc, :default_from, "
+    ":default_service_sid, 0, :added_by, :updated_at, :updated_at)"
+)
+_UPDATE = (
+    "UPDATE accounts SET enterprise_id = :enterprise_id, account_sid = :account_sid, "
+    "api_key_sid = :api_key_sid, secret_enc = :secret_enc, default_from = :default_from, "
+    "default_service_sid = :default_service_sid, added_by = :added_by, updated_at = :updated_at "
+    "WHERE team_id = :team_id AND label = :label"
+)
+
+
+def mask_sid(sid: str | None) -> str:
+    """Show enough of a SID to recognise it: `AC0123…cdef`. Short or empty values are hidden more."""
+    if not sid:
+        return ""
+    if len(sid) <= 12:
+        return sid[:2] + "…"
+    return f"{sid[:4]}…{sid[-4:]}"
+
+
+def check_label(label: str) -> str:
+    """Normalise an account label (lower case) or raise ValueError with a sentence saying what is allowed."""
+    normal = label.strip().lower()
+    if not _LABEL.match(normal):
+        raise ValueError(
+            f"The account label {label.strip()[:40]!r} is not allowed: use 1 to 32 letters, digits, "
+            "'-' or '_', starting with a letter or digit (for example: main)."
+        )
+    return normal
+
+
+@dataclass(frozen=True)
+class StoredAccount:
+    """A workspace's Twilio account as stored, without its secret."""
+
+    id: int
+    team_id: str
+    enterprise_id: str | None
+    label: str
+    account_sid: str
+    api_key_sid: str | None
+    default_from: str | None
+    default_service_sid: str | None
+    is_default: bool
+    added_by: str
+    added_at: datetime
+
+
+def _account(row: Mapping[str, Any]) -> StoredAccount:
+    return StoredAccount(
+        id=int(row["id"]),
+        team_id=str(row["team_id"]),
+        enterprise_id=row["enterprise_id"],
+        label=str(row["label"]),
+        account_sid=str(row["account_sid"]),
+        api_key_sid=row["api_key_sid"],
+        default_from=row["default_from"],
+        default_service_sid=row["default_service_sid"],
+        is_default=bool(row["is_default"]),
+        added_by=str(row["added_by"]),
+        added_at=datetime.fromisoformat(str(row["added_at"])),
+    )
+
+
+def _row(db: sqlite_utils.Database, team_id: str, label: str | None) -> dict[str, Any] | None:
+    """The row for `label` in `team_id`, or the team's default when `label` is None."""
+    if label is None:
+        rows = db.query(_SELECT_DEFAULT, [team_id])
+    else:
+        rows = db.query(_SELECT_LABEL, [team_id, check_label(label)])
+    return next(iter(rows), None)
+
+
+def _lookup_label(label: str | None) -> str | None:
+    """Normalise a label for lookup; a label that could never have been stored matches nothing."""
+    if label is None:
+        return None
+    try:
+        return check_label(label)
+    except ValueError:
+        return ""
+
+
+class AccountStore:
+    """Add, list, use and remove a workspace's Twilio accounts."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(
+        self,
+        *,
+        team_id: str,
+        label: str,
+        account_sid: str,
+        secret: str,
+        api_key_sid: str | None = None,
+        default_from: str | None = None,
+        default_service_sid: str | None = None,
+        added_by: str,
+        enterprise_id: str | None = None,
+        make_default: bool | None = None,
+    ) -> StoredAccount:
+        """Store an account, replacing the team's account with the same label.
+
+        The first account of a team becomes its default; `make_default=True` moves the default
+        flag to this account in the same transaction. Otherwise the default stays where it is.
+        Raises ValueError for an unusable label or an empty secret.
+        """
+        if not team_id:
+            raise ValueError("A team ID is required to store an account.")
+        label = check_label(label)
+        if not secret.strip():
+            raise ValueError("The Twilio auth token or API secret is empty.")
+        box = self._db.box
+
+        def write(db: sqlite_utils.Database) -> StoredAccount:
+            secret_enc = box.encrypt(secret.strip())
+            now = utc_now()
+            with immediate(db):
+                existing = _row(db, team_id, label)
+                values = {
+                    "team_id": team_id,
+                    "label": label,
+                    "enterprise_id": enterprise_id,
+                    "account_sid": account_sid,
+                    "api_key_sid": api_key_sid,
+                    "secret_enc": secret_enc,
+                    "default_from": default_from,
+                    "default_service_sid": default_service_sid,
+                    "added_by": added_by,
+                    "updated_at": now,
+                }
+                if existing is not None:
+                    account_id = int(existing["id"])
+                    db.execute(_UPDATE, values)
+                else:
+                    account_id = int(db.execute(_INSERT, values).lastrowid or 0)
+                has_default = db.execute(
+                    "SELECT 1 FROM accounts WHERE team_id = ? AND is_default = 1", [team_id]
+                ).fetchone()
+                if make_default or has_default is None:
+                    _move_default(db, team_id, account_id)
+                stored = _row(db, team_id, label)
+            assert stored is not None
+            return _account(stored)
+
+        return await self._db.run(write)
+
+    async def list(self, team_id: str) -> list[StoredAccount]:
+        """The team's accounts: the default first, then by label."""
+
+        def read(db: sqlite_utils.Database) -> list[StoredAccount]:
+            rows = db.query(_SELECT_TEAM, [team_id])
+            return [_account(row) for row in rows]
+
+        return await self._db.run(read)
+
+    async def get(self, team_id: str, label: str | None = None) -> StoredAccount | None:
+        """The team's account called `label`, or its default when `label` is None; None if absent."""
+        lookup = _lookup_label(label)
+
+        def read(db: sqlite_utils.Database) -> StoredAccount | None:
+            row = _row(db, team_id, lookup) if lookup != "" else None
+            return None if row is None else _account(row)
+
+        return await self._db.run(read)
+
+    async def credentials(
+        self, team_id: str, label: str | None = None
+    ) -> tuple[StoredAccount, Credentials] | None:
+        """The account (as `get`) with its decrypted credentials; None if absent.
+
+        Raises `storage.crypto.WrongKeyError` when the configured keys cannot decrypt the secret.
+        """
+        lookup = _lookup_label(label)
+        box = self._db.box
+
+        def read(db: sqlite_utils.Database) -> tuple[StoredAccount, Credentials] | None:
+            row = _row(db, team_id, lookup) if lookup != "" else None
+            if row is None:
+                return None
+            account = _account(row)
+            creds = Credentials(
+                account_sid=account.account_sid,
+                secret=box.decrypt(str(row["secret_enc"])),
+                api_key_sid=account.api_key_sid,
+            )
+            return account, creds
+
+        return await self._db.run(read)
+
+    async def remove(self, team_id: str, label: str) -> bool:
+        """Remove the team's account called `label`; True if it existed.
+
+        When the default is removed, the oldest remaining account becomes the default.
+        """
+        lookup = _lookup_label(label)
+        if not lookup:
+            return False
+
+        def write(db: sqlite_utils.Database) -> bool:
+            with immediate(db):
+                row = _row(db, team_id, lookup)
+                if row is None:
+                    return False
+                db.execute("DELETE FROM accounts WHERE id = ? AND team_id = ?", [row["id"], team_id])
+                if row["is_default"]:
+                    oldest = db.execute(
+                        "SELECT id FROM accounts WHERE team_id = ? ORDER BY added_at, id LIMIT 1", [team_id]
+                    ).fetchone()
+                    if oldest is not None:
+                        _move_default(db, team_id, int(oldest[0]))
+            return True
+
+        return await self._db.run(write)
+
+    async def set_default(self, team_id: str, label: str) -> bool:
+        """Make the team's account called `label` its default; False if there is no such account."""
+        lookup = _lookup_label(label)
+        if not lookup:
+            return False
+
+        def write(db: sqlite_utils.Database) -> bool:
+            with immediate(db):
+                row = _row(db, team_id, lookup)
+                if row is None:
+                    return False
+                _move_default(db, team_id, int(row["id"]))
+            return True
+
+        return await self._db.run(write)
+
+    async def rotate_all(self) -> int:
+        """Re-encrypt every stored secret (all teams) under the newest key, in one transaction.
+
+        Returns how many secrets were re-encrypted. Raises `WrongKeyError` (and changes nothing)
+        if any secret cannot be decrypted with the configured keys.
+        """
+        box = self._db.box
+
+        def write(db: sqlite_utils.Database) -> int:
+            with immediate(db):
+                rows = db.execute("SELECT id, secret_enc FROM accounts ORDER BY id").fetchall()
+                for account_id, secret_enc in rows:
+                    db.execute(
+                        "UPDATE accounts SET secret_enc = ? WHERE id = ?",
+                        [box.rotate(str(secret_enc)), account_id],
+                    )
+            return len(rows)
+
+        return await self._db.run(write)
+
+
+def _move_default(db: sqlite_utils.Database, team_id: str, account_id: int) -> None:
+    # Clear first, then set: a single UPDATE could briefly hold two defaults and trip the index.
+    db.execute("UPDATE accounts SET is_default = 0 WHERE team_id = ? AND is_default = 1", [team_id])
+    db.execute("UPDATE accounts SET is_default = 1 WHERE team_id = ? AND id = ?", [team_id, account_id])

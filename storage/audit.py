@@ -1,0 +1,174 @@
+"""The audit log: who ran which Twilio operation, on which account, and what came of it.
+
+It never receives secrets by design (no parameter carries one). As defence in depth, anything that
+looks like a bare Twilio auth token or API secret (32 hex characters not part of a SID) is redacted
+from the free-text fields before they are stored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, cast, get_args
+
+import sqlite_utils
+
+from storage.db import Database, utc_now
+
+__all__ = ["AuditEntry", "AuditLog", "Outcome", "redact", "summarize"]
+
+Outcome = Literal["ok", "error", "unknown", "rejected"]
+_OUTCOMES: frozenset[str] = frozenset(get_args(Outcome))
+_BARE_TOKEN = re.compile(r"(?<![A-Za-z0-9])[0-9A-Fa-f]{32}(?![A-Za-z0-9])")
+_MAX_TEXT = 500
+_INSERT = (
+    "INSERT INTO audit (at, team_id, enterprise_id, user_id, channel_id, operation, account_label, "
+    "account_sid, summary, outcome, message_sid, error_code, error_message) VALUES (:at, :team_id, "
+    ":enterprise_id, :user_id, :channel_id, :operation, :account_label, :account_sid, :summary, "
+    ":outcome, :message_sid, :error_code, :error_message)"
+)
+_RECENT = "SELECT * FROM audit WHERE team_id = ? ORDER BY id DESC LIMIT ?"
+_BODY_PREVIEW = 80
+
+
+def redact(text: str) -> str:
+    """Replace anything shaped like a bare auth token or API secret with `[redacted]`."""
+    return _BARE_TOKEN.sub("[redacted]", text)
+
+
+def _clip(text: str | None) -> str | None:
+    if text is None:
+        return None
+    text = redact(text)
+    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
+
+
+def summarize(
+    *,
+    to: str | None = None,
+    from_: str | None = None,
+    service: str | None = None,
+    body: str | None = None,
+    send_at: str | None = None,
+    sid: str | None = None,
+) -> str:
+    """A short one-line summary of a request for the audit log: who to, from what, the body's start."""
+    parts: list[str] = []
+    if sid:
+        parts.append(f"sid {sid}")
+    if to:
+        parts.append(f"to {to}")
+    if from_:
+        parts.append(f"from {from_}")
+    if service:
+        parts.append(f"service {service}")
+    if send_at:
+        parts.append(f"at {send_at}")
+    if body is not None:
+        preview = body if len(body) <= _BODY_PREVIEW else body[: _BODY_PREVIEW - 1] + "…"
+        parts.append(f"body {len(body)} chars: {' '.join(preview.split())!r}")
+    return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One recorded operation."""
+
+    id: int
+    at: datetime
+    team_id: str
+    enterprise_id: str | None
+    user_id: str
+    channel_id: str
+    operation: str
+    account_label: str | None
+    account_sid: str | None
+    summary: str
+    outcome: Outcome
+    message_sid: str | None
+    error_code: int | None
+    error_message: str | None
+
+
+def _entry(row: Mapping[str, Any]) -> AuditEntry:
+    return AuditEntry(
+        id=int(row["id"]),
+        at=datetime.fromisoformat(str(row["at"])),
+        team_id=str(row["team_id"]),
+        enterprise_id=row["enterprise_id"],
+        user_id=str(row["user_id"]),
+        channel_id=str(row["channel_id"]),
+        operation=str(row["operation"]),
+        account_label=row["account_label"],
+        account_sid=row["account_sid"],
+        summary=str(row["summary"]),
+        outcome=cast(Outcome, row["outcome"]),
+        message_sid=row["message_sid"],
+        error_code=None if row["error_code"] is None else int(row["error_code"]),
+        error_message=row["error_message"],
+    )
+
+
+class AuditLog:
+    """Append-only record of Twilio operations per workspace."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def record(
+        self,
+        *,
+        team_id: str,
+        user_id: str,
+        channel_id: str,
+        operation: str,
+        account_label: str | None = None,
+        account_sid: str | None = None,
+        summary: str = "",
+        outcome: str,
+        message_sid: str | None = None,
+        error_code: int | None = None,
+        error_message: str | None = None,
+        enterprise_id: str | None = None,
+    ) -> int:
+        """Store one entry and return its id.
+
+        `outcome` is "ok", "error", "unknown" (a create that may have been applied) or "rejected"
+        (refused before Twilio was called); anything else raises ValueError.
+        """
+        if outcome not in _OUTCOMES:
+            raise ValueError(f"Audit outcome must be one of {', '.join(sorted(_OUTCOMES))}, not {outcome!r}.")
+        row = {
+            "at": utc_now(),
+            "team_id": team_id,
+            "enterprise_id": enterprise_id,
+            "user_id": user_id,
+            "channel_id": channel_id,
+            "operation": operation,
+            "account_label": account_label,
+            "account_sid": account_sid,
+            "summary": _clip(summary) or "",
+            "outcome": outcome,
+            "message_sid": message_sid,
+            "error_code": error_code,
+            "error_message": _clip(error_message),
+        }
+
+        def write(db: sqlite_utils.Database) -> int:
+            return int(db.execute(_INSERT, row).lastrowid or 0)
+
+        return await self._db.run(write)
+
+    async def recent(self, team_id: str, limit: int = 10) -> list[AuditEntry]:
+        """The team's latest entries, newest first."""
+        limit = max(1, min(int(limit), 1000))
+
+        def read(db: sqlite_utils.Database) -> list[AuditEntry]:
+            rows = db.query(
+                "SELECT * FROM audit WHERE team_id = ? ORDER BY id DESC LIMIT ?", [team_id, limit]
+            )
+            return [_entry(row) for row in rows]
+
+        return await self._db.run(read)

@@ -1,0 +1,234 @@
+"""The outbox: one row per send or schedule, claimed by an idempotency key before Twilio is called.
+
+Whoever inserts the key first (this process, another replica, or an earlier delivery of the same
+Slack request) owns the call; everyone else sees `created=False` and must not call Twilio. The
+stored request holds only what was asked for (to, from, service, body, send time, media), never
+credentials: its keys are checked against an allow-list.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Literal, cast, get_args
+
+import sqlite_utils
+
+from storage.db import Database, immediate, utc_now
+
+__all__ = ["REQUEST_KEYS", "Operation", "Outbox", "OutboxEntry", "RequestValue", "State"]
+
+State = Literal["pending", "sent", "failed", "unknown"]
+Operation = Literal["send", "schedule"]
+RequestValue = str | int | None | tuple[str, ...]
+REQUEST_KEYS: frozenset[str] = frozenset({"to", "from", "service", "body", "send_at", "media_urls"})
+_STATES: frozenset[str] = frozenset(get_args(State))
+_OPERATIONS: frozenset[str] = frozenset(get_args(Operation))
+_CLAIM = (
+    "INSERT OR IGNORE INTO outbox (key, team_id, enterprise_id, user_id, channel_id, response_url, "
+    "account_label, account_sid, operation, request_json, state, created_at, card_posted, attempts) "
+    "VALUES (:key, :team_id, :enterprise_id, :user_id, :channel_id, :response_url, :account_label, "
+    ":account_sid, :operation, :request_json, 'pending', :created_at, 0, 1)"
+)
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One claimed send or schedule and, once settled, what Twilio said."""
+
+    id: int
+    key: str
+    team_id: str
+    enterprise_id: str | None
+    user_id: str
+    channel_id: str
+    response_url: str | None
+    account_label: str | None
+    account_sid: str | None
+    operation: Operation
+    request: Mapping[str, RequestValue]
+    state: State
+    message_sid: str | None
+    error_code: int | None
+    error_message: str | None
+    created_at: datetime
+    settled_at: datetime | None
+    card_posted: bool
+    attempts: int
+
+
+def _request_json(request: Mapping[str, str | int | Sequence[str] | None]) -> str:
+    """Serialise the request after checking every key is allowed and every value is plain."""
+    clean: dict[str, str | int | list[str] | None] = {}
+    for name, value in request.items():
+        if name not in REQUEST_KEYS:
+            raise ValueError(
+                f"The outbox stores only {', '.join(sorted(REQUEST_KEYS))}; {name!r} is not allowed "
+                "(credentials never go into the outbox)."
+            )
+        if value is None or isinstance(value, str | int):
+            clean[name] = value
+        elif isinstance(value, Sequence) and all(isinstance(item, str) for item in value):
+            clean[name] = list(value)
+        else:
+            raise ValueError(
+                f"The outbox request value for {name!r} must be text, a number or a list of text."
+            )
+    return json.dumps(clean, sort_keys=True, ensure_ascii=False)
+
+
+def _request(text: str) -> Mapping[str, RequestValue]:
+    raw = json.loads(text)
+    values: dict[str, RequestValue] = {
+        name: tuple(value) if isinstance(value, list) else value for name, value in raw.items()
+    }
+    return MappingProxyType(values)
+
+
+def _time(value: object) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(str(value))
+
+
+def _entry(row: Mapping[str, Any]) -> OutboxEntry:
+    return OutboxEntry(
+        id=int(row["id"]),
+        key=str(row["key"]),
+        team_id=str(row["team_id"]),
+        enterprise_id=row["enterprise_id"],
+        user_id=str(row["user_id"]),
+        channel_id=str(row["channel_id"]),
+        response_url=row["response_url"],
+        account_label=row["account_label"],
+        account_sid=row["account_sid"],
+        operation=cast(Operation, row["operation"]),
+        request=_request(str(row["request_json"])),
+        state=cast(State, row["state"]),
+        message_sid=row["message_sid"],
+        error_code=None if row["error_code"] is None else int(row["error_code"]),
+        error_message=row["error_message"],
+        created_at=datetime.fromisoformat(str(row["created_at"])),
+        settled_at=_time(row["settled_at"]),
+        card_posted=bool(row["card_posted"]),
+        attempts=int(row["attempts"]),
+    )
+
+
+def _by_key(db: sqlite_utils.Database, key: str) -> OutboxEntry | None:
+    row = next(iter(db.query("SELECT * FROM outbox WHERE key = ?", [key])), None)
+    return None if row is None else _entry(row)
+
+
+class Outbox:
+    """Idempotent claims on sends and schedules, and their outcomes."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def claim(
+        self,
+        *,
+        key: str,
+        team_id: str,
+        user_id: str,
+        channel_id: str,
+        operation: str,
+        request: Mapping[str, str | int | Sequence[str] | None],
+        account_label: str | None,
+        account_sid: str | None,
+        response_url: str | None = None,
+        enterprise_id: str | None = None,
+    ) -> tuple[OutboxEntry, bool]:
+        """Claim `key`: (entry, True) if this call created it, else (the existing entry, False).
+
+        Only the caller that gets True may call Twilio. `operation` is "send" or "schedule". Raises
+        ValueError for a request key outside the allow-list or an unknown operation.
+        """
+        if not key:
+            raise ValueError("An outbox claim needs a non-empty idempotency key.")
+        if operation not in _OPERATIONS:
+            raise ValueError(f"The outbox takes 'send' or 'schedule', not {operation!r}.")
+        row = {
+            "key": key,
+            "team_id": team_id,
+            "enterprise_id": enterprise_id,
+            "user_id": user_id,
+            "channel_id": channel_id,
+            "response_url": response_url,
+            "account_label": account_label,
+            "account_sid": account_sid,
+            "operation": operation,
+            "request_json": _request_json(request),
+            "created_at": utc_now(),
+        }
+
+        def write(db: sqlite_utils.Database) -> tuple[OutboxEntry, bool]:
+            with immediate(db):
+                cursor = db.execute(_CLAIM, row)
+                created = cursor.rowcount == 1
+                entry = _by_key(db, key)
+            assert entry is not None
+            return entry, created
+
+        return await self._db.run(write)
+
+    async def settle(
+        self,
+        key: str,
+        *,
+        state: str,
+        message_sid: str | None = None,
+        error_code: int | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        """Record how the claimed call ended: "sent", "failed" or "unknown" (it may have been applied).
+
+        Raises ValueError for any other state.
+        """
+        if state not in _STATES or state == "pending":
+            raise ValueError(f"An outbox entry settles as 'sent', 'failed' or 'unknown', not {state!r}.")
+
+        def write(db: sqlite_utils.Database) -> None:
+            db.execute(
+                "UPDATE outbox SET state = ?, message_sid = ?, error_code = ?, error_message = ?, "
+                "settled_at = ? WHERE key = ?",
+                [state, message_sid, error_code, error_message, utc_now(), key],
+            )
+
+        await self._db.run(write)
+
+    async def mark_card_posted(self, key: str) -> None:
+        """Note that the result card for `key` reached Slack, so nobody posts it again."""
+
+        def write(db: sqlite_utils.Database) -> None:
+            db.execute("UPDATE outbox SET card_posted = 1 WHERE key = ?", [key])
+
+        await self._db.run(write)
+
+    async def pending(self) -> list[OutboxEntry]:
+        """Entries still waiting for an outcome, oldest first (for recovery after a crash)."""
+
+        def read(db: sqlite_utils.Database) -> list[OutboxEntry]:
+            rows = db.query("SELECT * FROM outbox WHERE state = 'pending' ORDER BY id")
+            return [_entry(row) for row in rows]
+
+        return await self._db.run(read)
+
+    async def unposted(self) -> list[OutboxEntry]:
+        """Entries whose result card never reached Slack (any state), oldest first, for start-up recovery."""
+
+        def read(db: sqlite_utils.Database) -> list[OutboxEntry]:
+            rows = db.query("SELECT * FROM outbox WHERE card_posted = 0 ORDER BY id")
+            return [_entry(row) for row in rows]
+
+        return await self._db.run(read)
+
+    async def get(self, key: str) -> OutboxEntry | None:
+        """The entry for `key`, or None."""
+
+        def read(db: sqlite_utils.Database) -> OutboxEntry | None:
+            return _by_key(db, key)
+
+        return await self._db.run(read)
