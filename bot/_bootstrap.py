@@ -25,16 +25,18 @@ def ensure_installed() -> None:
         return
     root = Path(__file__).resolve().parent.parent
     if not (root / "pyproject.toml").exists():
-        sys.exit(f"Missing packages ({', '.join(missing)}); install the bot with: pip install slack-twilio-bridge")
+        sys.exit(
+            f"Missing packages ({', '.join(missing)}); install the bot with: pip install slack-twilio-bridge"
+        )
     venv = root / ".venv"
     python = venv / "bin" / "python"
     if os.environ.get("BOT_BOOTSTRAPPED") == "1":
         sys.exit(f"Missing packages ({', '.join(missing)}) even inside {venv}; delete it and run again.")
     print(f"First run: installing the bot into {venv} (about a minute)…", file=sys.stderr)
     if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)  # noqa: S603 (our own argv)
     pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    subprocess.run([*pip, "-e", f"{root}[dev]"], check=True, cwd=root)
+    subprocess.run([*pip, "-e", f"{root}[dev]"], check=True, cwd=root)  # noqa: S603 (our own argv)
     env = dict(os.environ, BOT_BOOTSTRAPPED="1")
     os.chdir(root)
-    os.execve(str(python), [str(python), "-m", "bot", *sys.argv[1:]], env)
+    os.execve(str(python), [str(python), "-m", "bot", *sys.argv[1:]], env)  # noqa: S606 (re-run ourselves)

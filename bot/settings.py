@@ -99,23 +99,33 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
             )
     bot_token = get("SLACK_BOT_TOKEN")
     if bot_token and not bot_token.startswith("xoxb-"):
-        raise SettingsError("SLACK_BOT_TOKEN must be a bot token starting with xoxb- (OAuth & Permissions page).")
+        raise SettingsError(
+            "SLACK_BOT_TOKEN must be a bot token starting with xoxb- (OAuth & Permissions page)."
+        )
     app_token = get("SLACK_APP_TOKEN")
     if app_token and not app_token.startswith("xapp-"):
-        raise SettingsError("SLACK_APP_TOKEN must be an app-level token starting with xapp- (Basic Information page).")
+        raise SettingsError(
+            "SLACK_APP_TOKEN must be an app-level token starting with xapp- (Basic Information page)."
+        )
     region = (get("DEFAULT_REGION") or "US").upper()
     if not re.fullmatch(r"[A-Z]{2}", region):
-        raise SettingsError(f"DEFAULT_REGION must be a two-letter country code such as US or GB, not {region!r}.")
+        raise SettingsError(
+            f"DEFAULT_REGION must be a two-letter country code such as US or GB, not {region!r}."
+        )
     concurrency_text = get("TWILIO_CONCURRENCY") or "50"
     if not concurrency_text.isdigit() or not 1 <= int(concurrency_text) <= 1000:
-        raise SettingsError(f"TWILIO_CONCURRENCY must be a whole number from 1 to 1000, not {concurrency_text!r}.")
+        raise SettingsError(
+            f"TWILIO_CONCURRENCY must be a whole number from 1 to 1000, not {concurrency_text!r}."
+        )
     timeout_text = get("TWILIO_TIMEOUT") or "10"
     try:
         timeout = float(timeout_text)
     except ValueError:
         timeout = -1.0
     if not 0 < timeout <= 120:
-        raise SettingsError(f"TWILIO_TIMEOUT must be a number of seconds above 0 and at most 120, not {timeout_text!r}.")
+        raise SettingsError(
+            f"TWILIO_TIMEOUT must be a number of seconds above 0 and at most 120, not {timeout_text!r}."
+        )
 
     slack_api_url = _url("SLACK_API_URL", get("SLACK_API_URL") or "https://slack.com/api/")
     if not slack_api_url.endswith("/"):

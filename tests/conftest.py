@@ -23,6 +23,7 @@ from typing import NamedTuple, NoReturn
 
 import aiohttp
 import pytest
+from harness import Stack, start_stack, stop_stack
 
 from bot.sandbox.twilio import SANDBOX_ACCOUNT, SimClock, TwilioSimulator
 from bot.twilio import Credentials
@@ -225,3 +226,16 @@ def backend_sim(request: pytest.FixtureRequest, twilio_backend: Backend) -> Twil
     if twilio_backend.kind != "simulator":
         return None
     return request.getfixturevalue("twilio_sim")
+
+
+# ── the whole bot ────────────────────────────────────────────────────────────────────────────────────
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    """The real bot server wired to the Slack and Twilio simulators, with one Twilio account stored."""
+    running = await start_stack(tmp_path / "bot.db")
+    try:
+        yield running
+    finally:
+        await stop_stack(running)

@@ -1,0 +1,83 @@
+"""`python -m bot serve | socket | playground | accounts … | rotate-key`."""
+
+from __future__ import annotations
+
+import sys
+
+from bot._bootstrap import ensure_installed
+
+USAGE = """usage: python -m bot COMMAND [options]
+
+commands:
+  playground            the whole bot on this machine, with simulated Slack and Twilio (no accounts needed)
+  serve                 the bot over HTTP for a Slack app (POST /slack/events, GET /healthz)
+  socket                the bot over Slack's Socket Mode (needs SLACK_APP_TOKEN)
+  accounts add|list|remove   manage a workspace's Twilio accounts (run with --help)
+  rotate-key            re-encrypt stored secrets under the newest key in SECRET_KEY
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch to the chosen mode; every failure is a sentence, never a traceback."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in {"-h", "--help", "help"}:
+        print(USAGE)
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    if command == "playground":
+        from bot.playground import main as playground
+
+        return int(playground(rest))
+    if command == "accounts":
+        from bot.cli import main_accounts
+
+        return int(main_accounts(rest))
+    if command == "rotate-key":
+        from bot.cli import main_rotate_key
+
+        return int(main_rotate_key(rest))
+    if command in {"serve", "socket"}:
+        return _serve(command)
+    print(f"Unknown command {command!r}.\n\n{USAGE}", file=sys.stderr)
+    return 2
+
+
+def _serve(mode: str) -> int:
+    import asyncio
+
+    from bot import logs
+    from bot.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+        logs.configure(
+            settings.log_level,
+            settings.log_format,
+            secrets=[
+                s
+                for s in (settings.slack_signing_secret, settings.slack_bot_token, settings.slack_app_token)
+                if s
+            ]
+            + [k for k in (settings.secret_key or "").split(",") if k],
+        )
+        if mode == "serve":
+            from bot.server import serve
+
+            settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", mode="serve")
+            serve(settings)
+        else:
+            from bot.server import run_socket_mode
+
+            settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", mode="socket")
+            asyncio.run(run_socket_mode(settings))
+    except SettingsError as err:
+        print(f"Cannot start: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    ensure_installed()
+    sys.exit(main())

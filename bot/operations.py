@@ -1,0 +1,366 @@
+"""The six Twilio commands as async functions: request + account → result. Nothing here knows Slack.
+
+Creates (send, schedule) go through the outbox: a row keyed by the caller's idempotency key is claimed
+before the Twilio call and settled after it, so a repeated delivery of the same user action finds the key
+taken and does nothing, and a process killed mid-call leaves a pending row that `reconcile` settles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.core.commands import (
+    CancelCommand,
+    DeleteCommand,
+    FetchCommand,
+    ListCommand,
+    ScheduleCommand,
+    SendCommand,
+)
+from bot.core.rules import format_send_at
+from bot.twilio.client import TwilioClient
+from bot.twilio.errors import TwilioError
+from bot.twilio.models import Credentials, Message, MessagePage
+from storage.accounts import AccountStore, StoredAccount
+from storage.audit import AuditLog
+from storage.outbox import Outbox, OutboxEntry
+
+log = logging.getLogger(__name__)
+
+
+class OperationError(Exception):
+    """A problem on our side of the call (no account, unknown label), told in one sentence."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who asked, and where: what the audit log and the outbox need to know about a request."""
+
+    team_id: str
+    user_id: str
+    channel_id: str | None
+    enterprise_id: str | None = None
+    response_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A create Twilio accepted."""
+
+    message: Message
+    account: StoredAccount
+    send_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """The idempotency key was already claimed: another delivery of the same action owns it."""
+
+    entry: OutboxEntry
+
+
+def _summary(fields: Mapping[str, object]) -> str:
+    """A short, secret-free line for the audit log: numbers, lengths and the first words of a body."""
+    parts: list[str] = []
+    for key, value in fields.items():
+        if value is None or value == "":
+            continue
+        if key == "body":
+            text = str(value)
+            snippet = text[:40] + ("…" if len(text) > 40 else "")
+            parts.append(f"body={snippet!r} ({len(text)} chars)")
+        else:
+            parts.append(f"{key}={value}")
+    return " ".join(parts)[:500]
+
+
+class Operations:
+    """Runs Twilio operations for a workspace's stored accounts, with audit and outbox bookkeeping."""
+
+    def __init__(
+        self,
+        *,
+        twilio: TwilioClient,
+        accounts: AccountStore,
+        audit: AuditLog,
+        outbox: Outbox,
+        concurrency: int = 50,
+    ) -> None:
+        self.twilio = twilio
+        self.accounts = accounts
+        self.audit = audit
+        self.outbox = outbox
+        self._concurrency = concurrency
+        self._limits: dict[str, asyncio.Semaphore] = {}
+
+    def _limit(self, account_sid: str) -> asyncio.Semaphore:
+        # A bounded number of calls in flight per Twilio account: Twilio queues per account, and a burst
+        # from Slack should wait here rather than pile up connections and 429s.
+        sem = self._limits.get(account_sid)
+        if sem is None:
+            sem = self._limits[account_sid] = asyncio.Semaphore(self._concurrency)
+        return sem
+
+    async def resolve(self, ctx: Context, label: str | None) -> tuple[StoredAccount, Credentials]:
+        """The team's account by label (or its default) with its credentials, or an OperationError."""
+        found = await self.accounts.credentials(ctx.team_id, label)
+        if found is None:
+            if label:
+                names = [a.label for a in await self.accounts.list(ctx.team_id)]
+                known = f" This workspace has: {', '.join(names)}." if names else ""
+                raise OperationError(f"There is no Twilio account labelled '{label}'.{known}")
+            raise OperationError(
+                "No Twilio account is set up for this workspace yet. "
+                "A workspace admin can add one with `/twilio setup`."
+            )
+        return found
+
+    async def _audit(
+        self,
+        ctx: Context,
+        operation: str,
+        account: StoredAccount | None,
+        summary: str,
+        *,
+        outcome: str,
+        message_sid: str | None = None,
+        error: TwilioError | None = None,
+    ) -> None:
+        await self.audit.record(
+            team_id=ctx.team_id,
+            enterprise_id=ctx.enterprise_id,
+            user_id=ctx.user_id,
+            channel_id=ctx.channel_id or "",
+            operation=operation,
+            account_label=account.label if account else None,
+            account_sid=account.account_sid if account else None,
+            summary=summary,
+            outcome=outcome,
+            message_sid=message_sid,
+            error_code=error.code if error else None,
+            error_message=str(error)[:300] if error else None,
+        )
+
+    async def send(self, ctx: Context, cmd: SendCommand, *, key: str) -> Sent | Duplicate:
+        """Send one message, at most once per `key`."""
+        account, creds = await self.resolve(ctx, cmd.account)
+        sender = str(cmd.from_) if cmd.from_ else account.default_from
+        service = None if sender else account.default_service_sid
+        if not sender and not service:
+            raise OperationError(
+                f"Account '{account.label}' has no default From number or Messaging Service: "
+                "add `--from +1…` to the command, or ask an admin to set a default with `/twilio setup`."
+            )
+        if sender and cmd.to.whatsapp and not sender.startswith("whatsapp:"):
+            sender = f"whatsapp:{sender}"  # Twilio wants both ends on the same channel
+        request: dict[str, str | int | None] = {
+            "to": str(cmd.to),
+            "from": sender,
+            "service": service,
+            "body": cmd.body,
+        }
+        return await self._create(ctx, "send", account, creds, request, key=key)
+
+    async def schedule(self, ctx: Context, cmd: ScheduleCommand, *, key: str) -> Sent | Duplicate:
+        """Schedule one message through a Messaging Service, at most once per `key`."""
+        account, creds = await self.resolve(ctx, cmd.account)
+        service = cmd.service or account.default_service_sid
+        if not service:
+            # Without a Messaging Service Twilio silently sends at once instead of scheduling.
+            raise OperationError(
+                "Scheduling needs a Messaging Service (MG…): add `--service MG…`, "
+                f"or ask an admin to give account '{account.label}' a default one with `/twilio setup`."
+            )
+        request: dict[str, str | int | None] = {
+            "to": str(cmd.to),
+            "service": service,
+            "body": cmd.body,
+            "send_at": format_send_at(cmd.send_at),
+        }
+        return await self._create(ctx, "schedule", account, creds, request, key=key)
+
+    async def _create(
+        self,
+        ctx: Context,
+        operation: str,
+        account: StoredAccount,
+        creds: Credentials,
+        request: dict[str, str | int | None],
+        *,
+        key: str,
+    ) -> Sent | Duplicate:
+        entry, fresh = await self.outbox.claim(
+            key=key,
+            team_id=ctx.team_id,
+            enterprise_id=ctx.enterprise_id,
+            user_id=ctx.user_id,
+            channel_id=ctx.channel_id or "",
+            response_url=ctx.response_url,
+            operation=operation,
+            request=request,
+            account_label=account.label,
+            account_sid=account.account_sid,
+        )
+        if not fresh:
+            log.info("duplicate delivery of %s ignored (outbox key already claimed)", operation)
+            return Duplicate(entry)
+        summary = _summary(request)
+        try:
+            async with self._limit(account.account_sid):
+                message = await self._call_create(creds, request)
+        except TwilioError as err:
+            state = "unknown" if err.unknown_outcome else "failed"
+            await self.outbox.settle(key, state=state, error_code=err.code, error_message=str(err)[:300])
+            await self._audit(
+                ctx,
+                operation,
+                account,
+                summary,
+                outcome="unknown" if err.unknown_outcome else "error",
+                error=err,
+            )
+            raise
+        except BaseException:
+            # Cancelled (shutdown) or a bug: the row stays pending and start-up reconciliation settles it,
+            # because we cannot tell whether Twilio applied the create.
+            raise
+        await self.outbox.settle(key, state="sent", message_sid=message.sid)
+        await self._audit(ctx, operation, account, summary, outcome="ok", message_sid=message.sid)
+        send_at = (
+            datetime.strptime(str(request["send_at"]), "%Y-%m-%dT%H:%M:%S%z")
+            if request.get("send_at")
+            else None
+        )
+        return Sent(message, account, send_at)
+
+    async def _call_create(self, creds: Credentials, request: Mapping[str, str | int | None]) -> Message:
+        to, body = str(request["to"]), str(request["body"])
+        if request.get("send_at"):
+            send_at = datetime.strptime(str(request["send_at"]), "%Y-%m-%dT%H:%M:%S%z")
+            return await self.twilio.schedule(
+                creds, to=to, body=body, messaging_service_sid=str(request["service"]), send_at=send_at
+            )
+        sender = request.get("from")
+        service = request.get("service")
+        return await self.twilio.send(
+            creds,
+            to=to,
+            body=body,
+            from_=str(sender) if sender else None,
+            messaging_service_sid=str(service) if service and not sender else None,
+        )
+
+    async def list(
+        self, ctx: Context, cmd: ListCommand, *, page_uri: str | None = None
+    ) -> tuple[MessagePage, StoredAccount]:
+        """One page of messages (the next one when `page_uri` is given)."""
+        account, creds = await self.resolve(ctx, cmd.account)
+        summary = _summary(
+            {"to": cmd.to and str(cmd.to), "from": cmd.from_ and str(cmd.from_), "date": cmd.date_sent}
+        )
+        try:
+            async with self._limit(account.account_sid):
+                page = await self.twilio.list_messages(
+                    creds,
+                    to=str(cmd.to) if cmd.to else None,
+                    from_=str(cmd.from_) if cmd.from_ else None,
+                    date_sent=cmd.date_sent,
+                    page_size=cmd.limit,
+                    page_uri=page_uri,
+                )
+        except TwilioError as err:
+            await self._audit(ctx, "list", account, summary, outcome="error", error=err)
+            raise
+        if cmd.scheduled_only:
+            page = MessagePage(
+                tuple(m for m in page.messages if m.status == "scheduled"),
+                page.next_page_uri,
+                page.page,
+                page.page_size,
+            )
+        await self._audit(ctx, "list", account, summary + f" results={len(page.messages)}", outcome="ok")
+        return page, account
+
+    async def _by_sid(
+        self, ctx: Context, operation: str, cmd: FetchCommand | CancelCommand | DeleteCommand
+    ) -> tuple[Message | None, StoredAccount]:
+        account, creds = await self.resolve(ctx, cmd.account)
+        try:
+            async with self._limit(account.account_sid):
+                if operation == "cancel":
+                    result: Message | None = await self.twilio.cancel(creds, cmd.sid)
+                elif operation == "delete":
+                    await self.twilio.delete(creds, cmd.sid)
+                    result = None
+                else:
+                    result = await self.twilio.fetch(creds, cmd.sid)
+        except TwilioError as err:
+            await self._audit(
+                ctx, operation, account, f"sid={cmd.sid}", outcome="error", message_sid=cmd.sid, error=err
+            )
+            raise
+        if operation != "fetch":  # reads of one message are not worth a log line each
+            await self._audit(ctx, operation, account, f"sid={cmd.sid}", outcome="ok", message_sid=cmd.sid)
+        return result, account
+
+    async def fetch(self, ctx: Context, cmd: FetchCommand) -> tuple[Message, StoredAccount]:
+        """The current state of one message."""
+        message, account = await self._by_sid(ctx, "fetch", cmd)
+        assert message is not None
+        return message, account
+
+    async def cancel(self, ctx: Context, cmd: CancelCommand) -> tuple[Message, StoredAccount]:
+        """Cancel a scheduled message."""
+        message, account = await self._by_sid(ctx, "cancel", cmd)
+        assert message is not None
+        return message, account
+
+    async def delete(self, ctx: Context, cmd: DeleteCommand) -> StoredAccount:
+        """Delete a message's record from Twilio."""
+        _, account = await self._by_sid(ctx, "delete", cmd)
+        return account
+
+    async def reconcile(
+        self, entry: OutboxEntry, *, skew: timedelta = timedelta(minutes=2)
+    ) -> Message | None:
+        """Settle a create left pending by a process that died mid-call. Never re-sends.
+
+        Looks for the message at Twilio (same To and body, created after the row, minus clock skew); records
+        its SID when found, or marks the row `unknown` when not.
+        """
+        found = await self.accounts.credentials(entry.team_id, entry.account_label)
+        if found is None or found[0].account_sid != entry.account_sid:
+            await self.outbox.settle(entry.key, state="unknown", error_message="account no longer configured")
+            return None
+        _, creds = found
+        to = str(entry.request.get("to") or "")
+        body = str(entry.request.get("body") or "")
+        created = entry.created_at - skew
+        match: Message | None = None
+        page_uri: str | None = None
+        for _ in range(5):  # a bounded look: recent messages to one number fit in a few pages
+            page = await self.twilio.list_messages(creds, to=to, page_size=100, page_uri=page_uri)
+            for message in page.messages:
+                if message.body == body and (message.date_created is None or message.date_created >= created):
+                    match = message
+                    break
+            if match or not page.next_page_uri:
+                break
+            page_uri = page.next_page_uri
+        if match is not None:
+            await self.outbox.settle(entry.key, state="sent", message_sid=match.sid)
+        else:
+            await self.outbox.settle(
+                entry.key,
+                state="unknown",
+                error_message="the bot stopped mid-call and Twilio has no matching message; not re-sent",
+            )
+        return match

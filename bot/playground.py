@@ -1,0 +1,129 @@
+"""`python -m bot playground`: the whole bot on loopback, with simulated Slack and Twilio.
+
+The bot here is the production server, unchanged: it verifies Slack signatures, keeps its accounts
+encrypted in SQLite and calls Twilio over HTTP. Only the far ends are stand-ins, given to it the way a
+deployment gives real ones: SLACK_API_URL and TWILIO_API_URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import secrets
+import signal
+import sys
+import tempfile
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from bot import logs
+from bot.core.commands import USAGE
+from bot.sandbox import twilio as twilio_sim
+from bot.sandbox.slack import ADMIN_ID, TEAM_ID, SlackSimulator
+from bot.server import start_server
+from bot.settings import Settings
+from storage.accounts import AccountStore
+from storage.db import Database
+
+MAGIC_NUMBERS = """\
+Twilio's test numbers work here as they do with Twilio's test credentials:
+  To +15005550001 → invalid number (21211)     To +15005550004 → recipient sent STOP (21610)
+  To +15005550003 → no permission (21408)      To +15005550009 → not a mobile number (21614)
+  To a number ending in 0666 → undelivered     From +15005550007 → not your number (21606)
+Any other possible number is delivered: queued → sent (1 s) → delivered (3 s)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot playground", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--db", type=Path, help="keep the bot's database in this file (default: a temporary one)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8765, help="port for the page (default 8765; 0 for any free)"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address for the page (default 127.0.0.1)")
+    return parser
+
+
+async def run(db_path: Path, *, host: str, port: int, ready: asyncio.Event | None = None) -> None:
+    """Start the three servers, print the page's address, and serve until cancelled."""
+    twilio = twilio_sim.TwilioSimulator(twilio_sim.SimClock(follow_real_time=True))
+    twilio_url = await twilio.start()
+    token = twilio.add_sandbox_account()
+
+    signing_secret = secrets.token_hex(16)
+    bot_token = "xoxb-playground-" + secrets.token_hex(12)
+    slack = SlackSimulator(signing_secret=signing_secret, bot_token=bot_token, command_hints=USAGE)
+    try:
+        page_url = await slack.start(host=host, port=port)
+    except OSError:
+        page_url = await slack.start(host=host, port=0)  # the usual port is taken: any free one will do
+
+    logs.configure("WARNING", "console", secrets=[signing_secret, bot_token, token])
+    settings = Settings(
+        slack_signing_secret=signing_secret,
+        slack_bot_token=bot_token,
+        slack_api_url=slack.api_url,
+        twilio_api_url=twilio_url,
+        database_path=db_path,
+    )
+    db = await Database.open(db_path)
+    try:
+        # Added afresh each start (an add with the same label updates it): the simulator's token is new.
+        await AccountStore(db).add(
+            team_id=TEAM_ID,
+            label="sandbox",
+            account_sid=twilio_sim.SANDBOX_ACCOUNT_SID,
+            secret=token,
+            default_from=twilio_sim.DEFAULT_FROM,
+            default_service_sid=twilio_sim.DEFAULT_SERVICE_SID,
+            added_by=ADMIN_ID,
+        )
+    finally:
+        await db.close()
+
+    runner, bot_url = await start_server(settings, host="127.0.0.1", port=0)
+    slack.set_bot_url(f"{bot_url}/slack/events")
+    print(
+        f"\nPlayground ready: open {page_url}/ in a browser.\n\n"
+        f"  bot        {bot_url} (the real server; Slack requests are signed and checked)\n"
+        f"  Twilio     {twilio_url} (simulator; account 'sandbox', From {twilio_sim.DEFAULT_FROM},\n"
+        f"             Messaging Service {twilio_sim.DEFAULT_SERVICE_SID})\n"
+        f"  database   {db_path}\n\n{MAGIC_NUMBERS}\n\nTry `/twilio help` in #general. Ctrl-C stops.",
+        flush=True,
+    )
+    if ready is not None:
+        ready.set()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+        await slack.stop()
+        await twilio.stop()
+
+
+def main(argv: list[str]) -> int:
+    """Entry point for `python -m bot playground`."""
+    args = _parser().parse_args(argv)
+    with contextlib.ExitStack() as stack:
+        if args.db:
+            db_path = args.db
+        else:
+            db_path = (
+                Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="twilio-bridge-"))) / "bot.db"
+            )
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_until_signal(run(db_path, host=args.host, port=args.port)))
+    print("Playground stopped.", file=sys.stderr)
+    return 0
+
+
+async def _until_signal(coro: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.ensure_future(coro)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

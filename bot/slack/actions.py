@@ -1,0 +1,195 @@
+"""Buttons on result cards: Refresh, Cancel, Delete, Next page, Edit and try again."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.core.commands import CancelCommand, DeleteCommand, FetchCommand, ListCommand
+from bot.core.errors import InputError
+from bot.core.rules import DEFAULT_PAGE_SIZE, check_sid, parse_page_size
+from bot.operations import Context
+from bot.slack import cards
+from bot.slack.cards import (
+    ACTION_CANCEL,
+    ACTION_DELETE,
+    ACTION_NEXT_PAGE,
+    ACTION_REFRESH,
+    ACTION_REOPEN,
+    parse_button_value,
+    parse_reopen_value,
+)
+from bot.slack.commands import open_modal
+from bot.slack.modals import CALLBACKS
+from bot.slack.runner import SlackDeps, Where, run, tell_user
+from bot.tasks import ShuttingDown
+
+log = logging.getLogger(__name__)
+
+_LABEL_OK = 40
+
+
+def context_of(body: dict[str, Any]) -> tuple[Context, Where]:
+    """Who pressed the button and which card it was on, from Slack's (signed) block_actions payload."""
+    team = body.get("team") or {}
+    user = body.get("user") or {}
+    container = body.get("container") or {}
+    channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+    ctx = Context(
+        team_id=str(team.get("id") or user.get("team_id") or ""),
+        enterprise_id=(body.get("enterprise") or {}).get("id")
+        if isinstance(body.get("enterprise"), dict)
+        else None,
+        user_id=str(user.get("id") or ""),
+        channel_id=str(channel) if channel else None,
+        response_url=body.get("response_url") or None,
+    )
+    ts = container.get("message_ts") if not container.get("is_ephemeral") else None
+    return ctx, Where(
+        channel_id=ctx.channel_id, user_id=ctx.user_id, response_url=ctx.response_url, message_ts=ts
+    )
+
+
+def _action(body: dict[str, Any]) -> dict[str, Any]:
+    actions = body.get("actions") or [{}]
+    first = actions[0]
+    return first if isinstance(first, dict) else {}
+
+
+def _sid_and_account(raw: str) -> tuple[str, str | None]:
+    value = parse_button_value(raw)
+    sid = check_sid(str(value.get("sid", "")), "message")
+    account = value.get("account") or None
+    if account is not None and len(account) > _LABEL_OK:
+        raise InputError("That button carries an account label that is too long.", field="account")
+    return sid, account
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    """Add the card button listeners to `app`."""
+
+    async def by_sid(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, kind: str) -> None:
+        await ack()
+        ctx, where = context_of(body)
+        try:
+            sid, account = _sid_and_account(str(_action(body).get("value") or ""))
+        except InputError as err:
+            await tell_user(
+                deps,
+                client,
+                where,
+                cards.error_card(
+                    title="That button did not work",
+                    sentence=err.message,
+                    requested_by=ctx.user_id,
+                    reopen=None,
+                ),
+            )
+            return
+        cmd: FetchCommand | CancelCommand | DeleteCommand
+        if kind == "cancel":
+            cmd = CancelCommand(sid=sid, account=account)
+        elif kind == "delete":
+            cmd = DeleteCommand(sid=sid, account=account)
+        else:
+            cmd = FetchCommand(sid=sid, account=account)
+        try:
+            deps.tasks.spawn(
+                run(deps, client, ctx, where, cmd, key=f"act:{ctx.team_id}:{kind}:{sid}"), name=kind
+            )
+        except ShuttingDown as err:
+            await tell_user(
+                deps,
+                client,
+                where,
+                cards.error_card(title="Not now", sentence=str(err), requested_by=ctx.user_id, reopen=None),
+            )
+
+    @app.action(ACTION_REFRESH)
+    async def refresh(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await by_sid(ack, body, client, "refresh")
+
+    @app.action(ACTION_CANCEL)
+    async def cancel(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await by_sid(ack, body, client, "cancel")
+
+    @app.action(ACTION_DELETE)
+    async def delete(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await by_sid(ack, body, client, "delete")
+
+    @app.action(ACTION_NEXT_PAGE)
+    async def next_page(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        ctx, where = context_of(body)
+        try:
+            value = json.loads(str(_action(body).get("value") or ""))
+            if not isinstance(value, dict) or not isinstance(value.get("uri"), str):
+                raise ValueError
+            limit = parse_page_size(value.get("limit") or DEFAULT_PAGE_SIZE)
+            account = value.get("account") if isinstance(value.get("account"), str) else None
+            cmd = ListCommand(
+                to=None,
+                from_=None,
+                date_sent=None,
+                limit=limit,
+                account=account,
+                scheduled_only=bool(value.get("scheduled")),
+            )
+        except (ValueError, InputError):
+            await tell_user(
+                deps,
+                client,
+                where,
+                cards.error_card(
+                    title="That button did not work",
+                    sentence="The Next page button carried something unreadable; run `/twilio list` again.",
+                    requested_by=ctx.user_id,
+                    reopen=None,
+                ),
+            )
+            return
+        try:
+            deps.tasks.spawn(
+                run(deps, client, ctx, where, cmd, key="", page_uri=value["uri"]), name="next page"
+            )
+        except ShuttingDown as err:
+            await tell_user(
+                deps,
+                client,
+                where,
+                cards.error_card(title="Not now", sentence=str(err), requested_by=ctx.user_id, reopen=None),
+            )
+
+    @app.action(ACTION_REOPEN)
+    async def reopen(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        ctx, where = context_of(body)
+        try:
+            subcommand, prefill = parse_reopen_value(str(_action(body).get("value") or ""))
+            if subcommand not in CALLBACKS or subcommand == "setup":
+                raise InputError("That button does not open a form.")
+        except InputError as err:
+            await tell_user(
+                deps,
+                client,
+                where,
+                cards.error_card(
+                    title="That button did not work",
+                    sentence=err.message,
+                    requested_by=ctx.user_id,
+                    reopen=None,
+                ),
+            )
+            return
+        await open_modal(
+            deps,
+            client,
+            trigger_id=str(body.get("trigger_id") or ""),
+            subcommand=subcommand,
+            prefill=prefill,
+            ctx=ctx,
+        )

@@ -1,0 +1,76 @@
+"""build_app(deps) → the Bolt AsyncApp with every listener registered."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack import actions, commands, submissions
+from bot.slack.runner import SlackDeps
+
+log = logging.getLogger(__name__)
+
+ERROR_SENTENCE = (
+    "Something went wrong on the bot's side while handling that, and nothing more was done. "
+    "The details are in the bot's log; try again, or tell the person who runs the bot."
+)
+
+
+def web_client(token: str, base_url: str, session: Any = None, *, timeout: int = 10) -> AsyncWebClient:
+    """The bot's Slack Web API client: its base URL from SLACK_API_URL, retrying 429s, 5xx and drops."""
+    return AsyncWebClient(
+        token=token,
+        base_url=base_url,
+        session=session,
+        timeout=timeout,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def build_app(deps: SlackDeps, client: AsyncWebClient) -> AsyncApp:
+    """A Bolt app for one workspace (SLACK_BOT_TOKEN); Bolt calls auth.test once and caches it."""
+    settings = deps.settings
+    app = AsyncApp(
+        client=client,
+        signing_secret=settings.slack_signing_secret or "",
+        # Our own server owns the routes; Bolt only dispatches.
+        process_before_response=False,
+        raise_error_for_unhandled_request=False,
+    )
+    commands.register(app, deps)
+    actions.register(app, deps)
+    submissions.register(app, deps)
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any], logger: logging.Logger) -> BoltResponse | None:
+        log.error("listener failed: %s", type(error).__name__, exc_info=error)
+        response_url = body.get("response_url") if isinstance(body, dict) else None
+        if isinstance(response_url, str) and response_url:
+            try:
+                from bot.slack.cards import error_card
+
+                card = error_card(
+                    title="That did not work",
+                    sentence=ERROR_SENTENCE,
+                    requested_by=str((body.get("user") or {}).get("id") or body.get("user_id") or ""),
+                    reopen=None,
+                )
+                await deps.delivery.respond(response_url, card)
+            except Exception:
+                log.exception("could not tell the user about the failure")
+        return None
+
+    return app

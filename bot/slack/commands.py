@@ -1,0 +1,153 @@
+"""The `/twilio` slash command: parse, ack within Slack's 3 seconds, then work in the background."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.core.commands import (
+    DESCRIPTIONS,
+    USAGE,
+    AccountsCommand,
+    CommandError,
+    HelpCommand,
+    HistoryCommand,
+    Incomplete,
+    LogChannelCommand,
+    SetupCommand,
+    parse_command,
+)
+from bot.core.errors import InputError
+from bot.operations import Context
+from bot.slack import cards
+from bot.slack.modals import ModalMetadata, build_modal
+from bot.slack.runner import SlackDeps, Where, run, tell_user
+from bot.tasks import ShuttingDown
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/twilio"
+NOT_ADMIN = (
+    "Only workspace admins and owners (or users listed in ADMIN_USER_IDS) can {what}. "
+    "Ask one of them, or use the messaging commands: `/twilio help`."
+)
+
+
+def context_of(command: dict[str, Any]) -> Context:
+    """Who and where, from Slack's (signed) command payload."""
+    return Context(
+        team_id=str(command.get("team_id") or ""),
+        enterprise_id=command.get("enterprise_id") or None,
+        user_id=str(command.get("user_id") or ""),
+        channel_id=command.get("channel_id") or None,
+        response_url=command.get("response_url") or None,
+    )
+
+
+async def open_modal(
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    *,
+    trigger_id: str,
+    subcommand: str,
+    prefill: dict[str, str],
+    ctx: Context,
+    problem: str | None = None,
+) -> None:
+    """Open the form for `subcommand`, prefilled; the trigger_id must be at most 3 seconds old."""
+    accounts = await deps.accounts.list(ctx.team_id)
+    # The IDs come from Slack's signed payload; a shape ModalMetadata refuses means a channel-less surface.
+    try:
+        metadata = ModalMetadata(
+            channel_id=ctx.channel_id or "", response_url=ctx.response_url, user_id=ctx.user_id
+        )
+    except InputError:
+        metadata = ModalMetadata(channel_id="", response_url=None, user_id=ctx.user_id)
+    view = build_modal(
+        subcommand, accounts=accounts, prefill=prefill, metadata=metadata, now=deps.clock(), problem=problem
+    )
+    await client.views_open(trigger_id=trigger_id, view=view)
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    """Add the `/twilio` listener to `app`."""
+
+    @app.command(COMMAND)
+    async def twilio_command(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
+        ctx = context_of(command)
+        text = str(command.get("text") or "")
+        if deps.tasks.closing:
+            await ack(text="The bot is restarting; nothing was done. Try again in a minute.")
+            return
+        try:
+            parsed = parse_command(text, now=deps.clock(), default_region=deps.settings.default_region)
+        except CommandError as err:
+            await ack(text=f":warning: {err.message}\nUsage: `{err.usage}`")
+            return
+
+        if isinstance(parsed, HelpCommand):
+            card = cards.help_card(
+                USAGE, DESCRIPTIONS, unknown=parsed.topic if parsed.topic not in USAGE else None
+            )
+            await ack(text=card.text, blocks=list(card.blocks))
+            return
+        if isinstance(parsed, SetupCommand | LogChannelCommand):
+            what = "set up Twilio accounts" if isinstance(parsed, SetupCommand) else "set the log channel"
+            if not await deps.permissions.is_admin(client, ctx.team_id, ctx.user_id):
+                await ack(text=NOT_ADMIN.format(what=what))
+                return
+            if isinstance(parsed, SetupCommand):
+                await ack()
+                await open_modal(
+                    deps, client, trigger_id=command["trigger_id"], subcommand="setup", prefill={}, ctx=ctx
+                )
+                return
+            await deps.teams.set_log_channel(ctx.team_id, parsed.channel_id, updated_by=ctx.user_id)
+            await ack(
+                text=f"Every operation's card will also be posted in <#{parsed.channel_id}>."
+                if parsed.channel_id
+                else "The log channel is off: cards go only to the channel where each command ran."
+            )
+            return
+        if isinstance(parsed, Incomplete):
+            await ack()
+            await open_modal(
+                deps,
+                client,
+                trigger_id=command["trigger_id"],
+                subcommand=parsed.subcommand,
+                prefill=dict(parsed.prefill),
+                ctx=ctx,
+                problem=parsed.problem,
+            )
+            return
+
+        where = Where(channel_id=ctx.channel_id, user_id=ctx.user_id, response_url=ctx.response_url)
+        try:
+            if isinstance(parsed, AccountsCommand):
+                deps.tasks.spawn(_accounts(deps, client, ctx, where), name="accounts")
+                await ack()
+            elif isinstance(parsed, HistoryCommand):
+                deps.tasks.spawn(_history(deps, client, ctx, where, parsed.limit), name="history")
+                await ack()
+            else:
+                # A slash command's trigger_id is unique to one invocation: the idempotency key.
+                key = f"cmd:{ctx.team_id}:{command.get('trigger_id') or uuid.uuid4().hex}"
+                deps.tasks.spawn(run(deps, client, ctx, where, parsed, key=key), name=f"twilio {text[:20]}")
+                await ack(text=":hourglass_flowing_sand: Working on it…")
+        except ShuttingDown as err:
+            await ack(text=str(err))
+
+
+async def _accounts(deps: SlackDeps, client: AsyncWebClient, ctx: Context, where: Where) -> None:
+    accounts = await deps.accounts.list(ctx.team_id)
+    await tell_user(deps, client, where, cards.accounts_card(accounts))
+
+
+async def _history(deps: SlackDeps, client: AsyncWebClient, ctx: Context, where: Where, limit: int) -> None:
+    entries = await deps.audit.recent(ctx.team_id, limit)
+    await tell_user(deps, client, where, cards.history_card(entries))

@@ -1,0 +1,260 @@
+"""After the ack: run one Twilio command and put its outcome into Slack.
+
+Slash commands, modal submissions and buttons all end here, so a card looks the same whichever way the
+user asked, and every failure reaches the user as one sentence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.core.commands import (
+    CancelCommand,
+    DeleteCommand,
+    FetchCommand,
+    ListCommand,
+    ScheduleCommand,
+    SendCommand,
+)
+from bot.operations import Context, Duplicate, OperationError, Operations, Sent
+from bot.settings import Settings
+from bot.slack import cards
+from bot.slack.cards import Card
+from bot.slack.delivery import Delivery
+from bot.slack.modals import prefill_from_command
+from bot.slack.permissions import Permissions
+from bot.tasks import TaskTracker
+from bot.twilio.client import TwilioClient
+from bot.twilio.errors import TwilioError
+from storage.accounts import AccountStore
+from storage.audit import AuditLog
+from storage.outbox import Outbox
+from storage.teams import TeamSettings
+
+log = logging.getLogger(__name__)
+
+BUG_SENTENCE = (
+    "Something went wrong on the bot's side after your request was accepted. If it was a send, check "
+    "`/twilio list` before trying again: nothing is re-sent automatically. The details are in the bot's log."
+)
+
+TwilioCommand = SendCommand | ScheduleCommand | ListCommand | FetchCommand | CancelCommand | DeleteCommand
+
+_NAMES = {
+    SendCommand: "send",
+    ScheduleCommand: "schedule",
+    ListCommand: "list",
+    FetchCommand: "fetch",
+    CancelCommand: "cancel",
+    DeleteCommand: "delete",
+}
+
+
+def subcommand_of(cmd: TwilioCommand) -> str:
+    """The slash subcommand a request came from."""
+    return _NAMES[type(cmd)]
+
+
+@dataclass(frozen=True)
+class SlackDeps:
+    """Everything the listeners use, built once by the server and injected into the Bolt app."""
+
+    settings: Settings
+    operations: Operations
+    twilio: TwilioClient
+    accounts: AccountStore
+    audit: AuditLog
+    outbox: Outbox
+    teams: TeamSettings
+    delivery: Delivery
+    permissions: Permissions
+    tasks: TaskTracker
+    clock: Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a result goes: the channel, the user, and the command's reply link if any."""
+
+    channel_id: str | None
+    user_id: str
+    response_url: str | None = None
+    # Set when a button asked: the card to update in place instead of posting a new one.
+    message_ts: str | None = None
+
+
+def next_page_value(uri: str, account: str, limit: int, scheduled_only: bool) -> str:
+    """The Next page button's value; the page URI carries the filters."""
+    return json.dumps({"uri": uri, "account": account, "limit": limit, "scheduled": scheduled_only})
+
+
+async def tell_user(deps: SlackDeps, client: AsyncWebClient, where: Where, card: Card) -> None:
+    """Show `card` to the asking user only."""
+    try:
+        if where.response_url:
+            await deps.delivery.respond(where.response_url, card)
+        elif where.channel_id:
+            await client.chat_postEphemeral(
+                channel=where.channel_id, user=where.user_id, text=card.text, blocks=list(card.blocks)
+            )
+        else:
+            await client.chat_postMessage(channel=where.user_id, text=card.text, blocks=list(card.blocks))
+    except SlackApiError:
+        # The DM is the last place left to reach the user.
+        await client.chat_postMessage(channel=where.user_id, text=card.text, blocks=list(card.blocks))
+
+
+async def publish(deps: SlackDeps, client: AsyncWebClient, ctx: Context, where: Where, card: Card) -> None:
+    """Put a result card in the channel (or update the card a button was on), and mirror it to the log."""
+    if where.message_ts and where.channel_id:
+        await deps.delivery.update(client, where.channel_id, where.message_ts, card)
+    else:
+        await deps.delivery.post(
+            client, where.channel_id, card, response_url=where.response_url, user_id=where.user_id
+        )
+    log_channel = await deps.teams.get_log_channel(ctx.team_id)
+    if log_channel and log_channel != where.channel_id:
+        try:
+            await deps.delivery.post(client, log_channel, card)
+        except SlackApiError as err:
+            log.warning("could not mirror to the log channel: %s", err.response.get("error"))
+
+
+async def run(
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    ctx: Context,
+    where: Where,
+    cmd: TwilioCommand,
+    *,
+    key: str,
+    page_uri: str | None = None,
+) -> None:
+    """Run `cmd` and post exactly one outcome for it."""
+    name = subcommand_of(cmd)
+    ops = deps.operations
+    try:
+        if isinstance(cmd, SendCommand | ScheduleCommand):
+            result: Sent | Duplicate = (
+                await ops.send(ctx, cmd, key=key)
+                if isinstance(cmd, SendCommand)
+                else await ops.schedule(ctx, cmd, key=key)
+            )
+            if isinstance(result, Duplicate):
+                return  # the first delivery of this action owns the card
+            card = cards.message_card(
+                result.message,
+                requested_by=ctx.user_id,
+                account_label=result.account.label,
+                operation="send" if isinstance(cmd, SendCommand) else "schedule",
+                send_at=result.send_at,
+            )
+            await publish(deps, client, ctx, where, card)
+            await deps.outbox.mark_card_posted(key)
+        elif isinstance(cmd, ListCommand):
+            page, account = await ops.list(ctx, cmd, page_uri=page_uri)
+            nxt = (
+                next_page_value(page.next_page_uri, account.label, cmd.limit, cmd.scheduled_only)
+                if page.next_page_uri
+                else None
+            )
+            card = cards.list_card(
+                page,
+                requested_by=ctx.user_id,
+                account_label=account.label,
+                filters=_filters(cmd),
+                next_value=nxt,
+                title="Scheduled messages" if cmd.scheduled_only else "Messages",
+            )
+            await publish(deps, client, ctx, where, card)
+        elif isinstance(cmd, FetchCommand):
+            message, account = await ops.fetch(ctx, cmd)
+            op: cards.Operation = "refresh" if where.message_ts else "fetch"
+            card = cards.message_card(
+                message, requested_by=ctx.user_id, account_label=account.label, operation=op
+            )
+            await publish(deps, client, ctx, where, card)
+        elif isinstance(cmd, CancelCommand):
+            message, account = await ops.cancel(ctx, cmd)
+            card = cards.message_card(
+                message, requested_by=ctx.user_id, account_label=account.label, operation="cancel"
+            )
+            await publish(deps, client, ctx, where, card)
+        else:
+            account = await ops.delete(ctx, cmd)
+            card = cards.deleted_card(cmd.sid, requested_by=ctx.user_id, account_label=account.label)
+            await publish(deps, client, ctx, where, card)
+    except OperationError as err:
+        await tell_user(
+            deps,
+            client,
+            where,
+            cards.error_card(
+                title=f"Could not {name}", sentence=err.message, requested_by=ctx.user_id, reopen=None
+            ),
+        )
+    except TwilioError as err:
+        await _twilio_failed(deps, client, ctx, where, cmd, err, key=key)
+    except Exception:
+        log.exception("%s failed after the ack", name)
+        try:
+            await tell_user(
+                deps,
+                client,
+                where,
+                cards.error_card(
+                    title=f"Could not {name}", sentence=BUG_SENTENCE, requested_by=ctx.user_id, reopen=None
+                ),
+            )
+        except Exception:
+            log.exception("could not tell the user either")
+
+
+async def _twilio_failed(
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    ctx: Context,
+    where: Where,
+    cmd: TwilioCommand,
+    err: TwilioError,
+    *,
+    key: str,
+) -> None:
+    name = subcommand_of(cmd)
+    if err.unknown_outcome and isinstance(cmd, SendCommand | ScheduleCommand):
+        # The team must see this one: a text may have gone out that nobody has a card for.
+        card = cards.unknown_outcome_card(
+            to=str(cmd.to),
+            body=cmd.body,
+            requested_by=ctx.user_id,
+            account_label=cmd.account or "default",
+            detail=str(err),
+        )
+        await publish(deps, client, ctx, where, card)
+        await deps.outbox.mark_card_posted(key)
+        return
+    reopen = (name, prefill_from_command(cmd)) if not where.message_ts else None
+    card = cards.error_card(
+        title=f"Twilio could not {name} that", sentence=str(err), requested_by=ctx.user_id, reopen=reopen
+    )
+    await tell_user(deps, client, where, card)
+    if isinstance(cmd, SendCommand | ScheduleCommand):
+        await deps.outbox.mark_card_posted(key)
+
+
+def _filters(cmd: ListCommand) -> str:
+    parts = []
+    if cmd.to:
+        parts.append(f"to {cmd.to}")
+    if cmd.from_:
+        parts.append(f"from {cmd.from_}")
+    if cmd.date_sent:
+        parts.append(f"sent on {cmd.date_sent.isoformat()}")
+    return ", ".join(parts) or "all messages"

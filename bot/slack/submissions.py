@@ -1,0 +1,179 @@
+"""Modal submissions: field errors go back on the form; valid input closes it and runs the command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.core.errors import InputError
+from bot.operations import Context
+from bot.slack import cards
+from bot.slack.commands import NOT_ADMIN
+from bot.slack.modals import CALLBACKS, FieldErrors, ModalMetadata, SetupSubmission, parse_submission
+from bot.slack.runner import SlackDeps, TwilioCommand, Where, run, tell_user
+from bot.tasks import ShuttingDown
+from bot.twilio.errors import TwilioError
+from bot.twilio.models import Credentials
+
+log = logging.getLogger(__name__)
+
+_TWILIO_FORMS = re.compile(
+    "^(" + "|".join(re.escape(cb) for sub, cb in CALLBACKS.items() if sub != "setup") + ")$"
+)
+# Setup checks the credentials with Twilio before answering; Slack wants the answer within 3 seconds.
+SETUP_CHECK_SECONDS = 2.0
+
+
+def _first_input(view: dict[str, Any]) -> str:
+    for block in view.get("blocks") or []:
+        if isinstance(block, dict) and block.get("type") == "input" and block.get("block_id"):
+            return str(block["block_id"])
+    return "to"
+
+
+def _context(body: dict[str, Any], view: dict[str, Any]) -> tuple[Context, ModalMetadata]:
+    meta = ModalMetadata.from_json(str(view.get("private_metadata") or ""))
+    team = body.get("team") or {}
+    user = body.get("user") or {}
+    ctx = Context(
+        team_id=str(team.get("id") or user.get("team_id") or ""),
+        enterprise_id=(body.get("enterprise") or {}).get("id")
+        if isinstance(body.get("enterprise"), dict)
+        else None,
+        user_id=str(user.get("id") or ""),
+        channel_id=meta.channel_id or None,
+        response_url=meta.response_url,
+    )
+    return ctx, meta
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    """Add the view_submission listeners to `app`."""
+
+    @app.view(_TWILIO_FORMS)
+    async def twilio_form(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        try:
+            ctx, _ = _context(body, view)
+        except InputError as err:
+            await ack(response_action="errors", errors={_first_input(view): err.message})
+            return
+        values = (view.get("state") or {}).get("values") or {}
+        accounts = await deps.accounts.list(ctx.team_id)
+        try:
+            parsed = parse_submission(
+                str(view.get("callback_id")),
+                values,
+                accounts=accounts,
+                now=deps.clock(),
+                default_region=deps.settings.default_region,
+            )
+        except FieldErrors as err:
+            await ack(response_action="errors", errors=dict(err.errors))
+            return
+        if isinstance(parsed, SetupSubmission):  # cannot happen for these callback ids
+            await ack()
+            return
+        if deps.tasks.closing:
+            await ack(
+                response_action="errors",
+                errors={_first_input(view): "The bot is restarting; try again in a minute."},
+            )
+            return
+        cmd: TwilioCommand = parsed  # type: ignore[assignment]
+        where = Where(channel_id=ctx.channel_id, user_id=ctx.user_id, response_url=ctx.response_url)
+        # One modal view is one user action: a double-click or a redelivery has the same view id.
+        key = f"view:{ctx.team_id}:{view.get('id')}"
+        try:
+            deps.tasks.spawn(
+                run(deps, client, ctx, where, cmd, key=key), name=f"modal {view.get('callback_id')}"
+            )
+        except ShuttingDown as err:
+            await ack(response_action="errors", errors={_first_input(view): str(err)})
+            return
+        await ack()
+
+    @app.view(CALLBACKS["setup"])
+    async def setup_form(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        try:
+            ctx, _ = _context(body, view)
+        except InputError as err:
+            await ack(response_action="errors", errors={_first_input(view): err.message})
+            return
+        if not await deps.permissions.is_admin(client, ctx.team_id, ctx.user_id):
+            await ack(
+                response_action="errors", errors={"label": NOT_ADMIN.format(what="set up Twilio accounts")}
+            )
+            return
+        values = (view.get("state") or {}).get("values") or {}
+        try:
+            parsed = parse_submission(
+                CALLBACKS["setup"],
+                values,
+                accounts=[],
+                now=deps.clock(),
+                default_region=deps.settings.default_region,
+            )
+        except FieldErrors as err:
+            await ack(response_action="errors", errors=dict(err.errors))
+            return
+        if not isinstance(parsed, SetupSubmission):
+            await ack()
+            return
+        creds = Credentials(
+            account_sid=parsed.account_sid, secret=parsed.secret, api_key_sid=parsed.api_key_sid
+        )
+        secret_block = "api_secret" if parsed.api_key_sid else "auth_token"
+        try:
+            info = await asyncio.wait_for(deps.twilio.verify_account(creds), timeout=SETUP_CHECK_SECONDS)
+        except TwilioError as err:
+            block = secret_block if err.code == 20003 or err.status == 401 else "account_sid"
+            await ack(response_action="errors", errors={block: str(err)[:300]})
+            return
+        except TimeoutError:
+            await ack(
+                response_action="errors",
+                errors={
+                    "account_sid": "Twilio did not answer in time to check these credentials; submit again."
+                },
+            )
+            return
+        account = await deps.accounts.add(
+            team_id=ctx.team_id,
+            enterprise_id=ctx.enterprise_id,
+            label=parsed.label,
+            account_sid=parsed.account_sid,
+            secret=parsed.secret,
+            api_key_sid=parsed.api_key_sid,
+            default_from=parsed.default_from,
+            default_service_sid=parsed.default_service_sid,
+            added_by=ctx.user_id,
+            make_default=parsed.make_default or None,
+        )
+        await ack()
+        await deps.audit.record(
+            team_id=ctx.team_id,
+            enterprise_id=ctx.enterprise_id,
+            user_id=ctx.user_id,
+            channel_id=ctx.channel_id or "",
+            operation="setup",
+            account_label=account.label,
+            account_sid=account.account_sid,
+            summary=f"label={account.label} twilio_name={info.friendly_name[:60]!r}",
+            outcome="ok",
+        )
+        where = Where(channel_id=ctx.channel_id, user_id=ctx.user_id, response_url=ctx.response_url)
+        with contextlib.suppress(ShuttingDown):  # the account is stored; the confirmation is a courtesy
+            deps.tasks.spawn(
+                tell_user(deps, client, where, cards.accounts_card(await deps.accounts.list(ctx.team_id))),
+                name="setup done",
+            )
