@@ -47,6 +47,7 @@ def _serve(mode: str) -> int:
 
     from bot import logs
     from bot.settings import SettingsError, load_settings
+    from storage.crypto import KeyConfigError, WrongKeyError
 
     try:
         settings = load_settings()
@@ -73,6 +74,15 @@ def _serve(mode: str) -> int:
     except SettingsError as err:
         print(f"Cannot start: {err}", file=sys.stderr)
         return 2
+    except (KeyConfigError, WrongKeyError) as err:
+        print(f"Cannot start: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(
+            f"Cannot start: {err.strerror or err} ({getattr(err, 'filename', '') or 'HOST/PORT'}).",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         return 0
     return 0
