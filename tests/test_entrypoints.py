@@ -69,7 +69,7 @@ def test_settings_repr_hides_secrets() -> None:
 
 @pytest.mark.parametrize(("mode", "named"), [("serve", "SLACK_BOT_TOKEN"), ("socket", "SLACK_BOT_TOKEN")])
 def test_missing_setting_stops_start_up_with_its_name(tmp_path: Path, mode: str, named: str) -> None:
-    """`python -m bot serve|socket` without tokens exits 2 with a sentence naming the variable, no traceback."""
+    """`python -m bot serve|socket` without tokens exits 2, naming the variable, with no traceback."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
     env["DATABASE_PATH"] = str(tmp_path / "bot.db")
     env["PYTHONPATH"] = str(REPO)
