@@ -36,7 +36,7 @@ def ensure_installed() -> None:
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)  # noqa: S603 (our own argv)
     pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    subprocess.run([*pip, "-e", f"{root}[dev]"], check=True, cwd=root)  # noqa: S603 (our own argv)
+    subprocess.run([*pip, "-e", str(root)], check=True, cwd=root)  # noqa: S603 (our own argv)
     env = dict(os.environ, BOT_BOOTSTRAPPED="1")
     os.chdir(root)
     os.execve(str(python), [str(python), "-m", "bot", *sys.argv[1:]], env)  # noqa: S606 (re-run ourselves)
