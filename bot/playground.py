@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import logs
-from bot.core.commands import USAGE
+from bot.core.commands import DESCRIPTIONS, USAGE
 from bot.sandbox import twilio as twilio_sim
 from bot.sandbox.slack import ADMIN_ID, TEAM_ID, SlackSimulator
 from bot.server import start_server
@@ -33,6 +33,12 @@ Twilio's test numbers work here as they do with Twilio's test credentials:
   To +15005550003 → no permission (21408)      To +15005550009 → not a mobile number (21614)
   To a number ending in 0666 → undelivered     From +15005550007 → not your number (21606)
 Any other possible number is delivered: queued → sent (1 s) → delivered (3 s)."""
+
+# A second simulated Twilio account that is not set up in the bot, so `/twilio setup` can be tried; once
+# added, every form offers a choice of account.
+SECOND_ACCOUNT_SID = "AC" + "5ec0d0ac" * 4
+SECOND_FROM = "+15550001111"
+SECOND_SERVICE_SID = "MG" + "5ec0d0ac" * 4
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,10 +58,23 @@ async def run(db_path: Path, *, host: str, port: int, ready: asyncio.Event | Non
     twilio = twilio_sim.TwilioSimulator(twilio_sim.SimClock(follow_real_time=True))
     twilio_url = await twilio.start()
     token = twilio.add_sandbox_account()
+    second_token = secrets.token_hex(16)
+    twilio.add_account(
+        SECOND_ACCOUNT_SID,
+        second_token,
+        friendly_name="Second sandbox",
+        numbers=(SECOND_FROM,),
+        services=(SECOND_SERVICE_SID,),
+    )
 
     signing_secret = secrets.token_hex(16)
     bot_token = "xoxb-playground-" + secrets.token_hex(12)
-    slack = SlackSimulator(signing_secret=signing_secret, bot_token=bot_token, command_hints=USAGE)
+    slack = SlackSimulator(
+        signing_secret=signing_secret,
+        bot_token=bot_token,
+        command_hints=USAGE,
+        command_descriptions=DESCRIPTIONS,
+    )
     try:
         page_url = await slack.start(host=host, port=port)
     except OSError:
@@ -91,7 +110,11 @@ async def run(db_path: Path, *, host: str, port: int, ready: asyncio.Event | Non
         f"  bot        {bot_url} (the real server; Slack requests are signed and checked)\n"
         f"  Twilio     {twilio_url} (simulator; account 'sandbox', From {twilio_sim.DEFAULT_FROM},\n"
         f"             Messaging Service {twilio_sim.DEFAULT_SERVICE_SID})\n"
-        f"  database   {db_path}\n\n{MAGIC_NUMBERS}\n\nTry `/twilio help` in #general. Ctrl-C stops.",
+        f"  database   {db_path}\n\n{MAGIC_NUMBERS}\n\n"
+        f"To try `/twilio setup` (as Ada Admin), add the simulator's second account:\n"
+        f"  Account SID {SECOND_ACCOUNT_SID}  Auth Token {second_token}\n"
+        f"  From {SECOND_FROM}  Messaging Service {SECOND_SERVICE_SID}\n\n"
+        "Try `/twilio help` in #general. Ctrl-C stops.",
         flush=True,
     )
     if ready is not None:

@@ -689,7 +689,11 @@ async def test_page_state_and_live_events(sim: SlackSimulator, bot: FakeBot) -> 
         async with session.get(f"{sim.url}/ui/state") as resp:
             state = await resp.json()
         assert [c["id"] for c in state["channels"]] == [GENERAL_ID, OPS_ID, PRIVATE_ID]
-        assert state["subcommands"][0] == {"name": "send", "usage": "send TO BODY… [--from FROM]"}
+        assert state["subcommands"][0] == {
+            "name": "send",
+            "usage": "send TO BODY… [--from FROM]",
+            "description": "",
+        }
         assert state["commands"][0]["command"] == "/twilio"
 
         async with session.get(f"{sim.url}/events") as stream:

@@ -46,7 +46,7 @@ MEMBER_ID = "U0MEMBER"
 BOT_USER_ID = "U0BOT"
 BOT_ID = "B0BOT"
 GENERAL_ID = "C0GENERAL"
-OPS_ID = "C0OPS"
+OPS_ID = "C0OPSROOM"  # IDs as long as real ones, so `/twilio log-channel C0OPSROOM` works
 PRIVATE_ID = "C0PRIVATE"
 VERIFICATION_TOKEN = "playground-verification-token"  # noqa: S105 - Slack's deprecated, public field
 
@@ -747,9 +747,10 @@ class SlackSimulator:
 
     ``clock`` drives message ``ts``, trigger_id expiry (3 s) and response_url expiry (30 min); request
     signatures always use wall time, as the bot checks their age against its own clock.
-    ``command_hints`` (subcommand → usage line, e.g. ``bot.core.commands.USAGE``) feed the page's
-    completion; ``manifest_path`` gives the slash commands' usage hints, the app name and the bot
-    scopes, which are then enforced (``missing_scope``) unless ``scopes`` overrides them.
+    ``command_hints`` (subcommand → usage line, e.g. ``bot.core.commands.USAGE``) and
+    ``command_descriptions`` (subcommand → one sentence) feed the page's completion;
+    ``manifest_path`` gives the slash commands' usage hints, the app name and the bot scopes, which are
+    then enforced (``missing_scope``) unless ``scopes`` overrides them.
     ``ack_timeout`` is how long the client waits for the bot's HTTP answer (Slack: 3 s).
     """
 
@@ -763,6 +764,7 @@ class SlackSimulator:
         bot_events_url: str | None = None,
         clock: Callable[[], float] = time.time,
         command_hints: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        command_descriptions: Mapping[str, str] | None = None,
         manifest_path: Path | str | None = DEFAULT_MANIFEST,
         scopes: Collection[str] | None = None,
         ack_timeout: float = 3.0,
@@ -777,6 +779,7 @@ class SlackSimulator:
         self._verifier = SignatureVerifier(signing_secret)
         hints = command_hints.items() if isinstance(command_hints, Mapping) else command_hints
         self.command_hints: list[tuple[str, str]] = [(str(a), str(b)) for a, b in hints]
+        self.command_descriptions: dict[str, str] = dict(command_descriptions or {})
         self.manifest = read_manifest(Path(manifest_path) if manifest_path is not None else None)
         self.scopes: frozenset[str] | None = frozenset(scopes) if scopes is not None else self.manifest.scopes
 
@@ -1101,7 +1104,10 @@ class SlackSimulator:
             "users": [u.to_slack(self.team_id) for u in self.users.values()],
             "channels": [c.to_slack() for c in self.channels.values()],
             "commands": list(self.manifest.commands),
-            "subcommands": [{"name": n, "usage": u} for n, u in self.command_hints],
+            "subcommands": [
+                {"name": n, "usage": u, "description": self.command_descriptions.get(n, "")}
+                for n, u in self.command_hints
+            ],
             "bot_url": self.bot_events_url,
             "views": views,
             "problems": self.problems[-20:],

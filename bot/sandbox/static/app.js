@@ -18,6 +18,7 @@
     currentChannel: "C0GENERAL",
     currentUser: "U0ADMIN",
     unread: new Map(),
+    problems: 0,
     dismissed: new Set(),
     renderedViewId: null,
     history: [],
@@ -150,6 +151,61 @@
     return s.replace(/:([a-z0-9_+\-]+):/g, (m, name) => EMOJI[name] || m);
   }
 
+  // Without a colour emoji font (common on Linux servers and in headless browsers) emoji are drawn as
+  // empty boxes. Then the ones the bot uses become small drawn badges, and any other shows as :name:.
+  const EMOJI_NAMES = new Map(Object.entries(EMOJI).map(([name, ch]) => [ch.replace(/\uFE0F/g, ""), name]));
+  const BADGES = {
+    "✅": ["✔", "ok"], "✔": ["✔", "ok"], "☑": ["✔", "ok"],
+    "❌": ["✖", "bad"], "✖": ["✖", "bad"], "❎": ["✖", "bad"],
+    "⛔": ["–", "bad"], "🚫": ["–", "bad"], "🔴": ["", "bad"],
+    "⏳": ["◷", "wait"], "⌛": ["◷", "wait"], "⏰": ["◷", "wait"], "⏱": ["◷", "wait"], "🕐": ["◷", "wait"],
+    "⚠": ["!", "warn"], "❗": ["!", "warn"], "❕": ["!", "warn"], "🟡": ["", "warn"],
+    "❔": ["?", "muted"], "❓": ["?", "muted"], "⚪": ["", "muted"],
+    "ℹ": ["i", "info"], "🔵": ["", "info"], "🟢": ["", "ok"],
+  };
+  const EMOJI_RUN = /(?:[\u{1F000}-\u{1FAFF}]|[\u2190-\u2BFF](?=\uFE0F)|[✅❌❎⛔⏳⌛⏰⏱❔❓❗❕✔✖☑⚠ℹ⚪])\uFE0F?/gu;
+
+  function hasEmojiFont() {
+    try {
+      const canvas = document.createElement("canvas");
+      canvas.width = canvas.height = 24;
+      const ctx = canvas.getContext("2d", { willReadFrequently: true });
+      ctx.textBaseline = "top";
+      ctx.font = "20px sans-serif";
+      ctx.fillText("\u{1F600}", 0, 0);
+      const px = ctx.getImageData(0, 0, 24, 24).data;
+      for (let i = 0; i < px.length; i += 4) {
+        if (px[i + 3] > 0 && (Math.abs(px[i] - px[i + 1]) > 30 || Math.abs(px[i + 1] - px[i + 2]) > 30)) return true;
+      }
+      return false;
+    } catch (_) {
+      return true;
+    }
+  }
+
+  let colourEmoji = true; // decided once the page has loaded
+
+  // Text with emoji, as nodes: the emoji themselves, or badges standing in for them.
+  function emojiNodes(text) {
+    const s = String(text ?? "");
+    if (colourEmoji) return [s];
+    const out = [];
+    let last = 0;
+    for (const m of s.matchAll(EMOJI_RUN)) {
+      const ch = m[0].replace(/\uFE0F/g, "");
+      if (m.index > last) out.push(s.slice(last, m.index));
+      const badge = BADGES[ch];
+      const name = EMOJI_NAMES.get(ch);
+      if (badge) out.push(h("span", { class: `emoji-badge ${badge[1]}`, role: "img", "aria-label": name || ch, title: name ? `:${name}:` : ch }, badge[0]));
+      else out.push(h("span", { class: "emoji-name", title: ch }, name ? `:${name}:` : "◆"));
+      last = m.index + m[0].length;
+    }
+    if (last < s.length) out.push(s.slice(last));
+    return out;
+  }
+
+  function plainNodes(obj) { return emojiNodes(plain(obj)); }
+
   function safeHref(url) {
     return /^(https?:|mailto:|tel:|slack:)/i.test(url) ? url : null;
   }
@@ -165,7 +221,9 @@
     if (target.startsWith("#C") || target.startsWith("#G")) {
       const id = target.slice(1);
       const ch = channelById(id);
-      return h("span", { class: "mention", data: { channelId: id } }, `#${label ? decodeEntities(label) : ch ? ch.name : id}`);
+      const text = `#${label ? decodeEntities(label) : ch ? ch.name : id}`;
+      if (!ch) return h("span", { class: "mention", data: { channelId: id } }, text);
+      return h("button", { type: "button", class: "mention channel-mention", data: { channelId: id }, onclick: () => switchChannel(id) }, text);
     }
     if (target.startsWith("!date^")) {
       const parts = target.split("^");
@@ -203,6 +261,20 @@
     return OPENS.includes(before) && !/[A-Za-z0-9]/.test(after) && inner.trim() === inner && inner.length > 0;
   }
 
+  // Slack links bare URLs in message text by itself; the bot sends Twilio's "more info" links that way.
+  const BARE_URL = /\bhttps?:\/\/[^\s<>]*[^\s<>.,;:!?)\]'"]/g;
+
+  function appendText(parent, raw) {
+    const text = emojify(decodeEntities(raw));
+    let last = 0;
+    for (const m of text.matchAll(BARE_URL)) {
+      if (m.index > last) parent.append(...emojiNodes(text.slice(last, m.index)));
+      parent.append(h("a", { href: m[0], target: "_blank", rel: "noopener noreferrer" }, m[0]));
+      last = m.index + m[0].length;
+    }
+    if (last < text.length) parent.append(...emojiNodes(text.slice(last)));
+  }
+
   function renderInline(text, parent) {
     let last = 0;
     INLINE.lastIndex = 0;
@@ -218,12 +290,12 @@
         renderInline(m[3] ?? m[4] ?? m[5], node);
       }
       if (!node) { INLINE.lastIndex = start + 1; continue; }
-      if (start > last) parent.append(emojify(decodeEntities(text.slice(last, start))));
+      if (start > last) appendText(parent, text.slice(last, start));
       parent.append(node);
       last = end;
       INLINE.lastIndex = end;
     }
-    if (last < text.length) parent.append(emojify(decodeEntities(text.slice(last))));
+    if (last < text.length) appendText(parent, text.slice(last));
   }
 
   function renderLines(text, parent) {
@@ -256,7 +328,8 @@
   function renderText(obj) {
     if (!obj) return document.createTextNode("");
     if (obj.type === "mrkdwn") return renderMrkdwn(obj.text);
-    return document.createTextNode(obj.emoji === false ? obj.text : emojify(obj.text || ""));
+    const span = h("span", null, ...emojiNodes(obj.emoji === false ? obj.text : emojify(obj.text || "")));
+    return span;
   }
 
   function plain(obj) { return obj ? (obj.type === "plain_text" ? emojify(obj.text || "") : decodeEntities(obj.text || "")) : ""; }
@@ -303,7 +376,7 @@
     const data = { blockId: block.block_id };
     switch (block.type) {
       case "header":
-        return h("div", { class: "block block-header", data }, plain(block.text));
+        return h("div", { class: "block block-header", data }, plainNodes(block.text));
       case "divider":
         return h("hr", { class: "block block-divider", data });
       case "section": {
@@ -339,7 +412,7 @@
     const data = { actionId: el.action_id, blockId: block.block_id, type: el.type };
     if (el.type === "button" || el.type === "workflow_button") {
       const style = el.style === "primary" ? "primary" : el.style === "danger" ? "danger" : "";
-      const btn = h("button", { type: "button", class: `sk-button ${style}`.trim(), data: { ...data, value: el.value } }, plain(el.text));
+      const btn = h("button", { type: "button", class: `sk-button ${style}`.trim(), data: { ...data, value: el.value } }, plainNodes(el.text));
       btn.addEventListener("click", () => act(btn, el, block, ctx, el.value ?? null));
       return btn;
     }
@@ -389,12 +462,13 @@
       const finish = (answer) => { root.replaceChildren(); resolve(answer); };
       const okClass = confirm.style === "danger" ? "sk-button filled-danger" : "sk-button primary";
       const dialog = h("div", { class: "confirm-dialog", role: "alertdialog", "aria-modal": "true" },
-        h("h3", null, plain(confirm.title) || "Are you sure?"),
+        h("h3", null, confirm.title ? plainNodes(confirm.title) : "Are you sure?"),
         h("div", { class: "confirm-text" }, renderText(confirm.text)),
         h("div", { class: "confirm-buttons" },
           h("button", { type: "button", class: "sk-button confirm-deny", onclick: () => finish(false) }, plain(confirm.deny) || "Cancel"),
           h("button", { type: "button", class: `${okClass} confirm-ok`, onclick: () => finish(true) }, plain(confirm.confirm) || "Yes")));
       const backdrop = h("div", { class: "confirm-backdrop", onclick: (e) => { if (e.target === backdrop) finish(false); } }, dialog);
+      dialog.addEventListener("keydown", (e) => { if (e.key === "Escape") { e.preventDefault(); finish(false); } });
       root.replaceChildren(backdrop);
       dialog.querySelector(".confirm-ok").focus();
     });
@@ -468,7 +542,9 @@
         control.value = el.initial_time || "";
         break;
       case "datetimepicker":
-        control = h("input", { class: "sk-input", type: "datetime-local", step: "1", data });
+        // Seconds only when the initial value has some, so that an untouched value comes back unchanged.
+        control = h("input", { class: "sk-input", type: "datetime-local", data,
+          step: el.initial_date_time != null && el.initial_date_time % 60 ? "1" : null });
         if (el.initial_date_time != null) control.value = localDateTime(el.initial_date_time);
         break;
       case "checkboxes":
@@ -543,10 +619,16 @@
     const control = buildControl(el, data);
     const id = `in-${block.block_id}-${el.action_id}`.replace(/[^\w-]/g, "_");
     control.id = id;
-    const label = h("label", { class: "input-label", for: id }, plain(block.label), block.optional ? h("span", { class: "optional" }, " (optional)") : null);
+    const label = h("label", { class: "input-label", for: id }, plainNodes(block.label), block.optional ? h("span", { class: "optional" }, " (optional)") : null);
     if (el.max_length && (control.tagName === "TEXTAREA" || control.tagName === "INPUT")) {
       const count = h("span", { class: "char-count" });
-      const update = () => { count.textContent = `${control.value.length}/${el.max_length}`; };
+      // Like Slack: a count only for long texts, or when a short field nears its limit.
+      const update = () => {
+        const n = control.value.length;
+        const shown = control.tagName === "TEXTAREA" || n >= el.max_length * 0.8;
+        count.textContent = shown ? `${n}/${el.max_length}` : "";
+        count.classList.toggle("over", n > el.max_length);
+      };
       control.addEventListener("input", update);
       update();
       label.append(count);
@@ -556,7 +638,7 @@
     }
     return h("div", { class: "block input-block", data: { blockId: block.block_id } },
       label, control,
-      block.hint ? h("div", { class: "input-hint" }, plain(block.hint)) : null,
+      block.hint ? h("div", { class: "input-hint" }, plainNodes(block.hint)) : null,
       h("div", { class: "field-error", hidden: true }));
   }
 
@@ -587,7 +669,7 @@
     const modal = h("div", { class: "modal", role: "dialog", "aria-modal": "true", "aria-labelledby": "modal-title",
       data: { viewId: view.id, callbackId: view.callback_id, hash: view.hash } },
       h("div", { class: "modal-header" },
-        h("div", null, h("h2", { class: "modal-title", id: "modal-title" }, plain(view.title)), h("div", { class: "modal-app" }, S.app.name)),
+        h("div", null, h("h2", { class: "modal-title", id: "modal-title" }, plainNodes(view.title)), h("div", { class: "modal-app" }, S.app.name)),
         h("button", { type: "button", class: "modal-x", "aria-label": "Close", onclick: () => closeModal(view.id) }, "×")),
       h("div", { class: "modal-banner", hidden: !S.viewProblems.get(view.id) }, S.viewProblems.get(view.id) || ""),
       h("form", { class: "modal-body", novalidate: true, onsubmit: (e) => { e.preventDefault(); submitModal(view.id); } },
@@ -683,14 +765,15 @@
       msg.edited ? h("span", { class: "edited" }, "(edited)") : null);
     const body = h("div", { class: "message-body" }, meta);
     if (ephemeral) {
-      body.append(h("div", { class: "ephemeral-note" }, "Only visible to you",
+      body.append(h("div", { class: "ephemeral-note" }, eyeIcon(), "Only visible to you",
         h("button", { type: "button", class: "dismiss", onclick: () => { S.dismissed.add(msg.ts); renderMessages(); } }, "Dismiss message")));
     }
     const ctx = { kind: "message", channel: channelId, ts: msg.ts };
     if (msg.blocks && msg.blocks.length) body.append(renderBlocks(msg.blocks, ctx));
     else body.append(h("div", { class: "message-text" }, renderMrkdwn(msg.text)));
     const classes = ["message", ephemeral ? "ephemeral" : "", isBot ? "from-bot" : "", msg.source === "slack" ? "slack-notice-msg" : ""];
-    return h("div", { class: classes.filter(Boolean).join(" "), data: { ts: msg.ts, channelId, userId: msg.user } },
+    const edited = msg.edited ? msg.edited.ts : ""; // always there, so a change can be waited for
+    return h("div", { class: classes.filter(Boolean).join(" "), data: { ts: msg.ts, channelId, userId: msg.user, edited } },
       avatarFor(shown), body);
   }
 
@@ -750,6 +833,27 @@
 
   // ---------------------------------------------------------------- sidebar and header
 
+  function svgIcon(cls, label, parts) {
+    const ns = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 16 16");
+    svg.setAttribute("class", cls);
+    if (label) svg.setAttribute("aria-label", label); else svg.setAttribute("aria-hidden", "true");
+    for (const [tag, attrs] of parts) {
+      const node = document.createElementNS(ns, tag);
+      for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+      svg.append(node);
+    }
+    return svg;
+  }
+
+  function eyeIcon() {
+    return svgIcon("eye-icon", null, [
+      ["path", { d: "M1 8s2.6-4.5 7-4.5S15 8 15 8s-2.6 4.5-7 4.5S1 8 1 8z", fill: "none", stroke: "currentColor", "stroke-width": "1.4" }],
+      ["circle", { cx: "8", cy: "8", r: "2.2", fill: "currentColor" }],
+    ]);
+  }
+
   // Drawn, not an emoji: headless browsers often have no emoji font.
   function lockIcon() {
     const ns = "http://www.w3.org/2000/svg";
@@ -781,6 +885,7 @@
     const ch = channelById(S.currentChannel);
     $("#channel-title").replaceChildren(...(ch ? [ch.is_private ? lockIcon() : "#", ch.name] : [S.currentChannel]));
     $("#channel-topic").textContent = ch && ch.topic ? ch.topic.value : "";
+    $("#channel-id").textContent = ch ? ch.id : "";
     $("#composer").placeholder = `Message ${ch ? (ch.is_private ? "" : "#") + ch.name : ""} — try /twilio help`;
     document.title = `${ch ? "#" + ch.name : "Slack"} · Playground`;
   }
@@ -797,11 +902,20 @@
     S.unread.delete(id);
     renderSidebar();
     renderMessages();
+    $("#messages").scrollTop = $("#messages").scrollHeight;
     hideCompletions();
     $("#composer").focus();
   }
 
   // ---------------------------------------------------------------- activity panel
+
+  // Anything real Slack would have refused is counted on the Activity button, so it is not missed.
+  function setProblems(n) {
+    S.problems = n;
+    const button = $("#toggle-activity");
+    button.textContent = n ? `Activity · ${n} problem${n === 1 ? "" : "s"}` : "Activity";
+    button.classList.toggle("has-problems", n > 0);
+  }
 
   function activity(text, cls, when) {
     const list = $("#activity-list");
@@ -826,11 +940,20 @@
     if (sub && knownCommand(sub[1]) && S.subcommands.length) {
       const prefix = sub[2].toLowerCase();
       const items = S.subcommands.filter((s) => s.name.toLowerCase().startsWith(prefix))
-        .map((s) => ({ name: s.name, usage: s.usage, desc: "", insert: `${sub[1]} ${s.name} ` }));
+        .map((s) => ({ name: s.name, usage: argsOf(s.usage, sub[1], s.name), desc: s.description || "", insert: `${sub[1]} ${s.name} ` }));
       if (items.length === 1 && items[0].name === sub[2]) return { items: [], replace: null };
       return { items, replace: [0, value.length] };
     }
     return { items: [], replace: null };
+  }
+
+  // "/twilio send TO BODY…" → "TO BODY…": the completion row already names the subcommand.
+  function argsOf(usage, command, name) {
+    const prefix = `${command} ${name}`;
+    if (usage === prefix || usage === name) return "";
+    if (usage.startsWith(`${prefix} `)) return usage.slice(prefix.length + 1);
+    if (usage.startsWith(`${name} `)) return usage.slice(name.length + 1);
+    return usage;
   }
 
   function usageFor(value) {
@@ -924,6 +1047,8 @@
     S.historyIndex = -1;
     hideCompletions();
     $("#usage-hint").textContent = "";
+    const list = $("#messages");
+    list.scrollTop = list.scrollHeight; // what you just ran, and the answer, show at the bottom
     await post("/ui/command", { text, channel_id: S.currentChannel, user_id: S.currentUser });
   }
 
@@ -951,6 +1076,7 @@
     $("#activity-list").replaceChildren();
     for (const c of state.calls || []) activity(callText(c), c.ok ? "" : "bad", c.time);
     for (const p of state.problems || []) activity(p, "problem");
+    setProblems((state.problems || []).length);
     renderUsers();
     renderSidebar();
     renderMessages();
@@ -1003,7 +1129,7 @@
       if (rec) { rec.errors = d.errors; renderModal(false); }
     },
     view_problem: (d) => { S.viewProblems.set(d.view_id, d.text); renderModal(false); },
-    problem: (d) => { activity(d.text, "problem"); toast(d.text); },
+    problem: (d) => { activity(d.text, "problem"); toast(d.text); setProblems(S.problems + 1); },
     call: (d) => activity(callText(d), d.ok ? "" : "bad", d.time),
   };
 
@@ -1024,6 +1150,7 @@
   // ---------------------------------------------------------------- start
 
   document.addEventListener("DOMContentLoaded", () => {
+    colourEmoji = hasEmojiFont();
     $("#composer-form").addEventListener("submit", onComposerSubmit);
     $("#composer").addEventListener("input", onComposerInput);
     $("#composer").addEventListener("keydown", onComposerKey);
@@ -1031,6 +1158,7 @@
     $("#user-switch").addEventListener("change", (e) => {
       S.currentUser = e.target.value;
       renderMessages();
+      $("#messages").scrollTop = $("#messages").scrollHeight;
       renderModal(true);
     });
     $("#toggle-activity").addEventListener("click", (e) => {
