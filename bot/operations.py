@@ -3,15 +3,21 @@
 Creates (send, schedule) go through the outbox: a row keyed by the caller's idempotency key is claimed
 before the Twilio call and settled after it, so a repeated delivery of the same user action finds the key
 taken and does nothing, and a process killed mid-call leaves a pending row that `reconcile` settles.
+While a create is being worked on, its task holds a lease on the key (`bot.inflight`), so a replica that
+restarts meanwhile leaves the row to its live owner instead of reconciling it.
+
+A create whose answer was lost (timeout, 5xx, dropped connection) is never retried: the message is looked
+up at Twilio instead (same To and body, created since the claim), and only when it is not there does the
+user hear that the outcome is unknown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.core.commands import (
     CancelCommand,
@@ -22,6 +28,7 @@ from bot.core.commands import (
     SendCommand,
 )
 from bot.core.rules import format_send_at
+from bot.inflight import InFlight
 from bot.twilio.client import TwilioClient
 from bot.twilio.errors import TwilioError
 from bot.twilio.models import Credentials, Message, MessagePage
@@ -30,6 +37,20 @@ from storage.audit import AuditLog
 from storage.outbox import Outbox, OutboxEntry
 
 log = logging.getLogger(__name__)
+
+# Our clock and Twilio's may disagree by this much when matching a message to the claim that made it.
+CLOCK_SKEW = timedelta(minutes=2)
+# How far back a lookup for a lost answer reads (pages of 100, newest first).
+LOOKUP_PAGES = 5
+ACCOUNT_GONE = "account no longer configured"
+FOUND_AFTER_LOST_ANSWER = (
+    "Twilio's answer was lost on the way back, so the bot looked the message up at Twilio: it was accepted "
+    "once, and nothing was re-sent."
+)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 class OperationError(Exception):
@@ -58,13 +79,18 @@ class Sent:
     message: Message
     account: StoredAccount
     send_at: datetime | None = None
+    # Set when Twilio's answer was lost and the message was found by looking it up.
+    note: str | None = None
 
 
 @dataclass(frozen=True)
 class Duplicate:
-    """The idempotency key was already claimed: another delivery of the same action owns it."""
+    """The idempotency key was already claimed: another delivery of the same action owns it.
 
-    entry: OutboxEntry
+    `entry` is None when the owner (in this or another process) has not written its claim yet.
+    """
+
+    entry: OutboxEntry | None
 
 
 def _summary(fields: Mapping[str, object]) -> str:
@@ -93,11 +119,15 @@ class Operations:
         audit: AuditLog,
         outbox: Outbox,
         concurrency: int = 50,
+        inflight: InFlight | None = None,
+        clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.twilio = twilio
         self.accounts = accounts
         self.audit = audit
         self.outbox = outbox
+        self.inflight = inflight if inflight is not None else InFlight(None)
+        self._clock = clock
         self._concurrency = concurrency
         self._limits: dict[str, asyncio.Semaphore] = {}
 
@@ -197,26 +227,53 @@ class Operations:
         *,
         key: str,
     ) -> Sent | Duplicate:
-        entry, fresh = await self.outbox.claim(
-            key=key,
-            team_id=ctx.team_id,
-            enterprise_id=ctx.enterprise_id,
-            user_id=ctx.user_id,
-            channel_id=ctx.channel_id or "",
-            response_url=ctx.response_url,
-            operation=operation,
-            request=request,
-            account_label=account.label,
-            account_sid=account.account_sid,
-        )
+        lease = self.inflight.try_acquire(key)
+        if lease is None:
+            log.info("duplicate delivery of %s ignored (another delivery is working on it)", operation)
+            return Duplicate(await self.outbox.get(key))
+        task = asyncio.current_task()
+        if task is not None:
+            # Held until the whole user action (card included) is done, however the task ends.
+            task.add_done_callback(lambda _: lease.release())
+        claimed_at = self._clock()
+        try:
+            entry, fresh = await self.outbox.claim(
+                key=key,
+                team_id=ctx.team_id,
+                enterprise_id=ctx.enterprise_id,
+                user_id=ctx.user_id,
+                channel_id=ctx.channel_id or "",
+                response_url=ctx.response_url,
+                operation=operation,
+                request=request,
+                account_label=account.label,
+                account_sid=account.account_sid,
+            )
+        except BaseException:
+            lease.release()
+            raise
         if not fresh:
+            lease.release()
             log.info("duplicate delivery of %s ignored (outbox key already claimed)", operation)
             return Duplicate(entry)
+        if task is None:
+            lease.release()  # nothing to hold it for; the outbox claim still guards the key
         summary = _summary(request)
         try:
             async with self._limit(account.account_sid):
                 message = await self._call_create(creds, request)
         except TwilioError as err:
+            found = None
+            if err.unknown_outcome:
+                try:
+                    found = await self._look_up(creds, key, request, since=claimed_at - CLOCK_SKEW)
+                except TwilioError as lookup_err:
+                    log.warning("could not look the message up at Twilio: %s", lookup_err.code or "")
+            if found is not None:
+                log.warning("%s: Twilio's answer was lost; found the message by looking it up", operation)
+                await self.outbox.settle(key, state="sent", message_sid=found.sid)
+                await self._audit(ctx, operation, account, summary, outcome="ok", message_sid=found.sid)
+                return Sent(found, account, _send_at(request), note=FOUND_AFTER_LOST_ANSWER)
             state = "unknown" if err.unknown_outcome else "failed"
             await self.outbox.settle(key, state=state, error_code=err.code, error_message=str(err)[:300])
             await self._audit(
@@ -234,12 +291,45 @@ class Operations:
             raise
         await self.outbox.settle(key, state="sent", message_sid=message.sid)
         await self._audit(ctx, operation, account, summary, outcome="ok", message_sid=message.sid)
-        send_at = (
-            datetime.strptime(str(request["send_at"]), "%Y-%m-%dT%H:%M:%S%z")
-            if request.get("send_at")
-            else None
-        )
-        return Sent(message, account, send_at)
+        return Sent(message, account, _send_at(request))
+
+    async def _look_up(
+        self,
+        creds: Credentials,
+        key: str,
+        request: Mapping[str, object],
+        *,
+        since: datetime,
+    ) -> Message | None:
+        """The message a create with this request made, if Twilio has it: same To and body, created since
+        `since`, and not already recorded for another outbox row. None when not found; raises TwilioError
+        when Twilio cannot be asked.
+        """
+        to = str(request.get("to") or "")
+        body = str(request.get("body") or "")
+        scheduled = bool(request.get("send_at"))
+        page_uri: str | None = None
+        candidates: list[Message] = []
+        for _ in range(LOOKUP_PAGES):
+            # Scheduled messages may be missing from a list filtered by To, so those read everything.
+            page = await self.twilio.list_messages(
+                creds, to=None if scheduled or page_uri else to, page_size=100, page_uri=page_uri
+            )
+            older = False
+            for message in page.messages:
+                if message.date_created is not None and message.date_created < since:
+                    older = True
+                    continue
+                if message.to == to and message.body == body:
+                    candidates.append(message)
+            if older or not page.next_page_uri:
+                break
+            page_uri = page.next_page_uri
+        # Newest first from Twilio: the oldest match is the one this claim made.
+        for message in reversed(candidates):
+            if not await self.outbox.sid_recorded(message.sid, other_than=key):
+                return message
+        return None
 
     async def _call_create(self, creds: Credentials, request: Mapping[str, str | int | None]) -> Message:
         to, body = str(request["to"]), str(request["body"])
@@ -328,33 +418,19 @@ class Operations:
         _, account = await self._by_sid(ctx, "delete", cmd)
         return account
 
-    async def reconcile(
-        self, entry: OutboxEntry, *, skew: timedelta = timedelta(minutes=2)
-    ) -> Message | None:
-        """Settle a create left pending by a process that died mid-call. Never re-sends.
+    async def reconcile(self, entry: OutboxEntry, *, skew: timedelta = CLOCK_SKEW) -> Message | None:
+        """Settle a create left pending (or unknown) by a process that died mid-call. Never re-sends.
 
         Looks for the message at Twilio (same To and body, created after the row, minus clock skew); records
-        its SID when found, or marks the row `unknown` when not.
+        its SID when found, or marks the row `unknown` when not. Raises TwilioError when Twilio cannot be
+        asked, leaving the row as it was for the next try.
         """
         found = await self.accounts.credentials(entry.team_id, entry.account_label)
         if found is None or found[0].account_sid != entry.account_sid:
-            await self.outbox.settle(entry.key, state="unknown", error_message="account no longer configured")
+            await self.outbox.settle(entry.key, state="unknown", error_message=ACCOUNT_GONE)
             return None
         _, creds = found
-        to = str(entry.request.get("to") or "")
-        body = str(entry.request.get("body") or "")
-        created = entry.created_at - skew
-        match: Message | None = None
-        page_uri: str | None = None
-        for _ in range(5):  # a bounded look: recent messages to one number fit in a few pages
-            page = await self.twilio.list_messages(creds, to=to, page_size=100, page_uri=page_uri)
-            for message in page.messages:
-                if message.body == body and (message.date_created is None or message.date_created >= created):
-                    match = message
-                    break
-            if match or not page.next_page_uri:
-                break
-            page_uri = page.next_page_uri
+        match = await self._look_up(creds, entry.key, entry.request, since=entry.created_at - skew)
         if match is not None:
             await self.outbox.settle(entry.key, state="sent", message_sid=match.sid)
         else:
@@ -364,3 +440,8 @@ class Operations:
                 error_message="the bot stopped mid-call and Twilio has no matching message; not re-sent",
             )
         return match
+
+
+def _send_at(request: Mapping[str, object]) -> datetime | None:
+    text = request.get("send_at")
+    return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%S%z") if text else None

@@ -6,23 +6,30 @@ left unfinished. Shut-down stops taking work, lets running operations finish (bo
 
 from __future__ import annotations
 
+import gc
+import json
 import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.operations import Operations
+from bot.inflight import InFlight
+from bot.monitor import LoopMonitor
+from bot.operations import ACCOUNT_GONE, Operations
+from bot.redelivery import Answer, RecentRequests
 from bot.settings import Settings
 from bot.slack import cards
 from bot.slack.app import build_app, web_client
 from bot.slack.delivery import Delivery
+from bot.slack.payloads import shape_problem
 from bot.slack.permissions import Permissions
 from bot.slack.runner import SlackDeps
 from bot.tasks import TaskTracker
@@ -37,6 +44,7 @@ from storage.teams import TeamSettings
 log = logging.getLogger(__name__)
 
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
+MONITOR: web.AppKey[LoopMonitor] = web.AppKey("loop_monitor")
 
 
 def utcnow() -> datetime:
@@ -54,10 +62,12 @@ class Runtime:
     slack: AsyncWebClient
     deps: SlackDeps
     bolt: AsyncApp
+    recent: RecentRequests = field(default_factory=RecentRequests)
 
     async def close(self, drain_timeout: float) -> None:
         """Finish in-flight work (up to `drain_timeout` seconds), then close the session and database."""
         await self.deps.tasks.drain(drain_timeout)
+        self.deps.operations.inflight.close()
         await self.session.close()
         await self.db.close()
 
@@ -75,7 +85,12 @@ async def open_runtime(
         limit=max(100, settings.twilio_concurrency * 2), enable_cleanup_closed=True
     )
     session = aiohttp.ClientSession(connector=connector)
-    twilio = TwilioClient(session, settings.twilio_api_url, timeout=settings.twilio_timeout)
+    twilio = TwilioClient(
+        session,
+        settings.twilio_api_url,
+        timeout=settings.twilio_timeout,
+        backoff_base=settings.twilio_backoff_base,
+    )
     accounts, audit, outbox = AccountStore(db), AuditLog(db), Outbox(db)
     deps = SlackDeps(
         settings=settings,
@@ -85,6 +100,8 @@ async def open_runtime(
             audit=audit,
             outbox=outbox,
             concurrency=settings.twilio_concurrency,
+            inflight=InFlight.beside(settings.database_path),
+            clock=clock,
         ),
         twilio=twilio,
         accounts=accounts,
@@ -101,23 +118,37 @@ async def open_runtime(
 
 
 async def recover(runtime: Runtime) -> int:
-    """Settle creates a killed process left pending, and post the cards it never posted. Never re-sends."""
+    """Settle creates a dead process left pending, and post the cards it never posted. Never re-sends.
+
+    Rows another live process (a replica) is still working on are left to it: their keys are leased.
+    """
     deps = runtime.deps
     done = 0
     for entry in await deps.outbox.unposted():
+        lease = deps.operations.inflight.try_acquire(entry.key)
+        if lease is None:
+            continue
         try:
-            await _recover_one(runtime, entry)
+            current = await deps.outbox.get(entry.key)  # as it is now that nobody else can change it
+            if current is None or current.card_posted:
+                continue
+            await _recover_one(runtime, current)
             done += 1
         except (TwilioError, SlackApiError, aiohttp.ClientError, TimeoutError) as err:
             # Left as it is: the next start tries again.
             log.warning("could not settle outbox row %s yet: %s", entry.id, type(err).__name__)
+        finally:
+            lease.release()
+    if done:
+        log.info("recovered %d unfinished operation(s) from before the restart", done)
+    deps.operations.inflight.sweep()
     return done
 
 
 async def _recover_one(runtime: Runtime, entry: OutboxEntry) -> None:
     deps = runtime.deps
     message = None
-    if entry.state == "pending":
+    if entry.state in {"pending", "unknown"}:
         message = await deps.operations.reconcile(entry)
     elif entry.state == "sent" and entry.message_sid:
         found = await deps.accounts.credentials(entry.team_id, entry.account_label)
@@ -129,16 +160,24 @@ async def _recover_one(runtime: Runtime, entry: OutboxEntry) -> None:
             requested_by=entry.user_id,
             account_label=entry.account_label or "default",
             operation="send" if entry.operation == "send" else "schedule",
-            note="Posted after the bot restarted: the message had gone out before the restart.",
+            note="Posted after the bot restarted: Twilio had accepted the message before the restart, "
+            "and nothing was re-sent.",
         )
     elif entry.state in {"pending", "unknown"}:
+        settled = await deps.outbox.get(entry.key)
+        gone = settled is not None and settled.error_message == ACCOUNT_GONE
         card = cards.unknown_outcome_card(
             to=str(entry.request.get("to") or ""),
             body=str(entry.request.get("body") or ""),
             requested_by=entry.user_id,
             account_label=entry.account_label or "default",
-            detail="The bot restarted while Twilio was handling this message, and Twilio has no "
-            "record of it. Nothing was re-sent.",
+            detail="The bot restarted while Twilio was handling this message, and "
+            + (
+                "that Twilio account has since been removed here, so the bot cannot check. "
+                if gone
+                else "Twilio has no record of it. "
+            )
+            + "Nothing was re-sent.",
         )
     else:
         await deps.outbox.mark_card_posted(entry.key)
@@ -147,42 +186,102 @@ async def _recover_one(runtime: Runtime, entry: OutboxEntry) -> None:
     await deps.outbox.mark_card_posted(entry.key)
 
 
+def signed_by_slack(secret: str | None, body: bytes, headers: Mapping[str, str]) -> bool:
+    """Whether `body` carries Slack's signature made with `secret` within the last 5 minutes."""
+    timestamp = headers.get("X-Slack-Request-Timestamp", "")
+    signature = headers.get("X-Slack-Signature", "")
+    if not secret or not signature.isascii() or not (timestamp.isascii() and timestamp.isdigit()):
+        return False
+    try:
+        return SignatureVerifier(secret).is_valid(body=body, timestamp=timestamp, signature=signature)
+    except (ValueError, TypeError, UnicodeError):
+        return False  # garbled headers or a body that is not UTF-8: not something Slack signed
+
+
 async def slack_events(request: web.Request) -> web.StreamResponse:
-    """Every Slack request (commands, interactivity, events): Bolt checks the signature and dispatches."""
+    """Every Slack request (commands, interactivity, events), checked and then dispatched by Bolt.
+
+    A request without a valid signature from the last 5 minutes gets 401 before anything is read out of
+    it. A signed body seen before (a Slack retry, a double delivery) gets the first answer again.
+    """
     runtime = request.app[RUNTIME]
-    bolt_request = await to_bolt_request(request)
-    bolt_response = await runtime.bolt.async_dispatch(bolt_request)
-    return await to_aiohttp_response(bolt_response)
+    body = await request.read()
+    if not signed_by_slack(runtime.settings.slack_signing_secret, body, request.headers):
+        return web.json_response({"error": "invalid request signature"}, status=401)
+
+    async def dispatch() -> Answer:
+        problem = shape_problem(body, request.content_type)
+        if problem is not None:
+            log.warning("refused a signed request that is not shaped like Slack's: %s", problem)
+            return Answer(
+                400, json.dumps({"error": problem}).encode(), (("Content-Type", "application/json"),)
+            )
+        bolt_response = await runtime.bolt.async_dispatch(await to_bolt_request(request))
+        if bolt_response.status == 404:
+            # Bolt's own answer is a bare "unhandled request"; say it in words.
+            sentence = "This app has nothing that handles this kind of Slack request, so nothing was done."
+            return Answer(
+                404, json.dumps({"error": sentence}).encode(), (("Content-Type", "application/json"),)
+            )
+        headers = tuple(bolt_response.first_headers_without_set_cookie().items())
+        return Answer(bolt_response.status, bolt_response.body.encode("utf-8"), headers)
+
+    answer, first = await runtime.recent.once(body, dispatch)
+    if not first:
+        retry = request.headers.get("X-Slack-Retry-Num")
+        log.info("repeated Slack request answered from the first delivery (retry %s)", retry or "-")
+    return web.Response(status=answer.status, body=answer.body, headers=dict(answer.headers))
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 with JSON once the database is open; 503 while shutting down."""
+    """200 with JSON once the database is open; 503 while shutting down.
+
+    `?lag=1` adds the event-loop lag figures when BOT_LOOP_MONITOR=1 (null otherwise); `&after=N` limits
+    them to the samples taken after the Nth (`samples` in an earlier answer), to measure one period.
+    """
     runtime = request.app.get(RUNTIME)
     if runtime is None or runtime.deps.tasks.closing:
         return web.json_response({"ok": False, "status": "stopping"}, status=503)
     await runtime.db.run(lambda db: db.execute("select 1").fetchone())
-    return web.json_response({"ok": True, "database": "open", "in_flight": len(runtime.deps.tasks)})
+    body: dict[str, object] = {"ok": True, "database": "open", "in_flight": len(runtime.deps.tasks)}
+    if request.query.get("lag") == "1":
+        monitor = request.app.get(MONITOR)
+        after = request.query.get("after", "0")
+        body["loop_lag"] = monitor.stats(int(after) if after.isdigit() else 0) if monitor else None
+    return web.json_response(body)
 
 
 def create_app(
     settings: Settings,
     *,
     clock: Callable[[], datetime] = utcnow,
-    drain_timeout: float = 25.0,
+    drain_timeout: float | None = None,
 ) -> web.Application:
-    """The bot's aiohttp application; run it with `web.run_app` or an AppRunner."""
+    """The bot's aiohttp application; run it with `web.run_app` or an AppRunner.
+
+    `drain_timeout` (default: settings.shutdown_timeout) bounds how long shut-down waits for operations
+    already running; what is still running then is cancelled and left pending for the next start.
+    """
+    drain = settings.shutdown_timeout if drain_timeout is None else drain_timeout
     app = web.Application(client_max_size=1024 * 1024)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         runtime = await open_runtime(settings, clock=clock)
         app[RUNTIME] = runtime
+        if settings.loop_monitor:
+            app[MONITOR] = LoopMonitor()
+            app[MONITOR].start()
         runtime.deps.tasks.spawn(recover(runtime), name="recover outbox")
         yield
-        await runtime.close(drain_timeout)
+        await runtime.close(drain)
+        if MONITOR in app:
+            await app[MONITOR].stop()
 
     async def stop_taking_work(app: web.Application) -> None:
         if RUNTIME in app:
-            app[RUNTIME].deps.tasks.close()
+            tasks = app[RUNTIME].deps.tasks
+            tasks.close()
+            log.info("shutting down: no new work; waiting up to %g s for %d running", drain, len(tasks))
 
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(stop_taking_work)
@@ -206,10 +305,19 @@ async def start_server(
     return runner, f"http://{host}:{bound}"
 
 
+async def _freeze_startup_objects(app: web.Application) -> None:
+    # Everything built so far (modules, the Bolt app) lives as long as the process: keep it out of the
+    # cyclic GC's full collections, which otherwise rescan it all and pause the loop for tens of ms.
+    gc.collect()
+    gc.freeze()
+
+
 def serve(settings: Settings) -> None:
     """Run the HTTP server until SIGTERM or Ctrl-C (aiohttp then runs the shut-down above)."""
+    app = create_app(settings)
+    app.on_startup.append(_freeze_startup_objects)  # after the runtime is opened (cleanup_ctx runs first)
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         print=lambda _: log.info("listening on http://%s:%s", settings.host, settings.port),
@@ -229,4 +337,4 @@ async def run_socket_mode(settings: Settings) -> None:
         await handler.start_async()  # type: ignore[no-untyped-call]
     finally:
         await handler.close_async()  # type: ignore[no-untyped-call]
-        await runtime.close(25.0)
+        await runtime.close(settings.shutdown_timeout)

@@ -36,6 +36,11 @@ class Settings:
     default_region: str = "US"
     twilio_concurrency: int = 50
     twilio_timeout: float = 10.0
+    # Seconds of the first retry's backoff (doubling, with jitter); tests make it small.
+    twilio_backoff_base: float = 0.5
+    # On SIGTERM: how long operations already running may take before they are cancelled.
+    shutdown_timeout: float = 25.0
+    loop_monitor: bool = False
 
     def require(self, *names: str, mode: str) -> None:
         """Fail with a sentence naming the first missing variable that `mode` needs."""
@@ -127,6 +132,20 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
             f"TWILIO_TIMEOUT must be a number of seconds above 0 and at most 120, not {timeout_text!r}."
         )
 
+    shutdown_text = get("SHUTDOWN_TIMEOUT") or "25"
+    try:
+        shutdown_timeout = float(shutdown_text)
+    except ValueError:
+        shutdown_timeout = -1.0
+    if not 0 <= shutdown_timeout <= 600:
+        raise SettingsError(
+            f"SHUTDOWN_TIMEOUT must be a number of seconds from 0 to 600, not {shutdown_text!r}."
+        )
+
+    monitor_text = (get("BOT_LOOP_MONITOR") or "0").lower()
+    if monitor_text not in {"0", "1", "true", "false"}:
+        raise SettingsError(f"BOT_LOOP_MONITOR must be 1 (on) or 0 (off), not {monitor_text!r}.")
+
     slack_api_url = _url("SLACK_API_URL", get("SLACK_API_URL") or "https://slack.com/api/")
     if not slack_api_url.endswith("/"):
         slack_api_url += "/"
@@ -146,4 +165,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         default_region=region,
         twilio_concurrency=int(concurrency_text),
         twilio_timeout=timeout,
+        shutdown_timeout=shutdown_timeout,
+        loop_monitor=monitor_text in {"1", "true"},
     )

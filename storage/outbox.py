@@ -225,6 +225,20 @@ class Outbox:
 
         return await self._db.run(read)
 
+    async def sid_recorded(self, sid: str, *, other_than: str) -> bool:
+        """Whether a row other than `other_than` already records `sid` as its message.
+
+        A lookup for a create whose answer was lost must not pin one message on two user actions.
+        """
+
+        def read(db: sqlite_utils.Database) -> bool:
+            rows = db.execute(
+                "SELECT 1 FROM outbox WHERE message_sid = ? AND key != ? LIMIT 1", [sid, other_than]
+            ).fetchall()
+            return bool(rows)
+
+        return await self._db.run(read)
+
     async def get(self, key: str) -> OutboxEntry | None:
         """The entry for `key`, or None."""
 

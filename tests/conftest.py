@@ -15,11 +15,11 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import NamedTuple, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 import aiohttp
 import pytest
@@ -239,3 +239,20 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         yield running
     finally:
         await stop_stack(running)
+
+
+@pytest.fixture
+async def make_stack(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Stack]]]:
+    """Start a bot stack with other settings (`admin_user_ids=…`, `with_account=False`), stopped after."""
+    started: list[Stack] = []
+
+    async def make(**settings: Any) -> Stack:
+        running = await start_stack(tmp_path / f"bot-{len(started)}.db", **settings)
+        started.append(running)
+        return running
+
+    try:
+        yield make
+    finally:
+        for running in started:
+            await stop_stack(running)

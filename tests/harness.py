@@ -7,16 +7,22 @@ no test sleeps for timing.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import secrets
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
+import aiohttp
 from aiohttp import web
 
-from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID, SlackSimulator
+from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID, SlackResponse, SlackSimulator
 from bot.sandbox.twilio import (
     DEFAULT_FROM,
     DEFAULT_SERVICE_SID,
@@ -44,6 +50,8 @@ class Stack:
     twilio_token: str = field(repr=False)
     signing_secret: str = field(repr=False)
     bot_token: str = field(repr=False)
+    other_token: str = field(default="", repr=False)
+    extra_slacks: list[SlackSimulator] = field(default_factory=list)
 
     @property
     def runtime(self) -> Runtime:
@@ -64,6 +72,88 @@ class Stack:
         """Messages the bot posted in `channel_id`, oldest first."""
         return [m for m in self.slack.messages(channel_id) if m.get("bot_id") or m.get("user") == "U0BOT"]
 
+    def last_card(self, channel_id: str = GENERAL_ID) -> dict[str, Any]:
+        """The newest message the bot posted in `channel_id` (AssertionError when there is none)."""
+        cards = self.cards(channel_id)
+        assert cards, f"no card in {channel_id}"
+        return cards[-1]
+
+    def opened_view(self) -> dict[str, Any]:
+        """The view the bot opened last (views.open), as Slack shows it now (with its id)."""
+        opened = [c for c in self.slack.calls_to("views.open") if c.ok]
+        assert opened, "the bot opened no view"
+        view_id = opened[-1].response["view"]["id"]
+        views = self.slack.views
+        assert view_id in views, f"view {view_id} is no longer open"
+        return views[view_id]
+
+    async def submit(
+        self,
+        view_id: str,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        user_id: str | None = None,
+        validate: bool = True,
+    ) -> SlackResponse:
+        """Fill `fields` (block_id → plain value) into an open view, press submit, wait for the bot.
+
+        `validate=False` skips the checks Slack's own client makes (required, max_length), to see the bot's.
+        """
+        view = self.slack.views[view_id]
+        values = form_values(view, fields or {})
+        resp = await self.slack.submit_view(view_id, values, user_id=user_id, validate=validate)
+        await self.settle()
+        return resp
+
+    async def click(
+        self,
+        message: Mapping[str, Any],
+        action_id: str,
+        *,
+        user_id: str = ADMIN_ID,
+        channel_id: str = GENERAL_ID,
+    ) -> SlackResponse:
+        """Click a button on a message (or ephemeral) as a user, and wait for the bot."""
+        resp = await self.slack.click(channel_id, str(message["ts"]), action_id, user_id=user_id)
+        await self.settle()
+        return resp
+
+    async def post_signed(
+        self,
+        body: bytes,
+        *,
+        timestamp: int | None = None,
+        secret: str | None = None,
+        signature: str | None = None,
+    ) -> tuple[int, str]:
+        """POST a form body to /slack/events signed like Slack (or not: pass `signature=""`)."""
+        stamp = int(time.time()) if timestamp is None else timestamp
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if signature is None:
+            key = (secret or self.signing_secret).encode()
+            digest = hmac.new(key, f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
+            signature = f"v0={digest}"
+        if signature:
+            headers["X-Slack-Signature"] = signature
+            headers["X-Slack-Request-Timestamp"] = str(stamp)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{self.bot_url}/slack/events", data=body, headers=headers) as resp,
+        ):
+            return resp.status, await resp.text()
+
+    async def post_interaction(self, payload: Mapping[str, Any]) -> tuple[int, str]:
+        """POST an interactivity payload (block_actions, view_submission) signed with our secret."""
+        return await self.post_signed(urlencode({"payload": json.dumps(payload)}).encode())
+
+    async def slack_for_team(self, team_id: str) -> SlackSimulator:
+        """A second Slack client whose requests are signed for `team_id` (same app, same secret)."""
+        other = SlackSimulator(signing_secret=self.signing_secret, bot_token=self.bot_token, team_id=team_id)
+        await other.start()
+        other.set_bot_url(f"{self.bot_url}/slack/events")
+        self.extra_slacks.append(other)
+        return other
+
     def ephemeral_texts(self, user_id: str = ADMIN_ID) -> list[str]:
         """Everything shown to `user_id` alone, as text (fallback plus blocks), oldest first."""
         out = []
@@ -79,6 +169,8 @@ class Stack:
         label: str = "main",
         sid: str = SANDBOX_ACCOUNT_SID,
         token: str | None = None,
+        default_from: str | None = DEFAULT_FROM,
+        default_service_sid: str | None = DEFAULT_SERVICE_SID,
     ) -> StoredAccount:
         """Store a Twilio account for a team, as /twilio setup would."""
         return await self.runtime.deps.accounts.add(
@@ -86,10 +178,78 @@ class Stack:
             label=label,
             account_sid=sid,
             secret=token or self.twilio_token,
-            default_from=DEFAULT_FROM,
-            default_service_sid=DEFAULT_SERVICE_SID,
+            default_from=default_from,
+            default_service_sid=default_service_sid,
             added_by=ADMIN_ID,
         )
+
+
+def card_text(message: Mapping[str, Any]) -> str:
+    """What a user reads in a message: its fallback text and every text in its blocks."""
+    return str(message.get("text") or "") + "\n" + json_text(message.get("blocks") or [])
+
+
+def buttons(message: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The message's buttons by action_id."""
+    found: dict[str, dict[str, Any]] = {}
+    for block in message.get("blocks") or []:
+        if block.get("type") == "actions":
+            for element in block.get("elements") or []:
+                found[str(element.get("action_id"))] = element
+    return found
+
+
+def _inputs(view: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        str(b["block_id"]): b["element"]
+        for b in view.get("blocks") or []
+        if b.get("type") == "input" and isinstance(b.get("element"), dict)
+    }
+
+
+def initial_values(view: Mapping[str, Any]) -> dict[str, Any]:
+    """Each input's prefilled value, by block_id (None when empty)."""
+    out: dict[str, Any] = {}
+    for block_id, el in _inputs(view).items():
+        kind = el.get("type")
+        if kind == "static_select":
+            out[block_id] = (el.get("initial_option") or {}).get("value")
+        elif kind == "checkboxes":
+            out[block_id] = [o.get("value") for o in el.get("initial_options") or []]
+        elif kind == "datepicker":
+            out[block_id] = el.get("initial_date")
+        elif kind == "datetimepicker":
+            out[block_id] = el.get("initial_date_time")
+        else:
+            out[block_id] = el.get("initial_value")
+    return out
+
+
+def form_values(view: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Plain values (block_id → str, int, bool or None) as Slack's `state.values` for `view`'s inputs."""
+    inputs = _inputs(view)
+    out: dict[str, dict[str, Any]] = {}
+    for block_id, value in fields.items():
+        el = inputs.get(block_id)
+        assert el is not None, f"the form has no input {block_id!r}: {sorted(inputs)}"
+        kind = el.get("type")
+        if kind == "static_select":
+            state: dict[str, Any] = {
+                "selected_option": None
+                if value is None
+                else {"text": {"type": "plain_text", "text": str(value)}, "value": str(value)}
+            }
+        elif kind == "checkboxes":
+            opts = el.get("options") or []
+            state = {"selected_options": opts[:1] if value else []}
+        elif kind == "datepicker":
+            state = {"selected_date": value}
+        elif kind == "datetimepicker":
+            state = {"selected_date_time": value}
+        else:
+            state = {"value": value}
+        out[block_id] = {str(el["action_id"]): state}
+    return out
 
 
 def json_text(blocks: Any) -> str:
@@ -124,9 +284,8 @@ async def start_stack(
     twilio = TwilioSimulator(sim_clock)
     twilio_url = await twilio.start()
     token = twilio.add_sandbox_account()
-    twilio.add_account(
-        OTHER_ACCOUNT_SID, "other-team-token-" + secrets.token_hex(8), numbers=("+15550000001",)
-    )
+    other_token = "other-team-token-" + secrets.token_hex(8)
+    twilio.add_account(OTHER_ACCOUNT_SID, other_token, numbers=("+15550000001",))
     signing_secret = secrets.token_hex(16)
     bot_token = "xoxb-test-" + secrets.token_hex(8)
     slack = SlackSimulator(signing_secret=signing_secret, bot_token=bot_token)
@@ -141,7 +300,7 @@ async def start_stack(
     )
     runner, bot_url = await start_server(config, host="127.0.0.1", port=0, clock=bot_clock or sim_clock.now)
     slack.set_bot_url(f"{bot_url}/slack/events")
-    stack = Stack(slack, twilio, runner, bot_url, config, token, signing_secret, bot_token)
+    stack = Stack(slack, twilio, runner, bot_url, config, token, signing_secret, bot_token, other_token)
     await stack.settle()  # start-up recovery
     if with_account:
         await stack.add_account()
@@ -151,5 +310,7 @@ async def start_stack(
 async def stop_stack(stack: Stack) -> None:
     """Stop the bot (draining its work) and both simulators."""
     await stack.runner.cleanup()
+    for other in stack.extra_slacks:
+        await other.stop()
     await stack.slack.stop()
     await stack.twilio.stop()

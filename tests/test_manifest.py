@@ -191,7 +191,7 @@ def test_manifest_has_one_twilio_command(manifest: dict[str, Any]) -> None:
     command = commands[0]
     assert command["url"].startswith("https://")
     assert command["url"].endswith("/slack/events")
-    assert command["should_escape"] is False
+    assert command["should_escape"] is True  # log-channel needs channel IDs
     assert 1 <= len(command["description"]) <= 100
     words = set(re.findall(r"[a-z-]+", command["usage_hint"]))
     for sub in TWILIO_SUBCOMMANDS:

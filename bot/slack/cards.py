@@ -17,18 +17,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from slack_sdk.models.blocks import (
-    ActionsBlock,
-    ButtonElement,
-    ConfirmObject,
-    ContextBlock,
-    DividerBlock,
-    HeaderBlock,
-    MarkdownTextObject,
-    PlainTextObject,
-    SectionBlock,
-)
-
 from bot.core.errors import InputError
 from bot.slack.modals import CALLBACKS, PREFILL_KEYS
 from bot.slack.text import code, cut, one_line, safe, slack_date, who
@@ -55,6 +43,7 @@ __all__ = [
     "help_card",
     "history_card",
     "list_card",
+    "log_channel_card",
     "message_card",
     "parse_button_value",
     "parse_reopen_value",
@@ -66,6 +55,9 @@ ACTION_CANCEL = "cancel_message"
 ACTION_DELETE = "delete_message"
 ACTION_NEXT_PAGE = "list_next_page"
 ACTION_REOPEN = "reopen_modal"
+# The help card's "open a form" buttons: ACTION_REOPEN + ":" + subcommand (one actions block needs
+# distinct action_ids); the listener matches both forms.
+FORM_SUBCOMMANDS = ("send", "schedule", "list", "fetch", "cancel", "delete")
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -131,28 +123,53 @@ def blocks_size(blocks: Sequence[Mapping[str, Any]]) -> int:
 # Building blocks
 
 
-def _md(text: str) -> MarkdownTextObject:
-    return MarkdownTextObject(text=text, verbatim=True)
+# Plain dicts in the shape slack_sdk's models give (`SectionBlock(...).to_dict()` and so on), checked
+# against the same limits: building a message card through the models cost about 0.3 ms, once per send.
+
+
+def _limit(text: str, most: int, what: str) -> str:
+    if len(text) > most:
+        raise ValueError(f"{what} must be at most {most} characters, not {len(text)}")
+    return text
+
+
+def _md(text: str, most: int = MAX_SECTION) -> dict[str, Any]:
+    return {"text": _limit(text, most, "mrkdwn text"), "type": "mrkdwn", "verbatim": True}
+
+
+def _plain(text: str, most: int) -> dict[str, Any]:
+    return {"emoji": True, "text": _limit(text, most, "plain text"), "type": "plain_text"}
 
 
 def _header(text: str) -> dict[str, Any]:
-    return HeaderBlock(text=PlainTextObject(text=cut(text, MAX_HEADER), emoji=True)).to_dict()
+    return {"text": _plain(cut(text, MAX_HEADER), MAX_HEADER), "type": "header"}
 
 
 def _section(text: str) -> dict[str, Any]:
-    return SectionBlock(text=_md(text)).to_dict()
+    return {"text": _md(text), "type": "section"}
 
 
 def _fields(fields: Sequence[str]) -> dict[str, Any]:
-    return SectionBlock(fields=[_md(f) for f in fields[:10]]).to_dict()
+    return {"fields": [_md(f, 2000) for f in fields[:10]], "type": "section"}
 
 
 def _context(*parts: str) -> dict[str, Any]:
-    return ContextBlock(elements=[_md(p) for p in parts if p][:10]).to_dict()
+    return {"elements": [_md(p) for p in parts if p][:10], "type": "context"}
 
 
 def _divider() -> dict[str, Any]:
-    return DividerBlock().to_dict()
+    return {"type": "divider"}
+
+
+def _confirm(title: str, text: str, confirm: str, deny: str) -> dict[str, Any]:
+    """A "danger" confirmation dialog for a button."""
+    return {
+        "confirm": _plain(confirm, 30),
+        "deny": _plain(deny, 30),
+        "style": "danger",
+        "text": {"text": _limit(text, 300, "confirm text"), "type": "mrkdwn"},
+        "title": _plain(title, 100),
+    }
 
 
 def _button(
@@ -161,19 +178,23 @@ def _button(
     value: str,
     *,
     style: str | None = None,
-    confirm: ConfirmObject | None = None,
-) -> ButtonElement:
-    return ButtonElement(
-        text=PlainTextObject(text=text, emoji=True),
-        action_id=action_id,
-        value=value,
-        style=style,
-        confirm=confirm,
-    )
+    confirm: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    if style not in {None, "primary", "danger"}:
+        raise ValueError(f"button style must be primary or danger, not {style!r}")
+    button: dict[str, Any] = {"action_id": _limit(action_id, 255, "action_id")}
+    if confirm is not None:
+        button["confirm"] = confirm
+    if style is not None:
+        button["style"] = style
+    button.update(text=_plain(text, 75), type="button", value=_limit(value, MAX_BUTTON_VALUE, "button value"))
+    return button
 
 
-def _actions(buttons: Sequence[ButtonElement]) -> dict[str, Any]:
-    return ActionsBlock(elements=list(buttons)).to_dict()
+def _actions(buttons: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    if not 1 <= len(buttons) <= 25:
+        raise ValueError(f"an actions block holds 1 to 25 elements, not {len(buttons)}")
+    return {"elements": list(buttons), "type": "actions"}
 
 
 def _compact(value: Mapping[str, Any]) -> str:
@@ -407,12 +428,11 @@ def message_card(
                     ACTION_CANCEL,
                     value,
                     style="danger",
-                    confirm=ConfirmObject(
+                    confirm=_confirm(
                         title="Cancel this message?",
                         text="Twilio will not send it. This cannot be undone.",
                         confirm="Cancel message",
                         deny="Keep it",
-                        style="danger",
                     ),
                 )
             )
@@ -422,12 +442,11 @@ def message_card(
                 ACTION_DELETE,
                 value,
                 style="danger",
-                confirm=ConfirmObject(
+                confirm=_confirm(
                     title="Delete message?",
                     text="Delete this message from Twilio? This cannot be undone.",
                     confirm="Delete",
                     deny="Keep it",
-                    style="danger",
                 ),
             )
         )
@@ -537,6 +556,17 @@ def error_card(
     return Card(text=_fallback(f"{title}: {sentence}"), blocks=tuple(blocks))
 
 
+def log_channel_card(*, set_by: str) -> Card:
+    """The notice posted in a new log channel; posting it also proves the bot may post there."""
+    blocks = [
+        _section(
+            f"📒 {who(set_by)} made this channel the Twilio log: a copy of every Twilio card from this "
+            "workspace will be posted here."
+        )
+    ]
+    return Card(text="This channel is now the Twilio log.", blocks=tuple(blocks))
+
+
 def unknown_outcome_card(*, to: str, body: str, requested_by: str, account_label: str, detail: str) -> Card:
     """A send that Twilio never confirmed: it may or may not have gone out, and nothing was re-sent."""
     blocks = [
@@ -632,11 +662,24 @@ def help_card(
         description = descriptions.get(name, "")
         rows.append(f"{code(shown, 300)}" + (f"\n{safe(description, 500)}" if description else ""))
 
+    # A form for each Twilio command, also for `list`, whose arguments are all optional.
+    forms = [sub for sub in FORM_SUBCOMMANDS if sub in usage]
+
     def tail(shown: int) -> list[dict[str, Any]]:
         return [
             _divider(),
             _context(
                 "A command without its required parts opens a form. Numbers: +15551234567 or whatsapp:+1…"
+            ),
+            _actions(
+                [
+                    _button(
+                        f"{sub.capitalize()}…",
+                        f"{ACTION_REOPEN}:{sub}",
+                        _compact({"cmd": sub, "prefill": {}}),
+                    )
+                    for sub in forms
+                ]
             ),
         ]
 

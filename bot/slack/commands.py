@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.commands import (
@@ -26,11 +28,16 @@ from bot.operations import Context
 from bot.slack import cards
 from bot.slack.modals import ModalMetadata, build_modal
 from bot.slack.runner import SlackDeps, Where, run, tell_user
+from bot.slack.text import escape
 from bot.tasks import ShuttingDown
 
 log = logging.getLogger(__name__)
 
 COMMAND = "/twilio"
+LOG_CHANNEL_UNREACHABLE = (
+    "I cannot post in that channel (I am not a member of it), so no card can be copied there. "
+    "Invite me to it with `/invite @Twilio Bridge`, or pick another channel."
+)
 NOT_ADMIN = (
     "Only workspace admins and owners (or users listed in ADMIN_USER_IDS) can {what}. "
     "Ask one of them, or use the messaging commands: `/twilio help`."
@@ -86,7 +93,8 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         try:
             parsed = parse_command(text, now=deps.clock(), default_region=deps.settings.default_region)
         except CommandError as err:
-            await ack(text=f":warning: {err.message}\nUsage: `{err.usage}`")
+            # The sentence quotes what the user typed: escaped, so `<!channel>` there stays text.
+            await ack(text=f":warning: {escape(err.message)}\nUsage: `{escape(err.usage)}`")
             return
 
         if isinstance(parsed, HelpCommand):
@@ -112,6 +120,12 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 if parsed.channel_id
                 else "The log channel is off: cards go only to the channel where each command ran."
             )
+            if parsed.channel_id:
+                where = Where(channel_id=ctx.channel_id, user_id=ctx.user_id, response_url=ctx.response_url)
+                with contextlib.suppress(ShuttingDown):
+                    deps.tasks.spawn(
+                        _announce_log_channel(deps, client, ctx, where, parsed.channel_id), name="log channel"
+                    )
             return
         if isinstance(parsed, Incomplete):
             await ack()
@@ -141,6 +155,23 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 await ack(text=":hourglass_flowing_sand: Working on it…")
         except ShuttingDown as err:
             await ack(text=str(err))
+
+
+async def _announce_log_channel(
+    deps: SlackDeps, client: AsyncWebClient, ctx: Context, where: Where, channel_id: str
+) -> None:
+    """Say hello in the new log channel, and tell the admin at once if the bot may not post there."""
+    try:
+        await deps.delivery.post(client, channel_id, cards.log_channel_card(set_by=ctx.user_id))
+    except SlackApiError as err:
+        log.info("cannot post in the new log channel: %s", err.response.get("error"))
+        card = cards.error_card(
+            title="The log channel will stay empty",
+            sentence=LOG_CHANNEL_UNREACHABLE,
+            requested_by=ctx.user_id,
+            reopen=None,
+        )
+        await tell_user(deps, client, where, card)
 
 
 async def _accounts(deps: SlackDeps, client: AsyncWebClient, ctx: Context, where: Where) -> None:

@@ -1,7 +1,9 @@
 """Getting cards into Slack: the channel first, the command's response_url when the bot cannot post there.
 
 Posts to one channel go one at a time, so cards keep their order even while Slack asks us to slow down
-(slack_sdk's rate-limit handler sleeps `Retry-After` inside the call, holding the channel's turn).
+(slack_sdk's rate-limit handler sleeps `Retry-After` inside the call, holding the channel's turn). A
+command takes its `Turn` when it arrives, so its card also waits for the cards of commands typed before
+it whose Twilio calls happen to take longer (up to `ORDER_WAIT` seconds: order never costs a card).
 """
 
 from __future__ import annotations
@@ -19,10 +21,30 @@ from bot.slack.cards import Card
 log = logging.getLogger(__name__)
 
 _CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
+# How long a card waits for the cards of earlier commands in its channel before it goes first anyway.
+ORDER_WAIT = 60.0
 INVITE_HINT = (
-    "I am not a member of this channel, so this card came through the command's reply link and its "
-    "buttons cannot update it. Invite me with `/invite @Twilio Bridge` to keep the team log here."
+    "I am not a member of this channel, so this card came through the command's reply link. "
+    "Invite me with `/invite @Twilio Bridge` to keep the team log here."
 )
+
+
+class Turn:
+    """One command's place in its channel's queue of cards."""
+
+    def __init__(self, before: asyncio.Future[None] | None, mine: asyncio.Future[None]) -> None:
+        self._before = before
+        self._mine = mine
+
+    async def wait(self, seconds: float = ORDER_WAIT) -> None:
+        """Until every earlier turn in the channel is done (or `seconds` have passed)."""
+        if self._before is not None and not self._before.done():
+            await asyncio.wait([self._before], timeout=seconds)
+
+    def done(self) -> None:
+        """This command's card is out (or it has none): later ones may go. Idempotent."""
+        if not self._mine.done():
+            self._mine.set_result(None)
 
 
 class Delivery:
@@ -32,6 +54,20 @@ class Delivery:
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._locks: dict[str, asyncio.Lock] = {}
+        self._last_turn: dict[str, asyncio.Future[None]] = {}
+
+    def turn(self, channel: str) -> Turn:
+        """The next place in `channel`'s queue; take it when the command arrives, before any await."""
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        before = self._last_turn.get(channel)
+        self._last_turn[channel] = mine
+
+        def forget(done: asyncio.Future[None]) -> None:
+            if self._last_turn.get(channel) is done:
+                del self._last_turn[channel]
+
+        mine.add_done_callback(forget)
+        return Turn(before, mine)
 
     def _lock(self, channel: str) -> asyncio.Lock:
         lock = self._locks.get(channel)
@@ -71,10 +107,24 @@ class Delivery:
             )
         return None
 
-    async def update(self, client: AsyncWebClient, channel: str, ts: str, card: Card) -> None:
-        """Replace a card in place (Refresh, Cancel, Delete, Next page)."""
-        async with self._lock(channel):
-            await client.chat_update(channel=channel, ts=ts, text=card.text, blocks=list(card.blocks))
+    async def update(
+        self, client: AsyncWebClient, channel: str, ts: str, card: Card, *, response_url: str | None = None
+    ) -> None:
+        """Replace a card in place (Refresh, Cancel, Delete, Next page).
+
+        A card that came through a reply link sits where the bot cannot post; the button's own
+        `response_url` can still replace it.
+        """
+        try:
+            async with self._lock(channel):
+                await client.chat_update(channel=channel, ts=ts, text=card.text, blocks=list(card.blocks))
+        except SlackApiError as err:
+            if str(err.response.get("error", "")) not in _CANNOT_POST or not response_url:
+                raise
+            log.info(
+                "cannot update in %s (%s); replacing through response_url", channel, err.response["error"]
+            )
+            await self.respond(response_url, card, note=INVITE_HINT, ephemeral=False, replace_original=True)
 
     async def respond(
         self,

@@ -349,14 +349,6 @@ def _schedule_blocks(
     days = max(int(max_ahead.total_seconds() // 86400), 1)
     return [
         *_account_blocks(accounts, prefill),
-        _text_input(
-            "service",
-            "Messaging Service SID",
-            initial=service,
-            placeholder="MG0123456789abcdef0123456789abcdef",
-            hint="Twilio schedules only through a Messaging Service. Leave empty for the account's default.",
-            optional=True,
-        ),
         _text_input("to", "To", initial=prefill.get("to"), placeholder="+15551234567 or whatsapp:+1…"),
         _text_input(
             "body",
@@ -374,6 +366,15 @@ def _schedule_blocks(
                 initial_date_time=_initial_send_at(prefill.get("send_at"), now=now, max_ahead=max_ahead),
             ),
             hint=_plain(f"15 minutes to {days} days ahead, in your own time zone."),
+        ),
+        # Last: it is optional and usually prefilled, so the form's focus lands on To.
+        _text_input(
+            "service",
+            "Messaging Service SID",
+            initial=service,
+            placeholder="MG0123456789abcdef0123456789abcdef",
+            hint="Twilio schedules only through a Messaging Service. Leave empty for the account's default.",
+            optional=True,
         ),
     ]
 

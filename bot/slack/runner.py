@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -27,7 +29,7 @@ from bot.operations import Context, Duplicate, OperationError, Operations, Sent
 from bot.settings import Settings
 from bot.slack import cards
 from bot.slack.cards import Card
-from bot.slack.delivery import Delivery
+from bot.slack.delivery import Delivery, Turn
 from bot.slack.modals import prefill_from_command
 from bot.slack.permissions import Permissions
 from bot.tasks import TaskTracker
@@ -44,6 +46,14 @@ BUG_SENTENCE = (
     "Something went wrong on the bot's side after your request was accepted. If it was a send, check "
     "`/twilio list` before trying again: nothing is re-sent automatically. The details are in the bot's log."
 )
+
+STALE_PAGE_SENTENCE = (
+    "That Next page button belongs to a Twilio account this workspace no longer uses under that label; "
+    "run `/twilio list` again."
+)
+
+# The running command's place in its channel's queue of cards (set by `run`, used by `publish`).
+_TURN: ContextVar[Turn | None] = ContextVar("card_turn", default=None)
 
 TwilioCommand = SendCommand | ScheduleCommand | ListCommand | FetchCommand | CancelCommand | DeleteCommand
 
@@ -114,11 +124,20 @@ async def tell_user(deps: SlackDeps, client: AsyncWebClient, where: Where, card:
 async def publish(deps: SlackDeps, client: AsyncWebClient, ctx: Context, where: Where, card: Card) -> None:
     """Put a result card in the channel (or update the card a button was on), and mirror it to the log."""
     if where.message_ts and where.channel_id:
-        await deps.delivery.update(client, where.channel_id, where.message_ts, card)
-    else:
-        await deps.delivery.post(
-            client, where.channel_id, card, response_url=where.response_url, user_id=where.user_id
+        await deps.delivery.update(
+            client, where.channel_id, where.message_ts, card, response_url=where.response_url
         )
+    else:
+        turn = _TURN.get()
+        if turn is not None:
+            await turn.wait()
+        try:
+            await deps.delivery.post(
+                client, where.channel_id, card, response_url=where.response_url, user_id=where.user_id
+            )
+        finally:
+            if turn is not None:
+                turn.done()
     log_channel = await deps.teams.get_log_channel(ctx.team_id)
     if log_channel and log_channel != where.channel_id:
         try:
@@ -137,7 +156,28 @@ async def run(
     key: str,
     page_uri: str | None = None,
 ) -> None:
-    """Run `cmd` and post exactly one outcome for it."""
+    """Run `cmd` and post exactly one outcome for it, after the cards of earlier commands in the channel."""
+    # Taken before the first await: tasks start in the order they were spawned, which is the order the
+    # commands arrived in, whichever Twilio call then finishes first.
+    turn = deps.delivery.turn(where.channel_id) if where.channel_id and not where.message_ts else None
+    _TURN.set(turn)
+    try:
+        await _run(deps, client, ctx, where, cmd, key=key, page_uri=page_uri)
+    finally:
+        if turn is not None:
+            turn.done()
+
+
+async def _run(
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    ctx: Context,
+    where: Where,
+    cmd: TwilioCommand,
+    *,
+    key: str,
+    page_uri: str | None,
+) -> None:
     name = subcommand_of(cmd)
     ops = deps.operations
     try:
@@ -155,11 +195,18 @@ async def run(
                 account_label=result.account.label,
                 operation="send" if isinstance(cmd, SendCommand) else "schedule",
                 send_at=result.send_at,
+                note=result.note,
             )
             await publish(deps, client, ctx, where, card)
             await deps.outbox.mark_card_posted(key)
         elif isinstance(cmd, ListCommand):
-            page, account = await ops.list(ctx, cmd, page_uri=page_uri)
+            try:
+                page, account = await ops.list(ctx, cmd, page_uri=page_uri)
+            except ValueError:
+                if page_uri is None:
+                    raise
+                # The client refuses a link into another Twilio account than the label now names.
+                raise OperationError(STALE_PAGE_SENTENCE) from None
             nxt = (
                 next_page_value(page.next_page_uri, account.label, cmd.limit, cmd.scheduled_only)
                 if page.next_page_uri
@@ -169,7 +216,7 @@ async def run(
                 page,
                 requested_by=ctx.user_id,
                 account_label=account.label,
-                filters=_filters(cmd),
+                filters=_filters(cmd) if page_uri is None else _filters_of_link(page_uri),
                 next_value=nxt,
                 title="Scheduled messages" if cmd.scheduled_only else "Messages",
             )
@@ -257,4 +304,13 @@ def _filters(cmd: ListCommand) -> str:
         parts.append(f"from {cmd.from_}")
     if cmd.date_sent:
         parts.append(f"sent on {cmd.date_sent.isoformat()}")
+    return ", ".join(parts) or "all messages"
+
+
+def _filters_of_link(page_uri: str) -> str:
+    """The filters a Next page link carries (the button's list command has none of its own)."""
+    query = parse_qs(urlsplit(page_uri).query)
+    parts = [f"{word} {query[name][0]}" for name, word in (("To", "to"), ("From", "from")) if name in query]
+    if "DateSent" in query:
+        parts.append(f"sent on {query['DateSent'][0][:10]}")
     return ", ".join(parts) or "all messages"

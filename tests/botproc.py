@@ -1,0 +1,231 @@
+"""The bot as a real process (`python -m bot serve`), for tests that kill it or send it SIGTERM.
+
+The simulated far ends run in the test's own loop (`FarEnds`), so a test can hold a create at Twilio with
+`twilio.wait_held()` while the bot in the other process waits for the answer. Nothing here sleeps for
+timing: every wait is on a condition (a log line, an HTTP answer, a process exit) with a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import sqlite3
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from cryptography.fernet import Fernet
+from harness import json_text
+
+from bot.sandbox.slack import GENERAL_ID, TEAM_ID, SlackSimulator
+from bot.sandbox.twilio import (
+    DEFAULT_FROM,
+    DEFAULT_SERVICE_SID,
+    SANDBOX_ACCOUNT_SID,
+    SimClock,
+    TwilioSimulator,
+)
+from storage.accounts import AccountStore
+from storage.db import Database
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+START_SECONDS = 20.0
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def until(condition: Callable[[], bool], *, timeout: float = 10.0, what: str = "a condition") -> None:
+    """Return once `condition()` holds; fail after `timeout` seconds (polls every 20 ms)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def outbox_rows(db_path: Path) -> list[dict[str, Any]]:
+    """The outbox as SQLite has it on disk (read once every bot process has ended)."""
+    conn = sqlite3.connect(db_path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(row) for row in conn.execute("SELECT * FROM outbox ORDER BY id")]
+    finally:
+        conn.close()
+
+
+def only_text(cards: list[dict[str, Any]]) -> str:
+    """The text of the one card in `cards` (fails when there is not exactly one)."""
+    assert len(cards) == 1, f"expected exactly one card, got {len(cards)}: {[c.get('text') for c in cards]}"
+    return str(cards[0].get("text") or "") + "\n" + json_text(cards[0].get("blocks") or [])
+
+
+@dataclass
+class FarEnds:
+    """Slack and Twilio simulators in this process, and the secrets the bot needs to talk to them."""
+
+    slack: SlackSimulator
+    twilio: TwilioSimulator
+    twilio_token: str = field(repr=False)
+    signing_secret: str = field(repr=False)
+    bot_token: str = field(repr=False)
+    secret_key: str = field(repr=False)
+
+    def cards(self, channel_id: str = GENERAL_ID) -> list[dict[str, Any]]:
+        """Messages the bot posted in `channel_id`, oldest first."""
+        return [m for m in self.slack.messages(channel_id) if m.get("bot_id")]
+
+    async def stop(self) -> None:
+        """Stop both simulators."""
+        await self.slack.stop()
+        await self.twilio.stop()
+
+
+async def start_far_ends() -> FarEnds:
+    """Start the simulators; Twilio's clock follows real time, as the bot's does in another process."""
+    twilio = TwilioSimulator(SimClock(datetime.now(UTC), follow_real_time=True))
+    await twilio.start()
+    token = twilio.add_sandbox_account()
+    signing_secret = secrets.token_hex(16)
+    bot_token = "xoxb-proc-" + secrets.token_hex(8)
+    slack = SlackSimulator(signing_secret=signing_secret, bot_token=bot_token)
+    await slack.start()
+    return FarEnds(slack, twilio, token, signing_secret, bot_token, Fernet.generate_key().decode())
+
+
+async def store_account(ends: FarEnds, db_path: Path) -> None:
+    """Store the sandbox account for the playground team, as `/twilio setup` would, before the bot starts."""
+    db = await Database.open(db_path, secret_keys=ends.secret_key)
+    try:
+        await AccountStore(db).add(
+            team_id=TEAM_ID,
+            label="main",
+            account_sid=SANDBOX_ACCOUNT_SID,
+            secret=ends.twilio_token,
+            default_from=DEFAULT_FROM,
+            default_service_sid=DEFAULT_SERVICE_SID,
+            added_by="U0ADMIN",
+        )
+    finally:
+        await db.close()
+
+
+@dataclass
+class BotProcess:
+    """One `python -m bot serve` process and where its log goes."""
+
+    proc: asyncio.subprocess.Process
+    url: str
+    log_path: Path
+
+    def log(self) -> str:
+        """Everything the process wrote to stdout and stderr so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    async def wait_log(self, text: str, *, timeout: float = 10.0) -> None:
+        """Wait until `text` appears in the log (fails early if the process exits)."""
+        await until(
+            lambda: text in self.log() or self.proc.returncode is not None, timeout=timeout, what=repr(text)
+        )
+        assert text in self.log(), f"the bot exited before logging {text!r}:\n{self.log()[-3000:]}"
+
+    async def healthy(self) -> bool:
+        """Whether GET /healthz answers 200 now."""
+        try:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(f"{self.url}/healthz", timeout=aiohttp.ClientTimeout(total=2)) as resp,
+            ):
+                return resp.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+
+    async def wait_ready(self, *, timeout: float = START_SECONDS) -> None:
+        """Wait until the bot answers /healthz (fails with its log if it exits first)."""
+        deadline = time.monotonic() + timeout
+        while not await self.healthy():
+            if self.proc.returncode is not None:
+                raise AssertionError(f"the bot exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the bot did not start within {timeout:g} s:\n{self.log()[-3000:]}")
+            await asyncio.sleep(0.05)
+
+    def kill(self) -> None:
+        """kill -9: no shut-down code runs at all."""
+        self.proc.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        """SIGTERM: the graceful shut-down."""
+        self.proc.send_signal(signal.SIGTERM)
+
+    async def wait(self, *, timeout: float = 15.0) -> int:
+        """The exit code, once the process has ended."""
+        try:
+            return await asyncio.wait_for(self.proc.wait(), timeout)
+        except TimeoutError:
+            self.kill()
+            await self.proc.wait()
+            tail = self.log()[-3000:]
+            raise AssertionError(f"the bot did not exit within {timeout:g} s:\n{tail}") from None
+
+    async def stop(self) -> None:
+        """End the process if it still runs (for clean-up after a failed test)."""
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.kill()
+            await self.proc.wait()
+
+
+async def start_bot(ends: FarEnds, db_path: Path, *, log_name: str = "bot", **env: str) -> BotProcess:
+    """Run `python -m bot serve` against `ends` on a free port with the database at `db_path`."""
+    port = free_port()
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(REPO_ROOT),
+        "HOME": str(db_path.parent),
+        "SLACK_SIGNING_SECRET": ends.signing_secret,
+        "SLACK_BOT_TOKEN": ends.bot_token,
+        "SLACK_API_URL": ends.slack.api_url,
+        "TWILIO_API_URL": ends.twilio.url,
+        "DATABASE_PATH": str(db_path),
+        "SECRET_KEY": ends.secret_key,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "LOG_LEVEL": "INFO",
+        **env,
+    }
+    log_path = db_path.parent / f"{log_name}.log"
+    with log_path.open("ab") as log:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "serve",
+            cwd=db_path.parent,  # no .env from the checkout
+            env=environment,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
+    bot = BotProcess(proc, f"http://127.0.0.1:{port}", log_path)
+    try:
+        await bot.wait_ready()
+    except BaseException:
+        await bot.stop()
+        raise
+    ends.slack.set_bot_url(f"{bot.url}/slack/events")
+    return bot
