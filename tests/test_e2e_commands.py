@@ -392,3 +392,25 @@ async def test_help_buttons_open_each_commands_form(stack: Stack, sub: str) -> N
     view = stack.opened_view()
     assert view["callback_id"] == f"twilio_{sub}"
     assert stack.twilio.requests == []
+
+
+async def test_a_form_slack_refuses_to_open_is_explained(stack: Stack) -> None:
+    """When views.open fails (an expired trigger), the user reads why and what to do; the ack was fine."""
+    stack.slack.inject("views.open", error="expired_trigger_id")
+    resp = await stack.command("send")
+    assert resp.status == 200
+    assert any("did not open" in text for text in stack.ephemeral_texts())
+    assert stack.twilio.requests == []
+
+
+async def test_log_channel_gets_operations_not_refresh_clicks(stack: Stack) -> None:
+    """Refresh updates the card in place and adds nothing to the log channel; Cancel is mirrored."""
+    await stack.command(f"log-channel <#{OPS_ID}|ops>")
+    await stack.command(f"schedule {TO} in 2h to be canceled")
+    before = len(stack.cards(OPS_ID))
+    card = stack.last_card(GENERAL_ID)
+    await stack.click(card, "refresh_message")
+    assert len(stack.cards(OPS_ID)) == before
+    await stack.click(stack.last_card(GENERAL_ID), "cancel_message")
+    assert len(stack.cards(OPS_ID)) == before + 1
+    assert "canceled" in json_text(stack.cards(OPS_ID)[-1]["blocks"]).lower()

@@ -8,7 +8,6 @@ import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.commands import CancelCommand, DeleteCommand, FetchCommand, ListCommand
@@ -32,10 +31,6 @@ from bot.tasks import ShuttingDown
 
 log = logging.getLogger(__name__)
 
-FORM_DID_NOT_OPEN = (
-    "Slack did not let the form open (a button press can open one only within 3 seconds); "
-    "press the button again."
-)
 
 _LABEL_OK = 40
 
@@ -192,24 +187,11 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 ),
             )
             return
-        try:
-            await open_modal(
-                deps,
-                client,
-                trigger_id=str(body.get("trigger_id") or ""),
-                subcommand=subcommand,
-                prefill=prefill,
-                ctx=ctx,
-            )
-        except (SlackApiError, InputError) as err:
-            # Not re-raised: an error after ack() makes slack_bolt 1.30 drop the ack, stall 3 s and answer
-            # Slack 404, on top of the message below.
-            reason = err.response.get("error") if isinstance(err, SlackApiError) else err.message
-            log.warning("could not reopen the form: %s", reason)
-            card = cards.error_card(
-                title="The form did not open",
-                sentence=FORM_DID_NOT_OPEN,
-                requested_by=ctx.user_id,
-                reopen=None,
-            )
-            await tell_user(deps, client, where, card)
+        await open_modal(
+            deps,
+            client,
+            trigger_id=str(body.get("trigger_id") or ""),
+            subcommand=subcommand,
+            prefill=prefill,
+            ctx=ctx,
+        )

@@ -44,6 +44,12 @@ NOT_ADMIN = (
 )
 
 
+FORM_DID_NOT_OPEN = (
+    "Slack did not let the form open (a form can open only within 3 seconds of the command or button); "
+    "run the command or press the button again."
+)
+
+
 def context_of(command: dict[str, Any]) -> Context:
     """Who and where, from Slack's (signed) command payload."""
     return Context(
@@ -77,7 +83,16 @@ async def open_modal(
     view = build_modal(
         subcommand, accounts=accounts, prefill=prefill, metadata=metadata, now=deps.clock(), problem=problem
     )
-    await client.views_open(trigger_id=trigger_id, view=view)
+    try:
+        await client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as err:
+        # Told here, not re-raised: an error after ack() makes slack_bolt 1.30 stall 3 s and answer 404.
+        log.warning("could not open the %s form: %s", subcommand, err.response.get("error"))
+        where = Where(channel_id=ctx.channel_id, user_id=ctx.user_id, response_url=ctx.response_url)
+        card = cards.error_card(
+            title="The form did not open", sentence=FORM_DID_NOT_OPEN, requested_by=ctx.user_id, reopen=None
+        )
+        await tell_user(deps, client, where, card)
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:

@@ -121,8 +121,14 @@ async def tell_user(deps: SlackDeps, client: AsyncWebClient, where: Where, card:
         await client.chat_postMessage(channel=where.user_id, text=card.text, blocks=list(card.blocks))
 
 
-async def publish(deps: SlackDeps, client: AsyncWebClient, ctx: Context, where: Where, card: Card) -> None:
-    """Put a result card in the channel (or update the card a button was on), and mirror it to the log."""
+async def publish(
+    deps: SlackDeps, client: AsyncWebClient, ctx: Context, where: Where, card: Card, *, mirror: bool = True
+) -> None:
+    """Put a result card in the channel (or update the card a button was on), and mirror it to the log.
+
+    `mirror=False` for views that change nothing (Refresh, Next page): the log channel is a record of
+    operations, and a copy per click would bury them.
+    """
     if where.message_ts and where.channel_id:
         await deps.delivery.update(
             client, where.channel_id, where.message_ts, card, response_url=where.response_url
@@ -138,7 +144,7 @@ async def publish(deps: SlackDeps, client: AsyncWebClient, ctx: Context, where: 
         finally:
             if turn is not None:
                 turn.done()
-    log_channel = await deps.teams.get_log_channel(ctx.team_id)
+    log_channel = await deps.teams.get_log_channel(ctx.team_id) if mirror else None
     if log_channel and log_channel != where.channel_id:
         try:
             await deps.delivery.post(client, log_channel, card)
@@ -220,14 +226,14 @@ async def _run(
                 next_value=nxt,
                 title="Scheduled messages" if cmd.scheduled_only else "Messages",
             )
-            await publish(deps, client, ctx, where, card)
+            await publish(deps, client, ctx, where, card, mirror=page_uri is None)
         elif isinstance(cmd, FetchCommand):
             message, account = await ops.fetch(ctx, cmd)
             op: cards.Operation = "refresh" if where.message_ts else "fetch"
             card = cards.message_card(
                 message, requested_by=ctx.user_id, account_label=account.label, operation=op
             )
-            await publish(deps, client, ctx, where, card)
+            await publish(deps, client, ctx, where, card, mirror=op == "fetch")
         elif isinstance(cmd, CancelCommand):
             message, account = await ops.cancel(ctx, cmd)
             card = cards.message_card(
