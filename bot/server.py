@@ -226,7 +226,8 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
         headers = tuple(bolt_response.first_headers_without_set_cookie().items())
         return Answer(bolt_response.status, bolt_response.body.encode("utf-8"), headers)
 
-    answer, first = await runtime.recent.once(body, dispatch)
+    with runtime.deps.tasks.foreground():
+        answer, first = await runtime.recent.once(body, dispatch)
     if not first:
         retry = request.headers.get("X-Slack-Retry-Num")
         log.info("repeated Slack request answered from the first delivery (retry %s)", retry or "-")

@@ -168,6 +168,7 @@ async def run(
     turn = deps.delivery.turn(where.channel_id) if where.channel_id and not where.message_ts else None
     _TURN.set(turn)
     try:
+        await deps.tasks.after_foreground()
         await _run(deps, client, ctx, where, cmd, key=key, page_uri=page_uri)
     finally:
         if turn is not None:
