@@ -71,6 +71,20 @@ def _sid_and_account(raw: str) -> tuple[str, str | None]:
     return sid, account
 
 
+async def _button_failed(
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    ctx: Context,
+    where: Where,
+    sentence: str,
+    *,
+    title: str = "That button did not work",
+) -> None:
+    """Tell the person who pressed a button, alone, why nothing happened."""
+    card = cards.error_card(title=title, sentence=sentence, requested_by=ctx.user_id, reopen=None)
+    await tell_user(deps, client, where, card)
+
+
 def register(app: AsyncApp, deps: SlackDeps) -> None:
     """Add the card button listeners to `app`."""
 
@@ -80,17 +94,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         try:
             sid, account = _sid_and_account(str(_action(body).get("value") or ""))
         except InputError as err:
-            await tell_user(
-                deps,
-                client,
-                where,
-                cards.error_card(
-                    title="That button did not work",
-                    sentence=err.message,
-                    requested_by=ctx.user_id,
-                    reopen=None,
-                ),
-            )
+            await _button_failed(deps, client, ctx, where, err.message)
             return
         cmd: FetchCommand | CancelCommand | DeleteCommand
         if kind == "cancel":
@@ -104,12 +108,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 run(deps, client, ctx, where, cmd, key=f"act:{ctx.team_id}:{kind}:{sid}"), name=kind
             )
         except ShuttingDown as err:
-            await tell_user(
-                deps,
-                client,
-                where,
-                cards.error_card(title="Not now", sentence=str(err), requested_by=ctx.user_id, reopen=None),
-            )
+            await _button_failed(deps, client, ctx, where, str(err), title="Not now")
 
     @app.action(ACTION_REFRESH)
     async def refresh(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -142,16 +141,12 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 scheduled_only=bool(value.get("scheduled")),
             )
         except (ValueError, InputError):
-            await tell_user(
+            await _button_failed(
                 deps,
                 client,
+                ctx,
                 where,
-                cards.error_card(
-                    title="That button did not work",
-                    sentence="The Next page button carried something unreadable; run `/twilio list` again.",
-                    requested_by=ctx.user_id,
-                    reopen=None,
-                ),
+                "The Next page button carried something unreadable; run `/twilio list` again.",
             )
             return
         try:
@@ -159,12 +154,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 run(deps, client, ctx, where, cmd, key="", page_uri=value["uri"]), name="next page"
             )
         except ShuttingDown as err:
-            await tell_user(
-                deps,
-                client,
-                where,
-                cards.error_card(title="Not now", sentence=str(err), requested_by=ctx.user_id, reopen=None),
-            )
+            await _button_failed(deps, client, ctx, where, str(err), title="Not now")
 
     @app.action(re.compile(f"^{re.escape(ACTION_REOPEN)}(:[a-z]+)?$"))
     async def reopen(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -175,17 +165,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             if subcommand not in CALLBACKS or subcommand == "setup":
                 raise InputError("That button does not open a form.")
         except InputError as err:
-            await tell_user(
-                deps,
-                client,
-                where,
-                cards.error_card(
-                    title="That button did not work",
-                    sentence=err.message,
-                    requested_by=ctx.user_id,
-                    reopen=None,
-                ),
-            )
+            await _button_failed(deps, client, ctx, where, err.message)
             return
         await open_modal(
             deps,
