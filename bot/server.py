@@ -6,9 +6,11 @@ left unfinished. Shut-down stops taking work, lets running operations finish (bo
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import logging
+import signal
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -334,8 +336,24 @@ async def run_socket_mode(settings: Settings) -> None:
     runtime = await open_runtime(settings, mode="socket")
     runtime.deps.tasks.spawn(recover(runtime), name="recover outbox")
     handler = AsyncSocketModeHandler(runtime.bolt, settings.slack_app_token or "")
+    # SIGTERM/SIGINT end the wait below, so shut-down runs as for `serve`: stop taking work, then drain.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    async def connect() -> None:  # slack_sdk retries until it connects; a signal must still stop it
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        log.info("connected to Slack over Socket Mode")
+
+    connecting = asyncio.ensure_future(connect())
     try:
-        await handler.start_async()  # type: ignore[no-untyped-call]
+        await stop.wait()
     finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        connecting.cancel()
+        runtime.deps.tasks.close()
+        log.info("shutting down: no new work; waiting up to %g s", settings.shutdown_timeout)
         await handler.close_async()  # type: ignore[no-untyped-call]
         await runtime.close(settings.shutdown_timeout)

@@ -130,6 +130,7 @@ class Delivery:
     body: bytes
     headers: Mapping[str, str]
     response: SlackResponse
+    transport: str = "http"  # "socket" when it went over a Socket Mode connection (body: the envelope)
 
 
 @dataclass
@@ -752,6 +753,12 @@ class SlackSimulator:
     ``manifest_path`` gives the slash commands' usage hints, the app name and the bot scopes, which are
     then enforced (``missing_scope``) unless ``scopes`` overrides them.
     ``ack_timeout`` is how long the client waits for the bot's HTTP answer (Slack: 3 s).
+
+    Socket Mode: with ``app_token`` (``xapp-…``) the simulator answers ``apps.connections.open`` with a
+    ``ws://`` URL on itself and serves that WebSocket (``hello``, then envelopes; acks are recorded in
+    ``socket_acks``). With ``socket_mode=True`` (or ``socket=True`` per call) slash commands and
+    interactions go over the newest connection instead of HTTP; with no connection they fail with
+    ``dispatch_failed``, as in Slack.
     """
 
     def __init__(
@@ -768,9 +775,13 @@ class SlackSimulator:
         manifest_path: Path | str | None = DEFAULT_MANIFEST,
         scopes: Collection[str] | None = None,
         ack_timeout: float = 3.0,
+        app_token: str | None = None,
+        socket_mode: bool = False,
     ) -> None:
         self.signing_secret = signing_secret
         self.bot_token = bot_token
+        self.app_token = app_token
+        self.socket_mode = socket_mode
         self.team_id = team_id
         self.team_domain = team_domain
         self.bot_events_url = bot_events_url
@@ -817,6 +828,12 @@ class SlackSimulator:
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self.url = ""
+        # Socket Mode
+        self.socket_acks: list[Json] = []
+        self.socket_connections = 0  # how many WebSockets were ever opened
+        self._sockets: list[web.WebSocketResponse] = []
+        self._socket_tickets: set[str] = set()
+        self._pending_acks: dict[str, asyncio.Future[Json]] = {}
 
         self._methods: dict[str, Callable[[Json], Json]] = {
             "api.test": lambda args: {"ok": True, "args": args},
@@ -836,6 +853,7 @@ class SlackSimulator:
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
             "team.info": self._team_info,
+            "apps.connections.open": lambda args: {"ok": False, "error": "invalid_auth"},  # see _handle_api
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -845,6 +863,7 @@ class SlackSimulator:
         app = web.Application(client_max_size=4 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{id}", self._handle_response_url)
+        app.router.add_get("/socket/{ticket}", self._handle_socket)
         app.router.add_get("/", self._handle_index)
         app.router.add_get("/events", self._handle_events)
         app.router.add_get("/ui/state", self._handle_ui_state)
@@ -867,6 +886,9 @@ class SlackSimulator:
         """Close live event streams, the outgoing HTTP session and the server."""
         for queue in list(self._subscribers):
             queue.put_nowait(None)
+        for ws in list(self._sockets):
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -882,6 +904,11 @@ class SlackSimulator:
     def api_url(self) -> str:
         """The Web API base URL to give slack_sdk as ``base_url``."""
         return f"{self.url}/api/"
+
+    @property
+    def socket_connected(self) -> bool:
+        """Whether a Socket Mode client is connected now."""
+        return any(not ws.closed for ws in self._sockets)
 
     # ------------------------------------------------------------------ test helpers
 
@@ -1171,6 +1198,8 @@ class SlackSimulator:
                 body = {"ok": False, "error": "unknown_method"}
             elif not token:
                 body = {"ok": False, "error": "not_authed"}
+            elif method == "apps.connections.open":
+                body = self._apps_connections_open(token)
             elif token != self.bot_token:
                 body = {"ok": False, "error": "invalid_auth"}
             elif (
@@ -1215,6 +1244,15 @@ class SlackSimulator:
             "bot_id": BOT_ID,
             "is_enterprise_install": False,
         }
+
+    def _apps_connections_open(self, token: str) -> Json:
+        if token == self.bot_token:
+            return {"ok": False, "error": "not_allowed_token_type"}
+        if not self.app_token or token != self.app_token:
+            return {"ok": False, "error": "invalid_auth"}
+        ticket = secrets.token_urlsafe(12)
+        self._socket_tickets.add(ticket)
+        return {"ok": True, "url": f"{self.url.replace('http://', 'ws://', 1)}/socket/{ticket}"}
 
     def _writable_channel(self, args: Json) -> _Channel:
         ref = args.get("channel")
@@ -1570,7 +1608,89 @@ class SlackSimulator:
             "is_enterprise_install": False,
         }
 
-    async def _deliver(self, kind: str, payload: Json, body: bytes, content_type: str) -> SlackResponse:
+    # ------------------------------------------------------------------ Socket Mode
+
+    async def _handle_socket(self, request: web.Request) -> web.StreamResponse:
+        ticket = request.match_info["ticket"]
+        if ticket not in self._socket_tickets:
+            raise web.HTTPUnauthorized(text="unknown or used Socket Mode URL")
+        self._socket_tickets.discard(ticket)  # each URL from apps.connections.open is good once
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        self.socket_connections += 1
+        try:
+            await ws.send_json(
+                {
+                    "type": "hello",
+                    "num_connections": sum(not w.closed for w in self._sockets),
+                    "debug_info": {"host": "sandbox", "approximate_connection_time": 18060},
+                    "connection_info": {"app_id": API_APP_ID},
+                }
+            )
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                try:
+                    ack = json.loads(msg.data)
+                except ValueError:
+                    self._problem(f"socket: the bot sent something that is not JSON: {msg.data[:200]!r}")
+                    continue
+                if not isinstance(ack, dict) or not ack.get("envelope_id"):
+                    self._problem(f"socket: the bot sent a message without envelope_id: {msg.data[:200]!r}")
+                    continue
+                self.socket_acks.append(ack)
+                waiter = self._pending_acks.pop(str(ack["envelope_id"]), None)
+                if waiter is None:
+                    self._problem(f"socket: ack for an unknown or late envelope {ack['envelope_id']}")
+                elif not waiter.done():
+                    waiter.set_result(ack)
+        finally:
+            with contextlib.suppress(ValueError):
+                self._sockets.remove(ws)
+        return ws
+
+    async def _deliver_socket(self, kind: str, payload: Json) -> tuple[SlackResponse, bytes]:
+        sockets = [ws for ws in self._sockets if not ws.closed]
+        started = time.monotonic()
+        if not sockets:
+            return SlackResponse(0, "", {}, "dispatch_failed"), b""
+        envelope_id = secrets.token_hex(16)
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": "slash_commands" if kind == "slash_command" else "interactive",
+            "accepts_response_payload": True,
+            "payload": payload,
+        }
+        raw = json.dumps(envelope)
+        waiter: asyncio.Future[Json] = asyncio.get_running_loop().create_future()
+        self._pending_acks[envelope_id] = waiter
+        try:
+            await sockets[-1].send_str(raw)
+            ack = await asyncio.wait_for(waiter, self.ack_timeout)
+        except TimeoutError:
+            return SlackResponse(0, "", {}, "operation_timeout", time.monotonic() - started), raw.encode()
+        except ConnectionError:
+            return SlackResponse(0, "", {}, "dispatch_failed", time.monotonic() - started), raw.encode()
+        finally:
+            self._pending_acks.pop(envelope_id, None)
+        answer = ack.get("payload")
+        body = json.dumps(answer) if answer else ""
+        headers = {"Content-Type": "application/json"} if body else {}
+        return SlackResponse(200, body, headers, None, time.monotonic() - started), raw.encode()
+
+    def _use_socket(self, socket: bool | None) -> bool:
+        return self.socket_mode if socket is None else socket
+
+    async def _deliver(
+        self, kind: str, payload: Json, body: bytes, content_type: str, *, socket: bool | None = None
+    ) -> SlackResponse:
+        if self._use_socket(socket):
+            response, envelope = await self._deliver_socket(kind, payload)
+            self.deliveries.append(Delivery(kind, payload, envelope, {}, response, transport="socket"))
+            if response.error:
+                self._problem(f"{kind}: the bot gave no answer over the socket ({response.error})")
+            return response
         if not self.bot_events_url:
             raise RuntimeError("set_bot_url() first: the simulator does not know where the bot listens")
         if self._session is None:
@@ -1604,9 +1724,11 @@ class SlackSimulator:
             self._problem(f"{kind}: the bot answered HTTP {response.status}")
         return response
 
-    async def _deliver_interaction(self, payload: Json) -> SlackResponse:
+    async def _deliver_interaction(self, payload: Json, *, socket: bool | None = None) -> SlackResponse:
         body = urlencode({"payload": json.dumps(payload)}).encode()
-        return await self._deliver(payload["type"], payload, body, "application/x-www-form-urlencoded")
+        return await self._deliver(
+            payload["type"], payload, body, "application/x-www-form-urlencoded", socket=socket
+        )
 
     async def slash_command(
         self,
@@ -1615,8 +1737,12 @@ class SlackSimulator:
         user_id: str = ADMIN_ID,
         channel_id: str = GENERAL_ID,
         command: str = "/twilio",
+        socket: bool | None = None,
     ) -> SlackResponse:
-        """Run a slash command as a user: signed form POST to the bot, its ack shown like Slack shows it."""
+        """Run a slash command as a user: signed form POST to the bot, its ack shown like Slack shows it.
+
+        Over the Socket Mode connection instead when ``socket`` (default: the simulator's ``socket_mode``).
+        """
         user, channel = self._user(user_id), self._channel(channel_id)
         fields = {
             "token": VERIFICATION_TOKEN,
@@ -1644,7 +1770,11 @@ class SlackSimulator:
         # The ack is shown where it belongs, before anything the bot posts while we read its answer.
         ack_ts = self._next_ts()
         response = await self._deliver(
-            "slash_command", dict(fields), urlencode(fields).encode(), "application/x-www-form-urlencoded"
+            "slash_command",
+            dict(fields),
+            urlencode(fields).encode(),
+            "application/x-www-form-urlencoded",
+            socket=socket,
         )
         self._show_command_answer(response, channel, user, f"{command} {text}".strip(), echo["ts"], ack_ts)
         return response
@@ -1732,6 +1862,7 @@ class SlackSimulator:
         user_id: str = ADMIN_ID,
         value: Any = None,
         block_id: str | None = None,
+        socket: bool | None = None,
     ) -> SlackResponse:
         """Click a button (or pick a value) in a channel message or an ephemeral one: ``block_actions``."""
         channel = self._channel(channel_id)
@@ -1763,7 +1894,7 @@ class SlackSimulator:
         )
         if ephemeral is None:
             payload["message"] = copy.deepcopy(message)
-        return await self._deliver_interaction(payload)
+        return await self._deliver_interaction(payload, socket=socket)
 
     def _open_view(self, view_id: str) -> _OpenView:
         try:
@@ -1841,6 +1972,7 @@ class SlackSimulator:
         *,
         user_id: str | None = None,
         validate: bool = True,
+        socket: bool | None = None,
     ) -> SlackResponse:
         """Press the modal's submit button: ``view_submission``, then act on the bot's ``response_action``.
 
@@ -1862,7 +1994,7 @@ class SlackSimulator:
                 return SlackResponse(0, body, {}, "client_validation")
         payload = self._interaction_base("view_submission", user)
         payload.update({"trigger_id": self._issue_trigger(user, view_id), "view": view, "response_urls": []})
-        response = await self._deliver_interaction(payload)
+        response = await self._deliver_interaction(payload, socket=socket)
         self._apply_submission_answer(ov, response)
         return response
 

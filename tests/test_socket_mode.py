@@ -1,0 +1,151 @@
+"""`python -m bot socket` end to end: the bot connects to the simulated Slack over Socket Mode.
+
+The simulators run in the test's loop; the bot is a real process that asks `apps.connections.open` for a
+WebSocket URL with its app token, gets commands as envelopes and acks them over the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import pytest
+from botproc import REPO_ROOT, BotProcess, FarEnds, store_account, until
+from cryptography.fernet import Fernet
+
+from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, SlackSimulator
+from bot.sandbox.twilio import SimClock, TwilioSimulator
+
+APP_TOKEN = "xapp-1-A0PLAYGRND-1-" + secrets.token_hex(16)
+
+
+@pytest.fixture
+async def ends() -> AsyncIterator[FarEnds]:
+    """Twilio, and a Slack that only takes commands over Socket Mode (with an app token)."""
+    twilio = TwilioSimulator(SimClock(datetime.now(UTC), follow_real_time=True))
+    await twilio.start()
+    token = twilio.add_sandbox_account()
+    bot_token = "xoxb-socket-" + secrets.token_hex(8)
+    slack = SlackSimulator(
+        signing_secret=secrets.token_hex(16), bot_token=bot_token, app_token=APP_TOKEN, socket_mode=True
+    )
+    await slack.start()
+    running = FarEnds(slack, twilio, token, slack.signing_secret, bot_token, Fernet.generate_key().decode())
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+async def start_socket_bot(ends: FarEnds, db_path: Path) -> BotProcess:
+    """Run `python -m bot socket` against `ends` (no signing secret, no port: it only dials out)."""
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(REPO_ROOT),
+        "HOME": str(db_path.parent),
+        "SLACK_APP_TOKEN": APP_TOKEN,
+        "SLACK_BOT_TOKEN": ends.bot_token,
+        "SLACK_API_URL": ends.slack.api_url,
+        "TWILIO_API_URL": ends.twilio.url,
+        "DATABASE_PATH": str(db_path),
+        "SECRET_KEY": ends.secret_key,
+        "LOG_LEVEL": "INFO",
+    }
+    log_path = db_path.parent / "socket-bot.log"
+    with log_path.open("ab") as log:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "socket",
+            cwd=db_path.parent,  # no .env from the checkout
+            env=environment,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
+    return BotProcess(proc, "", log_path)
+
+
+async def test_connections_open_takes_only_the_app_token_and_commands_need_a_socket(ends: FarEnds) -> None:
+    """The app token gets a one-use ws:// URL; other tokens are refused; no connection: dispatch_failed."""
+    url = f"{ends.slack.api_url}apps.connections.open"
+    async with aiohttp.ClientSession() as session:
+        answers = []
+        for token in (APP_TOKEN, ends.bot_token, "xapp-wrong"):
+            async with session.post(url, headers={"Authorization": f"Bearer {token}"}) as resp:
+                answers.append(await resp.json())
+        ok, bot, wrong = answers
+        assert ok["ok"] and ok["url"].startswith("ws://127.0.0.1:")
+        assert bot == {"ok": False, "error": "not_allowed_token_type"}
+        assert wrong == {"ok": False, "error": "invalid_auth"}
+        async with session.ws_connect(ok["url"]) as ws:
+            hello = await ws.receive_json(timeout=5)
+            assert hello["type"] == "hello"
+            assert ends.slack.socket_connected
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await session.ws_connect(ok["url"])  # each URL is good for one connection
+    await until(lambda: not ends.slack.socket_connected, what="the socket to close")
+    resp = await ends.slack.slash_command("help")
+    assert resp.error == "dispatch_failed"
+
+
+@pytest.mark.slow
+async def test_a_command_over_socket_mode_is_acked_on_the_socket_and_sends_once(
+    ends: FarEnds, tmp_path: Path
+) -> None:
+    """Connect, `/twilio send` as an envelope, ack back over the socket, one create, one card; SIGTERM → 0."""
+    db_path = tmp_path / "bot.db"
+    await store_account(ends, db_path)
+    bot = await start_socket_bot(ends, db_path)
+    try:
+        await until(
+            lambda: ends.slack.socket_connected or bot.proc.returncode is not None,
+            timeout=20,
+            what="the bot's Socket Mode connection",
+        )
+        assert ends.slack.socket_connected, f"the bot exited with {bot.proc.returncode}:\n{bot.log()[-3000:]}"
+        assert [c.args for c in ends.slack.calls_to("apps.connections.open")] == [{}]
+        assert ends.slack.calls_to("apps.connections.open")[0].ok
+
+        # A mistake is answered in the ack itself: its text comes back over the socket, shown as an ephemeral.
+        wrong = await ends.slack.slash_command("send not-a-number hello")
+        assert wrong.error is None and wrong.status == 200, (wrong, bot.log()[-3000:])
+        (ack,) = ends.slack.socket_acks
+        assert ack["payload"]["text"] and json.loads(wrong.body) == ack["payload"]
+        (shown,) = ends.slack.ephemerals
+        assert (shown["source"], shown["user"], shown["channel"]) == ("ack", ADMIN_ID, GENERAL_ID)
+
+        resp = await ends.slack.slash_command("send +15551234567 hello over socket")
+
+        assert resp.error is None and resp.status == 200, (resp, bot.log()[-3000:])
+        first, delivery = ends.slack.deliveries
+        assert first.transport == delivery.transport == "socket"
+        envelope = json.loads(delivery.body)
+        assert envelope["type"] == "slash_commands" and envelope["accepts_response_payload"] is True
+        assert envelope["payload"]["text"] == "send +15551234567 hello over socket"
+        ack = ends.slack.socket_acks[-1]
+        assert len(ends.slack.socket_acks) == 2 and ack["envelope_id"] == envelope["envelope_id"]
+        assert resp.body == (json.dumps(ack["payload"]) if ack.get("payload") else "")
+
+        await until(lambda: len(ends.cards()) >= 1, timeout=10, what="the card in #general")
+    finally:
+        if bot.proc.returncode is None:
+            bot.terminate()
+    code = await bot.wait(timeout=15)
+    log = bot.log()
+    assert code == 0, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
+    assert len(ends.twilio.creates()) == 1
+    cards = ends.cards()
+    assert len(cards) == 1, [c.get("text") for c in cards]
+    assert "+15551234567" in json.dumps(cards[0])
+    assert not ends.slack.problems
+    assert not ends.slack.socket_connected
