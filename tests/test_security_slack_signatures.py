@@ -175,3 +175,22 @@ async def test_the_same_body_correctly_signed_is_accepted(stack: Stack) -> None:
     await stack.settle()
     assert status == 200
     assert [r.account_sid for r in stack.twilio.creates()] == [SANDBOX_ACCOUNT_SID]
+
+
+async def test_bolt_does_not_check_signatures_again_so_the_server_must(stack: Stack) -> None:
+    """Bolt's own signature check is off (ours in slack_events already ran): forged still gets 401.
+
+    If this ever fails because Bolt verifies again, the duplicate check is back (harmless, only slower);
+    if a forged request gets past, the server-side check that Bolt's switch-off relies on is gone.
+    """
+    from slack_bolt.middleware.request_verification.async_request_verification import (
+        AsyncRequestVerification,
+    )
+
+    bolt = stack.runtime.bolt
+    assert not any(isinstance(m, AsyncRequestVerification) for m in bolt._async_middleware_list)
+    headers = {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=" + "0" * 64}
+    status, _ = await post(stack.bot_url, send_command(), secret=None, headers=headers)
+    await stack.settle()
+    assert status == 401
+    assert stack.twilio.requests == []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 __all__ = ["shape_problem"]
 
@@ -97,6 +97,20 @@ def _interaction(payload: Mapping[str, Any]) -> None:
             _str(action, "value")
 
 
+def _has_payload_field(form: str) -> bool:
+    """Whether the form has a `payload` field, decoding only the names (as parse_qsl does).
+
+    A slash command (the hot path) has none; its values are left undecoded, which Bolt does anyway.
+    """
+    for pair in form.split("&"):
+        name = pair.split("=", 1)[0]
+        if "%" in name or "+" in name:
+            name = unquote(name.replace("+", " "))
+        if name == "payload":
+            return True
+    return False
+
+
 def shape_problem(body: bytes, content_type: str) -> str | None:
     """None when `body` is shaped like a request Slack sends, else a sentence saying what is wrong."""
     try:
@@ -113,9 +127,9 @@ def shape_problem(body: bytes, content_type: str) -> str | None:
             if event is not None:
                 _str(event, "type", required=True, nullable=False)
             return None
-        form = dict(parse_qsl(text, keep_blank_values=True))
-        if "payload" not in form:
+        if not _has_payload_field(text):
             return None  # a slash command: every form field is text already
+        form = dict(parse_qsl(text, keep_blank_values=True))
         try:
             payload = json.loads(form["payload"])
         except (ValueError, RecursionError):
