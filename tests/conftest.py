@@ -23,6 +23,7 @@ from typing import Any, NamedTuple, NoReturn
 
 import aiohttp
 import pytest
+from botproc import FarEnds, start_far_ends
 from harness import Stack, start_stack, stop_stack
 
 from bot.sandbox.twilio import SANDBOX_ACCOUNT, SimClock, TwilioSimulator
@@ -256,3 +257,13 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[St
     finally:
         for running in started:
             await stop_stack(running)
+
+
+@pytest.fixture
+async def far_ends() -> AsyncIterator[FarEnds]:
+    """Slack and Twilio simulators in the test's loop, for a bot run in another process (tests/botproc.py)."""
+    running = await start_far_ends()
+    try:
+        yield running
+    finally:
+        await running.stop()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from botproc import FarEnds, only_text, outbox_rows, start_bot, start_far_ends, store_account, until
+from botproc import FarEnds, only_text, outbox_rows, start_bot, store_account, until
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID
 from bot.sandbox.twilio import DEFAULT_FROM, SANDBOX_ACCOUNT_SID, Fault
@@ -19,58 +18,50 @@ pytestmark = pytest.mark.slow
 TO = "+15551230001"
 
 
-@pytest.fixture
-async def ends() -> AsyncIterator[FarEnds]:
-    """Slack and Twilio simulators in the test's loop; the bot runs in another process."""
-    running = await start_far_ends()
-    try:
-        yield running
-    finally:
-        await running.stop()
-
-
-async def test_kill_9_while_twilio_holds_an_applied_create(ends: FarEnds, tmp_path: Path) -> None:
+async def test_kill_9_while_twilio_holds_an_applied_create(far_ends: FarEnds, tmp_path: Path) -> None:
     """Killed after Twilio applied the create, before its answer: the restart finds it, one card."""
     db_path = tmp_path / "bot.db"
-    await store_account(ends, db_path)
-    bot = await start_bot(ends, db_path, log_name="first")
+    await store_account(far_ends, db_path)
+    bot = await start_bot(far_ends, db_path, log_name="first")
     try:
-        ends.twilio.inject(Fault("apply_then_hold", method="POST", path_contains="/Messages.json"))
-        ack = await ends.slack.slash_command(f"send {TO} lost in the crash")
+        far_ends.twilio.inject(Fault("apply_then_hold", method="POST", path_contains="/Messages.json"))
+        ack = await far_ends.slack.slash_command(f"send {TO} lost in the crash")
         assert ack.status == 200
-        await asyncio.wait_for(ends.twilio.wait_held(), 10)
+        await asyncio.wait_for(far_ends.twilio.wait_held(), 10)
         bot.kill()
         assert await bot.wait() == -9
     finally:
         await bot.stop()
-    ends.twilio.release_held()
+    far_ends.twilio.release_held()
     [pending] = outbox_rows(db_path)
     assert pending["state"] == "pending"  # the killed process never heard Twilio's answer
-    assert ends.cards() == []
+    assert far_ends.cards() == []
 
-    again = await start_bot(ends, db_path, log_name="second")
+    again = await start_bot(far_ends, db_path, log_name="second")
     try:
-        await until(lambda: bool(ends.cards()), what="the recovered card")
+        await until(lambda: bool(far_ends.cards()), what="the recovered card")
         again.terminate()
         assert await again.wait() == 0
     finally:
         await again.stop()
 
-    assert len(ends.twilio.creates()) == 1
-    text = only_text(ends.cards())
+    assert len(far_ends.twilio.creates()) == 1
+    text = only_text(far_ends.cards())
     assert "lost in the crash" in text
     assert "after the bot restarted" in text
     [row] = outbox_rows(db_path)
-    created = ends.twilio.creates()[0]
+    created = far_ends.twilio.creates()[0]
     assert (row["state"], row["message_sid"], row["card_posted"]) == ("sent", created.message_sid, 1)
 
 
-async def test_a_claim_that_never_reached_twilio_gets_an_unknown_card(ends: FarEnds, tmp_path: Path) -> None:
+async def test_a_claim_that_never_reached_twilio_gets_an_unknown_card(
+    far_ends: FarEnds, tmp_path: Path
+) -> None:
     """A process that died between the claim and the call: restart says 'outcome unknown', sends nothing."""
     db_path = tmp_path / "bot.db"
-    await store_account(ends, db_path)
+    await store_account(far_ends, db_path)
     # Exactly what a process killed right after claiming leaves behind: a pending row and nothing else.
-    db = await Database.open(db_path, secret_keys=ends.secret_key)
+    db = await Database.open(db_path, secret_keys=far_ends.secret_key)
     try:
         await Outbox(db).claim(
             key=f"cmd:{TEAM_ID}:1234.5678.dead",
@@ -85,16 +76,16 @@ async def test_a_claim_that_never_reached_twilio_gets_an_unknown_card(ends: FarE
     finally:
         await db.close()
 
-    bot = await start_bot(ends, db_path)
+    bot = await start_bot(far_ends, db_path)
     try:
-        await until(lambda: bool(ends.cards()), what="the unknown-outcome card")
+        await until(lambda: bool(far_ends.cards()), what="the unknown-outcome card")
         bot.terminate()
         assert await bot.wait() == 0
     finally:
         await bot.stop()
 
-    assert ends.twilio.creates() == []
-    text = only_text(ends.cards())
+    assert far_ends.twilio.creates() == []
+    text = only_text(far_ends.cards())
     assert "Outcome unknown" in text
     assert "Nothing was re-sent" in text
     assert "never left the building" in text
@@ -103,41 +94,41 @@ async def test_a_claim_that_never_reached_twilio_gets_an_unknown_card(ends: FarE
 
 
 async def test_a_restart_while_twilio_is_down_leaves_the_row_for_the_next_start(
-    ends: FarEnds, tmp_path: Path
+    far_ends: FarEnds, tmp_path: Path
 ) -> None:
     """Recovery that cannot reach Twilio changes and posts nothing; the start after that settles it."""
     db_path = tmp_path / "bot.db"
-    await store_account(ends, db_path)
-    bot = await start_bot(ends, db_path, log_name="first")
+    await store_account(far_ends, db_path)
+    bot = await start_bot(far_ends, db_path, log_name="first")
     try:
-        ends.twilio.inject(Fault("apply_then_hold", method="POST", path_contains="/Messages.json"))
-        await ends.slack.slash_command(f"send {TO} twice interrupted")
-        await asyncio.wait_for(ends.twilio.wait_held(), 10)
+        far_ends.twilio.inject(Fault("apply_then_hold", method="POST", path_contains="/Messages.json"))
+        await far_ends.slack.slash_command(f"send {TO} twice interrupted")
+        await asyncio.wait_for(far_ends.twilio.wait_held(), 10)
         bot.kill()
         await bot.wait()
     finally:
         await bot.stop()
-    ends.twilio.release_held()
+    far_ends.twilio.release_held()
 
     # Every lookup fails (the client's retries included) during the second start.
-    ends.twilio.inject(Fault("status", status=503, method="GET", times=100))
-    second = await start_bot(ends, db_path, log_name="second", TWILIO_TIMEOUT="2")
+    far_ends.twilio.inject(Fault("status", status=503, method="GET", times=100))
+    second = await start_bot(far_ends, db_path, log_name="second", TWILIO_TIMEOUT="2")
     try:
         await second.wait_log("could not settle outbox row")
         second.terminate()
         assert await second.wait() == 0
     finally:
         await second.stop()
-    assert ends.cards() == []
+    assert far_ends.cards() == []
     assert outbox_rows(db_path)[0]["state"] == "pending"
 
-    ends.twilio.clear_faults()
-    third = await start_bot(ends, db_path, log_name="third")
+    far_ends.twilio.clear_faults()
+    third = await start_bot(far_ends, db_path, log_name="third")
     try:
-        await until(lambda: bool(ends.cards()), what="the recovered card")
+        await until(lambda: bool(far_ends.cards()), what="the recovered card")
         third.terminate()
         assert await third.wait() == 0
     finally:
         await third.stop()
-    assert len(ends.twilio.creates()) == 1
-    assert "twice interrupted" in only_text(ends.cards())
+    assert len(far_ends.twilio.creates()) == 1
+    assert "twice interrupted" in only_text(far_ends.cards())

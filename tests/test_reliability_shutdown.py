@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
-from botproc import FarEnds, only_text, outbox_rows, start_bot, start_far_ends, store_account, until
+from botproc import FarEnds, only_text, outbox_rows, start_bot, store_account, until
 
 from bot.sandbox.twilio import Fault
 
 pytestmark = pytest.mark.slow
 
 TO = "+15551230002"
-
-
-@pytest.fixture
-async def ends() -> AsyncIterator[FarEnds]:
-    """Slack and Twilio simulators in the test's loop; the bot runs in another process."""
-    running = await start_far_ends()
-    try:
-        yield running
-    finally:
-        await running.stop()
 
 
 def wal_is_empty(db_path: Path) -> bool:
@@ -45,28 +34,30 @@ async def refused(url: str) -> bool:
         return True
 
 
-async def test_sigterm_finishes_the_create_in_flight_and_exits_cleanly(ends: FarEnds, tmp_path: Path) -> None:
+async def test_sigterm_finishes_the_create_in_flight_and_exits_cleanly(
+    far_ends: FarEnds, tmp_path: Path
+) -> None:
     """SIGTERM during a held create: no new work, the card still posted, exit 0, nothing pending."""
     db_path = tmp_path / "bot.db"
-    await store_account(ends, db_path)
-    bot = await start_bot(ends, db_path, LOG_LEVEL="DEBUG")
+    await store_account(far_ends, db_path)
+    bot = await start_bot(far_ends, db_path, LOG_LEVEL="DEBUG")
     try:
-        ends.twilio.inject(Fault("apply_then_hold", method="POST", path_contains="/Messages.json"))
-        await ends.slack.slash_command(f"send {TO} finish me first")
-        await asyncio.wait_for(ends.twilio.wait_held(), 10)
+        far_ends.twilio.inject(Fault("apply_then_hold", method="POST", path_contains="/Messages.json"))
+        await far_ends.slack.slash_command(f"send {TO} finish me first")
+        await asyncio.wait_for(far_ends.twilio.wait_held(), 10)
 
         bot.terminate()
         await bot.wait_log("shutting down")
         assert await refused(bot.url)
         assert bot.proc.returncode is None  # still finishing the send
 
-        ends.twilio.release_held()
+        far_ends.twilio.release_held()
         assert await bot.wait() == 0
     finally:
         await bot.stop()
 
-    assert len(ends.twilio.creates()) == 1
-    text = only_text(ends.cards())
+    assert len(far_ends.twilio.creates()) == 1
+    text = only_text(far_ends.cards())
     assert "finish me first" in text
     assert "Outcome unknown" not in text
     [row] = outbox_rows(db_path)
@@ -75,37 +66,37 @@ async def test_sigterm_finishes_the_create_in_flight_and_exits_cleanly(ends: Far
     log = bot.log()
     assert "Traceback" not in log
     # The whole DEBUG log of a real process, stderr included, names none of its secrets.
-    for secret in (ends.twilio_token, ends.signing_secret, ends.bot_token, ends.secret_key):
+    for secret in (far_ends.twilio_token, far_ends.signing_secret, far_ends.bot_token, far_ends.secret_key):
         assert secret not in log
 
 
 async def test_a_create_that_outlasts_the_shutdown_timeout_is_left_for_the_next_start(
-    ends: FarEnds, tmp_path: Path
+    far_ends: FarEnds, tmp_path: Path
 ) -> None:
     """Shutdown waits SHUTDOWN_TIMEOUT at most; the unfinished create stays pending for the next start."""
     db_path = tmp_path / "bot.db"
-    await store_account(ends, db_path)
-    bot = await start_bot(ends, db_path, log_name="first", SHUTDOWN_TIMEOUT="0.5")
+    await store_account(far_ends, db_path)
+    bot = await start_bot(far_ends, db_path, log_name="first", SHUTDOWN_TIMEOUT="0.5")
     try:
-        ends.twilio.inject(Fault("apply_then_hold", method="POST", path_contains="/Messages.json"))
-        await ends.slack.slash_command(f"send {TO} slower than the deadline")
-        await asyncio.wait_for(ends.twilio.wait_held(), 10)
+        far_ends.twilio.inject(Fault("apply_then_hold", method="POST", path_contains="/Messages.json"))
+        await far_ends.slack.slash_command(f"send {TO} slower than the deadline")
+        await asyncio.wait_for(far_ends.twilio.wait_held(), 10)
         bot.terminate()
         assert await bot.wait(timeout=10) == 0  # the hold is never released: the drain deadline ends it
     finally:
         await bot.stop()
-    ends.twilio.release_held()
-    assert ends.cards() == []
+    far_ends.twilio.release_held()
+    assert far_ends.cards() == []
     [row] = outbox_rows(db_path)
     assert row["state"] == "pending"
     assert wal_is_empty(db_path)
 
-    again = await start_bot(ends, db_path, log_name="second")
+    again = await start_bot(far_ends, db_path, log_name="second")
     try:
-        await until(lambda: bool(ends.cards()), what="the recovered card")
+        await until(lambda: bool(far_ends.cards()), what="the recovered card")
         again.terminate()
         assert await again.wait() == 0
     finally:
         await again.stop()
-    assert len(ends.twilio.creates()) == 1
-    assert "slower than the deadline" in only_text(ends.cards())
+    assert len(far_ends.twilio.creates()) == 1
+    assert "slower than the deadline" in only_text(far_ends.cards())
