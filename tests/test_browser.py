@@ -389,7 +389,7 @@ def _walk(page: Page, pg: Playground) -> None:
     before = card_ts(page)
     run(page, f"/twilio schedule {TO} in 1h Reminder: *bring* the & signs")
     reminder = new_card(page, GENERAL, "Message scheduled", before)
-    expect(reminder).to_contain_text("Reminder: bring the & signs")
+    expect(reminder).to_contain_text("Reminder: *bring* the & signs")  # the body as the SMS shows it
     reminder_sid = SID.search(reminder.inner_text())
     assert reminder_sid
     modal = open_modal(page, "/twilio cancel", "twilio_cancel")

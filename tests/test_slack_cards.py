@@ -337,7 +337,7 @@ def test_message_card_cuts_a_huge_body_without_splitting_entities() -> None:
     )
     assert_valid_card(card)
     body = next(t for t in mrkdwn_texts(card) if t.startswith("*Body*"))
-    assert body.endswith("&amp;…")
+    assert body.endswith("&amp;…```")  # cut inside the code block, never mid-entity
     assert len(body) <= 3000
 
 
@@ -788,3 +788,15 @@ def test_cards_are_frozen() -> None:
     card = cards.deleted_card(SID, requested_by=USER, account_label="main")
     with pytest.raises(AttributeError):
         card.text = "x"  # type: ignore[misc]
+
+
+def test_message_body_shows_as_typed_not_formatted() -> None:
+    """An SMS body with *stars*, _underscores_ and backticks is shown literally in a code block."""
+    card = cards.message_card(
+        make_message(body="*bold* _it_ ``` <!here>"),
+        requested_by=USER,
+        account_label="main",
+        operation="fetch",
+    )
+    body = next(t for t in mrkdwn_texts(card) if t.startswith("*Body*"))
+    assert body == "*Body*\n```*bold* _it_ `\u200b`` &lt;!here&gt;```"

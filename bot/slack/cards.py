@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from bot.core.errors import InputError
 from bot.slack.modals import CALLBACKS, PREFILL_KEYS
-from bot.slack.text import code, cut, one_line, safe, slack_date, who
+from bot.slack.text import code, cut, literal, one_line, safe, slack_date, who
 from bot.twilio.models import Message, MessagePage
 from storage.accounts import StoredAccount, mask_sid
 from storage.audit import AuditEntry
@@ -414,7 +414,7 @@ def message_card(
     if note:
         blocks.append(_section(f"ℹ️ {safe(note, 1000)}"))
     prefix = "*Body*\n"
-    body = safe(msg.body, MAX_SECTION - len(prefix)) if msg.body else "_(no text)_"
+    body = literal(msg.body, MAX_SECTION - len(prefix)) if msg.body else "_(no text)_"
     blocks.append(_section(prefix + body))
     blocks.append(_context(f"Twilio account *{safe(account_label, 80)}*"))
 
@@ -576,7 +576,7 @@ def unknown_outcome_card(*, to: str, body: str, requested_by: str, account_label
             f"re-sent. It may have gone out: check with {code(f'/twilio list --to {to}', 300)} before "
             "sending it again."
         ),
-        _section("*Body*\n" + (safe(body, 2000) if body else "_(no text)_")),
+        _section("*Body*\n" + (literal(body, 2000) if body else "_(no text)_")),
         _context(f"Twilio account *{safe(account_label, 80)}*", f"Detail: {safe(detail, 1000)}"),
     ]
     text = f"Outcome unknown: Twilio did not confirm the message to {to}; nothing was re-sent."

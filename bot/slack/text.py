@@ -74,6 +74,16 @@ def safe(text: str, limit: int) -> str:
     return escape(text[:end].rstrip()) + ELLIPSIS
 
 
+def literal(text: str, limit: int) -> str:
+    """`text` as a code block, escaped and within `limit`: shown as typed, with no *bold* or _italics_.
+
+    For message bodies: an SMS shows asterisks and underscores as they are, so the card must too. A run
+    of three backticks inside would close the block early, so a zero-width space breaks it up.
+    """
+    fence = "```"
+    return fence + safe(text.replace(fence, "`\u200b``"), limit - 2 * len(fence)) + fence
+
+
 def one_line(text: str) -> str:
     """Collapse all whitespace (newlines included) into single spaces, for one-line previews."""
     return _WHITESPACE.sub(" ", text).strip()
