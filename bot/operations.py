@@ -333,8 +333,8 @@ class Operations:
 
     async def _call_create(self, creds: Credentials, request: Mapping[str, str | int | None]) -> Message:
         to, body = str(request["to"]), str(request["body"])
-        if request.get("send_at"):
-            send_at = datetime.strptime(str(request["send_at"]), "%Y-%m-%dT%H:%M:%S%z")
+        send_at = _send_at(request)
+        if send_at is not None:
             return await self.twilio.schedule(
                 creds, to=to, body=body, messaging_service_sid=str(request["service"]), send_at=send_at
             )

@@ -26,7 +26,7 @@ from bot.slack.cards import (
 )
 from bot.slack.commands import open_modal
 from bot.slack.modals import CALLBACKS
-from bot.slack.runner import SlackDeps, Where, run, tell_user
+from bot.slack.runner import SlackDeps, Where, interaction_context, run, tell_user
 from bot.tasks import ShuttingDown
 
 log = logging.getLogger(__name__)
@@ -37,18 +37,10 @@ _LABEL_OK = 40
 
 def context_of(body: dict[str, Any]) -> tuple[Context, Where]:
     """Who pressed the button and which card it was on, from Slack's (signed) block_actions payload."""
-    team = body.get("team") or {}
-    user = body.get("user") or {}
     container = body.get("container") or {}
     channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
-    ctx = Context(
-        team_id=str(team.get("id") or user.get("team_id") or ""),
-        enterprise_id=(body.get("enterprise") or {}).get("id")
-        if isinstance(body.get("enterprise"), dict)
-        else None,
-        user_id=str(user.get("id") or ""),
-        channel_id=str(channel) if channel else None,
-        response_url=body.get("response_url") or None,
+    ctx = interaction_context(
+        body, channel_id=str(channel) if channel else None, response_url=body.get("response_url") or None
     )
     ts = container.get("message_ts") if not container.get("is_ephemeral") else None
     return ctx, Where(

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from slack_sdk.errors import SlackApiError
@@ -98,6 +99,22 @@ class Where:
     response_url: str | None = None
     # Set when a button asked: the card to update in place instead of posting a new one.
     message_ts: str | None = None
+
+
+def interaction_context(
+    body: Mapping[str, Any], *, channel_id: str | None, response_url: str | None
+) -> Context:
+    """Who acted, from a (signed) interactivity payload: a button press or a form submission."""
+    team = body.get("team") or {}
+    user = body.get("user") or {}
+    enterprise = body.get("enterprise")
+    return Context(
+        team_id=str(team.get("id") or user.get("team_id") or ""),
+        enterprise_id=enterprise.get("id") if isinstance(enterprise, dict) else None,
+        user_id=str(user.get("id") or ""),
+        channel_id=channel_id,
+        response_url=response_url,
+    )
 
 
 def next_page_value(uri: str, account: str, limit: int, scheduled_only: bool) -> str:

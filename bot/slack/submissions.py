@@ -16,7 +16,7 @@ from bot.operations import Context
 from bot.slack import cards
 from bot.slack.commands import NOT_ADMIN
 from bot.slack.modals import CALLBACKS, FieldErrors, ModalMetadata, SetupSubmission, parse_submission
-from bot.slack.runner import SlackDeps, TwilioCommand, Where, run, tell_user
+from bot.slack.runner import SlackDeps, TwilioCommand, Where, interaction_context, run, tell_user
 from bot.tasks import ShuttingDown
 from bot.twilio.errors import TwilioError
 from bot.twilio.models import Credentials
@@ -39,17 +39,7 @@ def _first_input(view: dict[str, Any]) -> str:
 
 def _context(body: dict[str, Any], view: dict[str, Any]) -> tuple[Context, ModalMetadata]:
     meta = ModalMetadata.from_json(str(view.get("private_metadata") or ""))
-    team = body.get("team") or {}
-    user = body.get("user") or {}
-    ctx = Context(
-        team_id=str(team.get("id") or user.get("team_id") or ""),
-        enterprise_id=(body.get("enterprise") or {}).get("id")
-        if isinstance(body.get("enterprise"), dict)
-        else None,
-        user_id=str(user.get("id") or ""),
-        channel_id=meta.channel_id or None,
-        response_url=meta.response_url,
-    )
+    ctx = interaction_context(body, channel_id=meta.channel_id or None, response_url=meta.response_url)
     return ctx, meta
 
 
