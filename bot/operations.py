@@ -139,9 +139,19 @@ class Operations:
             sem = self._limits[account_sid] = asyncio.Semaphore(self._concurrency)
         return sem
 
+    async def credentials(self, team_id: str, label: str | None) -> tuple[StoredAccount, Credentials] | None:
+        """The team's account by label (or its default) with the client's credentials; None if absent."""
+        found = await self.accounts.credentials(team_id, label)
+        if found is None:
+            return None
+        account, secret = found
+        return account, Credentials(
+            account_sid=secret.account_sid, secret=secret.secret, api_key_sid=secret.api_key_sid
+        )
+
     async def resolve(self, ctx: Context, label: str | None) -> tuple[StoredAccount, Credentials]:
         """The team's account by label (or its default) with its credentials, or an OperationError."""
-        found = await self.accounts.credentials(ctx.team_id, label)
+        found = await self.credentials(ctx.team_id, label)
         if found is None:
             if label:
                 names = [a.label for a in await self.accounts.list(ctx.team_id)]
@@ -425,7 +435,7 @@ class Operations:
         its SID when found, or marks the row `unknown` when not. Raises TwilioError when Twilio cannot be
         asked, leaving the row as it was for the next try.
         """
-        found = await self.accounts.credentials(entry.team_id, entry.account_label)
+        found = await self.credentials(entry.team_id, entry.account_label)
         if found is None or found[0].account_sid != entry.account_sid:
             await self.outbox.settle(entry.key, state="unknown", error_message=ACCOUNT_GONE)
             return None

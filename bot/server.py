@@ -153,7 +153,7 @@ async def _recover_one(runtime: Runtime, entry: OutboxEntry) -> None:
     if entry.state in {"pending", "unknown"}:
         message = await deps.operations.reconcile(entry)
     elif entry.state == "sent" and entry.message_sid:
-        found = await deps.accounts.credentials(entry.team_id, entry.account_label)
+        found = await deps.operations.credentials(entry.team_id, entry.account_label)
         if found:
             message = await deps.twilio.fetch(found[1], entry.message_sid)
     if message is not None:

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlite_utils
 
-from bot.twilio.models import Credentials
 from storage.db import Database, immediate, utc_now
 
-__all__ = ["AccountStore", "StoredAccount", "check_label", "mask_sid"]
+__all__ = ["AccountSecret", "AccountStore", "StoredAccount", "check_label", "mask_sid"]
 
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 # Static SQL only: no statement is assembled from strings at run time.
@@ -77,6 +76,18 @@ class StoredAccount:
     is_default: bool
     added_by: str
     added_at: datetime
+
+
+@dataclass(frozen=True)
+class AccountSecret:
+    """An account's decrypted secret: the auth token, or the API key's secret when `api_key_sid` is set.
+
+    Plain values, so storage needs nothing of the Twilio client; `repr()` never shows the secret.
+    """
+
+    account_sid: str
+    secret: str = field(repr=False)
+    api_key_sid: str | None = None
 
 
 def _account(row: Mapping[str, Any]) -> StoredAccount:
@@ -201,7 +212,7 @@ class AccountStore:
 
     async def credentials(
         self, team_id: str, label: str | None = None
-    ) -> tuple[StoredAccount, Credentials] | None:
+    ) -> tuple[StoredAccount, AccountSecret] | None:
         """The account (as `get`) with its decrypted credentials; None if absent.
 
         Raises `storage.crypto.WrongKeyError` when the configured keys cannot decrypt the secret.
@@ -209,12 +220,12 @@ class AccountStore:
         lookup = _lookup_label(label)
         box = self._db.box
 
-        def read(db: sqlite_utils.Database) -> tuple[StoredAccount, Credentials] | None:
+        def read(db: sqlite_utils.Database) -> tuple[StoredAccount, AccountSecret] | None:
             row = _row(db, team_id, lookup) if lookup != "" else None
             if row is None:
                 return None
             account = _account(row)
-            creds = Credentials(
+            creds = AccountSecret(
                 account_sid=account.account_sid,
                 secret=box.decrypt(str(row["secret_enc"])),
                 api_key_sid=account.api_key_sid,
