@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable
 from datetime import date
 from typing import Any
 
-Json = dict[str, Any]
+from bot.sandbox.slack.records import Json
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100

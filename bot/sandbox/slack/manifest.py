@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-Json = dict[str, Any]
+from bot.sandbox.slack.records import Json
 
 DEFAULT_MANIFEST = Path(__file__).resolve().parents[3] / "manifest.yml"
 

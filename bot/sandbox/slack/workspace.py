@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
-Json = dict[str, Any]
+from bot.sandbox.slack.records import Json
 
 TEAM_ID = "T0PLAYGRND"
 TEAM_DOMAIN = "playground"
