@@ -178,7 +178,7 @@ def test_fixed_clock_moves_only_when_advanced() -> None:
 def test_clock_following_real_time_adds_elapsed_and_advanced(monkeypatch: pytest.MonkeyPatch) -> None:
     """A real-time-following clock is start + elapsed real time + what was advanced."""
     ticks = iter([100.0, 102.5, 104.0])
-    monkeypatch.setattr("bot.sandbox.twilio.time.monotonic", lambda: next(ticks))
+    monkeypatch.setattr("bot.sandbox.twilio.clock.time.monotonic", lambda: next(ticks))
     clock = SimClock(START, follow_real_time=True)
     assert clock.now() == START + timedelta(seconds=2.5)
     assert clock.advance(timedelta(minutes=1)) == START + timedelta(seconds=64)

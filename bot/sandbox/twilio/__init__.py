@@ -1,0 +1,95 @@
+"""A Twilio Messages API simulator: a real aiohttp server on loopback.
+
+The playground, the tests and the benchmarks point the bot's `TWILIO_API_URL` here. It speaks the
+Messages and Account routes of API v2010 with Twilio's JSON shapes, error codes, magic test numbers and
+Basic auth, moves message statuses on with a `SimClock` (computed on read, no background tasks), and can
+be told to misbehave (`Fault`) so retries, timeouts and unknown outcomes can be tested end to end::
+
+    sim = TwilioSimulator(SimClock())
+    sim.add_account("AC…", "token", numbers=["+15557654321"], services=["MG…"])
+    base_url = await sim.start()          # http://127.0.0.1:PORT
+    sim.inject(Fault("status", status=429, retry_after=1))
+    ...
+    await sim.stop()
+
+Out of process, the same controls are JSON routes under `/_sim/` (no auth: it only listens on loopback),
+and `python -m bot.sandbox.twilio` runs it alone, printing its URL as the first line of stdout.
+
+One module a job: `accounts` (accounts, auth, the Account resource), `messages` (the Messages API),
+`faults` (fault injection), `control` (the `/_sim/` routes), `recording` (the request log), `state`
+and `clock` (what the parts share), `formats` and `errors` (Twilio's wire shapes), `simulator` (one
+server for all of them) and `standalone` (its own process). Status callbacks, inbound texts and
+IncomingPhoneNumbers are to get their own modules beside `messages` and `accounts`.
+"""
+
+from bot.sandbox.twilio.accounts import (
+    DEFAULT_FROM,
+    DEFAULT_SERVICE_SID,
+    MAGIC_FROM,
+    SANDBOX_ACCOUNT,
+    SANDBOX_ACCOUNT_SID,
+    SandboxAccount,
+)
+from bot.sandbox.twilio.clock import SimClock
+from bot.sandbox.twilio.errors import ERRORS, TwilioApiError
+from bot.sandbox.twilio.faults import FAULT_KINDS, Fault, FaultKind
+from bot.sandbox.twilio.formats import API_PREFIX, API_VERSION, rfc2822, segment_count
+from bot.sandbox.twilio.messages import (
+    DEFAULT_PAGE_SIZE,
+    DELIVERED_AFTER,
+    MAGIC_FROM_ERRORS,
+    MAGIC_TO_ERRORS,
+    MAX_BODY_CHARS,
+    MAX_MEDIA,
+    MAX_PAGE_SIZE,
+    NOT_COMPLETE,
+    PRICE_PER_SEGMENT,
+    SCHEDULE_MAX_AHEAD,
+    SCHEDULE_MIN_AHEAD,
+    SENT_AFTER,
+    SERVICE_QUEUED_AFTER,
+    UNDELIVERED_SUFFIX,
+    MessageState,
+    StoredMessage,
+)
+from bot.sandbox.twilio.recording import RecordedRequest
+from bot.sandbox.twilio.simulator import TwilioSimulator
+from bot.sandbox.twilio.standalone import main
+
+__all__ = [
+    "API_PREFIX",
+    "API_VERSION",
+    "DEFAULT_FROM",
+    "DEFAULT_PAGE_SIZE",
+    "DEFAULT_SERVICE_SID",
+    "DELIVERED_AFTER",
+    "ERRORS",
+    "FAULT_KINDS",
+    "MAGIC_FROM",
+    "MAGIC_FROM_ERRORS",
+    "MAGIC_TO_ERRORS",
+    "MAX_BODY_CHARS",
+    "MAX_MEDIA",
+    "MAX_PAGE_SIZE",
+    "NOT_COMPLETE",
+    "PRICE_PER_SEGMENT",
+    "SANDBOX_ACCOUNT",
+    "SANDBOX_ACCOUNT_SID",
+    "SCHEDULE_MAX_AHEAD",
+    "SCHEDULE_MIN_AHEAD",
+    "SENT_AFTER",
+    "SERVICE_QUEUED_AFTER",
+    "UNDELIVERED_SUFFIX",
+    "Fault",
+    "FaultKind",
+    "MessageState",
+    "RecordedRequest",
+    "SandboxAccount",
+    "SimClock",
+    "StoredMessage",
+    "TwilioApiError",
+    "TwilioSimulator",
+    "main",
+    "rfc2822",
+    "segment_count",
+]
