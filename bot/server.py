@@ -31,6 +31,7 @@ from bot.settings import Settings
 from bot.slack import cards
 from bot.slack.app import build_app, web_client
 from bot.slack.delivery import Delivery
+from bot.slack.logcontext import http_request
 from bot.slack.payloads import shape_problem
 from bot.slack.permissions import Permissions
 from bot.slack.runner import SlackDeps
@@ -228,11 +229,12 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
         headers = tuple(bolt_response.first_headers_without_set_cookie().items())
         return Answer(bolt_response.status, bolt_response.body.encode("utf-8"), headers)
 
-    with runtime.deps.tasks.foreground():
-        answer, first = await runtime.recent.once(body, dispatch)
-    if not first:
-        retry = request.headers.get("X-Slack-Retry-Num")
-        log.info("repeated Slack request answered from the first delivery (retry %s)", retry or "-")
+    with http_request(body, request.content_type):
+        with runtime.deps.tasks.foreground():
+            answer, first = await runtime.recent.once(body, dispatch)
+        if not first:
+            retry = request.headers.get("X-Slack-Retry-Num")
+            log.info("repeated Slack request answered from the first delivery (retry %s)", retry or "-")
     return web.Response(status=answer.status, body=answer.body, headers=dict(answer.headers))
 
 

@@ -15,6 +15,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import actions, commands, submissions
+from bot.slack.logcontext import bind_request
 from bot.slack.runner import SlackDeps
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ def build_app(deps: SlackDeps, client: AsyncWebClient) -> AsyncApp:
         # signature before Bolt sees it (tests/test_security_slack_signatures.py), and Socket Mode
         # requests carry no signature at all. A new HTTP route into Bolt must check signed_by_slack first.
         request_verification_enabled=False,
+        # Before authorization, so even its failures are logged with the request's id, team and user.
+        before_authorize=bind_request,
     )
     commands.register(app, deps)
     actions.register(app, deps)

@@ -166,7 +166,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             else:
                 # A slash command's trigger_id is unique to one invocation: the idempotency key.
                 key = f"cmd:{ctx.team_id}:{command.get('trigger_id') or uuid.uuid4().hex}"
-                deps.tasks.spawn(run(deps, client, ctx, where, parsed, key=key), name=f"twilio {text[:20]}")
+                deps.tasks.spawn(run(deps, client, ctx, where, parsed, key=key), name="twilio command")
                 await ack(text=":hourglass_flowing_sand: Working on it…")
         except ShuttingDown as err:
             await ack(text=str(err))
