@@ -15,9 +15,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal, cast, get_args
 
-import sqlite_utils
-
-from storage.db import Database, immediate, utc_now
+from storage.db import Database, Queries, utc_now
 
 __all__ = ["REQUEST_KEYS", "Operation", "Outbox", "OutboxEntry", "RequestValue", "State"]
 
@@ -28,10 +26,11 @@ REQUEST_KEYS: frozenset[str] = frozenset({"to", "from", "service", "body", "send
 _STATES: frozenset[str] = frozenset(get_args(State))
 _OPERATIONS: frozenset[str] = frozenset(get_args(Operation))
 _CLAIM = (
-    "INSERT OR IGNORE INTO outbox (key, team_id, enterprise_id, user_id, channel_id, response_url, "
+    "INSERT INTO outbox (key, team_id, enterprise_id, user_id, channel_id, response_url, "
     "account_label, account_sid, operation, request_json, state, created_at, card_posted, attempts) "
     "VALUES (:key, :team_id, :enterprise_id, :user_id, :channel_id, :response_url, :account_label, "
-    ":account_sid, :operation, :request_json, 'pending', :created_at, 0, 1)"
+    ":account_sid, :operation, :request_json, 'pending', :created_at, 0, 1) "
+    "ON CONFLICT (key) DO NOTHING RETURNING *"
 )
 
 
@@ -116,8 +115,8 @@ def _entry(row: Mapping[str, Any]) -> OutboxEntry:
     )
 
 
-def _by_key(db: sqlite_utils.Database, key: str) -> OutboxEntry | None:
-    row = next(iter(db.query("SELECT * FROM outbox WHERE key = ?", [key])), None)
+async def _by_key(db: Queries, key: str) -> OutboxEntry | None:
+    row = await db.fetch_one("SELECT * FROM outbox WHERE key = ?", [key])
     return None if row is None else _entry(row)
 
 
@@ -163,16 +162,14 @@ class Outbox:
             "request_json": _request_json(request),
             "created_at": utc_now(),
         }
-
-        def write(db: sqlite_utils.Database) -> tuple[OutboxEntry, bool]:
-            with immediate(db):
-                cursor = db.execute(_CLAIM, row)
-                created = cursor.rowcount == 1
-                entry = _by_key(db, key)
-            assert entry is not None
-            return entry, created
-
-        return await self._db.run(write)
+        # Whoever inserts first gets the row back; a key already there returns nothing, and rows are
+        # never deleted, so reading it next cannot miss.
+        created = await self._db.fetch_one(_CLAIM, row)
+        if created is not None:
+            return _entry(created), True
+        entry = await _by_key(self._db, key)
+        assert entry is not None
+        return entry, False
 
     async def settle(
         self,
@@ -189,60 +186,36 @@ class Outbox:
         """
         if state not in _STATES or state == "pending":
             raise ValueError(f"An outbox entry settles as 'sent', 'failed' or 'unknown', not {state!r}.")
-
-        def write(db: sqlite_utils.Database) -> None:
-            db.execute(
-                "UPDATE outbox SET state = ?, message_sid = ?, error_code = ?, error_message = ?, "
-                "settled_at = ? WHERE key = ?",
-                [state, message_sid, error_code, error_message, utc_now(), key],
-            )
-
-        await self._db.run(write)
+        await self._db.execute(
+            "UPDATE outbox SET state = ?, message_sid = ?, error_code = ?, error_message = ?, "
+            "settled_at = ? WHERE key = ?",
+            [state, message_sid, error_code, error_message, utc_now(), key],
+        )
 
     async def mark_card_posted(self, key: str) -> None:
         """Note that the result card for `key` reached Slack, so nobody posts it again."""
-
-        def write(db: sqlite_utils.Database) -> None:
-            db.execute("UPDATE outbox SET card_posted = 1 WHERE key = ?", [key])
-
-        await self._db.run(write)
+        await self._db.execute("UPDATE outbox SET card_posted = 1 WHERE key = ?", [key])
 
     async def pending(self) -> list[OutboxEntry]:
         """Entries still waiting for an outcome, oldest first (for recovery after a crash)."""
-
-        def read(db: sqlite_utils.Database) -> list[OutboxEntry]:
-            rows = db.query("SELECT * FROM outbox WHERE state = 'pending' ORDER BY id")
-            return [_entry(row) for row in rows]
-
-        return await self._db.run(read)
+        rows = await self._db.fetch_all("SELECT * FROM outbox WHERE state = 'pending' ORDER BY id")
+        return [_entry(row) for row in rows]
 
     async def unposted(self) -> list[OutboxEntry]:
         """Entries whose result card never reached Slack (any state), oldest first, for start-up recovery."""
-
-        def read(db: sqlite_utils.Database) -> list[OutboxEntry]:
-            rows = db.query("SELECT * FROM outbox WHERE card_posted = 0 ORDER BY id")
-            return [_entry(row) for row in rows]
-
-        return await self._db.run(read)
+        rows = await self._db.fetch_all("SELECT * FROM outbox WHERE card_posted = 0 ORDER BY id")
+        return [_entry(row) for row in rows]
 
     async def sid_recorded(self, sid: str, *, other_than: str) -> bool:
         """Whether a row other than `other_than` already records `sid` as its message.
 
         A lookup for a create whose answer was lost must not pin one message on two user actions.
         """
-
-        def read(db: sqlite_utils.Database) -> bool:
-            rows = db.execute(
-                "SELECT 1 FROM outbox WHERE message_sid = ? AND key != ? LIMIT 1", [sid, other_than]
-            ).fetchall()
-            return bool(rows)
-
-        return await self._db.run(read)
+        row = await self._db.fetch_one(
+            "SELECT 1 AS found FROM outbox WHERE message_sid = ? AND key != ? LIMIT 1", [sid, other_than]
+        )
+        return row is not None
 
     async def get(self, key: str) -> OutboxEntry | None:
         """The entry for `key`, or None."""
-
-        def read(db: sqlite_utils.Database) -> OutboxEntry | None:
-            return _by_key(db, key)
-
-        return await self._db.run(read)
+        return await _by_key(self._db, key)

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from storage_fixtures import DbTarget
 
 from storage.db import Database
 from storage.outbox import Outbox, OutboxEntry
 
 REQUEST = {"to": "+15551234567", "from": "+15557654321", "body": "Hello", "send_at": None}
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "bot.db")
-    yield database
-    await database.close()
 
 
 async def _claim(outbox: Outbox, key: str, **changes: Any) -> tuple[OutboxEntry, bool]:
@@ -49,10 +41,9 @@ async def test_claiming_a_key_twice_returns_false_the_second_time(db: Database) 
     assert dict(entry.request) == REQUEST
 
 
-async def test_two_replicas_racing_on_one_key_get_exactly_one_claim(tmp_path: Path) -> None:
-    """Two Database instances on one file, claiming together: exactly one True."""
-    path = tmp_path / "bot.db"
-    a, b = await Database.open(path), await Database.open(path)
+async def test_two_replicas_racing_on_one_key_get_exactly_one_claim(db_target: DbTarget) -> None:
+    """Two Database instances on one database, claiming together: exactly one True."""
+    a, b = await db_target.open(), await db_target.open()
     try:
         for n in range(20):
             results = await asyncio.gather(
@@ -65,21 +56,15 @@ async def test_two_replicas_racing_on_one_key_get_exactly_one_claim(tmp_path: Pa
         await b.close()
 
 
-def test_replicas_in_threads_racing_on_one_key_get_exactly_one_claim(tmp_path: Path) -> None:
+def test_replicas_in_threads_racing_on_one_key_get_exactly_one_claim(db_target: DbTarget) -> None:
     """Six threads, each its own loop and Database, claim the same keys: one winner per key."""
-    path = tmp_path / "bot.db"
-
-    async def setup() -> None:
-        db = await Database.open(path)
-        await db.close()
-
-    asyncio.run(setup())
+    db_target.open_sync()
     barrier = threading.Barrier(6)
     wins: list[str] = []
     errors: list[BaseException] = []
 
     async def replica() -> None:
-        db = await Database.open(path)
+        db = await db_target.open()
         try:
             barrier.wait()
             for n in range(10):
