@@ -136,6 +136,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        "0005_teams_drop_default_region",
+        # Never read: the default region is a setting (DEFAULT_REGION), not per workspace.
+        ("ALTER TABLE teams DROP COLUMN default_region",),
+    ),
 )
 
 

@@ -37,6 +37,13 @@ async def test_reopening_applies_nothing_twice_and_keeps_the_data(db_target: DbT
         await db.close()
 
 
+async def test_default_region_is_gone_from_teams(db: Database) -> None:
+    """0005 dropped the unused teams.default_region."""
+    await db.execute("INSERT INTO teams (team_id, updated_at) VALUES ('T1', 'now')")
+    (team,) = await db.fetch_all("SELECT * FROM teams")
+    assert set(team) == {"team_id", "log_channel_id", "updated_by", "updated_at"}
+
+
 async def test_replicas_starting_together_migrate_once(db_target: DbTarget) -> None:
     """Three replicas open a fresh database at once: all start, each migration is recorded once."""
     opened = await asyncio.gather(*(db_target.open() for _ in range(3)))
@@ -99,7 +106,7 @@ async def test_a_second_replica_waits_for_the_migrations_lock(postgres_schema: s
 
 
 async def test_an_old_sqlite_utils_file_upgrades_without_rerunning_anything(tmp_path: Path) -> None:
-    """A file migrated by sqlite-utils keeps its data, nothing runs again, and the old record is adopted."""
+    """A file migrated by sqlite-utils keeps its data; only 0005 and later run; the old record is adopted."""
     path = tmp_path / "bot.db"
     old_sqlite_utils_file(path)
     old_record = sqlite3.connect(path).execute("SELECT name, applied_at FROM _sqlite_migrations").fetchall()
@@ -108,8 +115,13 @@ async def test_an_old_sqlite_utils_file_upgrades_without_rerunning_anything(tmp_
         recorded = await db.fetch_all("SELECT name, applied_at FROM schema_migrations ORDER BY name")
         assert [row["name"] for row in recorded] == ALL
         assert [(row["name"], row["applied_at"]) for row in recorded[:4]] == sorted(old_record)
-        assert await db.fetch_all("SELECT team_id, log_channel_id FROM teams") == [
-            {"team_id": "T1", "log_channel_id": "C1"}
+        assert await db.fetch_all("SELECT * FROM teams") == [
+            {
+                "team_id": "T1",
+                "log_channel_id": "C1",
+                "updated_by": None,
+                "updated_at": "2025-01-01T00:00:00+00:00",
+            }
         ]
         assert await db.fetch_all("SELECT key FROM outbox") == [{"key": "k1"}]
     finally:
