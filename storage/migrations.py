@@ -141,6 +141,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         # Never read: the default region is a setting (DEFAULT_REGION), not per workspace.
         ("ALTER TABLE teams DROP COLUMN default_region",),
     ),
+    Migration(
+        "0006_outbox_leases",
+        (
+            # Which replica works on a row and until when; another replica's reconciler takes it over
+            # once the lease has run out (`Outbox.take_stale`).
+            "ALTER TABLE outbox ADD COLUMN owner TEXT",
+            "ALTER TABLE outbox ADD COLUMN lease_until TEXT",
+            "CREATE INDEX outbox_open_leases ON outbox (lease_until) WHERE card_posted = 0",
+        ),
+    ),
 )
 
 
