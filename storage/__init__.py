@@ -2,5 +2,6 @@
 
 Import the parts from their modules: `storage.db.Database` (the interface; `Database.open` for SQLite,
 `Database.connect` for either engine), `storage.crypto.SecretBox`, `storage.accounts.AccountStore`,
-`storage.audit.AuditLog`, `storage.outbox.Outbox` and `storage.teams.TeamSettings`.
+`storage.audit.AuditLog`, `storage.outbox.Outbox`, `storage.teams.TeamSettings`, and
+`storage.sqlite_to_postgres.copy_sqlite_to_postgres`. See docs/storage.md.
 """
