@@ -1,6 +1,7 @@
-"""Storage: SQLite (WAL, numbered migrations, one writer thread) and secrets encrypted at rest.
+"""Storage: one set of repositories on SQLite (the default) or PostgreSQL, secrets encrypted at rest.
 
-Import the parts from their modules: `storage.db.Database`, `storage.crypto.SecretBox`,
-`storage.accounts.AccountStore`, `storage.audit.AuditLog`, `storage.outbox.Outbox`,
-`storage.teams.TeamSettings`.
+Import the parts from their modules: `storage.db.Database` (the interface; `Database.open` for SQLite,
+`Database.connect` for either engine), `storage.crypto.SecretBox`, `storage.accounts.AccountStore`,
+`storage.audit.AuditLog`, `storage.outbox.Outbox`, `storage.teams.TeamSettings`, and
+`storage.sqlite_to_postgres.copy_sqlite_to_postgres`. See docs/storage.md.
 """

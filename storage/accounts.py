@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
-from storage.db import Database, immediate, utc_now
+from storage.db import Database, Queries, Row, utc_now
 
 __all__ = ["AccountSecret", "AccountStore", "StoredAccount", "check_label", "mask_sid"]
 
@@ -26,12 +24,12 @@ _SELECT = (
 )
 _SELECT_DEFAULT = _SELECT + "WHERE team_id = ? ORDER BY is_default DESC, added_at, id LIMIT 1"
 _SELECT_LABEL = _SELECT + "WHERE team_id = ? AND label = ?"
-_SELECT_TEAM = _SELECT + "WHERE team_id = ? ORDER BY is_default DESC, label"
+_SELECT_TEAM = _SELECT + "WHERE team_id = ?"
 _INSERT = (
     "INSERT INTO accounts (team_id, enterprise_id, label, account_sid, api_key_sid, secret_enc, "
     "default_from, default_service_sid, is_default, added_by, added_at, updated_at) VALUES (:team_id, "
     ":enterprise_id, :label, :account_sid, :api_key_sid, :secret_enc, :default_from, "
-    ":default_service_sid, 0, :added_by, :updated_at, :updated_at)"
+    ":default_service_sid, 0, :added_by, :updated_at, :updated_at) RETURNING id"
 )
 _UPDATE = (
     "UPDATE accounts SET enterprise_id = :enterprise_id, account_sid = :account_sid, "
@@ -51,7 +49,11 @@ def mask_sid(sid: str | None) -> str:
 
 
 def check_label(label: str) -> str:
-    """Normalise an account label (lower case) or raise ValueError with a sentence saying what is allowed."""
+    """Normalise an account label (lower case) or raise ValueError with a sentence saying what is allowed.
+
+    Storage no longer calls it (it stores the label it is given); it stays only until bot/ stops
+    importing it from here.
+    """
     normal = label.strip().lower()
     if not _LABEL.match(normal):
         raise ValueError(
@@ -106,23 +108,11 @@ def _account(row: Mapping[str, Any]) -> StoredAccount:
     )
 
 
-def _row(db: sqlite_utils.Database, team_id: str, label: str | None) -> dict[str, Any] | None:
+async def _row(db: Queries, team_id: str, label: str | None) -> Row | None:
     """The row for `label` in `team_id`, or the team's default when `label` is None."""
     if label is None:
-        rows = db.query(_SELECT_DEFAULT, [team_id])
-    else:
-        rows = db.query(_SELECT_LABEL, [team_id, check_label(label)])
-    return next(iter(rows), None)
-
-
-def _lookup_label(label: str | None) -> str | None:
-    """Normalise a label for lookup; a label that could never have been stored matches nothing."""
-    if label is None:
-        return None
-    try:
-        return check_label(label)
-    except ValueError:
-        return ""
+        return await db.fetch_one(_SELECT_DEFAULT, [team_id])
+    return await db.fetch_one(_SELECT_LABEL, [team_id, label])
 
 
 class AccountStore:
@@ -147,68 +137,60 @@ class AccountStore:
     ) -> StoredAccount:
         """Store an account, replacing the team's account with the same label.
 
-        The first account of a team becomes its default; `make_default=True` moves the default
-        flag to this account in the same transaction. Otherwise the default stays where it is.
-        Raises ValueError for an unusable label or an empty secret.
+        The label is stored as given (the bot checks and normalises it). The first account of a
+        team becomes its default; `make_default=True` moves the default flag to this account in the
+        same transaction. Otherwise the default stays where it is. Raises ValueError for an empty
+        team, label or secret.
         """
         if not team_id:
             raise ValueError("A team ID is required to store an account.")
-        label = check_label(label)
+        if not label:
+            raise ValueError("An account label is required to store an account.")
         if not secret.strip():
             raise ValueError("The Twilio auth token or API secret is empty.")
-        box = self._db.box
-
-        def write(db: sqlite_utils.Database) -> StoredAccount:
-            secret_enc = box.encrypt(secret.strip())
-            now = utc_now()
-            with immediate(db):
-                existing = _row(db, team_id, label)
-                values = {
-                    "team_id": team_id,
-                    "label": label,
-                    "enterprise_id": enterprise_id,
-                    "account_sid": account_sid,
-                    "api_key_sid": api_key_sid,
-                    "secret_enc": secret_enc,
-                    "default_from": default_from,
-                    "default_service_sid": default_service_sid,
-                    "added_by": added_by,
-                    "updated_at": now,
-                }
-                if existing is not None:
-                    account_id = int(existing["id"])
-                    db.execute(_UPDATE, values)
-                else:
-                    account_id = int(db.execute(_INSERT, values).lastrowid or 0)
-                has_default = db.execute(
-                    "SELECT 1 FROM accounts WHERE team_id = ? AND is_default = 1", [team_id]
-                ).fetchone()
-                if make_default or has_default is None:
-                    _move_default(db, team_id, account_id)
-                stored = _row(db, team_id, label)
-            assert stored is not None
-            return _account(stored)
-
-        return await self._db.run(write)
+        values = {
+            "team_id": team_id,
+            "label": label,
+            "enterprise_id": enterprise_id,
+            "account_sid": account_sid,
+            "api_key_sid": api_key_sid,
+            "secret_enc": self._db.box.encrypt(secret.strip()),
+            "default_from": default_from,
+            "default_service_sid": default_service_sid,
+            "added_by": added_by,
+            "updated_at": utc_now(),
+        }
+        async with self._db.transaction() as tx:
+            await tx.lock(f"accounts:{team_id}")
+            existing = await _row(tx, team_id, label)
+            if existing is not None:
+                account_id = int(existing["id"])
+                await tx.execute(_UPDATE, values)
+            else:
+                inserted = await tx.fetch_one(_INSERT, values)
+                assert inserted is not None
+                account_id = int(inserted["id"])
+            has_default = await tx.fetch_one(
+                "SELECT 1 AS found FROM accounts WHERE team_id = ? AND is_default = 1", [team_id]
+            )
+            if make_default or has_default is None:
+                await _move_default(tx, team_id, account_id)
+            stored = await _row(tx, team_id, label)
+        assert stored is not None
+        return _account(stored)
 
     async def list(self, team_id: str) -> list[StoredAccount]:
         """The team's accounts: the default first, then by label."""
-
-        def read(db: sqlite_utils.Database) -> list[StoredAccount]:
-            rows = db.query(_SELECT_TEAM, [team_id])
-            return [_account(row) for row in rows]
-
-        return await self._db.run(read)
+        rows = await self._db.fetch_all(_SELECT_TEAM, [team_id])
+        # Sorted here, not in SQL: PostgreSQL's collation could order labels unlike SQLite's bytes.
+        return sorted((_account(row) for row in rows), key=lambda a: (not a.is_default, a.label.encode()))
 
     async def get(self, team_id: str, label: str | None = None) -> StoredAccount | None:
         """The team's account called `label`, or its default when `label` is None; None if absent."""
-        lookup = _lookup_label(label)
-
-        def read(db: sqlite_utils.Database) -> StoredAccount | None:
-            row = _row(db, team_id, lookup) if lookup != "" else None
-            return None if row is None else _account(row)
-
-        return await self._db.run(read)
+        if label == "":
+            return None
+        row = await _row(self._db, team_id, label)
+        return None if row is None else _account(row)
 
     async def credentials(
         self, team_id: str, label: str | None = None
@@ -217,63 +199,51 @@ class AccountStore:
 
         Raises `storage.crypto.WrongKeyError` when the configured keys cannot decrypt the secret.
         """
-        lookup = _lookup_label(label)
-        box = self._db.box
-
-        def read(db: sqlite_utils.Database) -> tuple[StoredAccount, AccountSecret] | None:
-            row = _row(db, team_id, lookup) if lookup != "" else None
-            if row is None:
-                return None
-            account = _account(row)
-            creds = AccountSecret(
-                account_sid=account.account_sid,
-                secret=box.decrypt(str(row["secret_enc"])),
-                api_key_sid=account.api_key_sid,
-            )
-            return account, creds
-
-        return await self._db.run(read)
+        if label == "":
+            return None
+        row = await _row(self._db, team_id, label)
+        if row is None:
+            return None
+        account = _account(row)
+        creds = AccountSecret(
+            account_sid=account.account_sid,
+            secret=self._db.box.decrypt(str(row["secret_enc"])),
+            api_key_sid=account.api_key_sid,
+        )
+        return account, creds
 
     async def remove(self, team_id: str, label: str) -> bool:
         """Remove the team's account called `label`; True if it existed.
 
         When the default is removed, the oldest remaining account becomes the default.
         """
-        lookup = _lookup_label(label)
-        if not lookup:
+        if not label:
             return False
-
-        def write(db: sqlite_utils.Database) -> bool:
-            with immediate(db):
-                row = _row(db, team_id, lookup)
-                if row is None:
-                    return False
-                db.execute("DELETE FROM accounts WHERE id = ? AND team_id = ?", [row["id"], team_id])
-                if row["is_default"]:
-                    oldest = db.execute(
-                        "SELECT id FROM accounts WHERE team_id = ? ORDER BY added_at, id LIMIT 1", [team_id]
-                    ).fetchone()
-                    if oldest is not None:
-                        _move_default(db, team_id, int(oldest[0]))
-            return True
-
-        return await self._db.run(write)
+        async with self._db.transaction() as tx:
+            await tx.lock(f"accounts:{team_id}")
+            row = await _row(tx, team_id, label)
+            if row is None:
+                return False
+            await tx.execute("DELETE FROM accounts WHERE id = ? AND team_id = ?", [row["id"], team_id])
+            if row["is_default"]:
+                oldest = await tx.fetch_one(
+                    "SELECT id FROM accounts WHERE team_id = ? ORDER BY added_at, id LIMIT 1", [team_id]
+                )
+                if oldest is not None:
+                    await _move_default(tx, team_id, int(oldest["id"]))
+        return True
 
     async def set_default(self, team_id: str, label: str) -> bool:
         """Make the team's account called `label` its default; False if there is no such account."""
-        lookup = _lookup_label(label)
-        if not lookup:
+        if not label:
             return False
-
-        def write(db: sqlite_utils.Database) -> bool:
-            with immediate(db):
-                row = _row(db, team_id, lookup)
-                if row is None:
-                    return False
-                _move_default(db, team_id, int(row["id"]))
-            return True
-
-        return await self._db.run(write)
+        async with self._db.transaction() as tx:
+            await tx.lock(f"accounts:{team_id}")
+            row = await _row(tx, team_id, label)
+            if row is None:
+                return False
+            await _move_default(tx, team_id, int(row["id"]))
+        return True
 
     async def rotate_all(self) -> int:
         """Re-encrypt every stored secret (all teams) under the newest key, in one transaction.
@@ -282,21 +252,19 @@ class AccountStore:
         if any secret cannot be decrypted with the configured keys.
         """
         box = self._db.box
-
-        def write(db: sqlite_utils.Database) -> int:
-            with immediate(db):
-                rows = db.execute("SELECT id, secret_enc FROM accounts ORDER BY id").fetchall()
-                for account_id, secret_enc in rows:
-                    db.execute(
-                        "UPDATE accounts SET secret_enc = ? WHERE id = ?",
-                        [box.rotate(str(secret_enc)), account_id],
-                    )
-            return len(rows)
-
-        return await self._db.run(write)
+        rotated = 0
+        async with self._db.transaction() as tx:
+            rows = await tx.fetch_all("SELECT id, secret_enc FROM accounts ORDER BY id")
+            for row in rows:
+                # Only if unchanged since read: a secret replaced meanwhile is already under the newest key.
+                rotated += await tx.execute(
+                    "UPDATE accounts SET secret_enc = ? WHERE id = ? AND secret_enc = ?",
+                    [box.rotate(str(row["secret_enc"])), row["id"], row["secret_enc"]],
+                )
+        return rotated
 
 
-def _move_default(db: sqlite_utils.Database, team_id: str, account_id: int) -> None:
+async def _move_default(tx: Queries, team_id: str, account_id: int) -> None:
     # Clear first, then set: a single UPDATE could briefly hold two defaults and trip the index.
-    db.execute("UPDATE accounts SET is_default = 0 WHERE team_id = ? AND is_default = 1", [team_id])
-    db.execute("UPDATE accounts SET is_default = 1 WHERE team_id = ? AND id = ?", [team_id, account_id])
+    await tx.execute("UPDATE accounts SET is_default = 0 WHERE team_id = ? AND is_default = 1", [team_id])
+    await tx.execute("UPDATE accounts SET is_default = 1 WHERE team_id = ? AND id = ?", [team_id, account_id])

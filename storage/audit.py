@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast, get_args
 
-import sqlite_utils
-
 from storage.db import Database, utc_now
 
 __all__ = ["AuditEntry", "AuditLog", "Outcome", "redact", "summarize"]
@@ -27,7 +25,7 @@ _INSERT = (
     "INSERT INTO audit (at, team_id, enterprise_id, user_id, channel_id, operation, account_label, "
     "account_sid, summary, outcome, message_sid, error_code, error_message) VALUES (:at, :team_id, "
     ":enterprise_id, :user_id, :channel_id, :operation, :account_label, :account_sid, :summary, "
-    ":outcome, :message_sid, :error_code, :error_message)"
+    ":outcome, :message_sid, :error_code, :error_message) RETURNING id"
 )
 _RECENT = "SELECT * FROM audit WHERE team_id = ? ORDER BY id DESC LIMIT ?"
 _BODY_PREVIEW = 80
@@ -155,20 +153,11 @@ class AuditLog:
             "error_code": error_code,
             "error_message": _clip(error_message),
         }
-
-        def write(db: sqlite_utils.Database) -> int:
-            return int(db.execute(_INSERT, row).lastrowid or 0)
-
-        return await self._db.run(write)
+        inserted = await self._db.fetch_one(_INSERT, row)
+        assert inserted is not None
+        return int(inserted["id"])
 
     async def recent(self, team_id: str, limit: int = 10) -> list[AuditEntry]:
         """The team's latest entries, newest first."""
         limit = max(1, min(int(limit), 1000))
-
-        def read(db: sqlite_utils.Database) -> list[AuditEntry]:
-            rows = db.query(
-                "SELECT * FROM audit WHERE team_id = ? ORDER BY id DESC LIMIT ?", [team_id, limit]
-            )
-            return [_entry(row) for row in rows]
-
-        return await self._db.run(read)
+        return [_entry(row) for row in await self._db.fetch_all(_RECENT, [team_id, limit])]

@@ -1,39 +1,68 @@
-"""The SQLite database: WAL mode, numbered migrations and one writer thread that does all SQLite work.
+"""The database the repositories talk to, on either engine: SQLite (the default) or PostgreSQL.
 
-Like datasette, nothing here touches SQLite on the event loop: every call is a function handed to
-`Database.run`, which runs it on a single dedicated thread that owns the connection. Two bot
-replicas may share one file; SQLite's locks, a busy timeout and `BEGIN IMMEDIATE` for every
-read-modify-write keep them from stepping on each other.
+Repositories see only this small interface: `fetch_all`, `fetch_one`, `execute` and `execute_many`
+on the database or on a transaction (`async with db.transaction() as tx:`), in the one SQL dialect of
+`storage.sql`. `storage.sqlite` runs it on one writer thread over sqlite-utils; `storage.postgres` on
+a psycopg connection pool. Both apply `storage.migrations` on open. See docs/storage.md.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
-import sqlite3
-import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from storage.crypto import SecretBox
-from storage.migrations import migrations
 
-__all__ = ["BUSY_TIMEOUT_MS", "Database", "DatabaseClosedError", "immediate", "utc_now"]
+if TYPE_CHECKING:
+    import sqlite_utils
+
+__all__ = [
+    "DEFAULT_POOL_SIZE",
+    "DEFAULT_STATEMENT_TIMEOUT",
+    "Database",
+    "DatabaseClosedError",
+    "DatabaseUnavailable",
+    "Engine",
+    "Params",
+    "Queries",
+    "Row",
+    "Transaction",
+    "is_postgres_url",
+    "utc_now",
+]
 
 T = TypeVar("T")
+Engine = Literal["sqlite", "postgresql"]
+Row = dict[str, Any]
+Params = Sequence[Any] | Mapping[str, Any]
 
-BUSY_TIMEOUT_MS = 5000
-MEMORY = ":memory:"
+DEFAULT_POOL_SIZE = 10
+DEFAULT_STATEMENT_TIMEOUT = 5.0
+PING_TIMEOUT = 2.0
 
 
 class DatabaseClosedError(RuntimeError):
     """The database was used after `close()`."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database did not answer (unreachable, restarting, or a statement ran out of time).
+
+    Whatever the failed call was writing was not committed. `str()` is the sentence for the user;
+    `detail` is the driver's reason, for logs (it never holds a password).
+    """
+
+    SENTENCE = "The bot's database is not answering; nothing was sent."
+
+    def __init__(self, message: str | None = None, *, detail: str = "") -> None:
+        super().__init__(message or self.SENTENCE)
+        self.detail = detail
 
 
 def utc_now() -> str:
@@ -41,89 +70,61 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-@contextlib.contextmanager
-def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """Run the block in a `BEGIN IMMEDIATE` transaction: take the write lock before reading.
-
-    Use it for every read-modify-write, so another process cannot change what was read before the
-    write lands. Commits on success and rolls back on any exception.
-    """
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        if db.conn.in_transaction:
-            db.conn.execute("ROLLBACK")
-        raise
-    try:
-        db.conn.execute("COMMIT")
-    except BaseException:
-        if db.conn.in_transaction:
-            db.conn.execute("ROLLBACK")
-        raise
+def iso(moment: datetime) -> str:
+    """An aware datetime in the stored form of `utc_now()`; a naive one raises ValueError."""
+    if moment.tzinfo is None:
+        raise ValueError("A stored time must carry its time zone (use an aware datetime, UTC).")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _enable_wal(conn: sqlite3.Connection, path: str) -> None:
-    """Switch the file to WAL mode, waiting while another process does the same.
-
-    Changing the journal mode needs an exclusive lock, and SQLite answers "database is locked" at
-    once (without its busy handler) when two connections try together, so retry until the timeout.
-    """
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    delay = 0.005
-    while True:
-        try:
-            mode = str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower()
-        except sqlite3.OperationalError as err:
-            if "locked" not in str(err) or time.monotonic() >= deadline:
-                raise
-            time.sleep(delay)  # a real lock wait on the writer thread, not the event loop
-            delay = min(delay * 2, 0.1)
-            continue
-        if mode != "wal":
-            raise sqlite3.OperationalError(f"could not switch {path} to WAL mode (got {mode!r})")
-        return
+def is_postgres_url(target: str | Path) -> bool:
+    """True for a `postgresql://` or `postgres://` URL; anything else is a SQLite path."""
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
 
-def _connect(path: str) -> sqlite_utils.Database:
-    """Open the connection (on the writer thread), set the pragmas and apply pending migrations."""
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)
-    try:
-        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        db = sqlite_utils.Database(conn, execute_plugins=False)
-        if path != MEMORY:
-            with db.ensure_autocommit_on():
-                _enable_wal(conn, path)
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        # One write lock around the whole upgrade, so two replicas starting together do not both try
-        # to create the tables; each migration still runs in its own savepoint with its record.
-        with immediate(db):
-            migrations.apply(db)
-    except BaseException:
-        conn.close()
-        raise
-    return db
+class Queries(abc.ABC):
+    """The statements a repository can run, on a database or inside one of its transactions."""
+
+    engine: Engine
+
+    @abc.abstractmethod
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        """Run a statement that returns rows (a SELECT, or a write with RETURNING); all of them."""
+
+    @abc.abstractmethod
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        """Run a statement that returns rows; the first one, or None."""
+
+    @abc.abstractmethod
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run a statement that returns no rows; how many rows it changed (-1 when not counted)."""
+
+    @abc.abstractmethod
+    async def execute_many(self, sql: str, rows: Sequence[Params]) -> None:
+        """Run one statement once per parameter set (bulk inserts)."""
 
 
-class Database:
-    """An open SQLite database whose every call runs on one dedicated writer thread.
+class Transaction(Queries):
+    """Statements that commit together when the `async with db.transaction()` block ends, or not at all."""
 
-    Create it with `await Database.open(path)`; call SQLite through `await db.run(fn)`; finish with
-    `await db.close()`. `box` encrypts and decrypts the stored Twilio secrets.
+    @abc.abstractmethod
+    async def lock(self, name: str) -> None:
+        """Hold an exclusive lock called `name` until the transaction ends.
+
+        It serialises read-modify-writes on one thing (a team's accounts, the migrations) across
+        replicas. On PostgreSQL it is an advisory lock; SQLite's immediate transaction already holds
+        the database's only write lock, so there it costs nothing.
+        """
+
+
+class Database(Queries):
+    """An open database on either engine. `box` encrypts and decrypts the stored Twilio secrets.
+
+    Open one with `await Database.open(path)` (SQLite) or `await Database.connect(url_or_path)`
+    (PostgreSQL for a `postgresql://` URL, else SQLite); finish with `await db.close()`.
     """
 
-    path: Path
     box: SecretBox
-
-    def __init__(self, path: Path, box: SecretBox, executor: ThreadPoolExecutor) -> None:
-        """Use `Database.open`; this only stores what it prepared."""
-        self.path = path
-        self.box = box
-        self._executor = executor
-        self._db: sqlite_utils.Database | None = None
-        self._closed = False
-        self._close_lock = asyncio.Lock()
 
     @classmethod
     async def open(
@@ -133,93 +134,86 @@ class Database:
         secret_keys: str | None = None,
         key_file: Path | None = None,
     ) -> Database:
-        """Open (creating if needed) the database at `path`, or `":memory:"`, and migrate it.
+        """Open (creating if needed) the SQLite database at `path`, or `":memory:"`, and migrate it.
 
         `secret_keys` is the SECRET_KEY setting (comma-separated Fernet keys, newest first). Without
         it the key is read from `key_file` (default: `secret.key` beside the database), which is
         generated once with mode 0600 when missing. An in-memory database without keys gets a
         throwaway key. Raises `storage.crypto.KeyConfigError` for an unusable key setting.
         """
-        memory = str(path) == MEMORY
-        db_path = Path(path)
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-        loop = asyncio.get_running_loop()
-        try:
+        from storage.sqlite import SQLiteDatabase
 
-            def prepare() -> tuple[SecretBox, sqlite_utils.Database]:
-                if memory:
-                    if secret_keys:
-                        box = SecretBox.from_keys(secret_keys)
-                    elif key_file is not None:
-                        box = SecretBox.from_setting(None, key_file)
-                    else:
-                        box = SecretBox.generate()
-                    return box, _connect(MEMORY)
-                db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                box = SecretBox.from_setting(secret_keys, key_file or db_path.parent / "secret.key")
-                return box, _connect(str(db_path))
+        return await SQLiteDatabase.open_file(path, secret_keys=secret_keys, key_file=key_file)
 
-            box, sdb = await loop.run_in_executor(executor, prepare)
-        except BaseException:
-            executor.shutdown(wait=False)
-            raise
-        database = cls(db_path, box, executor)
-        database._db = sdb
-        return database
+    @classmethod
+    async def connect(
+        cls,
+        target: str | Path,
+        *,
+        secret_keys: str | None = None,
+        key_file: Path | None = None,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
+        connect_timeout: float = 5.0,
+    ) -> Database:
+        """Open PostgreSQL for a `postgresql://` URL (DATABASE_URL), else SQLite at the path, and migrate.
+
+        On PostgreSQL the pool holds `pool_size` connections (DATABASE_POOL_SIZE), every statement
+        is cancelled after `statement_timeout` seconds, and the secret key must be given
+        (`secret_keys`, or an explicit `key_file`): every replica must encrypt with the same one.
+        Raises `DatabaseUnavailable` when the server does not answer within `connect_timeout`.
+        """
+        if not is_postgres_url(target):
+            return await cls.open(target, secret_keys=secret_keys, key_file=key_file)
+        from storage.postgres import PostgresDatabase
+
+        return await PostgresDatabase.open_url(
+            str(target),
+            secret_keys=secret_keys,
+            key_file=key_file,
+            pool_size=pool_size,
+            statement_timeout=statement_timeout,
+            connect_timeout=connect_timeout,
+        )
 
     @property
+    @abc.abstractmethod
     def closed(self) -> bool:
         """True once `close()` has started."""
-        return self._closed
+
+    @abc.abstractmethod
+    def transaction(
+        self, *, statement_timeout: float | None = None
+    ) -> contextlib.AbstractAsyncContextManager[Transaction]:
+        """`async with db.transaction() as tx:` runs tx's statements as one transaction.
+
+        SQLite begins it IMMEDIATE (the write lock is taken before the first read); PostgreSQL runs
+        it READ COMMITTED, so read-modify-writes take `tx.lock(name)` or a row lock first.
+        `statement_timeout` replaces the usual one inside it (PostgreSQL; for long waits such as
+        migrations). Do not call the database itself inside the block: use `tx`.
+        """
+
+    async def ping(self, within: float = PING_TIMEOUT) -> bool:
+        """Whether the database answers a trivial query within `within` seconds (for /healthz)."""
+        try:
+            await asyncio.wait_for(self.fetch_one("SELECT 1 AS ok"), within)
+        except Exception:  # any failure is the answer "no"; the caller only reports it
+            return False
+        return True
 
     async def run(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
-        """Run `fn(db)` on the writer thread and return its result (exceptions propagate).
+        """SQLite only: run `fn` with the sqlite-utils database on the writer thread.
 
-        `fn` must leave no transaction open: use `immediate(db)` or `db.atomic()` blocks.
+        Kept for callers written before PostgreSQL existed; new code uses the statements above.
         """
-        if self._closed or self._db is None:
-            raise DatabaseClosedError("The database is closed.")
-        sdb = self._db
+        raise NotImplementedError(
+            f"Database.run hands out a sqlite-utils connection, which the {self.engine} engine does not "
+            "have; use fetch_all, fetch_one, execute or transaction instead."
+        )
 
-        def call() -> T:
-            try:
-                return fn(sdb)
-            finally:
-                if sdb.conn.in_transaction:
-                    # A half-done transaction would swallow every later write; undo it.
-                    sdb.conn.execute("ROLLBACK")
-
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-
+    @abc.abstractmethod
     async def close(self) -> None:
-        """Checkpoint the WAL into the database file, close the connection and stop the thread.
-
-        Safe to call more than once.
-        """
-        async with self._close_lock:
-            if self._closed:
-                return
-            self._closed = True
-            sdb, self._db = self._db, None
-            if sdb is not None:
-
-                def finish() -> None:
-                    try:
-                        if sdb.conn.in_transaction:
-                            sdb.conn.execute("ROLLBACK")
-                        # Another replica may hold the file open; a busy checkpoint is not an error.
-                        with contextlib.suppress(sqlite3.OperationalError):
-                            sdb.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-                    finally:
-                        sdb.conn.close()
-
-                try:
-                    await asyncio.get_running_loop().run_in_executor(self._executor, finish)
-                finally:
-                    # The close job was the last one queued, so the thread ends on its own.
-                    self._executor.shutdown(wait=False)
-            else:
-                self._executor.shutdown(wait=False)
+        """Release the connection(s). Safe to call more than once."""
 
     async def __aenter__(self) -> Database:
         return self
@@ -231,7 +225,3 @@ class Database:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
-        return f"<Database {self.path} {state}>"

@@ -11,15 +11,21 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Literal, cast, get_args
 
-import sqlite_utils
+from storage.db import Database, Queries, iso, utc_now
 
-from storage.db import Database, immediate, utc_now
-
-__all__ = ["REQUEST_KEYS", "Operation", "Outbox", "OutboxEntry", "RequestValue", "State"]
+__all__ = [
+    "DEFAULT_LEASE_SECONDS",
+    "REQUEST_KEYS",
+    "Operation",
+    "Outbox",
+    "OutboxEntry",
+    "RequestValue",
+    "State",
+]
 
 State = Literal["pending", "sent", "failed", "unknown"]
 Operation = Literal["send", "schedule"]
@@ -27,12 +33,22 @@ RequestValue = str | int | None | tuple[str, ...]
 REQUEST_KEYS: frozenset[str] = frozenset({"to", "from", "service", "body", "send_at", "media_urls"})
 _STATES: frozenset[str] = frozenset(get_args(State))
 _OPERATIONS: frozenset[str] = frozenset(get_args(Operation))
+# Long enough to cover a create with its retries and the card, short enough that a crashed replica's
+# rows are taken over within minutes.
+DEFAULT_LEASE_SECONDS = 120.0
 _CLAIM = (
-    "INSERT OR IGNORE INTO outbox (key, team_id, enterprise_id, user_id, channel_id, response_url, "
-    "account_label, account_sid, operation, request_json, state, created_at, card_posted, attempts) "
+    "INSERT INTO outbox (key, team_id, enterprise_id, user_id, channel_id, response_url, "
+    "account_label, account_sid, operation, request_json, state, created_at, card_posted, attempts, "
+    "owner, lease_until) "
     "VALUES (:key, :team_id, :enterprise_id, :user_id, :channel_id, :response_url, :account_label, "
-    ":account_sid, :operation, :request_json, 'pending', :created_at, 0, 1)"
+    ":account_sid, :operation, :request_json, 'pending', :created_at, 0, 1, :owner, :lease_until) "
+    "ON CONFLICT (key) DO NOTHING RETURNING *"
 )
+_STALE = (
+    "SELECT id FROM outbox WHERE card_posted = 0 AND lease_until IS NOT NULL AND lease_until < ? "
+    "ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED"
+)
+_TAKE = "UPDATE outbox SET owner = ?, lease_until = ?, attempts = attempts + 1 WHERE id = ? RETURNING *"
 
 
 @dataclass(frozen=True)
@@ -58,6 +74,8 @@ class OutboxEntry:
     settled_at: datetime | None
     card_posted: bool
     attempts: int
+    owner: str | None = None
+    lease_until: datetime | None = None
 
 
 def _request_json(request: Mapping[str, str | int | Sequence[str] | None]) -> str:
@@ -113,16 +131,29 @@ def _entry(row: Mapping[str, Any]) -> OutboxEntry:
         settled_at=_time(row["settled_at"]),
         card_posted=bool(row["card_posted"]),
         attempts=int(row["attempts"]),
+        owner=row["owner"],
+        lease_until=_time(row["lease_until"]),
     )
 
 
-def _by_key(db: sqlite_utils.Database, key: str) -> OutboxEntry | None:
-    row = next(iter(db.query("SELECT * FROM outbox WHERE key = ?", [key])), None)
+async def _by_key(db: Queries, key: str) -> OutboxEntry | None:
+    row = await db.fetch_one("SELECT * FROM outbox WHERE key = ?", [key])
     return None if row is None else _entry(row)
 
 
+def _lease_end(now: datetime, lease_seconds: float) -> str:
+    if lease_seconds <= 0:
+        raise ValueError("A lease must last a positive number of seconds.")
+    return iso(now + timedelta(seconds=lease_seconds))
+
+
 class Outbox:
-    """Idempotent claims on sends and schedules, and their outcomes."""
+    """Idempotent claims on sends and schedules, and their outcomes.
+
+    A claim may carry a lease: `owner` (the replica) holds the row until `lease_until` and extends it
+    with `renew`; once it runs out, another replica's reconciler takes the row with `take_stale`.
+    A row leaves leasing when its card is posted.
+    """
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -140,16 +171,21 @@ class Outbox:
         account_sid: str | None,
         response_url: str | None = None,
         enterprise_id: str | None = None,
+        owner: str | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> tuple[OutboxEntry, bool]:
         """Claim `key`: (entry, True) if this call created it, else (the existing entry, False).
 
-        Only the caller that gets True may call Twilio. `operation` is "send" or "schedule". Raises
-        ValueError for a request key outside the allow-list or an unknown operation.
+        Only the caller that gets True may call Twilio. `operation` is "send" or "schedule". With an
+        `owner`, the new row is leased to it for `lease_seconds`; without one it has no lease and
+        only start-up recovery (`pending`, `unposted`) picks it up. Raises ValueError for a request
+        key outside the allow-list or an unknown operation.
         """
         if not key:
             raise ValueError("An outbox claim needs a non-empty idempotency key.")
         if operation not in _OPERATIONS:
             raise ValueError(f"The outbox takes 'send' or 'schedule', not {operation!r}.")
+        now = datetime.now(UTC)
         row = {
             "key": key,
             "team_id": team_id,
@@ -161,18 +197,63 @@ class Outbox:
             "account_sid": account_sid,
             "operation": operation,
             "request_json": _request_json(request),
-            "created_at": utc_now(),
+            "created_at": iso(now),
+            "owner": owner,
+            "lease_until": None if owner is None else _lease_end(now, lease_seconds),
         }
+        # Whoever inserts first gets the row back; a key already there returns nothing, and rows are
+        # never deleted, so reading it next cannot miss.
+        created = await self._db.fetch_one(_CLAIM, row)
+        if created is not None:
+            return _entry(created), True
+        entry = await _by_key(self._db, key)
+        assert entry is not None
+        return entry, False
 
-        def write(db: sqlite_utils.Database) -> tuple[OutboxEntry, bool]:
-            with immediate(db):
-                cursor = db.execute(_CLAIM, row)
-                created = cursor.rowcount == 1
-                entry = _by_key(db, key)
-            assert entry is not None
-            return entry, created
+    async def renew(
+        self,
+        key: str,
+        *,
+        owner: str,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        now: datetime | None = None,
+    ) -> bool:
+        """Extend `owner`'s lease on `key` to `lease_seconds` from now; False if it is no longer theirs.
 
-        return await self._db.run(write)
+        False means another replica took the row over (or its card is posted): stop working on it.
+        """
+        until = _lease_end(now or datetime.now(UTC), lease_seconds)
+        changed = await self._db.execute(
+            "UPDATE outbox SET lease_until = ? WHERE key = ? AND owner = ? AND card_posted = 0",
+            [until, key, owner],
+        )
+        return changed == 1
+
+    async def take_stale(
+        self,
+        owner: str,
+        now: datetime | None = None,
+        limit: int = 100,
+        *,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    ) -> list[OutboxEntry]:
+        """Take over up to `limit` rows whose lease ran out before `now` and whose card is not posted.
+
+        Each taken row is leased to `owner` for `lease_seconds` and counts one more attempt; oldest
+        first. Two replicas taking at once never get the same row: on PostgreSQL the rows are
+        locked with SKIP LOCKED, on SQLite the immediate transaction admits one taker at a time.
+        """
+        moment = now or datetime.now(UTC)
+        cutoff, until = iso(moment), _lease_end(moment, lease_seconds)
+        limit = max(1, min(int(limit), 1000))
+        taken: list[OutboxEntry] = []
+        async with self._db.transaction() as tx:
+            rows = await tx.fetch_all(_STALE, [cutoff, limit])
+            for row in rows:
+                updated = await tx.fetch_one(_TAKE, [owner, until, row["id"]])
+                assert updated is not None
+                taken.append(_entry(updated))
+        return taken
 
     async def settle(
         self,
@@ -189,60 +270,36 @@ class Outbox:
         """
         if state not in _STATES or state == "pending":
             raise ValueError(f"An outbox entry settles as 'sent', 'failed' or 'unknown', not {state!r}.")
-
-        def write(db: sqlite_utils.Database) -> None:
-            db.execute(
-                "UPDATE outbox SET state = ?, message_sid = ?, error_code = ?, error_message = ?, "
-                "settled_at = ? WHERE key = ?",
-                [state, message_sid, error_code, error_message, utc_now(), key],
-            )
-
-        await self._db.run(write)
+        await self._db.execute(
+            "UPDATE outbox SET state = ?, message_sid = ?, error_code = ?, error_message = ?, "
+            "settled_at = ? WHERE key = ?",
+            [state, message_sid, error_code, error_message, utc_now(), key],
+        )
 
     async def mark_card_posted(self, key: str) -> None:
-        """Note that the result card for `key` reached Slack, so nobody posts it again."""
-
-        def write(db: sqlite_utils.Database) -> None:
-            db.execute("UPDATE outbox SET card_posted = 1 WHERE key = ?", [key])
-
-        await self._db.run(write)
+        """Note that the result card for `key` reached Slack, so nobody posts it again (the lease ends)."""
+        await self._db.execute("UPDATE outbox SET card_posted = 1, lease_until = NULL WHERE key = ?", [key])
 
     async def pending(self) -> list[OutboxEntry]:
         """Entries still waiting for an outcome, oldest first (for recovery after a crash)."""
-
-        def read(db: sqlite_utils.Database) -> list[OutboxEntry]:
-            rows = db.query("SELECT * FROM outbox WHERE state = 'pending' ORDER BY id")
-            return [_entry(row) for row in rows]
-
-        return await self._db.run(read)
+        rows = await self._db.fetch_all("SELECT * FROM outbox WHERE state = 'pending' ORDER BY id")
+        return [_entry(row) for row in rows]
 
     async def unposted(self) -> list[OutboxEntry]:
         """Entries whose result card never reached Slack (any state), oldest first, for start-up recovery."""
-
-        def read(db: sqlite_utils.Database) -> list[OutboxEntry]:
-            rows = db.query("SELECT * FROM outbox WHERE card_posted = 0 ORDER BY id")
-            return [_entry(row) for row in rows]
-
-        return await self._db.run(read)
+        rows = await self._db.fetch_all("SELECT * FROM outbox WHERE card_posted = 0 ORDER BY id")
+        return [_entry(row) for row in rows]
 
     async def sid_recorded(self, sid: str, *, other_than: str) -> bool:
         """Whether a row other than `other_than` already records `sid` as its message.
 
         A lookup for a create whose answer was lost must not pin one message on two user actions.
         """
-
-        def read(db: sqlite_utils.Database) -> bool:
-            rows = db.execute(
-                "SELECT 1 FROM outbox WHERE message_sid = ? AND key != ? LIMIT 1", [sid, other_than]
-            ).fetchall()
-            return bool(rows)
-
-        return await self._db.run(read)
+        row = await self._db.fetch_one(
+            "SELECT 1 AS found FROM outbox WHERE message_sid = ? AND key != ? LIMIT 1", [sid, other_than]
+        )
+        return row is not None
 
     async def get(self, key: str) -> OutboxEntry | None:
         """The entry for `key`, or None."""
-
-        def read(db: sqlite_utils.Database) -> OutboxEntry | None:
-            return _by_key(db, key)
-
-        return await self._db.run(read)
+        return await _by_key(self._db, key)

@@ -267,3 +267,9 @@ async def far_ends() -> AsyncIterator[FarEnds]:
         yield running
     finally:
         await running.stop()
+
+
+# ── storage on both engines (issue 10) ───────────────────────────────────────────────────────────────
+# The parametrised `db` fixture (SQLite and PostgreSQL) and its helpers live in storage_fixtures.py.
+
+from storage_fixtures import db, db_target, postgres_schema, postgres_server  # noqa: E402, F401

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from storage_fixtures import DbTarget
 
-from storage.accounts import AccountStore, StoredAccount, check_label, mask_sid
+from storage.accounts import AccountStore, StoredAccount, mask_sid
 from storage.crypto import WrongKeyError
 from storage.db import Database
 
@@ -22,13 +23,6 @@ TOKEN_B = "e3b0c44298fc1c149afbf4c8996fb924"
 API_SECRET = "Zq7XvP2mKc9LwR4tYb6NhJ3sDf8GaQe1"
 OLD_KEY = Fernet.generate_key().decode()
 NEW_KEY = Fernet.generate_key().decode()
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "bot.db", secret_keys=OLD_KEY)
-    yield database
-    await database.close()
 
 
 @pytest.fixture
@@ -71,7 +65,7 @@ async def test_credentials_decrypt_the_stored_secret(store: AccountStore) -> Non
 async def test_adding_the_same_label_replaces_the_account(store: AccountStore) -> None:
     """Same (team, label) updates in place: same id, new SID and secret, default kept."""
     first = await _add(store, "T1", "main")
-    again = await _add(store, "T1", "MAIN", account_sid=SID_B, secret=TOKEN_B, added_by="U2")
+    again = await _add(store, "T1", "main", account_sid=SID_B, secret=TOKEN_B, added_by="U2")
     assert again.id == first.id and again.is_default
     assert again.account_sid == SID_B and again.added_by == "U2"
     assert len(await store.list("T1")) == 1
@@ -148,34 +142,53 @@ async def test_labels_that_could_never_be_stored_find_nothing(store: AccountStor
         assert await store.remove("T1", label) is False
 
 
-async def test_invalid_labels_are_refused_with_a_sentence(store: AccountStore) -> None:
-    """add() refuses a label with spaces or symbols, saying what is allowed."""
-    with pytest.raises(ValueError, match="1 to 32 letters"):
-        await _add(store, "T1", "my account!")
-    assert check_label(" Main ") == "main"
+async def test_labels_are_stored_exactly_as_given(store: AccountStore) -> None:
+    """Storage keeps the label it is given (the bot checks and normalises it); an empty one is refused."""
+    await _add(store, "T1", "Main")
+    assert (await store.get("T1", "Main")) is not None
+    assert await store.get("T1", "main") is None
+    with pytest.raises(ValueError, match="label is required"):
+        await _add(store, "T1", "")
 
 
-async def test_rotate_all_moves_every_secret_to_the_newest_key(tmp_path: Path) -> None:
+async def test_concurrent_first_adds_leave_exactly_one_default(db_target: DbTarget) -> None:
+    """Two replicas adding a team's first accounts at once: both stored, exactly one default."""
+    a, b = await db_target.open(), await db_target.open()
+    try:
+        for team in ("T1", "T2", "T3"):
+            await asyncio.gather(
+                _add(AccountStore(a), team, "one"),
+                _add(AccountStore(b), team, "two"),
+                _add(AccountStore(a), team, "three"),
+            )
+            accounts = await AccountStore(b).list(team)
+            assert len(accounts) == 3
+            assert sum(account.is_default for account in accounts) == 1
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_rotate_all_moves_every_secret_to_the_newest_key(db_target: DbTarget) -> None:
     """Old key second still decrypts; rotate_all re-encrypts; then the old key alone fails."""
-    path = tmp_path / "bot.db"
-    db = await Database.open(path, secret_keys=OLD_KEY)
+    db = await db_target.open(OLD_KEY)
     await _add(AccountStore(db), "T1", "main")
     await _add(AccountStore(db), "T2", "main", secret=TOKEN_B)
     await db.close()
 
-    db = await Database.open(path, secret_keys=f"{NEW_KEY},{OLD_KEY}")
+    db = await db_target.open(f"{NEW_KEY},{OLD_KEY}")
     store = AccountStore(db)
     found = await store.credentials("T1")
     assert found is not None and found[1].secret == TOKEN_A
     assert await store.rotate_all() == 2
     await db.close()
 
-    db = await Database.open(path, secret_keys=NEW_KEY)
+    db = await db_target.open(NEW_KEY)
     found = await AccountStore(db).credentials("T2")
     assert found is not None and found[1].secret == TOKEN_B
     await db.close()
 
-    db = await Database.open(path, secret_keys=OLD_KEY)
+    db = await db_target.open(OLD_KEY)
     try:
         with pytest.raises(WrongKeyError):
             await AccountStore(db).credentials("T1")
@@ -183,20 +196,23 @@ async def test_rotate_all_moves_every_secret_to_the_newest_key(tmp_path: Path) -
         await db.close()
 
 
-async def test_rotate_all_with_an_unknown_key_changes_nothing(tmp_path: Path) -> None:
-    """If any secret cannot be read, rotate_all raises and leaves every row as it was."""
-    path = tmp_path / "bot.db"
-    db = await Database.open(path, secret_keys=OLD_KEY)
+async def test_rotate_all_with_an_unknown_key_changes_nothing(db_target: DbTarget) -> None:
+    """If any secret cannot be read, rotate_all raises and leaves every stored token as it was."""
+    db = await db_target.open(OLD_KEY)
     await _add(AccountStore(db), "T1", "main")
+    await _add(AccountStore(db), "T2", "main", secret=TOKEN_B)
     await db.close()
-    db = await Database.open(path, secret_keys=NEW_KEY)
-    with pytest.raises(WrongKeyError):
-        await AccountStore(db).rotate_all()
+    db = await db_target.open(f"{NEW_KEY},{OLD_KEY}")
+    await _add(AccountStore(db), "T3", "main")  # under NEW_KEY only
     await db.close()
-    db = await Database.open(path, secret_keys=OLD_KEY)
-    found = await AccountStore(db).credentials("T1")
-    assert found is not None and found[1].secret == TOKEN_A
-    await db.close()
+    db = await db_target.open(OLD_KEY)
+    try:
+        before = await db.fetch_all("SELECT id, secret_enc FROM accounts ORDER BY id")
+        with pytest.raises(WrongKeyError):
+            await AccountStore(db).rotate_all()  # T1 and T2 rotate, then T3 cannot be read
+        assert await db.fetch_all("SELECT id, secret_enc FROM accounts ORDER BY id") == before
+    finally:
+        await db.close()
 
 
 def _leaks(folder: Path, secrets: list[str]) -> list[str]:
@@ -223,6 +239,29 @@ async def test_nothing_secret_reaches_the_database_files(tmp_path: Path) -> None
     await store.rotate_all()
     await db.close()
     assert _leaks(tmp_path, secrets) == []
+
+
+@pytest.mark.postgres
+async def test_nothing_secret_is_plaintext_in_postgres(postgres_schema: str) -> None:
+    """In PostgreSQL's raw tables no column of any row holds a known secret, before or after rotation."""
+    secrets = [TOKEN_A, TOKEN_B, API_SECRET]
+    db = await DbTarget("postgresql", postgres_schema).open(OLD_KEY)
+    try:
+        store = AccountStore(db)
+        await _add(store, "T1", "main", secret=TOKEN_A)
+        await _add(store, "T1", "backup", secret=API_SECRET, api_key_sid=KEY_SID)
+        await _add(store, "T2", "main", secret=TOKEN_B)
+
+        async def leaks() -> list[str]:
+            rows = await db.fetch_all("SELECT accounts::text AS whole FROM accounts")
+            assert len(rows) == 3
+            return [f"{s[:4]}…" for row in rows for s in secrets if s in row["whole"]]
+
+        assert await leaks() == []
+        await store.rotate_all()
+        assert await leaks() == []
+    finally:
+        await db.close()
 
 
 def test_mask_sid_shows_only_the_ends() -> None:

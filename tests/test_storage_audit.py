@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from storage.audit import AuditLog, redact, summarize
 from storage.db import Database
-
-
-@pytest.fixture
-async def db() -> AsyncIterator[Database]:
-    database = await Database.open(":memory:")
-    yield database
-    await database.close()
 
 
 async def _record(log: AuditLog, team: str, operation: str, **changes: Any) -> int:

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from storage_fixtures import DbTarget
 
 from storage.db import Database
 from storage.outbox import Outbox, OutboxEntry
 
 REQUEST = {"to": "+15551234567", "from": "+15557654321", "body": "Hello", "send_at": None}
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "bot.db")
-    yield database
-    await database.close()
 
 
 async def _claim(outbox: Outbox, key: str, **changes: Any) -> tuple[OutboxEntry, bool]:
@@ -49,10 +42,9 @@ async def test_claiming_a_key_twice_returns_false_the_second_time(db: Database) 
     assert dict(entry.request) == REQUEST
 
 
-async def test_two_replicas_racing_on_one_key_get_exactly_one_claim(tmp_path: Path) -> None:
-    """Two Database instances on one file, claiming together: exactly one True."""
-    path = tmp_path / "bot.db"
-    a, b = await Database.open(path), await Database.open(path)
+async def test_two_replicas_racing_on_one_key_get_exactly_one_claim(db_target: DbTarget) -> None:
+    """Two Database instances on one database, claiming together: exactly one True."""
+    a, b = await db_target.open(), await db_target.open()
     try:
         for n in range(20):
             results = await asyncio.gather(
@@ -65,21 +57,15 @@ async def test_two_replicas_racing_on_one_key_get_exactly_one_claim(tmp_path: Pa
         await b.close()
 
 
-def test_replicas_in_threads_racing_on_one_key_get_exactly_one_claim(tmp_path: Path) -> None:
+def test_replicas_in_threads_racing_on_one_key_get_exactly_one_claim(db_target: DbTarget) -> None:
     """Six threads, each its own loop and Database, claim the same keys: one winner per key."""
-    path = tmp_path / "bot.db"
-
-    async def setup() -> None:
-        db = await Database.open(path)
-        await db.close()
-
-    asyncio.run(setup())
+    db_target.open_sync()
     barrier = threading.Barrier(6)
     wins: list[str] = []
     errors: list[BaseException] = []
 
     async def replica() -> None:
-        db = await Database.open(path)
+        db = await db_target.open()
         try:
             barrier.wait()
             for n in range(10):
@@ -153,3 +139,113 @@ async def test_pending_lists_unsettled_entries_oldest_first(db: Database) -> Non
     assert [e.key for e in await outbox.pending()] == ["a", "c"]
     assert [e.key for e in await outbox.unposted()] == ["a", "b", "c"]
     assert await outbox.get("missing") is None
+
+
+# ── leases: another replica takes over what a dead one left ─────────────────────────────────────────
+
+
+async def test_a_claim_without_owner_has_no_lease_and_is_never_taken(db: Database) -> None:
+    """The old single-process claim still works: no owner, no lease, left to start-up recovery."""
+    outbox = Outbox(db)
+    entry, _ = await _claim(outbox, "k1")
+    assert (entry.owner, entry.lease_until) == (None, None)
+    assert await outbox.take_stale("r2", datetime.now(UTC) + timedelta(days=1)) == []
+
+
+async def test_an_owned_claim_is_leased_and_renew_extends_it(db: Database) -> None:
+    """claim(owner=…) leases the row; renew moves the lease on, but only for its owner."""
+    outbox = Outbox(db)
+    now = datetime.now(UTC)
+    entry, _ = await _claim(outbox, "k1", owner="r1", lease_seconds=30)
+    assert entry.owner == "r1" and entry.lease_until is not None
+    assert entry.lease_until - entry.created_at == timedelta(seconds=30)
+    assert await outbox.renew("k1", owner="r1", lease_seconds=300, now=now) is True
+    renewed = await outbox.get("k1")
+    assert renewed is not None and renewed.lease_until == now + timedelta(seconds=300)
+    assert await outbox.renew("k1", owner="r2") is False
+    assert await outbox.renew("missing", owner="r1") is False
+
+
+async def test_take_stale_takes_only_expired_unposted_rows(db: Database) -> None:
+    """Rows whose lease ran out and whose card is not posted move to the new owner, oldest first."""
+    outbox = Outbox(db)
+    for key, seconds in (("old-1", 10), ("old-2", 20), ("fresh", 3600), ("posted", 10)):
+        await _claim(outbox, key, owner="r1", lease_seconds=seconds)
+    await outbox.settle("posted", state="sent", message_sid="SM" + "1" * 32)
+    await outbox.mark_card_posted("posted")
+    later = datetime.now(UTC) + timedelta(seconds=60)
+    taken = await outbox.take_stale("r2", later, limit=10, lease_seconds=45)
+    assert [entry.key for entry in taken] == ["old-1", "old-2"]
+    assert all(
+        e.owner == "r2" and e.attempts == 2 and e.lease_until == later + timedelta(seconds=45) for e in taken
+    )
+    assert await outbox.take_stale("r3", later) == []
+    assert await outbox.renew("old-1", owner="r1") is False
+    assert await outbox.renew("old-1", owner="r2") is True
+
+
+async def test_a_settled_row_without_its_card_is_still_taken_over(db: Database) -> None:
+    """A replica that died after Twilio answered but before the card leaves a row to take over."""
+    outbox = Outbox(db)
+    await _claim(outbox, "k1", owner="r1", lease_seconds=1)
+    await outbox.settle("k1", state="sent", message_sid="SM" + "2" * 32)
+    (taken,) = await outbox.take_stale("r2", datetime.now(UTC) + timedelta(seconds=5))
+    assert (taken.key, taken.state, taken.owner) == ("k1", "sent", "r2")
+
+
+async def test_take_stale_respects_the_limit(db: Database) -> None:
+    """At most `limit` rows per call; the rest wait for the next call."""
+    outbox = Outbox(db)
+    for n in range(5):
+        await _claim(outbox, f"k{n}", owner="r1", lease_seconds=1)
+    later = datetime.now(UTC) + timedelta(seconds=5)
+    first = await outbox.take_stale("r2", later, limit=3)
+    second = await outbox.take_stale("r2", later, limit=3)
+    assert [e.key for e in first] == ["k0", "k1", "k2"] and [e.key for e in second] == ["k3", "k4"]
+
+
+async def test_two_takers_at_once_never_get_the_same_row(db_target: DbTarget) -> None:
+    """Two replicas (several tasks each) take stale rows together: every row goes to exactly one."""
+    a, b = await db_target.open(), await db_target.open()
+    try:
+        for n in range(40):
+            await _claim(Outbox(a), f"k{n}", owner="dead", lease_seconds=1)
+        later = datetime.now(UTC) + timedelta(seconds=5)
+        takers = [(owner, db) for owner, db in (("a1", a), ("b1", b), ("a2", a), ("b2", b)) for _ in range(4)]
+        rounds = await asyncio.gather(*(Outbox(db).take_stale(owner, later, limit=3) for owner, db in takers))
+        keys = [entry.key for taken in rounds for entry in taken]
+        assert len(keys) == len(set(keys)), "a row was taken twice"
+        rest = await Outbox(a).take_stale("last", later, limit=1000)
+        assert sorted(keys + [entry.key for entry in rest]) == sorted(f"k{n}" for n in range(40))
+        stored = {entry.key: entry.owner for entry in await Outbox(b).unposted()}
+        for (owner, _), taken in zip(takers, rounds, strict=True):
+            assert all(stored[entry.key] == owner for entry in taken)
+    finally:
+        await a.close()
+        await b.close()
+
+
+@pytest.mark.postgres
+async def test_a_taker_skips_rows_another_taker_holds(postgres_schema: str) -> None:
+    """PostgreSQL: rows locked by another replica's taker are skipped at once, not waited for."""
+    target = DbTarget("postgresql", postgres_schema)
+    a, b = await target.open(), await target.open()
+    try:
+        for n in range(4):
+            await _claim(Outbox(a), f"k{n}", owner="dead", lease_seconds=1)
+        later = datetime.now(UTC) + timedelta(seconds=5)
+        async with a.transaction() as tx:
+            held = await tx.fetch_all("SELECT key FROM outbox WHERE key IN ('k0', 'k1') FOR UPDATE")
+            assert len(held) == 2
+            # Without SKIP LOCKED this would wait for the lock until the statement timeout.
+            taken = await Outbox(b).take_stale("b", later)
+        assert [entry.key for entry in taken] == ["k2", "k3"]
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_take_stale_refuses_a_naive_time(db: Database) -> None:
+    """A time without a zone could be read in the wrong one; it is refused with a sentence."""
+    with pytest.raises(ValueError, match="time zone"):
+        await Outbox(db).take_stale("r1", datetime(2030, 1, 1))

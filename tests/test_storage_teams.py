@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from storage.db import Database
 from storage.teams import TeamSettings
-
-
-@pytest.fixture
-async def db() -> AsyncIterator[Database]:
-    database = await Database.open(":memory:")
-    yield database
-    await database.close()
 
 
 async def test_log_channel_is_set_read_and_cleared_per_team(db: Database) -> None:

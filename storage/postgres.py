@@ -1,0 +1,285 @@
+"""The PostgreSQL engine: psycopg 3 on an `AsyncConnectionPool` (why psycopg: docs/storage.md).
+
+Connections run in autocommit, so a lone statement commits by itself and `transaction()` opens a
+real one. Every connection gets a statement timeout when it joins the pool, and the pool checks a
+connection before handing it out, so after a server restart broken ones are replaced rather than
+failing the next statement. A call that cannot reach the server raises `DatabaseUnavailable`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from storage.crypto import KeyConfigError, SecretBox
+from storage.db import (
+    DEFAULT_POOL_SIZE,
+    DEFAULT_STATEMENT_TIMEOUT,
+    Database,
+    DatabaseClosedError,
+    DatabaseUnavailable,
+    Engine,
+    Params,
+    Row,
+    Transaction,
+)
+from storage.sql import for_postgres
+
+__all__ = ["PostgresDatabase", "redact_url"]
+
+Connection = psycopg.AsyncConnection[DictRow]
+# A transaction left open by a stuck replica must not hold its row locks forever.
+IDLE_IN_TRANSACTION_TIMEOUT = 60.0
+# The key of `tx.lock(name)`: per schema, so two deployments sharing one database do not block each other.
+_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || %s, 0))"
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def _reason(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
+@contextlib.contextmanager
+def _answering() -> Iterator[None]:
+    """Turn the driver's "cannot reach / gave up" errors into `DatabaseUnavailable`."""
+    try:
+        yield
+    except (psycopg.OperationalError, psycopg.InterfaceError) as err:
+        # OperationalError covers a refused or dropped connection, a server shutting down, the pool
+        # timing out and a statement cancelled by its timeout: in each, nothing was committed.
+        raise DatabaseUnavailable(detail=_reason(err)) from err
+
+
+def _milliseconds(seconds: float) -> str:
+    return str(max(1, math.ceil(seconds * 1000)))
+
+
+async def _fetch(conn: Connection, sql: str, params: Params, one: bool) -> list[Row]:
+    async with conn.cursor() as cursor:
+        await cursor.execute(for_postgres(sql), params)
+        if one:
+            row = await cursor.fetchone()
+            return [] if row is None else [row]
+        return await cursor.fetchall()
+
+
+async def _execute(conn: Connection, sql: str, params: Params) -> int:
+    async with conn.cursor() as cursor:
+        await cursor.execute(for_postgres(sql), params)
+        return cursor.rowcount
+
+
+async def _execute_many(conn: Connection, sql: str, rows: Sequence[Params]) -> None:
+    async with conn.cursor() as cursor:
+        await cursor.executemany(for_postgres(sql), rows)
+
+
+class _PostgresTransaction(Transaction):
+    """Statements on the one pooled connection that holds the open transaction."""
+
+    engine: Engine = "postgresql"
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self.done = False
+
+    def _open(self) -> Connection:
+        if self.done:
+            raise RuntimeError("This transaction has ended; open a new one with db.transaction().")
+        return self._conn
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        with _answering():
+            return await _fetch(self._open(), sql, params, one=False)
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        with _answering():
+            rows = await _fetch(self._open(), sql, params, one=True)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        with _answering():
+            return await _execute(self._open(), sql, params)
+
+    async def execute_many(self, sql: str, rows: Sequence[Params]) -> None:
+        with _answering():
+            await _execute_many(self._open(), sql, rows)
+
+    async def lock(self, name: str) -> None:
+        with _answering():
+            await self._open().execute(_LOCK, [name])
+
+
+class PostgresDatabase(Database):
+    """PostgreSQL through a fixed-size psycopg connection pool."""
+
+    engine: Engine = "postgresql"
+
+    def __init__(self, pool: AsyncConnectionPool[Connection], box: SecretBox, url: str) -> None:
+        """Use `Database.connect`; this only stores what it prepared."""
+        self.box = box
+        self.url = redact_url(url)
+        self._pool = pool
+        self._closed = False
+
+    @classmethod
+    async def open_url(
+        cls,
+        url: str,
+        *,
+        secret_keys: str | None = None,
+        key_file: Path | None = None,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
+        connect_timeout: float = 5.0,
+    ) -> PostgresDatabase:
+        """See `Database.connect`."""
+        from storage.migrations import apply_migrations
+
+        if pool_size < 1:
+            raise ValueError(f"The database pool needs at least one connection, not {pool_size}.")
+        if statement_timeout <= 0:
+            raise ValueError("The statement timeout must be a positive number of seconds.")
+        box = _box(secret_keys, key_file)
+        kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "row_factory": dict_row,
+            "connect_timeout": max(2, math.ceil(connect_timeout)),
+        }
+        # One plain connection first: when it fails, libpq says why (refused, no such database, bad
+        # password), where a pool would only report that it timed out.
+        try:
+            probe = await psycopg.AsyncConnection.connect(url, **kwargs)
+        except psycopg.Error as err:
+            raise DatabaseUnavailable(
+                f"Cannot connect to the PostgreSQL database at {redact_url(url)} ({_reason(err)}); "
+                "check DATABASE_URL and that the server is running.",
+                detail=_reason(err),
+            ) from None
+        await probe.close()
+
+        async def configure(conn: Connection) -> None:
+            await conn.execute(
+                "SELECT set_config('statement_timeout', %s, false), "
+                "set_config('idle_in_transaction_session_timeout', %s, false)",
+                [_milliseconds(statement_timeout), _milliseconds(IDLE_IN_TRANSACTION_TIMEOUT)],
+            )
+
+        pool = AsyncConnectionPool(
+            url,
+            connection_class=Connection,
+            kwargs=kwargs,
+            min_size=pool_size,
+            max_size=pool_size,
+            open=False,
+            configure=configure,
+            # Checked on checkout: a connection the server dropped (restart, failover) is replaced.
+            check=AsyncConnectionPool.check_connection,
+            timeout=connect_timeout,
+            # Give up a failing slot soon; the next request that finds the pool short makes a new one.
+            reconnect_timeout=max(10.0, 2 * connect_timeout),
+            name="bot-database",
+        )
+        try:
+            with _answering():
+                await pool.open(wait=True, timeout=connect_timeout)
+        except BaseException:
+            await pool.close()
+            raise
+        database = cls(pool, box, url)
+        try:
+            await apply_migrations(database)
+        except BaseException:
+            await database.close()
+            raise
+        return database
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _usable(self) -> AsyncConnectionPool[Connection]:
+        if self._closed:
+            raise DatabaseClosedError("The database is closed.")
+        return self._pool
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        pool = self._usable()
+        with _answering():
+            async with pool.connection() as conn:
+                return await _fetch(conn, sql, params, one=False)
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        pool = self._usable()
+        with _answering():
+            async with pool.connection() as conn:
+                rows = await _fetch(conn, sql, params, one=True)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        pool = self._usable()
+        with _answering():
+            async with pool.connection() as conn:
+                return await _execute(conn, sql, params)
+
+    async def execute_many(self, sql: str, rows: Sequence[Params]) -> None:
+        pool = self._usable()
+        with _answering():
+            async with pool.connection() as conn, conn.transaction():
+                await _execute_many(conn, sql, rows)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, *, statement_timeout: float | None = None) -> AsyncIterator[Transaction]:
+        pool = self._usable()
+        with _answering():
+            async with pool.connection() as conn, conn.transaction():
+                if statement_timeout is not None:
+                    await conn.execute(
+                        "SELECT set_config('statement_timeout', %s, true)", [_milliseconds(statement_timeout)]
+                    )
+                tx = _PostgresTransaction(conn)
+                try:
+                    yield tx
+                finally:
+                    tx.done = True
+
+    async def close(self) -> None:
+        """Close every pooled connection. Safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._pool.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<Database {self.url} {state}>"
+
+
+def _box(secret_keys: str | None, key_file: Path | None) -> SecretBox:
+    if secret_keys is not None and secret_keys.strip():
+        return SecretBox.from_keys(secret_keys, source="SECRET_KEY")
+    if key_file is not None and Path(key_file).is_file():
+        return SecretBox.from_setting(None, Path(key_file))
+    raise KeyConfigError(
+        "With PostgreSQL, set SECRET_KEY: every replica must encrypt with the same key, so none is "
+        "generated beside the database. Moving from SQLite? Use the key in the secret.key file beside "
+        "the old database."
+    )

@@ -1,0 +1,163 @@
+"""The storage tests' database, on both engines: one `db` fixture, parametrised sqlite / postgresql.
+
+PostgreSQL comes from TEST_DATABASE_URL (default `postgresql:///test`); each test gets a fresh schema
+(chosen through the URL's `options=-csearch_path=…`, as any deployment could), dropped afterwards.
+Without a server the PostgreSQL half skips with one line saying how to get one; under CI=true it
+fails instead, because CI has the server. Imported by conftest.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+from urllib.parse import parse_qsl, urlencode
+
+import psycopg
+import pytest
+import sqlite_utils
+from cryptography.fernet import Fernet
+from sqlite_utils.migrations import Migrations
+
+from storage.db import Database
+from storage.migrations import MIGRATIONS
+
+DEFAULT_TEST_DATABASE_URL = "postgresql:///test"
+# One key for every database a test opens, unless the test passes its own.
+DB_KEY = Fernet.generate_key().decode()
+# Small pools: several tests' databases may be open at once, and other test runs share the server.
+TEST_POOL_SIZE = 2
+
+
+def postgres_test_url() -> str:
+    """The PostgreSQL server the tests use."""
+    return os.environ.get("TEST_DATABASE_URL") or DEFAULT_TEST_DATABASE_URL
+
+
+def postgres_unavailable(reason: str) -> NoReturn:
+    """Skip with one line that says how to get a server; fail under CI=true, where there is one."""
+    line = (
+        f"no PostgreSQL at {postgres_test_url()} ({reason}); start one (apt-get install postgresql, or "
+        "docker run -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres) or set TEST_DATABASE_URL"
+    )
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{line} (CI=true: the PostgreSQL tests must run)", pytrace=False)
+    pytest.skip(line)
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """`url` with libpq's `options=-csearch_path=schema` added, so every pooled connection uses it."""
+    # Split by hand: urllib turns `postgresql:///test` (no host: the local socket) into `postgresql:/test`.
+    base, _, query_text = url.partition("?")
+    query = parse_qsl(query_text, keep_blank_values=True)
+    options = " ".join([value for key, value in query if key == "options"] + [f"-csearch_path={schema}"])
+    query = [(key, value) for key, value in query if key != "options"] + [("options", options)]
+    return f"{base}?{urlencode(query)}"
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, what: str, timeout: float = 10.0) -> None:
+    """Return once `await check()` holds; fail after `timeout` seconds (polls every 20 ms)."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def _run_statements(statements: list[str]) -> Callable[[sqlite_utils.Database], None]:
+    def apply(db: sqlite_utils.Database) -> None:
+        for statement in statements:
+            db.execute(statement)
+
+    return apply
+
+
+def old_sqlite_utils_file(path: Path) -> None:
+    """A file as the bot made it before PostgreSQL support: sqlite-utils Migrations, 0001 to 0004."""
+    old = Migrations("slack-twilio-bridge")
+    for migration in MIGRATIONS[:4]:
+        old(name=migration.name)(_run_statements(migration.sql("sqlite")))
+    db = sqlite_utils.Database(path)
+    try:
+        old.apply(db)
+        db.execute(
+            "INSERT INTO teams (team_id, log_channel_id, default_region, updated_at) "
+            "VALUES ('T1', 'C1', 'GB', '2025-01-01T00:00:00+00:00')"
+        )
+        db.execute(
+            "INSERT INTO outbox (key, team_id, user_id, channel_id, operation, request_json, created_at) "
+            "VALUES ('k1', 'T1', 'U1', 'C1', 'send', '{}', '2025-01-01T00:00:00+00:00')"
+        )
+    finally:
+        db.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The URL of a PostgreSQL that answers (checked once per run), or a skip that says how to get one."""
+    url = postgres_test_url()
+    try:
+        with psycopg.connect(url, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as err:
+        postgres_unavailable(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
+    return url
+
+
+@pytest.fixture
+def postgres_schema(postgres_server: str) -> Iterator[str]:
+    """A fresh empty schema for one test; yields a URL that uses it, and drops it afterwards."""
+    schema = f"test_{secrets.token_hex(6)}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield with_search_path(postgres_server, schema)
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@dataclass(frozen=True)
+class DbTarget:
+    """Where a storage test's data lives: a SQLite file or a PostgreSQL schema; open it as often as needed."""
+
+    engine: str
+    where: str
+
+    async def open(self, secret_keys: str | None = DB_KEY) -> Database:
+        """Another Database on the same data (a second replica, or a reopen with other keys)."""
+        if self.engine == "sqlite":
+            return await Database.open(self.where, secret_keys=secret_keys)
+        return await Database.connect(self.where, secret_keys=secret_keys, pool_size=TEST_POOL_SIZE)
+
+    def open_sync(self, secret_keys: str | None = DB_KEY) -> None:
+        """Open and close once in a fresh loop (creates the schema before threads race on it)."""
+
+        async def once() -> None:
+            db = await self.open(secret_keys)
+            await db.close()
+
+        asyncio.run(once())
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_target(request: pytest.FixtureRequest, tmp_path: Path) -> DbTarget:
+    """A place for a test's database, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return DbTarget("sqlite", str(tmp_path / "bot.db"))
+    return DbTarget("postgresql", request.getfixturevalue("postgres_schema"))
+
+
+@pytest.fixture
+async def db(db_target: DbTarget) -> AsyncIterator[Database]:
+    """An open, migrated Database on each engine (keys: DB_KEY), closed after the test."""
+    database = await db_target.open()
+    try:
+        yield database
+    finally:
+        await database.close()
