@@ -72,7 +72,7 @@ async def open_modal(
     problem: str | None = None,
 ) -> None:
     """Open the form for `subcommand`, prefilled; the trigger_id must be at most 3 seconds old."""
-    accounts = await deps.accounts.list(ctx.team_id)
+    accounts = await deps.workspace.accounts(ctx.team_id)
     # The IDs come from Slack's signed payload; a shape ModalMetadata refuses means a channel-less surface.
     try:
         metadata = ModalMetadata(
@@ -129,7 +129,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                     deps, client, trigger_id=command["trigger_id"], subcommand="setup", prefill={}, ctx=ctx
                 )
                 return
-            await deps.teams.set_log_channel(ctx.team_id, parsed.channel_id, updated_by=ctx.user_id)
+            await deps.workspace.set_log_channel(ctx, parsed.channel_id)
             await ack(
                 text=f"Every operation's card will also be posted in <#{parsed.channel_id}>."
                 if parsed.channel_id
@@ -190,10 +190,10 @@ async def _announce_log_channel(
 
 
 async def _accounts(deps: SlackDeps, client: AsyncWebClient, ctx: Context, where: Where) -> None:
-    accounts = await deps.accounts.list(ctx.team_id)
+    accounts = await deps.workspace.accounts(ctx.team_id)
     await tell_user(deps, client, where, cards.accounts_card(accounts))
 
 
 async def _history(deps: SlackDeps, client: AsyncWebClient, ctx: Context, where: Where, limit: int) -> None:
-    entries = await deps.audit.recent(ctx.team_id, limit)
+    entries = await deps.workspace.history(ctx.team_id, limit)
     await tell_user(deps, client, where, cards.history_card(entries))

@@ -20,13 +20,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.commands import (
     CancelCommand,
-    DeleteCommand,
     FetchCommand,
     ListCommand,
     ScheduleCommand,
     SendCommand,
+    TwilioCommand,
 )
 from bot.operations import Context, Duplicate, OperationError, Operations, Sent
+from bot.services import Services
 from bot.settings import Settings
 from bot.slack import cards
 from bot.slack.cards import Card
@@ -34,12 +35,8 @@ from bot.slack.delivery import Delivery, Turn
 from bot.slack.modals import prefill_from_command
 from bot.slack.permissions import Permissions
 from bot.tasks import TaskTracker
-from bot.twilio.client import TwilioClient
 from bot.twilio.errors import TwilioError
-from storage.accounts import AccountStore
-from storage.audit import AuditLog
-from storage.outbox import Outbox
-from storage.teams import TeamSettings
+from bot.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -56,38 +53,33 @@ STALE_PAGE_SENTENCE = (
 # The running command's place in its channel's queue of cards (set by `run`, used by `publish`).
 _TURN: ContextVar[Turn | None] = ContextVar("card_turn", default=None)
 
-TwilioCommand = SendCommand | ScheduleCommand | ListCommand | FetchCommand | CancelCommand | DeleteCommand
-
-_NAMES = {
-    SendCommand: "send",
-    ScheduleCommand: "schedule",
-    ListCommand: "list",
-    FetchCommand: "fetch",
-    CancelCommand: "cancel",
-    DeleteCommand: "delete",
-}
-
-
-def subcommand_of(cmd: TwilioCommand) -> str:
-    """The slash subcommand a request came from."""
-    return _NAMES[type(cmd)]
-
 
 @dataclass(frozen=True)
 class SlackDeps:
-    """Everything the listeners use, built once by the server and injected into the Bolt app."""
+    """What the Slack listeners use: the services, and the Slack door's own parts (delivery, permissions)."""
 
     settings: Settings
     operations: Operations
-    twilio: TwilioClient
-    accounts: AccountStore
-    audit: AuditLog
-    outbox: Outbox
-    teams: TeamSettings
-    delivery: Delivery
-    permissions: Permissions
+    workspace: Workspace
     tasks: TaskTracker
     clock: Callable[[], datetime]
+    delivery: Delivery
+    permissions: Permissions
+
+    @classmethod
+    def of(
+        cls, settings: Settings, services: Services, *, delivery: Delivery, permissions: Permissions
+    ) -> SlackDeps:
+        """The Slack door over the process's services."""
+        return cls(
+            settings,
+            services.operations,
+            services.workspace,
+            services.tasks,
+            services.clock,
+            delivery,
+            permissions,
+        )
 
 
 @dataclass(frozen=True)
@@ -161,7 +153,7 @@ async def publish(
         finally:
             if turn is not None:
                 turn.done()
-    log_channel = await deps.teams.get_log_channel(ctx.team_id) if mirror else None
+    log_channel = await deps.workspace.log_channel(ctx.team_id) if mirror else None
     if log_channel and log_channel != where.channel_id:
         try:
             await deps.delivery.post(client, log_channel, card)
@@ -202,7 +194,7 @@ async def _run(
     key: str,
     page_uri: str | None,
 ) -> None:
-    name = subcommand_of(cmd)
+    name = cmd.subcommand
     ops = deps.operations
     try:
         if isinstance(cmd, SendCommand | ScheduleCommand):
@@ -222,7 +214,7 @@ async def _run(
                 note=result.note,
             )
             await publish(deps, client, ctx, where, card)
-            await deps.outbox.mark_card_posted(key)
+            await ops.card_posted(key)
         elif isinstance(cmd, ListCommand):
             try:
                 page, account = await ops.list(ctx, cmd, page_uri=page_uri)
@@ -298,7 +290,7 @@ async def _twilio_failed(
     *,
     key: str,
 ) -> None:
-    name = subcommand_of(cmd)
+    name = cmd.subcommand
     if err.unknown_outcome and isinstance(cmd, SendCommand | ScheduleCommand):
         # The team must see this one: a text may have gone out that nobody has a card for.
         card = cards.unknown_outcome_card(
@@ -309,7 +301,7 @@ async def _twilio_failed(
             detail=str(err),
         )
         await publish(deps, client, ctx, where, card)
-        await deps.outbox.mark_card_posted(key)
+        await deps.operations.card_posted(key)
         return
     reopen = (name, prefill_from_command(cmd)) if not where.message_ts else None
     card = cards.error_card(
@@ -317,7 +309,7 @@ async def _twilio_failed(
     )
     await tell_user(deps, client, where, card)
     if isinstance(cmd, SendCommand | ScheduleCommand):
-        await deps.outbox.mark_card_posted(key)
+        await deps.operations.card_posted(key)
 
 
 def _filters(cmd: ListCommand) -> str:
