@@ -171,10 +171,16 @@ async def run(
     key: str,
     page_uri: str | None = None,
 ) -> None:
-    """Run `cmd` and post exactly one outcome for it, after the cards of earlier commands in the channel."""
+    """Run `cmd` and post exactly one outcome for it; a create's card follows earlier creates' (bounded)."""
     # Taken before the first await: tasks start in the order they were spawned, which is the order the
-    # commands arrived in, whichever Twilio call then finishes first.
-    turn = deps.delivery.turn(where.channel_id) if where.channel_id and not where.message_ts else None
+    # commands arrived in, whichever Twilio call then finishes first. Only creates queue: a view never
+    # waits for someone else's send.
+    creates = isinstance(cmd, SendCommand | ScheduleCommand)
+    turn = (
+        deps.delivery.turn(where.channel_id)
+        if creates and where.channel_id and not where.message_ts
+        else None
+    )
     _TURN.set(turn)
     try:
         await deps.tasks.after_foreground()
