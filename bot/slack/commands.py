@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import uuid
 from typing import Any
@@ -34,6 +35,8 @@ from bot.tasks import ShuttingDown
 log = logging.getLogger(__name__)
 
 COMMAND = "/twilio"
+# The ack of a command that runs in the background; deleted once its card or error is shown.
+WORKING_NOTE = ":hourglass_flowing_sand: Working on it…"
 LOG_CHANNEL_UNREACHABLE = (
     "I cannot post in that channel (I am not a member of it), so no card can be copied there. "
     "Invite me to it with `/invite @Twilio Bridge`, or pick another channel."
@@ -166,8 +169,9 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             else:
                 # A slash command's trigger_id is unique to one invocation: the idempotency key.
                 key = f"cmd:{ctx.team_id}:{command.get('trigger_id') or uuid.uuid4().hex}"
-                deps.tasks.spawn(run(deps, client, ctx, where, parsed, key=key), name=f"twilio {text[:20]}")
-                await ack(text=":hourglass_flowing_sand: Working on it…")
+                noted = dataclasses.replace(where, working_note=True)
+                deps.tasks.spawn(run(deps, client, ctx, noted, parsed, key=key), name=f"twilio {text[:20]}")
+                await ack(text=WORKING_NOTE)
         except ShuttingDown as err:
             await ack(text=str(err))
 

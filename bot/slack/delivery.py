@@ -149,3 +149,18 @@ class Delivery:
         async with self._session.post(response_url, json=payload, timeout=self._timeout) as resp:
             if resp.status >= 400:
                 log.warning("response_url answered HTTP %s", resp.status)
+
+    async def dismiss(self, response_url: str) -> None:
+        """Delete the ephemeral note the command's ack left ("Working on it…") through its response_url.
+
+        A courtesy once the outcome is shown: a failure is logged, never raised.
+        """
+        try:
+            # Slack wants delete_original alone in the payload.
+            async with self._session.post(
+                response_url, json={"delete_original": True}, timeout=self._timeout
+            ) as resp:
+                if resp.status >= 400:
+                    log.info("could not delete the working note: response_url answered HTTP %s", resp.status)
+        except (aiohttp.ClientError, TimeoutError) as err:
+            log.info("could not delete the working note: %s", type(err).__name__)

@@ -91,6 +91,8 @@ class Where:
     response_url: str | None = None
     # Set when a button asked: the card to update in place instead of posting a new one.
     message_ts: str | None = None
+    # Set when the ack left a "Working on it…" note, to delete once the outcome is shown.
+    working_note: bool = False
 
 
 def interaction_context(
@@ -188,6 +190,8 @@ async def run(
     finally:
         if turn is not None:
             turn.done()
+    if where.working_note and where.response_url:
+        await deps.delivery.dismiss(where.response_url)
 
 
 async def _run(
