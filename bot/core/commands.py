@@ -185,33 +185,32 @@ class ListCommand:
 
 
 @dataclass(frozen=True)
-class FetchCommand:
+class _BySid:
+    """A request about one message: its SID, and the account label it belongs to (None: the default)."""
+
+    sid: str
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchCommand(_BySid):
     """Fetch one message by SID."""
 
     subcommand: ClassVar[str] = "fetch"
 
-    sid: str
-    account: str | None = None
-
 
 @dataclass(frozen=True)
-class CancelCommand:
+class CancelCommand(_BySid):
     """Cancel a scheduled message by SID."""
 
     subcommand: ClassVar[str] = "cancel"
 
-    sid: str
-    account: str | None = None
-
 
 @dataclass(frozen=True)
-class DeleteCommand:
+class DeleteCommand(_BySid):
     """Delete a message record by SID."""
 
     subcommand: ClassVar[str] = "delete"
-
-    sid: str
-    account: str | None = None
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.core.commands import (
     CancelCommand,
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["FieldErrors", "parse_submission"]
 
 _MAX_ERROR = 300
+_T = TypeVar("_T")
 _SECRET_SHAPE = re.compile(r"[A-Za-z0-9_\-.]{16,128}")
 
 
@@ -119,23 +120,23 @@ class _Form:
             self.fail(block_id, missing)
         return value
 
-    def phone(self, block_id: str, raw: str | None, region: str, field: str) -> PhoneNumber | None:
-        if raw is None:
-            return None
+    def check(self, block_id: str, rule: Callable[[], _T]) -> _T | None:
+        """The rule's answer, or None with its sentence shown under `block_id`."""
         try:
-            return parse_phone(raw, default_region=region, field=field)
+            return rule()
         except InputError as err:
             self.fail(block_id, err.message)
             return None
 
+    def phone(self, block_id: str, raw: str | None, region: str, field: str) -> PhoneNumber | None:
+        if raw is None:
+            return None
+        return self.check(block_id, lambda: parse_phone(raw, default_region=region, field=field))
+
     def sid(self, block_id: str, raw: str | None, kind: SidKind) -> str | None:
         if raw is None:
             return None
-        try:
-            return check_sid(raw, kind, field=block_id)
-        except InputError as err:
-            self.fail(block_id, err.message)
-            return None
+        return self.check(block_id, lambda: check_sid(raw, kind, field=block_id))
 
     def account(self, accounts: Sequence[StoredAccount]) -> StoredAccount | None:
         chosen = _selected(self.values, "account")
@@ -155,12 +156,7 @@ class _Form:
 
     def body(self) -> str | None:
         body = self.required("body", "Type the message to send.")
-        if body is None:
-            return None
-        try:
-            check_body(body)
-        except InputError as err:
-            self.fail("body", err.message)
+        if body is None or self.check("body", lambda: check_body(body)) is None:
             return None
         return body
 
@@ -169,11 +165,7 @@ def _same_channel(form: _Form, to: PhoneNumber | None, from_: PhoneNumber | None
     """The sender on the recipient's channel (the WhatsApp rule), or an error on To."""
     if to is None:
         return from_
-    try:
-        return sender_for(to, from_)
-    except InputError as err:
-        form.fail("to", err.message)
-        return from_
+    return form.check("to", lambda: sender_for(to, from_)) or from_
 
 
 def _parse_send(form: _Form, accounts: Sequence[StoredAccount], region: str) -> SendCommand | None:
@@ -183,15 +175,16 @@ def _parse_send(form: _Form, accounts: Sequence[StoredAccount], region: str) -> 
     body = form.body()
     from_ = _same_channel(form, to, from_)
     if account is not None and "from" not in form.errors:
-        try:
-            sender_or_service(
+        sender = str(from_) if from_ else None
+        form.check(
+            "from",
+            lambda: sender_or_service(
                 account.label,
-                sender=str(from_) if from_ else None,
+                sender=sender,
                 default_from=account.default_from,
                 default_service=account.default_service_sid,
-            )
-        except InputError as err:
-            form.fail("from", err.message)
+            ),
+        )
     if form.errors or account is None or to is None or body is None:
         return None
     return SendCommand(to=to, body=body, from_=from_, account=account.label)
@@ -217,10 +210,10 @@ def _parse_schedule(
         except (ValueError, OverflowError, OSError):
             form.fail("send_at", "That is not a date and time; pick one with the picker.")
     if account is not None and "service" not in form.errors:
-        try:
-            schedule_service(account.label, service=service, default_service=account.default_service_sid)
-        except InputError as err:
-            form.fail("service", err.message)
+        default = account.default_service_sid
+        form.check(
+            "service", lambda: schedule_service(account.label, service=service, default_service=default)
+        )
     if form.errors or account is None or to is None or body is None or send_at is None:
         return None
     return ScheduleCommand(to=to, send_at=send_at, body=body, service=service, account=account.label)
@@ -230,20 +223,10 @@ def _parse_list(form: _Form, accounts: Sequence[StoredAccount], region: str) -> 
     account = form.account(accounts)
     to = form.phone("to", _text(form.values, "to"), region, "to")
     from_ = form.phone("from", _text(form.values, "from"), region, "from")
-    day: date | None = None
     raw_date = _picked_date(form.values, "date")
-    if raw_date is not None:
-        try:
-            day = parse_date(raw_date)
-        except InputError as err:
-            form.fail("date", err.message)
-    limit = DEFAULT_PAGE_SIZE
+    day = form.check("date", lambda: parse_date(raw_date)) if raw_date is not None else None
     raw_limit = _text(form.values, "limit")
-    if raw_limit is not None:
-        try:
-            limit = parse_page_size(raw_limit)
-        except InputError as err:
-            form.fail("limit", err.message)
+    limit = form.check("limit", lambda: parse_page_size(raw_limit)) if raw_limit is not None else None
     scheduled = _checked(form.values, "scheduled")
     if scheduled:
         given = scheduled_list_problems(
@@ -256,7 +239,12 @@ def _parse_list(form: _Form, accounts: Sequence[StoredAccount], region: str) -> 
     if form.errors or account is None:
         return None
     return ListCommand(
-        to=to, from_=from_, date_sent=day, limit=limit, account=account.label, scheduled_only=scheduled
+        to=to,
+        from_=from_,
+        date_sent=day,
+        limit=limit or DEFAULT_PAGE_SIZE,
+        account=account.label,
+        scheduled_only=scheduled,
     )
 
 
@@ -272,13 +260,8 @@ def _parse_by_sid(
 
 
 def _parse_setup(form: _Form, region: str) -> AccountSetup | None:
-    label: str | None = None
     raw_label = form.required("label", "Give the account a label, like main.")
-    if raw_label is not None:
-        try:
-            label = check_account_label(raw_label, field="label")
-        except InputError as err:
-            form.fail("label", err.message)
+    label = form.check("label", lambda: check_account_label(raw_label)) if raw_label is not None else None
     account_sid = form.sid(
         "account_sid", form.required("account_sid", "Enter the Account SID (AC…)."), "account"
     )

@@ -211,6 +211,19 @@ def _text_input(
     )
 
 
+def _checkbox(block_id: str, label: str, option: str, *, checked: bool) -> InputBlock:
+    """An optional single checkbox whose submitted value is "yes" when ticked."""
+    box = Option(value="yes", text=_plain(option))
+    return InputBlock(
+        block_id=block_id,
+        label=_plain(label),
+        element=CheckboxesElement(
+            action_id=ACTION_ID, options=[box], initial_options=[box] if checked else None
+        ),
+        optional=True,
+    )
+
+
 def _note(text: str, block_id: str | None = None) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=text, verbatim=True)], block_id=block_id)
 
@@ -360,7 +373,6 @@ def _valid_date(raw: str | None) -> str | None:
 
 
 def _list_blocks(accounts: Sequence[StoredAccount], prefill: Mapping[str, str]) -> list[Block]:
-    scheduled = Option(value="yes", text=_plain("Only scheduled messages not yet sent"))
     return [
         *_account_blocks(accounts, prefill),
         _note(_LIST_HINT),
@@ -379,15 +391,11 @@ def _list_blocks(accounts: Sequence[StoredAccount], prefill: Mapping[str, str]) 
             hint="How many messages to fetch at once, 1 to 1000.",
             optional=True,
         ),
-        InputBlock(
-            block_id="scheduled",
-            label=_plain("Scheduled"),
-            element=CheckboxesElement(
-                action_id=ACTION_ID,
-                options=[scheduled],
-                initial_options=[scheduled] if prefill.get("scheduled") == "yes" else None,
-            ),
-            optional=True,
+        _checkbox(
+            "scheduled",
+            "Scheduled",
+            "Only scheduled messages not yet sent",
+            checked=prefill.get("scheduled") == "yes",
         ),
     ]
 
@@ -413,7 +421,6 @@ def _sid_blocks(sub: str, accounts: Sequence[StoredAccount], prefill: Mapping[st
 
 
 def _setup_blocks(accounts: Sequence[StoredAccount], prefill: Mapping[str, str]) -> list[Block]:
-    make_default = Option(value="yes", text=_plain("Make this the workspace's default account"))
     return [
         SectionBlock(
             text=MarkdownTextObject(
@@ -451,15 +458,9 @@ def _setup_blocks(accounts: Sequence[StoredAccount], prefill: Mapping[str, str])
             placeholder="MG… (needed to schedule)",
             optional=True,
         ),
-        InputBlock(
-            block_id="make_default",
-            label=_plain("Default"),
-            element=CheckboxesElement(
-                action_id=ACTION_ID,
-                options=[make_default],
-                initial_options=[make_default] if not accounts else None,
-            ),
-            optional=True,
+        # The first account becomes the default anyway; say so by ticking the box.
+        _checkbox(
+            "make_default", "Default", "Make this the workspace's default account", checked=not accounts
         ),
     ]
 

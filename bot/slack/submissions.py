@@ -37,10 +37,14 @@ def _first_input(view: dict[str, Any]) -> str:
     return "to"
 
 
-def _context(body: dict[str, Any], view: dict[str, Any]) -> tuple[Context, ModalMetadata]:
-    meta = ModalMetadata.from_json(str(view.get("private_metadata") or ""))
-    ctx = interaction_context(body, channel_id=meta.channel_id or None, response_url=meta.response_url)
-    return ctx, meta
+async def _context(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> Context | None:
+    """Who submitted and where the result goes; None, with the form told why, when that is unreadable."""
+    try:
+        meta = ModalMetadata.from_json(str(view.get("private_metadata") or ""))
+    except InputError as err:
+        await ack(response_action="errors", errors={_first_input(view): err.message})
+        return None
+    return interaction_context(body, channel_id=meta.channel_id or None, response_url=meta.response_url)
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
@@ -50,10 +54,8 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def twilio_form(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        try:
-            ctx, _ = _context(body, view)
-        except InputError as err:
-            await ack(response_action="errors", errors={_first_input(view): err.message})
+        ctx = await _context(ack, body, view)
+        if ctx is None:
             return
         values = (view.get("state") or {}).get("values") or {}
         accounts = await deps.workspace.accounts(ctx.team_id)
@@ -94,10 +96,8 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def setup_form(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        try:
-            ctx, _ = _context(body, view)
-        except InputError as err:
-            await ack(response_action="errors", errors={_first_input(view): err.message})
+        ctx = await _context(ack, body, view)
+        if ctx is None:
             return
         if not await deps.permissions.is_admin(client, ctx.team_id, ctx.user_id):
             await ack(
