@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import re
 import sqlite3
 import sys
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, NoReturn, TextIO
 
 from bot.core.errors import InputError
 from bot.core.phone import parse_phone
-from bot.core.rules import SidKind, check_sid
+from bot.core.rules import SidKind, check_account_label, check_sid
+from bot.operations import Context
+from bot.services import Stores, build_services
 from bot.settings import Settings, SettingsError, load_settings
-from storage.accounts import AccountStore, StoredAccount, check_label, mask_sid
+from bot.workspace import AccountSetup, SetupRefused, StoredAccount, Workspace, mask_sid
 from storage.crypto import KeyConfigError, WrongKeyError
 from storage.db import Database
 
@@ -79,9 +83,9 @@ def _team(text: str) -> str:
 
 def _label(text: str) -> str:
     try:
-        return check_label(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err).rstrip(".")) from None
+        return check_account_label(text, field="label")
+    except InputError as err:
+        raise argparse.ArgumentTypeError(err.message.rstrip(".")) from None
 
 
 def _sid(kind: SidKind, field: str) -> Callable[[str], str]:
@@ -184,47 +188,6 @@ def _who() -> str:
         return "cli"
 
 
-async def _verify(settings: Settings, account_sid: str, secret: str, api_key_sid: str | None) -> str:
-    """Ask Twilio whether the credentials work; return a short description of the account."""
-    import aiohttp
-
-    from bot.twilio.client import TwilioClient
-    from bot.twilio.errors import TwilioError
-    from bot.twilio.models import Credentials
-
-    creds = Credentials(account_sid=account_sid, secret=secret, api_key_sid=api_key_sid)
-    try:
-        async with aiohttp.ClientSession() as session:
-            client = TwilioClient(
-                session, settings.twilio_api_url, timeout=settings.twilio_timeout, max_attempts=2
-            )
-            info = await client.verify_account(creds)
-    except TwilioError as err:
-        if err.status == 401 or err.code == 20003:
-            what = "API key SID and secret" if api_key_sid else "Account SID and auth token"
-            raise Failure(
-                f"Twilio rejected these credentials (error {err.code or 20003}), so nothing was stored; "
-                f"copy the {what} again from the Twilio console and retry."
-            ) from None
-        if err.status is None:
-            raise Failure(
-                f"Could not check the credentials with Twilio at {settings.twilio_api_url}, so nothing was "
-                f"stored: {err} Pass --no-verify to store them unchecked."
-            ) from None
-        raise Failure(f"Twilio did not accept these credentials, so nothing was stored: {err}") from None
-    except (aiohttp.ClientError, TimeoutError, OSError):
-        raise Failure(
-            f"Could not reach Twilio at {settings.twilio_api_url} to check the credentials, so nothing was "
-            "stored; check the network (or TWILIO_API_URL), or pass --no-verify to store them unchecked."
-        ) from None
-    if info.status and info.status != "active":
-        raise Failure(
-            f"Twilio says the account {mask_sid(account_sid)} is {info.status}, so nothing was stored; "
-            "reactivate it in the Twilio console first."
-        )
-    return f"{info.friendly_name!r} ({info.status})" if info.friendly_name else info.status
-
-
 def _table(accounts: Sequence[StoredAccount]) -> str:
     header = ("LABEL", "DEFAULT", "ACCOUNT SID", "API KEY", "FROM", "SERVICE")
     rows = [
@@ -246,16 +209,36 @@ def _table(accounts: Sequence[StoredAccount]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@contextlib.asynccontextmanager
+async def _workspace(settings: Settings) -> AsyncIterator[tuple[Workspace, Database]]:
+    """The workspace service over the configured database (and the database), for one command."""
+    import aiohttp
+
+    from bot.twilio.client import TwilioClient
+
+    db = await _open(settings)
+    try:
+        async with aiohttp.ClientSession() as session:
+            twilio = TwilioClient(
+                session, settings.twilio_api_url, timeout=settings.twilio_timeout, max_attempts=2
+            )
+            yield build_services(settings, Stores.over(db), twilio, clock=_utcnow).workspace, db
+    finally:
+        await db.close()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 async def _accounts(
     args: argparse.Namespace, settings: Settings, stdin: TextIO, stdout: TextIO, stderr: TextIO
 ) -> None:
-    db = await _open(settings)
-    try:
-        store = AccountStore(db)
+    async with _workspace(settings) as (workspace, _):
         if args.command == "add":
-            await _add(args, settings, store, stdin, stdout, stderr)
+            await _add(args, settings, workspace, stdin, stdout, stderr)
         elif args.command == "list":
-            accounts = await store.list(args.team)
+            accounts = await workspace.accounts(args.team)
             if not accounts:
                 stdout.write(
                     f"Team {args.team} has no Twilio accounts yet; add one with: "
@@ -264,18 +247,16 @@ async def _accounts(
             else:
                 stdout.write(_table(accounts))
         elif args.command == "remove":
-            if not await store.remove(args.team, args.label):
+            if not await workspace.remove_account(args.team, args.label):
                 raise Failure(_no_such(args.team, args.label))
             stdout.write(f"Removed the account '{args.label}' from team {args.team}.\n")
-            now_default = await store.get(args.team)
+            now_default = await workspace.default_account(args.team)
             if now_default is not None:
                 stdout.write(f"The default account is '{now_default.label}'.\n")
         elif args.command == "default":
-            if not await store.set_default(args.team, args.label):
+            if not await workspace.make_default(args.team, args.label):
                 raise Failure(_no_such(args.team, args.label))
             stdout.write(f"'{args.label}' is now the default account of team {args.team}.\n")
-    finally:
-        await db.close()
 
 
 def _no_such(team: str, label: str) -> str:
@@ -285,7 +266,7 @@ def _no_such(team: str, label: str) -> str:
 async def _add(
     args: argparse.Namespace,
     settings: Settings,
-    store: AccountStore,
+    workspace: Workspace,
     stdin: TextIO,
     stdout: TextIO,
     stderr: TextIO,
@@ -297,21 +278,32 @@ async def _add(
         except InputError as err:
             raise UsageError(err.message) from None
     secret = _read_secret(stdin, stderr, api_key=args.api_key is not None)
-    if args.no_verify:
-        checked = "not checked with Twilio (--no-verify)"
-    else:
-        checked = f"checked with Twilio: {await _verify(settings, args.sid, secret, args.api_key)}"
-    account = await store.add(
-        team_id=args.team,
+    setup = AccountSetup(
         label=args.label,
         account_sid=args.sid,
         secret=secret,
         api_key_sid=args.api_key,
         default_from=default_from,
         default_service_sid=args.service,
-        added_by=args.added_by or _who(),
-        make_default=True if args.default else None,
+        make_default=bool(args.default),
     )
+    who = Context(team_id=args.team, user_id=args.added_by or _who(), channel_id=None)
+    try:
+        added = await workspace.set_up_account(who, setup, verify=not args.no_verify)
+    except SetupRefused as err:
+        if err.unreachable:
+            raise Failure(
+                f"{err.message.rstrip('.')}. Check the network and TWILIO_API_URL "
+                f"({settings.twilio_api_url}), or pass --no-verify to store them unchecked."
+            ) from None
+        raise Failure(err.message) from None
+    info = added.checked
+    if info is None:
+        checked = "not checked with Twilio (--no-verify)"
+    else:
+        name = f"{info.friendly_name!r} ({info.status})" if info.friendly_name else info.status
+        checked = f"checked with Twilio: {name}"
+    account = added.account
     default = " It is the team's default account." if account.is_default else ""
     stdout.write(
         f"Stored the account '{account.label}' ({mask_sid(account.account_sid)}) for team {account.team_id}, "
@@ -406,15 +398,13 @@ def main_rotate_key(
 
     async def action(args: argparse.Namespace, settings: Settings) -> None:
         del args
-        db = await _open(settings)
-        try:
-            count = await AccountStore(db).rotate_all()
-        finally:
-            await db.close()
+        async with _workspace(settings) as (workspace, db):
+            count = await workspace.rotate_keys()
+            key_count = db.box.key_count
         source = "SECRET_KEY" if settings.secret_key else f"the key file beside {settings.database_path}"
         plural = "" if count == 1 else "s"
         stdout.write(f"Re-encrypted {count} stored Twilio secret{plural} with the newest key in {source}.\n")
-        if settings.secret_key and db.box.key_count > 1:
+        if settings.secret_key and key_count > 1:
             stdout.write(
                 "The older keys in SECRET_KEY are no longer needed: remove them once every replica "
                 "runs with the new SECRET_KEY.\n"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -27,7 +27,15 @@ from bot.core.commands import (
     ScheduleCommand,
     SendCommand,
 )
-from bot.core.rules import format_send_at
+from bot.core.errors import InputError
+from bot.core.phone import PhoneNumber
+from bot.core.rules import (
+    format_send_at,
+    schedule_service,
+    scheduled_list_problems,
+    sender_for,
+    sender_or_service,
+)
 from bot.inflight import InFlight
 from bot.twilio.client import TwilioClient
 from bot.twilio.errors import TwilioError
@@ -35,6 +43,17 @@ from bot.twilio.models import Credentials, Message, MessagePage
 from storage.accounts import AccountStore, StoredAccount
 from storage.audit import AuditLog
 from storage.outbox import Outbox, OutboxEntry
+
+__all__ = [
+    "ACCOUNT_GONE",
+    "Context",
+    "Duplicate",
+    "OperationError",
+    "Operations",
+    "Sent",
+    "StoredAccount",
+    "Unposted",
+]
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +104,25 @@ class Sent:
 
 @dataclass(frozen=True)
 class Duplicate:
-    """The idempotency key was already claimed: another delivery of the same action owns it.
+    """The idempotency key was already claimed: another delivery of the same action owns it and its card."""
 
-    `entry` is None when the owner (in this or another process) has not written its claim yet.
-    """
 
-    entry: OutboxEntry | None
+@dataclass(frozen=True)
+class Unposted:
+    """A create a stopped process left without its card, settled now: what its card needs to say."""
+
+    team_id: str
+    user_id: str
+    channel_id: str | None
+    response_url: str | None
+    operation: str  # "send" or "schedule"
+    account_label: str
+    to: str
+    body: str
+    # What Twilio has; None when the outcome stays unknown.
+    message: Message | None
+    # Set when the outcome is unknown because the account was removed here since.
+    account_gone: bool = False
 
 
 def _summary(fields: Mapping[str, object]) -> str:
@@ -192,40 +224,41 @@ class Operations:
     async def send(self, ctx: Context, cmd: SendCommand, *, key: str) -> Sent | Duplicate:
         """Send one message, at most once per `key`."""
         account, creds = await self.resolve(ctx, cmd.account)
-        sender = str(cmd.from_) if cmd.from_ else account.default_from
-        service = None if sender else account.default_service_sid
-        if not sender and not service:
-            raise OperationError(
-                f"Account '{account.label}' has no default From number or Messaging Service: "
-                "add `--from +1…` to the command, or ask an admin to set a default with `/twilio setup`."
+        try:
+            sender, service = sender_or_service(
+                account.label,
+                sender=str(cmd.from_) if cmd.from_ else None,
+                default_from=account.default_from,
+                default_service=account.default_service_sid,
             )
-        if sender and cmd.to.whatsapp and not sender.startswith("whatsapp:"):
-            sender = f"whatsapp:{sender}"  # Twilio wants both ends on the same channel
+            if sender:  # Twilio wants both ends on the same channel, the default sender too
+                sender = str(sender_for(cmd.to, PhoneNumber.from_str(sender)))
+        except InputError as err:
+            raise OperationError(err.message) from None
         request: dict[str, str | int | None] = {
             "to": str(cmd.to),
             "from": sender,
             "service": service,
             "body": cmd.body,
         }
-        return await self._create(ctx, "send", account, creds, request, key=key)
+        return await self._create(ctx, cmd.subcommand, account, creds, request, key=key)
 
     async def schedule(self, ctx: Context, cmd: ScheduleCommand, *, key: str) -> Sent | Duplicate:
         """Schedule one message through a Messaging Service, at most once per `key`."""
         account, creds = await self.resolve(ctx, cmd.account)
-        service = cmd.service or account.default_service_sid
-        if not service:
-            # Without a Messaging Service Twilio silently sends at once instead of scheduling.
-            raise OperationError(
-                "Scheduling needs a Messaging Service (MG…): add `--service MG…`, "
-                f"or ask an admin to give account '{account.label}' a default one with `/twilio setup`."
+        try:
+            service = schedule_service(
+                account.label, service=cmd.service, default_service=account.default_service_sid
             )
+        except InputError as err:
+            raise OperationError(err.message) from None
         request: dict[str, str | int | None] = {
             "to": str(cmd.to),
             "service": service,
             "body": cmd.body,
             "send_at": format_send_at(cmd.send_at),
         }
-        return await self._create(ctx, "schedule", account, creds, request, key=key)
+        return await self._create(ctx, cmd.subcommand, account, creds, request, key=key)
 
     async def _create(
         self,
@@ -240,14 +273,14 @@ class Operations:
         lease = self.inflight.try_acquire(key)
         if lease is None:
             log.info("duplicate delivery of %s ignored (another delivery is working on it)", operation)
-            return Duplicate(await self.outbox.get(key))
+            return Duplicate()
         task = asyncio.current_task()
         if task is not None:
             # Held until the whole user action (card included) is done, however the task ends.
             task.add_done_callback(lambda _: lease.release())
         claimed_at = self._clock()
         try:
-            entry, fresh = await self.outbox.claim(
+            _, fresh = await self.outbox.claim(
                 key=key,
                 team_id=ctx.team_id,
                 enterprise_id=ctx.enterprise_id,
@@ -265,7 +298,7 @@ class Operations:
         if not fresh:
             lease.release()
             log.info("duplicate delivery of %s ignored (outbox key already claimed)", operation)
-            return Duplicate(entry)
+            return Duplicate()
         if task is None:
             lease.release()  # nothing to hold it for; the outbox claim still guards the key
         summary = _summary(request)
@@ -362,6 +395,11 @@ class Operations:
         self, ctx: Context, cmd: ListCommand, *, page_uri: str | None = None
     ) -> tuple[MessagePage, StoredAccount]:
         """One page of messages (the next one when `page_uri` is given)."""
+        problems = scheduled_list_problems(
+            to=cmd.to is not None, from_=cmd.from_ is not None, date=cmd.date_sent is not None
+        )
+        if cmd.scheduled_only and problems:
+            raise OperationError(problems[0].message)
         account, creds = await self.resolve(ctx, cmd.account)
         summary = _summary(
             {"to": cmd.to and str(cmd.to), "from": cmd.from_ and str(cmd.from_), "date": cmd.date_sent}
@@ -390,14 +428,15 @@ class Operations:
         return page, account
 
     async def _by_sid(
-        self, ctx: Context, operation: str, cmd: FetchCommand | CancelCommand | DeleteCommand
+        self, ctx: Context, cmd: FetchCommand | CancelCommand | DeleteCommand
     ) -> tuple[Message | None, StoredAccount]:
         account, creds = await self.resolve(ctx, cmd.account)
+        operation = cmd.subcommand
         try:
             async with self._limit(account.account_sid):
-                if operation == "cancel":
+                if isinstance(cmd, CancelCommand):
                     result: Message | None = await self.twilio.cancel(creds, cmd.sid)
-                elif operation == "delete":
+                elif isinstance(cmd, DeleteCommand):
                     await self.twilio.delete(creds, cmd.sid)
                     result = None
                 else:
@@ -407,26 +446,30 @@ class Operations:
                 ctx, operation, account, f"sid={cmd.sid}", outcome="error", message_sid=cmd.sid, error=err
             )
             raise
-        if operation != "fetch":  # reads of one message are not worth a log line each
+        if not isinstance(cmd, FetchCommand):  # reads of one message are not worth a log line each
             await self._audit(ctx, operation, account, f"sid={cmd.sid}", outcome="ok", message_sid=cmd.sid)
         return result, account
 
     async def fetch(self, ctx: Context, cmd: FetchCommand) -> tuple[Message, StoredAccount]:
         """The current state of one message."""
-        message, account = await self._by_sid(ctx, "fetch", cmd)
+        message, account = await self._by_sid(ctx, cmd)
         assert message is not None
         return message, account
 
     async def cancel(self, ctx: Context, cmd: CancelCommand) -> tuple[Message, StoredAccount]:
         """Cancel a scheduled message."""
-        message, account = await self._by_sid(ctx, "cancel", cmd)
+        message, account = await self._by_sid(ctx, cmd)
         assert message is not None
         return message, account
 
     async def delete(self, ctx: Context, cmd: DeleteCommand) -> StoredAccount:
         """Delete a message's record from Twilio."""
-        _, account = await self._by_sid(ctx, "delete", cmd)
+        _, account = await self._by_sid(ctx, cmd)
         return account
+
+    async def card_posted(self, key: str) -> None:
+        """The user has seen the outcome of the create claimed under `key`: start-up recovery leaves it be."""
+        await self.outbox.mark_card_posted(key)
 
     async def reconcile(self, entry: OutboxEntry, *, skew: timedelta = CLOCK_SKEW) -> Message | None:
         """Settle a create left pending (or unknown) by a process that died mid-call. Never re-sends.
@@ -435,10 +478,17 @@ class Operations:
         its SID when found, or marks the row `unknown` when not. Raises TwilioError when Twilio cannot be
         asked, leaving the row as it was for the next try.
         """
+        message, _ = await self._reconcile(entry, skew=skew)
+        return message
+
+    async def _reconcile(
+        self, entry: OutboxEntry, *, skew: timedelta = CLOCK_SKEW
+    ) -> tuple[Message | None, bool]:
+        """`reconcile`, also saying whether the account is gone (so nobody can look)."""
         found = await self.credentials(entry.team_id, entry.account_label)
         if found is None or found[0].account_sid != entry.account_sid:
             await self.outbox.settle(entry.key, state="unknown", error_message=ACCOUNT_GONE)
-            return None
+            return None, True
         _, creds = found
         match = await self._look_up(creds, entry.key, entry.request, since=entry.created_at - skew)
         if match is not None:
@@ -449,7 +499,65 @@ class Operations:
                 state="unknown",
                 error_message="the bot stopped mid-call and Twilio has no matching message; not re-sent",
             )
-        return match
+        return match, False
+
+    async def recover(self, post: Callable[[Unposted], Awaitable[bool]]) -> int:
+        """Settle the creates a stopped process left without a card and have `post` show each; never re-sends.
+
+        `post` returns False when it could not show the card now; the row is then left for the next start,
+        as it is when Twilio cannot be asked. Rows another live process (a replica) is still working on are
+        left to it: their keys are leased. Returns how many were settled and shown.
+        """
+        done = 0
+        for entry in await self.outbox.unposted():
+            lease = self.inflight.try_acquire(entry.key)
+            if lease is None:
+                continue
+            try:
+                current = await self.outbox.get(entry.key)  # as it is now that nobody else can change it
+                if current is None or current.card_posted:
+                    continue
+                unposted = await self._unposted(current)
+                if unposted is not None and not await post(unposted):
+                    continue
+                await self.outbox.mark_card_posted(entry.key)
+                done += 1
+            except TwilioError as err:
+                # Left as it is: the next start tries again.
+                log.warning(
+                    "could not settle outbox row %s yet: %s", entry.id, err.code or type(err).__name__
+                )
+            finally:
+                lease.release()
+        if done:
+            log.info("recovered %d unfinished operation(s) from before the restart", done)
+        self.inflight.sweep()
+        return done
+
+    async def _unposted(self, entry: OutboxEntry) -> Unposted | None:
+        """What the card of a row without one should say now; None when there is nothing to tell."""
+        message: Message | None = None
+        gone = False
+        if entry.state in {"pending", "unknown"}:
+            message, gone = await self._reconcile(entry)
+        elif entry.state == "sent" and entry.message_sid:
+            found = await self.credentials(entry.team_id, entry.account_label)
+            if found is not None:
+                message = await self.twilio.fetch(found[1], entry.message_sid)
+        if message is None and entry.state not in {"pending", "unknown"}:
+            return None  # failed (its error was shown), or sent on an account since removed
+        return Unposted(
+            team_id=entry.team_id,
+            user_id=entry.user_id,
+            channel_id=entry.channel_id or None,
+            response_url=entry.response_url,
+            operation="send" if entry.operation == "send" else "schedule",
+            account_label=entry.account_label or "default",
+            to=str(entry.request.get("to") or ""),
+            body=str(entry.request.get("body") or ""),
+            message=message,
+            account_gone=gone,
+        )
 
 
 def _send_at(request: Mapping[str, object]) -> datetime | None:

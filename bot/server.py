@@ -19,30 +19,23 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_bolt_request
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.inflight import InFlight
 from bot.monitor import LoopMonitor
-from bot.operations import ACCOUNT_GONE, Operations
 from bot.redelivery import Answer, RecentRequests
+from bot.services import Services, Stores, build_services
 from bot.settings import Settings
-from bot.slack import cards
+from bot.slack import recovery
 from bot.slack.app import build_app, web_client
 from bot.slack.delivery import Delivery
 from bot.slack.logcontext import http_request
 from bot.slack.payloads import shape_problem
 from bot.slack.permissions import Permissions
 from bot.slack.runner import SlackDeps
-from bot.tasks import TaskTracker
 from bot.twilio.client import TwilioClient
-from bot.twilio.errors import TwilioError
-from storage.accounts import AccountStore
-from storage.audit import AuditLog
 from storage.db import Database
-from storage.outbox import Outbox, OutboxEntry
-from storage.teams import TeamSettings
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +56,16 @@ class Runtime:
     db: Database
     session: aiohttp.ClientSession
     slack: AsyncWebClient
+    stores: Stores
+    services: Services
     deps: SlackDeps
     bolt: AsyncApp
     recent: RecentRequests = field(default_factory=RecentRequests)
 
     async def close(self, drain_timeout: float) -> None:
         """Finish in-flight work (up to `drain_timeout` seconds), then close the session and database."""
-        await self.deps.tasks.drain(drain_timeout)
-        self.deps.operations.inflight.close()
+        await self.services.tasks.drain(drain_timeout)
+        self.services.operations.inflight.close()
         await self.session.close()
         await self.db.close()
 
@@ -78,7 +73,7 @@ class Runtime:
 async def open_runtime(
     settings: Settings, *, clock: Callable[[], datetime] = utcnow, mode: str = "serve"
 ) -> Runtime:
-    """Open the database and HTTP session and build the Bolt app; nothing is served yet."""
+    """Open the database and HTTP session, build the services once and the Slack door on them."""
     if mode == "socket":
         settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", mode="socket")
     else:
@@ -94,99 +89,20 @@ async def open_runtime(
         timeout=settings.twilio_timeout,
         backoff_base=settings.twilio_backoff_base,
     )
-    accounts, audit, outbox = AccountStore(db), AuditLog(db), Outbox(db)
-    deps = SlackDeps(
-        settings=settings,
-        operations=Operations(
-            twilio=twilio,
-            accounts=accounts,
-            audit=audit,
-            outbox=outbox,
-            concurrency=settings.twilio_concurrency,
-            inflight=InFlight.beside(settings.database_path),
-            clock=clock,
-        ),
-        twilio=twilio,
-        accounts=accounts,
-        audit=audit,
-        outbox=outbox,
-        teams=TeamSettings(db),
-        delivery=Delivery(session),
-        permissions=Permissions(settings.admin_user_ids),
-        tasks=TaskTracker(),
-        clock=clock,
+    stores = Stores.over(db)
+    services = build_services(
+        settings, stores, twilio, clock=clock, inflight=InFlight.beside(settings.database_path)
+    )
+    deps = SlackDeps.of(
+        settings, services, delivery=Delivery(session), permissions=Permissions(settings.admin_user_ids)
     )
     slack = web_client(settings.slack_bot_token or "", settings.slack_api_url, session)
-    return Runtime(settings, db, session, slack, deps, build_app(deps, slack))
+    return Runtime(settings, db, session, slack, stores, services, deps, build_app(deps, slack))
 
 
 async def recover(runtime: Runtime) -> int:
-    """Settle creates a dead process left pending, and post the cards it never posted. Never re-sends.
-
-    Rows another live process (a replica) is still working on are left to it: their keys are leased.
-    """
-    deps = runtime.deps
-    done = 0
-    for entry in await deps.outbox.unposted():
-        lease = deps.operations.inflight.try_acquire(entry.key)
-        if lease is None:
-            continue
-        try:
-            current = await deps.outbox.get(entry.key)  # as it is now that nobody else can change it
-            if current is None or current.card_posted:
-                continue
-            await _recover_one(runtime, current)
-            done += 1
-        except (TwilioError, SlackApiError, aiohttp.ClientError, TimeoutError) as err:
-            # Left as it is: the next start tries again.
-            log.warning("could not settle outbox row %s yet: %s", entry.id, type(err).__name__)
-        finally:
-            lease.release()
-    if done:
-        log.info("recovered %d unfinished operation(s) from before the restart", done)
-    deps.operations.inflight.sweep()
-    return done
-
-
-async def _recover_one(runtime: Runtime, entry: OutboxEntry) -> None:
-    deps = runtime.deps
-    message = None
-    if entry.state in {"pending", "unknown"}:
-        message = await deps.operations.reconcile(entry)
-    elif entry.state == "sent" and entry.message_sid:
-        found = await deps.operations.credentials(entry.team_id, entry.account_label)
-        if found:
-            message = await deps.twilio.fetch(found[1], entry.message_sid)
-    if message is not None:
-        card = cards.message_card(
-            message,
-            requested_by=entry.user_id,
-            account_label=entry.account_label or "default",
-            operation="send" if entry.operation == "send" else "schedule",
-            note="Posted after the bot restarted: Twilio had accepted the message before the restart, "
-            "and nothing was re-sent.",
-        )
-    elif entry.state in {"pending", "unknown"}:
-        settled = await deps.outbox.get(entry.key)
-        gone = settled is not None and settled.error_message == ACCOUNT_GONE
-        card = cards.unknown_outcome_card(
-            to=str(entry.request.get("to") or ""),
-            body=str(entry.request.get("body") or ""),
-            requested_by=entry.user_id,
-            account_label=entry.account_label or "default",
-            detail="The bot restarted while Twilio was handling this message, and "
-            + (
-                "that Twilio account has since been removed here, so the bot cannot check. "
-                if gone
-                else "Twilio has no record of it. "
-            )
-            + "Nothing was re-sent.",
-        )
-    else:
-        await deps.outbox.mark_card_posted(entry.key)
-        return
-    await deps.delivery.post(runtime.slack, entry.channel_id or None, card, response_url=entry.response_url)
-    await deps.outbox.mark_card_posted(entry.key)
+    """Settle creates a dead process left pending, and post the cards it never posted. Never re-sends."""
+    return await runtime.services.operations.recover(recovery.poster(runtime.deps.delivery, runtime.slack))
 
 
 def signed_by_slack(secret: str | None, body: bytes, headers: Mapping[str, str]) -> bool:
@@ -230,7 +146,7 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
         return Answer(bolt_response.status, bolt_response.body.encode("utf-8"), headers)
 
     with http_request(body, request.content_type):
-        with runtime.deps.tasks.foreground():
+        with runtime.services.tasks.foreground():
             answer, first = await runtime.recent.once(body, dispatch)
         if not first:
             retry = request.headers.get("X-Slack-Retry-Num")
@@ -245,10 +161,10 @@ async def healthz(request: web.Request) -> web.Response:
     them to the samples taken after the Nth (`samples` in an earlier answer), to measure one period.
     """
     runtime = request.app.get(RUNTIME)
-    if runtime is None or runtime.deps.tasks.closing:
+    if runtime is None or runtime.services.tasks.closing:
         return web.json_response({"ok": False, "status": "stopping"}, status=503)
     await runtime.db.run(lambda db: db.execute("select 1").fetchone())
-    body: dict[str, object] = {"ok": True, "database": "open", "in_flight": len(runtime.deps.tasks)}
+    body: dict[str, object] = {"ok": True, "database": "open", "in_flight": len(runtime.services.tasks)}
     if request.query.get("lag") == "1":
         monitor = request.app.get(MONITOR)
         after = request.query.get("after", "0")
@@ -276,7 +192,7 @@ def create_app(
         if settings.loop_monitor:
             app[MONITOR] = LoopMonitor()
             app[MONITOR].start()
-        runtime.deps.tasks.spawn(recover(runtime), name="recover outbox")
+        runtime.services.tasks.spawn(recover(runtime), name="recover outbox")
         yield
         await runtime.close(drain)
         if MONITOR in app:
@@ -284,7 +200,7 @@ def create_app(
 
     async def stop_taking_work(app: web.Application) -> None:
         if RUNTIME in app:
-            tasks = app[RUNTIME].deps.tasks
+            tasks = app[RUNTIME].services.tasks
             tasks.close()
             log.info("shutting down: no new work; waiting up to %g s for %d running", drain, len(tasks))
 
@@ -336,7 +252,7 @@ async def run_socket_mode(settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
     runtime = await open_runtime(settings, mode="socket")
-    runtime.deps.tasks.spawn(recover(runtime), name="recover outbox")
+    runtime.services.tasks.spawn(recover(runtime), name="recover outbox")
     handler = AsyncSocketModeHandler(runtime.bolt, settings.slack_app_token or "")
     # SIGTERM/SIGINT end the wait below, so shut-down runs as for `serve`: stop taking work, then drain.
     stop = asyncio.Event()
@@ -355,7 +271,7 @@ async def run_socket_mode(settings: Settings) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         connecting.cancel()
-        runtime.deps.tasks.close()
+        runtime.services.tasks.close()
         log.info("shutting down: no new work; waiting up to %g s", settings.shutdown_timeout)
         await handler.close_async()  # type: ignore[no-untyped-call]
         await runtime.close(settings.shutdown_timeout)

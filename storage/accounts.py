@@ -14,9 +14,8 @@ from typing import Any
 
 from storage.db import Database, Queries, Row, utc_now
 
-__all__ = ["AccountSecret", "AccountStore", "StoredAccount", "check_label", "mask_sid"]
+__all__ = ["AccountSecret", "AccountStore", "StoredAccount", "mask_sid"]
 
-_LABEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 # Static SQL only: no statement is assembled from strings at run time.
 _SELECT = (
     "SELECT id, team_id, enterprise_id, label, account_sid, api_key_sid, default_from, "
@@ -47,20 +46,6 @@ def mask_sid(sid: str | None) -> str:
         return sid[:2] + "…"
     return f"{sid[:4]}…{sid[-4:]}"
 
-
-def check_label(label: str) -> str:
-    """Normalise an account label (lower case) or raise ValueError with a sentence saying what is allowed.
-
-    Storage no longer calls it (it stores the label it is given); it stays only until bot/ stops
-    importing it from here.
-    """
-    normal = label.strip().lower()
-    if not _LABEL.match(normal):
-        raise ValueError(
-            f"The account label {label.strip()[:40]!r} is not allowed: use 1 to 32 letters, digits, "
-            "'-' or '_', starting with a letter or digit (for example: main)."
-        )
-    return normal
 
 
 @dataclass(frozen=True)

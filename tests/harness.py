@@ -173,7 +173,7 @@ class Stack:
         default_service_sid: str | None = DEFAULT_SERVICE_SID,
     ) -> StoredAccount:
         """Store a Twilio account for a team, as /twilio setup would."""
-        return await self.runtime.deps.accounts.add(
+        return await self.runtime.stores.accounts.add(
             team_id=team_id,
             label=label,
             account_sid=sid,

@@ -290,11 +290,11 @@ def _walk(page: Page, pg: Playground) -> None:
     expect(page.locator("#usage-hint")).to_contain_text("/twilio schedule TO WHEN BODY")
     composer.fill("")
 
-    # (a) A slash command: the ack only I see, then the card in the channel.
+    # (a) A slash command: the card in the channel, and the ack's "Working on it…" note gone with it.
     before = card_ts(page)
     run(page, f"/twilio send {TO} hello")
-    expect(page.locator(".message.ephemeral", has_text="Working on it")).to_be_visible()
     sent = new_card(page, GENERAL, "Message sent", before)
+    expect(page.locator(".message.ephemeral", has_text="Working on it")).to_have_count(0)
     expect(sent).to_contain_text(TO)
     expect(sent).to_contain_text("hello")
     expect(sent.locator(".slack-date").first).to_have_text(re.compile(r"\d:\d\d"))  # <!date^…> as a time

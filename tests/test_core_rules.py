@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -170,20 +171,28 @@ def test_check_sid_output_always_matches_its_pattern(text: str, kind: str) -> No
 # --- account labels -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("label", ["main", "us-sales", "A_1.b-2", "x", "a" * 40])
+@pytest.mark.parametrize("label", ["main", "us-sales", "a_1-b2", "x", "7", "a" * 32])
 def test_check_account_label_accepts_short_plain_names(label: str) -> None:
-    """Labels of 1–40 letters, digits, _ . - are accepted as given."""
+    """Labels of 1–32 letters, digits, - and _, starting with a letter or digit, are accepted."""
     assert check_account_label(f" {label} ") == label
+
+
+def test_check_account_label_stores_lower_case() -> None:
+    """A label is normalised to lower case, the form it is stored and looked up in."""
+    assert check_account_label(" US-Sales ") == "us-sales"
 
 
 @pytest.mark.parametrize(
     ("label", "phrase"),
     [
         ("", "is empty"),
-        ("a" * 41, "41 characters long"),
+        ("a" * 33, "33 characters long"),
         ("bad label", "may use only"),
         ("ünï", "may use only"),
         ("a/b", "may use only"),
+        ("us.sales", "may use only"),
+        ("-main", "starting with a letter or digit"),
+        ("_x", "may use only"),
     ],
 )
 def test_check_account_label_refusals(label: str, phrase: str) -> None:
@@ -192,6 +201,19 @@ def test_check_account_label_refusals(label: str, phrase: str) -> None:
         check_account_label(label)
     assert phrase in info.value.message
     assert info.value.field == "account"
+
+
+@given(st.text(max_size=40))
+def test_the_label_rule_accepts_exactly_what_storage_accepted(text: str) -> None:
+    """Storage's rule before this one (1–32 of a-z 0-9 _ -, lower-cased) and this one agree on every text."""
+    normal = text.strip().lower()
+    stored_before = re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", normal) is not None
+    try:
+        label = check_account_label(text)
+    except InputError:
+        assert not stored_before
+        return
+    assert stored_before and label == normal
 
 
 # --- bodies ---------------------------------------------------------------------------------------

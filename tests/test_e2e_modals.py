@@ -123,7 +123,7 @@ async def test_setup_form_with_right_credentials_stores_a_verified_account(stack
     assert view["id"] not in stack.slack.views
     check = stack.twilio.requests[-1]
     assert (check.method, check.path) == ("GET", f"/2010-04-01/Accounts/{SANDBOX_ACCOUNT_SID}.json")
-    labels = [a.label for a in await stack.runtime.deps.accounts.list("T0PLAYGRND")]
+    labels = [a.label for a in await stack.runtime.stores.accounts.list("T0PLAYGRND")]
     assert sorted(labels) == ["backup", "main"]
     assert "backup" in stack.ephemeral_texts()[-1]
     assert stack.twilio_token not in repr(stack.slack.calls) + repr(stack.slack.ephemerals)
@@ -138,7 +138,7 @@ async def test_setup_form_with_a_wrong_token_stores_nothing(make_stack: StackFac
     )
     assert resp.json()["response_action"] == "errors"
     assert "credentials" in _errors(stack, view["id"])["auth_token"]
-    assert await stack.runtime.deps.accounts.list("T0PLAYGRND") == []
+    assert await stack.runtime.stores.accounts.list("T0PLAYGRND") == []
     assert stack.slack.problems == []
 
 
@@ -151,7 +151,7 @@ async def test_setup_form_is_refused_to_a_member_who_kept_it_open(stack: Stack) 
         user_id=MEMBER_ID,
     )
     assert "admins" in _errors(stack, view["id"])["label"]
-    assert [a.label for a in await stack.runtime.deps.accounts.list("T0PLAYGRND")] == ["main"]
+    assert [a.label for a in await stack.runtime.stores.accounts.list("T0PLAYGRND")] == ["main"]
 
 
 # ── invalid fields, then the same view corrected ─────────────────────────────────────────────────────

@@ -41,7 +41,7 @@ async def only_row(stack: Stack) -> OutboxEntry:
     """The one outbox row."""
     keys = await stack.runtime.db.run(lambda db: [r["key"] for r in db.query("SELECT key FROM outbox")])
     assert len(keys) == 1, keys
-    entry = await stack.runtime.deps.outbox.get(keys[0])
+    entry = await stack.runtime.stores.outbox.get(keys[0])
     assert entry is not None
     return entry
 

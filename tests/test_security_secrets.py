@@ -93,7 +93,7 @@ async def full_session(stack: Stack) -> None:
             "default_from": DEFAULT_FROM,
         },
     )
-    accounts = await stack.runtime.deps.accounts.list(TEAM_ID)
+    accounts = await stack.runtime.stores.accounts.list(TEAM_ID)
     assert sorted(a.label for a in accounts) == ["keyed", "main"]
 
     for text in (

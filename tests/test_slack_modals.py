@@ -25,19 +25,17 @@ from bot.core.commands import (
 )
 from bot.core.errors import InputError
 from bot.core.phone import PhoneNumber
+from bot.slack.forms import FieldErrors, parse_submission
 from bot.slack.modals import (
     ACTION_ID,
     BODY_HINT,
     CALLBACKS,
     FIELDS,
-    FieldErrors,
     ModalMetadata,
-    SetupSubmission,
     build_modal,
-    parse_submission,
     prefill_from_command,
-    reopen_for,
 )
+from bot.workspace import AccountSetup
 from storage.accounts import StoredAccount
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -608,10 +606,10 @@ def test_no_accounts_left_at_submission() -> None:
 
 
 def test_setup_with_auth_token() -> None:
-    """Label, Account SID and Auth Token make a SetupSubmission; the secret stays out of repr."""
+    """Label, Account SID and Auth Token make an AccountSetup; the secret stays out of repr."""
     values = submit(form("setup", ()), account_sid=ACCOUNT_SID, auth_token=f" {TOKEN} ", label="Main")
     sub = parse("setup", values, ())
-    assert sub == SetupSubmission(
+    assert sub == AccountSetup(
         label="main",
         account_sid=ACCOUNT_SID,
         secret=TOKEN,
@@ -802,19 +800,12 @@ def test_prefill_round_trip(sub: str, cmd: Command, accounts: Sequence[StoredAcc
     if isinstance(cmd, ScheduleCommand) and cmd.service is None:
         values["service"][ACTION_ID]["value"] = None
     assert parse_submission(CALLBACKS[sub], values, accounts=accounts, now=NOW) == cmd
-    assert reopen_for(cmd) == (sub, prefill)
 
 
 def test_prefill_never_holds_unknown_keys() -> None:
     """An Incomplete's prefill is passed on, filtered to the form's fields."""
     incomplete = Incomplete("send", {"to": "+15551234567", "auth_token": "x", "bogus": "y"})
     assert prefill_from_command(incomplete) == {"to": "+15551234567"}
-    assert reopen_for(incomplete) == ("send", {"to": "+15551234567"})
-
-
-def test_commands_without_a_form_cannot_reopen() -> None:
-    """Help and the like have no form to reopen."""
-    assert reopen_for(parse_command("help", now=NOW)) is None
 
 
 def test_incomplete_command_opens_a_prefilled_form() -> None:

@@ -8,20 +8,17 @@
     /twilio fetch|cancel|delete SID [--account LABEL]
     /twilio history [N] · /twilio log-channel #channel | off
 
-Slack sends the text after `/twilio` as typed, except that it escapes `&`, `<` and `>` and may wrap
-phone numbers, links and mentions as `<tel:…|…>`, `<https://…|…>`, `<@U…|name>`. The parser undoes
-that, splits words like a shell would but never fails on an unbalanced quote (apostrophes are
-common in message bodies), and takes the BODY from the original text so its spacing and newlines
-survive.
+Each request class knows its subcommand's name (`SendCommand.subcommand == "send"`). The words are
+read by `bot.core.words`; every value is checked by the one rule for it in `bot.core.rules`.
 """
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import ClassVar
 
 from bot.core.errors import CommandError, InputError, quoted
 from bot.core.phone import PhoneNumber, parse_phone, rank_phone
@@ -37,7 +34,10 @@ from bot.core.rules import (
     parse_date,
     parse_page_size,
     parse_send_at,
+    scheduled_list_problems,
+    sender_for,
 )
+from bot.core.words import FLAG, Token, tokenize, unescape, unwrap
 
 __all__ = [
     "DEFAULT_HISTORY",
@@ -59,7 +59,7 @@ __all__ = [
     "ScheduleCommand",
     "SendCommand",
     "SetupCommand",
-    "help_text",
+    "TwilioCommand",
     "parse_command",
 ]
 
@@ -110,13 +110,6 @@ DESCRIPTIONS: dict[str, str] = {
     "log-channel": "Copy every result to a channel, or stop with off (admins only).",
 }
 
-_NOTES = (
-    "TO and FROM: +15551234567, whatsapp:+15551234567, or a national number like (555) 123-4567.",
-    "WHEN: a UTC time like 2026-12-01T15:00:00Z, or in 30m, in 2h, in 3d.",
-    "SID: the message SID, SM or MM followed by 32 hex characters.",
-    "Leave out TO, WHEN, BODY or SID to fill them in a form instead.",
-)
-
 _ALIASES = {
     "--help": "help",
     "-h": "help",
@@ -133,6 +126,8 @@ _ALIASES = {
 class HelpCommand:
     """Show help; `topic` is the subcommand asked about, or the unknown word that was typed."""
 
+    subcommand: ClassVar[str] = "help"
+
     topic: str | None = None
 
 
@@ -140,15 +135,21 @@ class HelpCommand:
 class SetupCommand:
     """Open the modal that adds or replaces a Twilio account."""
 
+    subcommand: ClassVar[str] = "setup"
+
 
 @dataclass(frozen=True)
 class AccountsCommand:
     """List the workspace's Twilio accounts."""
 
+    subcommand: ClassVar[str] = "accounts"
+
 
 @dataclass(frozen=True)
 class SendCommand:
     """Send `body` to `to` now, from `from_` (or the account's default sender)."""
+
+    subcommand: ClassVar[str] = "send"
 
     to: PhoneNumber
     body: str
@@ -159,6 +160,8 @@ class SendCommand:
 @dataclass(frozen=True)
 class ScheduleCommand:
     """Schedule `body` to `to` at `send_at` (aware UTC, whole seconds) through Messaging Service `service`."""
+
+    subcommand: ClassVar[str] = "schedule"
 
     to: PhoneNumber
     send_at: datetime
@@ -171,6 +174,8 @@ class ScheduleCommand:
 class ListCommand:
     """List messages, optionally filtered; `scheduled_only` lists those not yet sent."""
 
+    subcommand: ClassVar[str] = "list"
+
     to: PhoneNumber | None = None
     from_: PhoneNumber | None = None
     date_sent: date | None = None
@@ -180,32 +185,39 @@ class ListCommand:
 
 
 @dataclass(frozen=True)
-class FetchCommand:
+class _BySid:
+    """A request about one message: its SID, and the account label it belongs to (None: the default)."""
+
+    sid: str
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchCommand(_BySid):
     """Fetch one message by SID."""
 
-    sid: str
-    account: str | None = None
+    subcommand: ClassVar[str] = "fetch"
 
 
 @dataclass(frozen=True)
-class CancelCommand:
+class CancelCommand(_BySid):
     """Cancel a scheduled message by SID."""
 
-    sid: str
-    account: str | None = None
+    subcommand: ClassVar[str] = "cancel"
 
 
 @dataclass(frozen=True)
-class DeleteCommand:
+class DeleteCommand(_BySid):
     """Delete a message record by SID."""
 
-    sid: str
-    account: str | None = None
+    subcommand: ClassVar[str] = "delete"
 
 
 @dataclass(frozen=True)
 class HistoryCommand:
     """Show the last `limit` audit entries."""
+
+    subcommand: ClassVar[str] = "history"
 
     limit: int = DEFAULT_HISTORY
 
@@ -213,6 +225,8 @@ class HistoryCommand:
 @dataclass(frozen=True)
 class LogChannelCommand:
     """Set the channel that gets a copy of every result (`None` turns it off)."""
+
+    subcommand: ClassVar[str] = "log-channel"
 
     channel_id: str | None
 
@@ -244,16 +258,8 @@ Command = (
     | LogChannelCommand
     | Incomplete
 )
-
-
-def help_text(topic: str | None = None) -> str:
-    """Plain-text help: every subcommand with its usage, or one subcommand's usage and description."""
-    if topic is not None and topic in USAGE:
-        return f"{USAGE[topic]}\n{DESCRIPTIONS[topic]}\n" + "\n".join(_NOTES)
-    lines = ["Run Twilio's Messages API from Slack:"]
-    lines += [f"{USAGE[name]} — {DESCRIPTIONS[name]}" for name in SUBCOMMANDS]
-    lines += ["", *_NOTES]
-    return "\n".join(lines)
+# The commands that call Twilio: each runs as an operation after Slack's ack.
+TwilioCommand = SendCommand | ScheduleCommand | ListCommand | FetchCommand | CancelCommand | DeleteCommand
 
 
 # --- parsing --------------------------------------------------------------------------------------
@@ -277,8 +283,8 @@ def parse_command(
     word = first[0].lower() if first else ""
     word = _ALIASES.get(word, word)
     # log-channel needs the channel ID inside <#C…|name>; everywhere else mentions become plain text.
-    clean = _unescape(_unwrap(text, mentions=word != "log-channel"))
-    tokens = _tokenize(clean)
+    clean = unescape(unwrap(text, mentions=word != "log-channel"))
+    tokens = tokenize(clean)
     if not tokens:
         return HelpCommand(None)
     word = _ALIASES.get(tokens[0].value.lower(), tokens[0].value.lower())
@@ -300,122 +306,8 @@ def parse_command(
         raise CommandError(err.message, USAGE[word], err.field) from None
 
 
-# --- text clean-up --------------------------------------------------------------------------------
-
-# Slack's formatted references: <tel:+1…|+1 555…>, <mailto:a@b|a@b>, <https://x|x>, <@U…|name>,
-# <#C…|name>, <!here>, <!subteam^S…|@team>.
-_SLACK_REF = re.compile(r"<([^<>|\s]+)(?:\|([^<>]*))?>")
-
-
-def _unwrap(text: str, *, mentions: bool) -> str:
-    """Turn Slack's formatted references back into what the user typed."""
-
-    def plain(match: re.Match[str]) -> str:
-        target, label = match.group(1), match.group(2)
-        lowered = target.lower()
-        if lowered.startswith(("tel:", "sms:", "mailto:")):
-            return target.split(":", 1)[1]
-        if lowered.startswith(("http://", "https://")):
-            return label or target
-        if not mentions:
-            return match.group(0)
-        if target.startswith("@"):
-            return f"@{label}" if label else target
-        if target.startswith("#"):
-            return f"#{label}" if label else target
-        if target.startswith("!"):
-            if label:
-                return label
-            return "@" + target[1:]
-        return match.group(0)
-
-    return _SLACK_REF.sub(plain, text)
-
-
-def _unescape(text: str) -> str:
-    """Undo the three escapes Slack applies to command text; &amp; last so "&amp;lt;" stays "&lt;"."""
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-# --- tokens ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Token:
-    """One word of the command: its value (quotes removed) and its span in the cleaned text."""
-
-    value: str
-    start: int
-    end: int
-    quoted: bool
-
-
-# Opening quote → closing quotes; curly ones because macOS and phones "smarten" what people type.
-_QUOTES = {'"': '"”', "'": "'’", "“": "”\"", "‘": "’'"}  # fmt: skip
-
-
-def _tokenize(text: str) -> list[_Token]:
-    """Split on whitespace, honouring quotes that open a word and close one.
-
-    A quote only groups when it starts a word and a matching quote ends a later word; otherwise it
-    is an ordinary character, so "don't" and an unbalanced quote never raise.
-    """
-    closers = _closing_positions(text)
-    tokens: list[_Token] = []
-    i, n = 0, len(text)
-    while True:
-        while i < n and text[i].isspace():
-            i += 1
-        if i >= n:
-            return tokens
-        close = _find_close(closers, text[i], i + 1)
-        if close is not None:
-            tokens.append(_Token(text[i + 1 : close], i, close + 1, True))
-            i = close + 1
-            continue
-        j = i
-        while j < n and not text[j].isspace():
-            j += 1
-        word = text[i:j]
-        # --flag="quoted value with spaces"
-        eq = word.find("=")
-        if eq > 0 and _FLAG.fullmatch(word[:eq]) and i + eq + 1 < n:
-            close = _find_close(closers, text[i + eq + 1], i + eq + 2)
-            if close is not None:
-                value = word[: eq + 1] + text[i + eq + 2 : close]
-                tokens.append(_Token(value, i, close + 1, False))
-                i = close + 1
-                continue
-        tokens.append(_Token(word, i, j, False))
-        i = j
-
-
-def _closing_positions(text: str) -> dict[str, list[int]]:
-    """Positions of each quote character that ends a word (followed by whitespace or the end)."""
-    positions: dict[str, list[int]] = {}
-    for k, ch in enumerate(text):
-        if ch in "\"'”’" and (k + 1 == len(text) or text[k + 1].isspace()):
-            positions.setdefault(ch, []).append(k)
-    return positions
-
-
-def _find_close(closers: dict[str, list[int]], opener: str, start: int) -> int | None:
-    """The first position >= start of a quote closing `opener`, or None (not a quote, or unbalanced)."""
-    if opener not in _QUOTES:
-        return None
-    found: int | None = None
-    for ch in _QUOTES[opener]:
-        spots = closers.get(ch, [])
-        k = bisect.bisect_left(spots, start)
-        if k < len(spots) and (found is None or spots[k] < found):
-            found = spots[k]
-    return found
-
-
 # --- flags ----------------------------------------------------------------------------------------
 
-# "--from", and "—from"/"–from" because macOS turns a typed "--" into a dash.
-_FLAG = re.compile(r"(--|—|–)([A-Za-z][A-Za-z_-]*)")
 _FLAG_NAMES = frozenset({"to", "from", "date", "limit", "account", "service"})
 _PHONE_FLAGS = frozenset({"to", "from"})
 
@@ -424,7 +316,7 @@ _PHONE_FLAGS = frozenset({"to", "from"})
 class _Args:
     """Positional tokens and raw flag values of one command, plus the spans the flags covered."""
 
-    positionals: list[tuple[int, _Token]]  # (index in the token list, token)
+    positionals: list[tuple[int, Token]]  # (index in the token list, token)
     flags: dict[str, str]
     flag_spans: list[tuple[int, int]]
 
@@ -436,7 +328,7 @@ class _Context:
         self,
         sub: str,
         text: str,
-        tokens: list[_Token],
+        tokens: list[Token],
         now: datetime,
         region: str,
         min_ahead: timedelta,
@@ -490,12 +382,12 @@ class _Context:
             i = last + 1
         return args
 
-    def _flag_name(self, tok: _Token) -> tuple[str, str | None] | None:
+    def _flag_name(self, tok: Token) -> tuple[str, str | None] | None:
         """(name, inline value or None) when the token is a flag, else None."""
         if tok.quoted:
             return None
         head, eq, tail = tok.value.partition("=")
-        match = _FLAG.fullmatch(head)
+        match = FLAG.fullmatch(head)
         if match is None:
             return None
         dash, name = match.group(1), match.group(2).lower()
@@ -513,13 +405,13 @@ class _Context:
         hint = " (put the message in quotes to send text with --)" if self.sub in _BODY_SUBS else ""
         return f"Unknown option {shown}; {cmd} takes {names}{hint}."
 
-    def join(self, tokens: Sequence[_Token]) -> str:
+    def join(self, tokens: Sequence[Token]) -> str:
         """The text a run of tokens covers: one token's value, or the original slice for several."""
         if len(tokens) == 1:
             return tokens[0].value
         return self.text[tokens[0].start : tokens[-1].end]
 
-    def phone_tokens(self, tokens: Sequence[_Token], field: str) -> int:
+    def phone_tokens(self, tokens: Sequence[Token], field: str) -> int:
         """How many leading tokens form one phone number typed with spaces ("+1 555 123 4567").
 
         Among the prefixes of the run of number-looking words, the reading that ranks best wins
@@ -645,12 +537,14 @@ def _parse_send(ctx: _Context) -> Command:
     checks.append(lambda: ctx.account(args))
     pos = args.positionals
     if not pos:
-        return Incomplete("send", prefill, _problem(checks))
+        return Incomplete(SendCommand.subcommand, prefill, _problem(checks))
     to_count = _positional_phone(ctx, args, "to")
     to_raw = ctx.join([tok for _, tok in pos[:to_count]])
     prefill["to"] = to_raw
     if len(pos) == to_count:
-        return Incomplete("send", prefill, _problem([lambda: ctx.phone(to_raw, "to"), *checks]))
+        return Incomplete(
+            SendCommand.subcommand, prefill, _problem([lambda: ctx.phone(to_raw, "to"), *checks])
+        )
     to = ctx.phone(to_raw, "to")
     from_ = ctx.phone(args.flags["from"], "from") if "from" in args.flags else None
     body = ctx.body(args, pos[to_count][0])
@@ -659,18 +553,11 @@ def _parse_send(ctx: _Context) -> Command:
 
 
 def _same_channel(ctx: _Context, to: PhoneNumber, from_: PhoneNumber | None) -> PhoneNumber | None:
-    """A WhatsApp recipient needs a WhatsApp sender; an SMS recipient cannot have one."""
-    if from_ is None:
-        return None
-    if to.whatsapp and not from_.whatsapp:
-        return PhoneNumber(from_.e164, whatsapp=True)
-    if from_.whatsapp and not to.whatsapp:
-        raise ctx.fail(
-            "A WhatsApp sender can only message a WhatsApp number; "
-            f"write the To number as whatsapp:{to.e164}.",
-            "to",
-        )
-    return from_
+    """The sender on the recipient's channel (the WhatsApp rule), or a CommandError."""
+    try:
+        return sender_for(to, from_)
+    except InputError as err:
+        raise ctx.fail(err.message, err.field) from None
 
 
 def _positional_phone(ctx: _Context, args: _Args, field: str) -> int:
@@ -694,14 +581,14 @@ def _parse_schedule(ctx: _Context) -> Command:
     checks.append(lambda: ctx.account(args))
     pos = args.positionals
     if not pos:
-        return Incomplete("schedule", prefill, _problem(checks))
+        return Incomplete(ScheduleCommand.subcommand, prefill, _problem(checks))
     to_count = _positional_phone(ctx, args, "to")
     to_raw = ctx.join([tok for _, tok in pos[:to_count]])
     prefill["to"] = to_raw
     checks.insert(0, lambda: ctx.phone(to_raw, "to"))
     rest = pos[to_count:]
     if not rest:
-        return Incomplete("schedule", prefill, _problem(checks))
+        return Incomplete(ScheduleCommand.subcommand, prefill, _problem(checks))
     when_count = _when_tokens(ctx, [tok for _, tok in rest])
     when_raw = ctx.join([tok for _, tok in rest[:when_count]])
     prefill["send_at"] = when_raw
@@ -711,7 +598,7 @@ def _parse_schedule(ctx: _Context) -> Command:
 
     checks.insert(1, when)
     if len(rest) == when_count:
-        return Incomplete("schedule", prefill, _problem(checks))
+        return Incomplete(ScheduleCommand.subcommand, prefill, _problem(checks))
     to = ctx.phone(to_raw, "to")
     send_at = when()
     service = (
@@ -726,7 +613,7 @@ _WHEN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 _WHEN_TIME = re.compile(r"[0-9]{2}:[0-9]{2}\S*", re.ASCII)
 
 
-def _when_tokens(ctx: _Context, tokens: Sequence[_Token]) -> int:
+def _when_tokens(ctx: _Context, tokens: Sequence[Token]) -> int:
     """How many words WHEN takes: "in 30m" is two, "in 30 m" three, "2026-12-01 15:00Z" two."""
     first = tokens[0]
     if first.quoted:
@@ -759,14 +646,11 @@ def _parse_list(ctx: _Context) -> Command:
     scheduled = bool(pos) and not pos[0][1].quoted and pos[0][1].value.lower() == "scheduled"
     ctx.no_positionals(args, after=1 if scheduled else 0)
     if scheduled:
-        # Twilio returns scheduled messages only when the list is not filtered by To, From or DateSent.
-        filtered = next((f"--{name}" for name in ("to", "from", "date") if name in args.flags), None)
-        if filtered is not None:
-            raise ctx.fail(
-                f"list scheduled cannot filter by {filtered}, because Twilio lists scheduled messages only "
-                "without filters; leave it out.",
-                filtered[2:],
-            )
+        problems = scheduled_list_problems(
+            to="to" in args.flags, from_="from" in args.flags, date="date" in args.flags
+        )
+        if problems:
+            raise ctx.fail(problems[0].message, problems[0].field)
     to = ctx.phone(args.flags["to"], "to") if "to" in args.flags else None
     from_ = ctx.phone(args.flags["from"], "from") if "from" in args.flags else None
     day = parse_date(args.flags["date"]) if "date" in args.flags else None
@@ -776,17 +660,17 @@ def _parse_list(ctx: _Context) -> Command:
     )
 
 
-def _sid_parser(sub: str, build: Callable[[str, str | None], Command]) -> Callable[[_Context], Command]:
+def _sid_parser(build: type[FetchCommand | CancelCommand | DeleteCommand]) -> Callable[[_Context], Command]:
     """Parser for the subcommands that take one message SID: fetch, cancel, delete."""
 
     def parse(ctx: _Context) -> Command:
         args = ctx.split(("account",))
         prefill = dict(args.flags)
         if not args.positionals:
-            return Incomplete(sub, prefill, _problem([lambda: ctx.account(args)]))
+            return Incomplete(build.subcommand, prefill, _problem([lambda: ctx.account(args)]))
         ctx.no_positionals(args, after=1)
         sid = check_sid(args.positionals[0][1].value, "message")
-        return build(sid, ctx.account(args))
+        return build(sid=sid, account=ctx.account(args))
 
     return parse
 
@@ -833,14 +717,14 @@ def _parse_log_channel(ctx: _Context) -> Command:
 
 
 _PARSERS: dict[str, Callable[[_Context], Command]] = {
-    "setup": _parse_setup,
-    "accounts": _parse_accounts,
-    "send": _parse_send,
-    "schedule": _parse_schedule,
-    "list": _parse_list,
-    "fetch": _sid_parser("fetch", FetchCommand),
-    "cancel": _sid_parser("cancel", CancelCommand),
-    "delete": _sid_parser("delete", DeleteCommand),
-    "history": _parse_history,
-    "log-channel": _parse_log_channel,
+    SetupCommand.subcommand: _parse_setup,
+    AccountsCommand.subcommand: _parse_accounts,
+    SendCommand.subcommand: _parse_send,
+    ScheduleCommand.subcommand: _parse_schedule,
+    ListCommand.subcommand: _parse_list,
+    FetchCommand.subcommand: _sid_parser(FetchCommand),
+    CancelCommand.subcommand: _sid_parser(CancelCommand),
+    DeleteCommand.subcommand: _sid_parser(DeleteCommand),
+    HistoryCommand.subcommand: _parse_history,
+    LogChannelCommand.subcommand: _parse_log_channel,
 }

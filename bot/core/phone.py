@@ -42,6 +42,12 @@ class PhoneNumber:
     def __str__(self) -> str:
         return f"whatsapp:{self.e164}" if self.whatsapp else self.e164
 
+    @classmethod
+    def from_str(cls, text: str) -> PhoneNumber:
+        """Read back what `str()` wrote (`+1…` or `whatsapp:+1…`), unchecked: it was checked when stored."""
+        bare = text.removeprefix("whatsapp:")
+        return cls(bare, whatsapp=bare != text)
+
 
 def parse_phone(text: str, *, default_region: str = "US", field: str = "to") -> PhoneNumber:
     """Parse E.164, `whatsapp:+…` or a national number placed with `default_region`.

@@ -1,4 +1,4 @@
-"""Twilio's rules for the values we send: SIDs, message bodies, send-at times, dates, page sizes.
+"""Twilio's rules for the values we send: SIDs, labels, bodies, send-at times, dates, page sizes, senders.
 
 Every check raises InputError with a sentence for the user and the logical field it concerns.
 `now` is always passed in, so these functions are deterministic and easy to test.
@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Literal
 
 from bot.core.errors import InputError, quoted
+from bot.core.phone import PhoneNumber
 
 __all__ = [
     "ACCOUNT_LABEL_PATTERN",
@@ -24,6 +25,7 @@ __all__ = [
     "GSM7_BASIC",
     "GSM7_EXTENSION",
     "MAX_BODY",
+    "MAX_LABEL",
     "MAX_PAGE_SIZE",
     "SEND_AT_EXAMPLE",
     "SID_EXAMPLES",
@@ -41,6 +43,10 @@ __all__ = [
     "parse_date",
     "parse_page_size",
     "parse_send_at",
+    "schedule_service",
+    "scheduled_list_problems",
+    "sender_for",
+    "sender_or_service",
 ]
 
 # --- SIDs -----------------------------------------------------------------------------------------
@@ -105,25 +111,30 @@ def _a(noun: str) -> str:
 
 # --- account labels -------------------------------------------------------------------------------
 
-ACCOUNT_LABEL_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,40}", re.ASCII)
+MAX_LABEL = 32
+# Lower case once normalised: a label is a name people type in commands, where case should not matter.
+ACCOUNT_LABEL_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}", re.ASCII)
+_LABEL_SHAPE = "1 to 32 letters, digits, - and _, starting with a letter or digit, like main or us-sales"
 
 
 def check_account_label(text: str, *, field: str = "account") -> str:
-    """Return the account label (1–40 of A–Z a–z 0–9 _ . -), stripped, or raise InputError."""
-    label = text.strip()
+    """Return the account label as it is stored (stripped, lower case), or raise InputError.
+
+    The one rule for labels: the command grammar, the forms, the buttons, the CLI and the account
+    operations all call it, so a label that parses can always be stored and found.
+    """
+    stripped = text.strip()
+    label = stripped.lower()
     if not label:
         raise InputError("The account label is empty; use a short name like main or us-sales.", field)
-    if len(label) > 40:
+    if len(label) > MAX_LABEL:
         raise InputError(
-            f"The account label is {len(label)} characters long; use at most 40, like main or us-sales.",
-            field,
-        )
-    if ACCOUNT_LABEL_PATTERN.fullmatch(label) is None:
-        raise InputError(
-            f"The account label {quoted(label)} may use only letters, digits, _ . and -, "
+            f"The account label is {len(label)} characters long; use at most {MAX_LABEL}, "
             "like main or us-sales.",
             field,
         )
+    if ACCOUNT_LABEL_PATTERN.fullmatch(label) is None:
+        raise InputError(f"The account label {quoted(stripped)} may use only {_LABEL_SHAPE}.", field)
     return label
 
 
@@ -439,3 +450,76 @@ def parse_count(value: str | int, *, low: int, high: int, field: str, name: str)
 def parse_page_size(value: str | int, *, field: str = "limit") -> int:
     """Parse a Twilio page size (1–1000) or raise InputError."""
     return parse_count(value, low=1, high=MAX_PAGE_SIZE, field=field, name="limit")
+
+
+# --- who sends, and what a list can filter ---------------------------------------------------------
+
+
+def sender_for(to: PhoneNumber, sender: PhoneNumber | None, *, field: str = "to") -> PhoneNumber | None:
+    """The sender as Twilio needs it for `to`, or InputError: both ends of a message are on one channel.
+
+    A WhatsApp recipient gets the sender as `whatsapp:` too; an SMS recipient cannot have a WhatsApp sender.
+    """
+    if sender is None:
+        return None
+    if to.whatsapp and not sender.whatsapp:
+        return PhoneNumber(sender.e164, whatsapp=True)
+    if sender.whatsapp and not to.whatsapp:
+        raise InputError(
+            "A WhatsApp sender can only message a WhatsApp number; "
+            f"write the To number as whatsapp:{to.e164}.",
+            field,
+        )
+    return sender
+
+
+def sender_or_service(
+    label: str, *, sender: str | None, default_from: str | None, default_service: str | None
+) -> tuple[str | None, str | None]:
+    """`(From, MessagingServiceSid)` for a send, or InputError(field="from") when there is neither.
+
+    The sender given wins; otherwise the account's default From number, else its default Messaging Service.
+    """
+    chosen = sender or default_from
+    if chosen:
+        return chosen, None
+    if default_service:
+        return None, default_service
+    raise InputError(
+        f"The account {label} has no default From number or Messaging Service, so say which number sends "
+        "this (the From field, or --from +1… in a command), or ask an admin to set a default with "
+        "/twilio setup.",
+        "from",
+    )
+
+
+def schedule_service(label: str, *, service: str | None, default_service: str | None) -> str:
+    """The Messaging Service a schedule goes through, or InputError(field="service") when there is none.
+
+    Without a Messaging Service Twilio silently sends at once instead of scheduling.
+    """
+    chosen = service or default_service
+    if not chosen:
+        raise InputError(
+            f"The account {label} has no default Messaging Service, and Twilio schedules only through one: "
+            "give its SID (MG…, the Messaging Service field, or --service in a command), or ask an admin to "
+            "set a default with /twilio setup.",
+            "service",
+        )
+    return chosen
+
+
+_FILTER_NAMES = {"to": "To number", "from": "From number", "date": "date"}
+
+
+def scheduled_list_problems(*, to: bool, from_: bool, date: bool) -> list[InputError]:
+    """One InputError per filter given to a list of scheduled messages, which Twilio lists only unfiltered."""
+    given = [name for name, on in (("to", to), ("from", from_), ("date", date)) if on]
+    return [
+        InputError(
+            f"A list of scheduled messages cannot be filtered by {_FILTER_NAMES[name]}, because Twilio lists "
+            "scheduled messages only without filters; leave it out.",
+            name,
+        )
+        for name in given
+    ]

@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.commands import CancelCommand, DeleteCommand, FetchCommand, ListCommand
 from bot.core.errors import InputError
-from bot.core.rules import DEFAULT_PAGE_SIZE, check_sid, parse_page_size
+from bot.core.rules import DEFAULT_PAGE_SIZE, check_account_label, check_sid, parse_page_size
 from bot.operations import Context
 from bot.slack import cards
 from bot.slack.cards import (
@@ -30,9 +30,6 @@ from bot.slack.runner import SlackDeps, Where, interaction_context, run, tell_us
 from bot.tasks import ShuttingDown
 
 log = logging.getLogger(__name__)
-
-
-_LABEL_OK = 40
 
 
 def context_of(body: dict[str, Any]) -> tuple[Context, Where]:
@@ -57,10 +54,7 @@ def _action(body: dict[str, Any]) -> dict[str, Any]:
 def _sid_and_account(raw: str) -> tuple[str, str | None]:
     value = parse_button_value(raw)
     sid = check_sid(str(value.get("sid", "")), "message")
-    account = value.get("account") or None
-    if account is not None and len(account) > _LABEL_OK:
-        raise InputError("That button carries an account label that is too long.", field="account")
-    return sid, account
+    return sid, value.get("account") or None
 
 
 async def _button_failed(
@@ -80,7 +74,12 @@ async def _button_failed(
 def register(app: AsyncApp, deps: SlackDeps) -> None:
     """Add the card button listeners to `app`."""
 
-    async def by_sid(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, kind: str) -> None:
+    async def by_sid(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        build: type[FetchCommand | CancelCommand | DeleteCommand],
+    ) -> None:
         await ack()
         ctx, where = context_of(body)
         try:
@@ -88,13 +87,8 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         except InputError as err:
             await _button_failed(deps, client, ctx, where, err.message)
             return
-        cmd: FetchCommand | CancelCommand | DeleteCommand
-        if kind == "cancel":
-            cmd = CancelCommand(sid=sid, account=account)
-        elif kind == "delete":
-            cmd = DeleteCommand(sid=sid, account=account)
-        else:
-            cmd = FetchCommand(sid=sid, account=account)
+        cmd = build(sid=sid, account=account)
+        kind = cmd.subcommand
         try:
             deps.tasks.spawn(
                 run(deps, client, ctx, where, cmd, key=f"act:{ctx.team_id}:{kind}:{sid}"), name=kind
@@ -104,15 +98,15 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
 
     @app.action(ACTION_REFRESH)
     async def refresh(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await by_sid(ack, body, client, "refresh")
+        await by_sid(ack, body, client, FetchCommand)  # a fetch that updates its card
 
     @app.action(ACTION_CANCEL)
     async def cancel(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await by_sid(ack, body, client, "cancel")
+        await by_sid(ack, body, client, CancelCommand)
 
     @app.action(ACTION_DELETE)
     async def delete(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await by_sid(ack, body, client, "delete")
+        await by_sid(ack, body, client, DeleteCommand)
 
     @app.action(ACTION_NEXT_PAGE)
     async def next_page(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -123,7 +117,8 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             if not isinstance(value, dict) or not isinstance(value.get("uri"), str):
                 raise ValueError
             limit = parse_page_size(value.get("limit") or DEFAULT_PAGE_SIZE)
-            account = value.get("account") if isinstance(value.get("account"), str) else None
+            raw_account = value.get("account")
+            account = check_account_label(raw_account) if isinstance(raw_account, str) else None
             cmd = ListCommand(
                 to=None,
                 from_=None,

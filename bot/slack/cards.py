@@ -15,14 +15,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bot.core.errors import InputError
+from bot.core.rules import check_account_label
 from bot.slack.modals import CALLBACKS, PREFILL_KEYS
 from bot.slack.text import code, cut, literal, one_line, safe, slack_date, who
 from bot.twilio.models import Message, MessagePage
-from storage.accounts import StoredAccount, mask_sid
-from storage.audit import AuditEntry
+from bot.workspace import mask_sid
+
+if TYPE_CHECKING:
+    from bot.workspace import AuditEntry, StoredAccount
 
 __all__ = [
     "ACTION_CANCEL",
@@ -102,7 +105,6 @@ _VERBS: Mapping[str, str] = {
     "cancel": "canceled this scheduled message",
 }
 _MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
-_LABEL = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 _OUTCOME_ICONS: Mapping[str, str] = {"ok": "✅", "error": "❌", "unknown": "⚠️", "rejected": "⛔"}
 
 
@@ -283,7 +285,13 @@ def parse_button_value(raw: str) -> dict[str, str]:
     sid, account = data["sid"], data["account"]
     if not isinstance(sid, str) or not _MESSAGE_SID.fullmatch(sid):
         raise InputError("That button does not carry a message SID.")
-    if not isinstance(account, str) or not _LABEL.fullmatch(account):
+    if not isinstance(account, str):
+        raise InputError("That button does not carry an account label.")
+    try:
+        label = check_account_label(account)
+    except InputError:
+        raise InputError("That button does not carry an account label.") from None
+    if label != account:  # message_card writes labels as stored
         raise InputError("That button does not carry an account label.")
     return {"sid": sid, "account": account}
 

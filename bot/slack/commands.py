@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import uuid
 from typing import Any
@@ -34,6 +35,8 @@ from bot.tasks import ShuttingDown
 log = logging.getLogger(__name__)
 
 COMMAND = "/twilio"
+# The ack of a command that runs in the background; deleted once its card or error is shown.
+WORKING_NOTE = ":hourglass_flowing_sand: Working on it…"
 LOG_CHANNEL_UNREACHABLE = (
     "I cannot post in that channel (I am not a member of it), so no card can be copied there. "
     "Invite me to it with `/invite @Twilio Bridge`, or pick another channel."
@@ -72,7 +75,7 @@ async def open_modal(
     problem: str | None = None,
 ) -> None:
     """Open the form for `subcommand`, prefilled; the trigger_id must be at most 3 seconds old."""
-    accounts = await deps.accounts.list(ctx.team_id)
+    accounts = await deps.workspace.accounts(ctx.team_id)
     # The IDs come from Slack's signed payload; a shape ModalMetadata refuses means a channel-less surface.
     try:
         metadata = ModalMetadata(
@@ -129,7 +132,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                     deps, client, trigger_id=command["trigger_id"], subcommand="setup", prefill={}, ctx=ctx
                 )
                 return
-            await deps.teams.set_log_channel(ctx.team_id, parsed.channel_id, updated_by=ctx.user_id)
+            await deps.workspace.set_log_channel(ctx, parsed.channel_id)
             await ack(
                 text=f"Every operation's card will also be posted in <#{parsed.channel_id}>."
                 if parsed.channel_id
@@ -166,8 +169,9 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             else:
                 # A slash command's trigger_id is unique to one invocation: the idempotency key.
                 key = f"cmd:{ctx.team_id}:{command.get('trigger_id') or uuid.uuid4().hex}"
-                deps.tasks.spawn(run(deps, client, ctx, where, parsed, key=key), name="twilio command")
-                await ack(text=":hourglass_flowing_sand: Working on it…")
+                noted = dataclasses.replace(where, working_note=True)
+                deps.tasks.spawn(run(deps, client, ctx, noted, parsed, key=key), name="twilio command")
+                await ack(text=WORKING_NOTE)
         except ShuttingDown as err:
             await ack(text=str(err))
 
@@ -190,10 +194,10 @@ async def _announce_log_channel(
 
 
 async def _accounts(deps: SlackDeps, client: AsyncWebClient, ctx: Context, where: Where) -> None:
-    accounts = await deps.accounts.list(ctx.team_id)
+    accounts = await deps.workspace.accounts(ctx.team_id)
     await tell_user(deps, client, where, cards.accounts_card(accounts))
 
 
 async def _history(deps: SlackDeps, client: AsyncWebClient, ctx: Context, where: Where, limit: int) -> None:
-    entries = await deps.audit.recent(ctx.team_id, limit)
+    entries = await deps.workspace.history(ctx.team_id, limit)
     await tell_user(deps, client, where, cards.history_card(entries))

@@ -2,8 +2,9 @@
 
 Posts to one channel go one at a time, so cards keep their order even while Slack asks us to slow down
 (slack_sdk's rate-limit handler sleeps `Retry-After` inside the call, holding the channel's turn). A
-command takes its `Turn` when it arrives, so its card also waits for the cards of commands typed before
-it whose Twilio calls happen to take longer (up to `ORDER_WAIT` seconds: order never costs a card).
+create (send, schedule) takes its `Turn` when it arrives, so its card also waits for the cards of creates
+typed before it whose Twilio calls happen to take longer, but only up to `ORDER_WAIT` seconds: one slow
+Twilio call must not hold everyone's cards. Views that change nothing take no turn and never wait.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from bot.slack.cards import Card
 log = logging.getLogger(__name__)
 
 _CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
-# How long a card waits for the cards of earlier commands in its channel before it goes first anyway.
-ORDER_WAIT = 60.0
+# How long a create's card waits for the cards of earlier creates in its channel before it goes first anyway.
+ORDER_WAIT = 2.0
 INVITE_HINT = (
     "I am not a member of this channel, so this card came through the command's reply link. "
     "Invite me with `/invite @Twilio Bridge` to keep the team log here."
@@ -148,3 +149,18 @@ class Delivery:
         async with self._session.post(response_url, json=payload, timeout=self._timeout) as resp:
             if resp.status >= 400:
                 log.warning("response_url answered HTTP %s", resp.status)
+
+    async def dismiss(self, response_url: str) -> None:
+        """Delete the ephemeral note the command's ack left ("Working on it…") through its response_url.
+
+        A courtesy once the outcome is shown: a failure is logged, never raised.
+        """
+        try:
+            # Slack wants delete_original alone in the payload.
+            async with self._session.post(
+                response_url, json={"delete_original": True}, timeout=self._timeout
+            ) as resp:
+                if resp.status >= 400:
+                    log.info("could not delete the working note: response_url answered HTTP %s", resp.status)
+        except (aiohttp.ClientError, TimeoutError) as err:
+            log.info("could not delete the working note: %s", type(err).__name__)

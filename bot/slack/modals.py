@@ -1,4 +1,4 @@
-"""Modal forms for every `/twilio` subcommand, and reading their submissions back: pure, no I/O.
+"""Modal forms for every `/twilio` subcommand, prefilled: pure, no I/O (`bot.slack.forms` reads them back).
 
 Each input block's `block_id` is the field's name (`to`, `body`, `send_at`…) and its element's `action_id`
 is always `value`, so a submitted value is `values[field]["value"]` and a field error is keyed by the
@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.models.blocks import (
     Block,
@@ -42,38 +42,32 @@ from bot.core.commands import (
     SendCommand,
 )
 from bot.core.errors import InputError
-from bot.core.phone import PhoneNumber, parse_phone
 from bot.core.rules import (
     DEFAULT_MAX_AHEAD,
     DEFAULT_PAGE_SIZE,
     MAX_BODY,
-    SidKind,
-    check_body,
-    check_send_at,
-    check_sid,
     format_send_at,
     parse_date,
-    parse_page_size,
     parse_send_at,
 )
 from bot.slack.text import cut, safe
-from storage.accounts import StoredAccount, check_label
+
+if TYPE_CHECKING:
+    from bot.operations import StoredAccount
 
 __all__ = [
     "ACTION_ID",
     "BODY_HINT",
     "CALLBACKS",
     "FIELDS",
+    "NO_ACCOUNT",
     "PREFILL_KEYS",
     "SECRET_FIELDS",
     "SUBCOMMAND_OF",
-    "FieldErrors",
     "ModalMetadata",
-    "SetupSubmission",
     "build_modal",
-    "parse_submission",
+    "ordered_accounts",
     "prefill_from_command",
-    "reopen_for",
 ]
 
 CALLBACKS: dict[str, str] = {
@@ -115,7 +109,6 @@ PREFILL_KEYS = frozenset(FIELDS) - SECRET_FIELDS
 BODY_HINT = "160 GSM-7 characters per segment (70 with emoji or non-Latin characters); up to 1600."
 _LIST_HINT = "Leave To, From and Date empty to include scheduled messages not yet sent."
 _MAX_METADATA = 3000
-_MAX_ERROR = 300
 _MAX_OPTIONS = 100
 _TEXT_LIMITS = {
     "to": 100,
@@ -134,8 +127,7 @@ _TEXT_LIMITS = {
 _CHANNEL_ID = re.compile(r"[A-Z0-9]{0,32}")
 _USER_ID = re.compile(r"[UW][A-Z0-9]{1,31}")
 _URL = re.compile(r"https?://[^\s<>\"]{1,1990}")
-_SECRET_SHAPE = re.compile(r"[A-Za-z0-9_\-.]{16,128}")
-_NO_ACCOUNT = "No Twilio account is set up in this workspace yet; an admin can add one with /twilio setup."
+NO_ACCOUNT = "No Twilio account is set up in this workspace yet; an admin can add one with /twilio setup."
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -183,27 +175,6 @@ class ModalMetadata:
         return cls(channel_id=data["channel_id"], response_url=data["response_url"], user_id=data["user_id"])
 
 
-@dataclass(frozen=True)
-class SetupSubmission:
-    """A valid setup form: the account to add or replace. `secret` is the Auth Token or the API Secret."""
-
-    label: str
-    account_sid: str
-    secret: str = field(repr=False)
-    api_key_sid: str | None
-    default_from: str | None
-    default_service_sid: str | None
-    make_default: bool
-
-
-class FieldErrors(Exception):
-    """Every invalid field of a submission at once: input block_id → one sentence."""
-
-    def __init__(self, errors: Mapping[str, str]) -> None:
-        self.errors: dict[str, str] = {k: cut(v, _MAX_ERROR) for k, v in errors.items()}
-        super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
-
-
 # ---------------------------------------------------------------------------------------------------
 # Building the views
 
@@ -240,11 +211,24 @@ def _text_input(
     )
 
 
+def _checkbox(block_id: str, label: str, option: str, *, checked: bool) -> InputBlock:
+    """An optional single checkbox whose submitted value is "yes" when ticked."""
+    box = Option(value="yes", text=_plain(option))
+    return InputBlock(
+        block_id=block_id,
+        label=_plain(label),
+        element=CheckboxesElement(
+            action_id=ACTION_ID, options=[box], initial_options=[box] if checked else None
+        ),
+        optional=True,
+    )
+
+
 def _note(text: str, block_id: str | None = None) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=text, verbatim=True)], block_id=block_id)
 
 
-def _ordered(accounts: Sequence[StoredAccount]) -> list[StoredAccount]:
+def ordered_accounts(accounts: Sequence[StoredAccount]) -> list[StoredAccount]:
     """The default account first, then the rest in their given order."""
     return sorted(accounts, key=lambda a: not a.is_default)
 
@@ -253,7 +237,7 @@ def _chosen(
     accounts: Sequence[StoredAccount], prefill: Mapping[str, str]
 ) -> tuple[StoredAccount, str | None]:
     """The account the form starts with, and a warning when the prefilled label names none."""
-    ordered = _ordered(accounts)
+    ordered = ordered_accounts(accounts)
     wanted = (prefill.get("account") or "").strip()
     if wanted:
         match = next((a for a in ordered if a.label.lower() == wanted.lower()), None)
@@ -272,7 +256,7 @@ def _account_blocks(accounts: Sequence[StoredAccount], prefill: Mapping[str, str
     if len(accounts) > 1:
         options = [
             Option(value=a.label, text=_plain(cut(a.label + (" (default)" if a.is_default else ""), 75)))
-            for a in _ordered(accounts)[:_MAX_OPTIONS]
+            for a in ordered_accounts(accounts)[:_MAX_OPTIONS]
         ]
         initial = next((o for o in options if o.value == start.label), options[0])
         blocks.append(
@@ -389,7 +373,6 @@ def _valid_date(raw: str | None) -> str | None:
 
 
 def _list_blocks(accounts: Sequence[StoredAccount], prefill: Mapping[str, str]) -> list[Block]:
-    scheduled = Option(value="yes", text=_plain("Only scheduled messages not yet sent"))
     return [
         *_account_blocks(accounts, prefill),
         _note(_LIST_HINT),
@@ -408,15 +391,11 @@ def _list_blocks(accounts: Sequence[StoredAccount], prefill: Mapping[str, str]) 
             hint="How many messages to fetch at once, 1 to 1000.",
             optional=True,
         ),
-        InputBlock(
-            block_id="scheduled",
-            label=_plain("Scheduled"),
-            element=CheckboxesElement(
-                action_id=ACTION_ID,
-                options=[scheduled],
-                initial_options=[scheduled] if prefill.get("scheduled") == "yes" else None,
-            ),
-            optional=True,
+        _checkbox(
+            "scheduled",
+            "Scheduled",
+            "Only scheduled messages not yet sent",
+            checked=prefill.get("scheduled") == "yes",
         ),
     ]
 
@@ -442,7 +421,6 @@ def _sid_blocks(sub: str, accounts: Sequence[StoredAccount], prefill: Mapping[st
 
 
 def _setup_blocks(accounts: Sequence[StoredAccount], prefill: Mapping[str, str]) -> list[Block]:
-    make_default = Option(value="yes", text=_plain("Make this the workspace's default account"))
     return [
         SectionBlock(
             text=MarkdownTextObject(
@@ -480,15 +458,9 @@ def _setup_blocks(accounts: Sequence[StoredAccount], prefill: Mapping[str, str])
             placeholder="MG… (needed to schedule)",
             optional=True,
         ),
-        InputBlock(
-            block_id="make_default",
-            label=_plain("Default"),
-            element=CheckboxesElement(
-                action_id=ACTION_ID,
-                options=[make_default],
-                initial_options=[make_default] if not accounts else None,
-            ),
-            optional=True,
+        # The first account becomes the default anyway; say so by ticking the box.
+        _checkbox(
+            "make_default", "Default", "Make this the workspace's default account", checked=not accounts
         ),
     ]
 
@@ -527,7 +499,7 @@ def build_modal(
     if problem:
         blocks.append(_note(f"⚠️ {safe(problem, 1000)}"))
     if subcommand != "setup" and not accounts:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=_NO_ACCOUNT, verbatim=True)))
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=NO_ACCOUNT, verbatim=True)))
         view = View(
             type="modal",
             callback_id=CALLBACKS[subcommand],
@@ -557,332 +529,6 @@ def build_modal(
         blocks=blocks,
     )
     return view.to_dict()
-
-
-# ---------------------------------------------------------------------------------------------------
-# Reading submissions
-
-
-def _action(values: Mapping[str, Any], block_id: str) -> Mapping[str, Any] | None:
-    """The submitted state of one input: `values[block_id]["value"]`, or its only action."""
-    block = values.get(block_id)
-    if not isinstance(block, Mapping):
-        return None
-    action = block.get(ACTION_ID)
-    if action is None and len(block) == 1:
-        action = next(iter(block.values()))
-    return action if isinstance(action, Mapping) else None
-
-
-def _text(values: Mapping[str, Any], block_id: str) -> str | None:
-    action = _action(values, block_id)
-    value = action.get("value") if action is not None else None
-    return value if isinstance(value, str) and value.strip() else None
-
-
-def _selected(values: Mapping[str, Any], block_id: str) -> str | None:
-    action = _action(values, block_id)
-    option = action.get("selected_option") if action is not None else None
-    value = option.get("value") if isinstance(option, Mapping) else None
-    return value if isinstance(value, str) and value else None
-
-
-def _checked(values: Mapping[str, Any], block_id: str) -> bool:
-    action = _action(values, block_id)
-    options = action.get("selected_options") if action is not None else None
-    if not isinstance(options, list):
-        return False
-    return any(isinstance(o, Mapping) and o.get("value") == "yes" for o in options)
-
-
-def _picked_date(values: Mapping[str, Any], block_id: str) -> str | None:
-    action = _action(values, block_id)
-    value = action.get("selected_date") if action is not None else None
-    return value if isinstance(value, str) and value else None
-
-
-def _picked_time(values: Mapping[str, Any], block_id: str) -> int | None:
-    action = _action(values, block_id)
-    value = action.get("selected_date_time") if action is not None else None
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 12:
-        return int(value.strip())
-    return value if isinstance(value, int) else None
-
-
-class _Form:
-    """Collects every field error of one submission."""
-
-    def __init__(self, values: Mapping[str, Any], first: str) -> None:
-        self.values = values
-        self.first = first
-        self.errors: dict[str, str] = {}
-
-    def fail(self, block_id: str, message: str) -> None:
-        self.errors.setdefault(block_id, message)
-
-    def required(self, block_id: str, missing: str) -> str | None:
-        value = _text(self.values, block_id)
-        if value is None:
-            self.fail(block_id, missing)
-        return value
-
-    def phone(self, block_id: str, raw: str | None, region: str, field: str) -> PhoneNumber | None:
-        if raw is None:
-            return None
-        try:
-            return parse_phone(raw, default_region=region, field=field)
-        except InputError as err:
-            self.fail(block_id, err.message)
-            return None
-
-    def sid(self, block_id: str, raw: str | None, kind: SidKind) -> str | None:
-        if raw is None:
-            return None
-        try:
-            return check_sid(raw, kind, field=block_id)
-        except InputError as err:
-            self.fail(block_id, err.message)
-            return None
-
-    def account(self, accounts: Sequence[StoredAccount]) -> StoredAccount | None:
-        chosen = _selected(self.values, "account")
-        if chosen is not None:
-            match = next((a for a in accounts if a.label == chosen), None)
-            if match is None:
-                self.fail("account", f"The account {safe(chosen, 40)} no longer exists; choose another.")
-            return match
-        if not accounts:
-            self.fail(self.first, _NO_ACCOUNT)
-            return None
-        if "account" in self.values and len(accounts) > 1:
-            self.fail("account", "Choose a Twilio account.")
-            return None
-        # The form showed no choice: it named the only (or default) account.
-        return _ordered(accounts)[0]
-
-    def body(self) -> str | None:
-        body = self.required("body", "Type the message to send.")
-        if body is None:
-            return None
-        try:
-            check_body(body)
-        except InputError as err:
-            self.fail("body", err.message)
-            return None
-        return body
-
-
-def _same_channel(form: _Form, to: PhoneNumber | None, from_: PhoneNumber | None) -> PhoneNumber | None:
-    """A WhatsApp recipient needs a WhatsApp sender; an SMS recipient cannot have one."""
-    if to is None or from_ is None:
-        return from_
-    if to.whatsapp and not from_.whatsapp:
-        return PhoneNumber(from_.e164, whatsapp=True)
-    if from_.whatsapp and not to.whatsapp:
-        form.fail(
-            "to",
-            "A WhatsApp sender can only message a WhatsApp number; "
-            f"write the To number as whatsapp:{to.e164}.",
-        )
-    return from_
-
-
-def _parse_send(form: _Form, accounts: Sequence[StoredAccount], region: str) -> SendCommand | None:
-    account = form.account(accounts)
-    to = form.phone("to", form.required("to", "Enter the number to send to."), region, "to")
-    from_ = form.phone("from", _text(form.values, "from"), region, "from")
-    body = form.body()
-    from_ = _same_channel(form, to, from_)
-    if from_ is None and account is not None and not account.default_from and not account.default_service_sid:
-        form.fail("from", f"The account {account.label} has no default sender; enter a From number.")
-    if form.errors or account is None or to is None or body is None:
-        return None
-    return SendCommand(to=to, body=body, from_=from_, account=account.label)
-
-
-def _parse_schedule(
-    form: _Form, accounts: Sequence[StoredAccount], region: str, now: datetime, max_ahead: timedelta
-) -> ScheduleCommand | None:
-    account = form.account(accounts)
-    service = form.sid("service", _text(form.values, "service"), "service")
-    to = form.phone("to", form.required("to", "Enter the number to send to."), region, "to")
-    body = form.body()
-    send_at: datetime | None = None
-    stamp = _picked_time(form.values, "send_at")
-    if stamp is None:
-        form.fail("send_at", "Pick the date and time to send at.")
-    else:
-        try:
-            send_at = datetime.fromtimestamp(stamp, UTC)
-            check_send_at(send_at, now=now, max_ahead=max_ahead)
-        except InputError as err:
-            form.fail("send_at", err.message)
-        except (ValueError, OverflowError, OSError):
-            form.fail("send_at", "That is not a date and time; pick one with the picker.")
-    if (
-        service is None
-        and "service" not in form.errors
-        and account is not None
-        and not account.default_service_sid
-    ):
-        form.fail(
-            "service",
-            f"The account {account.label} has no default Messaging Service, and Twilio schedules only "
-            "through one; enter its SID (MG…).",
-        )
-    if form.errors or account is None or to is None or body is None or send_at is None:
-        return None
-    return ScheduleCommand(to=to, send_at=send_at, body=body, service=service, account=account.label)
-
-
-def _parse_list(form: _Form, accounts: Sequence[StoredAccount], region: str) -> ListCommand | None:
-    account = form.account(accounts)
-    to = form.phone("to", _text(form.values, "to"), region, "to")
-    from_ = form.phone("from", _text(form.values, "from"), region, "from")
-    day: date | None = None
-    raw_date = _picked_date(form.values, "date")
-    if raw_date is not None:
-        try:
-            day = parse_date(raw_date)
-        except InputError as err:
-            form.fail("date", err.message)
-    limit = DEFAULT_PAGE_SIZE
-    raw_limit = _text(form.values, "limit")
-    if raw_limit is not None:
-        try:
-            limit = parse_page_size(raw_limit)
-        except InputError as err:
-            form.fail("limit", err.message)
-    scheduled = _checked(form.values, "scheduled")
-    if scheduled:
-        for block_id in ("to", "from"):
-            if _text(form.values, block_id) is not None:
-                form.fail(block_id, "Twilio lists scheduled messages only without filters; leave this empty.")
-        if raw_date is not None:
-            form.fail("date", "Twilio lists scheduled messages only without filters; leave this empty.")
-    if form.errors or account is None:
-        return None
-    return ListCommand(
-        to=to, from_=from_, date_sent=day, limit=limit, account=account.label, scheduled_only=scheduled
-    )
-
-
-def _parse_by_sid(
-    sub: str, form: _Form, accounts: Sequence[StoredAccount]
-) -> FetchCommand | CancelCommand | DeleteCommand | None:
-    account = form.account(accounts)
-    sid = form.sid("sid", form.required("sid", "Enter the message SID (SM…)."), "message")
-    if form.errors or account is None or sid is None:
-        return None
-    if sub == "fetch":
-        return FetchCommand(sid=sid, account=account.label)
-    if sub == "cancel":
-        return CancelCommand(sid=sid, account=account.label)
-    return DeleteCommand(sid=sid, account=account.label)
-
-
-def _parse_setup(form: _Form, region: str) -> SetupSubmission | None:
-    label: str | None = None
-    raw_label = form.required("label", "Give the account a label, like main.")
-    if raw_label is not None:
-        try:
-            label = check_label(raw_label)
-        except ValueError as err:
-            form.fail("label", str(err))
-    account_sid = form.sid(
-        "account_sid", form.required("account_sid", "Enter the Account SID (AC…)."), "account"
-    )
-    token = _text(form.values, "auth_token")
-    key_raw = _text(form.values, "api_key_sid")
-    key_secret = _text(form.values, "api_secret")
-    secret: str | None = None
-    api_key_sid: str | None = None
-    if token is not None and (key_raw is not None or key_secret is not None):
-        form.fail("auth_token", "Give either the Auth Token or an API Key SID with its secret, not both.")
-    elif token is not None:
-        secret = token.strip()
-        if not _SECRET_SHAPE.fullmatch(secret):
-            form.fail(
-                "auth_token",
-                "That does not look like an Auth Token: paste the 32 characters from Twilio's console.",
-            )
-    elif key_raw is not None or key_secret is not None:
-        api_key_sid = form.sid("api_key_sid", key_raw, "api_key")
-        if key_raw is None:
-            form.fail("api_key_sid", "Enter the API Key SID (SK…) that goes with this secret.")
-        if key_secret is None:
-            form.fail("api_secret", "Enter the API Secret that goes with this key.")
-        else:
-            secret = key_secret.strip()
-            if not _SECRET_SHAPE.fullmatch(secret):
-                form.fail(
-                    "api_secret", "That does not look like an API Secret: paste it as Twilio showed it."
-                )
-    else:
-        form.fail("auth_token", "Enter the Auth Token, or an API Key SID and its secret below.")
-    default_from = form.phone("default_from", _text(form.values, "default_from"), region, "from")
-    default_service = form.sid("default_service", _text(form.values, "default_service"), "service")
-    if form.errors or label is None or account_sid is None or secret is None:
-        return None
-    return SetupSubmission(
-        label=label,
-        account_sid=account_sid,
-        secret=secret,
-        api_key_sid=api_key_sid,
-        default_from=str(default_from) if default_from is not None else None,
-        default_service_sid=default_service,
-        make_default=_checked(form.values, "make_default"),
-    )
-
-
-_FIRST_INPUT = {
-    "send": "to",
-    "schedule": "to",
-    "list": "limit",
-    "fetch": "sid",
-    "cancel": "sid",
-    "delete": "sid",
-    "setup": "label",
-}
-
-
-def parse_submission(
-    callback_id: str,
-    values: Mapping[str, Any],
-    *,
-    accounts: Sequence[StoredAccount],
-    now: datetime,
-    default_region: str = "US",
-    max_ahead: timedelta = DEFAULT_MAX_AHEAD,
-) -> Command | SetupSubmission:
-    """Turn a submitted form (`view["state"]["values"]`) into a command, or raise FieldErrors.
-
-    Every invalid field is reported at once, keyed by its input's block_id. Missing blocks, wrong types
-    and None become field errors or defaults, never another exception. The account is always named in
-    the result: the form showed which one it would use. ValueError only for a callback_id we never built.
-    """
-    sub = SUBCOMMAND_OF.get(callback_id)
-    if sub is None:
-        raise ValueError(f"no form with callback_id {callback_id!r}")
-    form = _Form(values if isinstance(values, Mapping) else {}, _FIRST_INPUT[sub])
-    result: Command | SetupSubmission | None
-    if sub == "send":
-        result = _parse_send(form, accounts, default_region)
-    elif sub == "schedule":
-        result = _parse_schedule(form, accounts, default_region, now, max_ahead)
-    elif sub == "list":
-        result = _parse_list(form, accounts, default_region)
-    elif sub == "setup":
-        result = _parse_setup(form, default_region)
-    else:
-        result = _parse_by_sid(sub, form, accounts)
-    if form.errors or result is None:
-        raise FieldErrors(
-            form.errors or {form.first: "Something in this form is not right; check it and submit again."}
-        )
-    return result
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -918,21 +564,3 @@ def prefill_from_command(cmd: Command) -> dict[str, str]:
     if isinstance(account, str) and account:
         out["account"] = account
     return out
-
-
-_SUBCOMMAND_OF_TYPE: dict[type, str] = {
-    SendCommand: "send",
-    ScheduleCommand: "schedule",
-    ListCommand: "list",
-    FetchCommand: "fetch",
-    CancelCommand: "cancel",
-    DeleteCommand: "delete",
-}
-
-
-def reopen_for(cmd: Command) -> tuple[str, dict[str, str]] | None:
-    """`(subcommand, prefill)` for error_card's "Edit and try again" button, or None when there is no form."""
-    if isinstance(cmd, Incomplete):
-        return (cmd.subcommand, prefill_from_command(cmd)) if cmd.subcommand in CALLBACKS else None
-    sub = _SUBCOMMAND_OF_TYPE.get(type(cmd))
-    return (sub, prefill_from_command(cmd)) if sub is not None else None

@@ -20,13 +20,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.commands import (
     CancelCommand,
-    DeleteCommand,
     FetchCommand,
     ListCommand,
     ScheduleCommand,
     SendCommand,
+    TwilioCommand,
 )
 from bot.operations import Context, Duplicate, OperationError, Operations, Sent
+from bot.services import Services
 from bot.settings import Settings
 from bot.slack import cards
 from bot.slack.cards import Card
@@ -34,12 +35,8 @@ from bot.slack.delivery import Delivery, Turn
 from bot.slack.modals import prefill_from_command
 from bot.slack.permissions import Permissions
 from bot.tasks import TaskTracker
-from bot.twilio.client import TwilioClient
 from bot.twilio.errors import TwilioError
-from storage.accounts import AccountStore
-from storage.audit import AuditLog
-from storage.outbox import Outbox
-from storage.teams import TeamSettings
+from bot.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -56,38 +53,33 @@ STALE_PAGE_SENTENCE = (
 # The running command's place in its channel's queue of cards (set by `run`, used by `publish`).
 _TURN: ContextVar[Turn | None] = ContextVar("card_turn", default=None)
 
-TwilioCommand = SendCommand | ScheduleCommand | ListCommand | FetchCommand | CancelCommand | DeleteCommand
-
-_NAMES = {
-    SendCommand: "send",
-    ScheduleCommand: "schedule",
-    ListCommand: "list",
-    FetchCommand: "fetch",
-    CancelCommand: "cancel",
-    DeleteCommand: "delete",
-}
-
-
-def subcommand_of(cmd: TwilioCommand) -> str:
-    """The slash subcommand a request came from."""
-    return _NAMES[type(cmd)]
-
 
 @dataclass(frozen=True)
 class SlackDeps:
-    """Everything the listeners use, built once by the server and injected into the Bolt app."""
+    """What the Slack listeners use: the services, and the Slack door's own parts (delivery, permissions)."""
 
     settings: Settings
     operations: Operations
-    twilio: TwilioClient
-    accounts: AccountStore
-    audit: AuditLog
-    outbox: Outbox
-    teams: TeamSettings
-    delivery: Delivery
-    permissions: Permissions
+    workspace: Workspace
     tasks: TaskTracker
     clock: Callable[[], datetime]
+    delivery: Delivery
+    permissions: Permissions
+
+    @classmethod
+    def of(
+        cls, settings: Settings, services: Services, *, delivery: Delivery, permissions: Permissions
+    ) -> SlackDeps:
+        """The Slack door over the process's services."""
+        return cls(
+            settings,
+            services.operations,
+            services.workspace,
+            services.tasks,
+            services.clock,
+            delivery,
+            permissions,
+        )
 
 
 @dataclass(frozen=True)
@@ -99,6 +91,8 @@ class Where:
     response_url: str | None = None
     # Set when a button asked: the card to update in place instead of posting a new one.
     message_ts: str | None = None
+    # Set when the ack left a "Working on it…" note, to delete once the outcome is shown.
+    working_note: bool = False
 
 
 def interaction_context(
@@ -161,7 +155,7 @@ async def publish(
         finally:
             if turn is not None:
                 turn.done()
-    log_channel = await deps.teams.get_log_channel(ctx.team_id) if mirror else None
+    log_channel = await deps.workspace.log_channel(ctx.team_id) if mirror else None
     if log_channel and log_channel != where.channel_id:
         try:
             await deps.delivery.post(client, log_channel, card)
@@ -179,10 +173,16 @@ async def run(
     key: str,
     page_uri: str | None = None,
 ) -> None:
-    """Run `cmd` and post exactly one outcome for it, after the cards of earlier commands in the channel."""
+    """Run `cmd` and post exactly one outcome for it; a create's card follows earlier creates' (bounded)."""
     # Taken before the first await: tasks start in the order they were spawned, which is the order the
-    # commands arrived in, whichever Twilio call then finishes first.
-    turn = deps.delivery.turn(where.channel_id) if where.channel_id and not where.message_ts else None
+    # commands arrived in, whichever Twilio call then finishes first. Only creates queue: a view never
+    # waits for someone else's send.
+    creates = isinstance(cmd, SendCommand | ScheduleCommand)
+    turn = (
+        deps.delivery.turn(where.channel_id)
+        if creates and where.channel_id and not where.message_ts
+        else None
+    )
     _TURN.set(turn)
     try:
         await deps.tasks.after_foreground()
@@ -190,6 +190,8 @@ async def run(
     finally:
         if turn is not None:
             turn.done()
+    if where.working_note and where.response_url:
+        await deps.delivery.dismiss(where.response_url)
 
 
 async def _run(
@@ -202,7 +204,7 @@ async def _run(
     key: str,
     page_uri: str | None,
 ) -> None:
-    name = subcommand_of(cmd)
+    name = cmd.subcommand
     ops = deps.operations
     try:
         if isinstance(cmd, SendCommand | ScheduleCommand):
@@ -222,7 +224,7 @@ async def _run(
                 note=result.note,
             )
             await publish(deps, client, ctx, where, card)
-            await deps.outbox.mark_card_posted(key)
+            await ops.card_posted(key)
         elif isinstance(cmd, ListCommand):
             try:
                 page, account = await ops.list(ctx, cmd, page_uri=page_uri)
@@ -298,7 +300,7 @@ async def _twilio_failed(
     *,
     key: str,
 ) -> None:
-    name = subcommand_of(cmd)
+    name = cmd.subcommand
     if err.unknown_outcome and isinstance(cmd, SendCommand | ScheduleCommand):
         # The team must see this one: a text may have gone out that nobody has a card for.
         card = cards.unknown_outcome_card(
@@ -309,7 +311,7 @@ async def _twilio_failed(
             detail=str(err),
         )
         await publish(deps, client, ctx, where, card)
-        await deps.outbox.mark_card_posted(key)
+        await deps.operations.card_posted(key)
         return
     reopen = (name, prefill_from_command(cmd)) if not where.message_ts else None
     card = cards.error_card(
@@ -317,7 +319,7 @@ async def _twilio_failed(
     )
     await tell_user(deps, client, where, card)
     if isinstance(cmd, SendCommand | ScheduleCommand):
-        await deps.outbox.mark_card_posted(key)
+        await deps.operations.card_posted(key)
 
 
 def _filters(cmd: ListCommand) -> str:

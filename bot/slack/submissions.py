@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
@@ -11,15 +10,16 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.commands import TwilioCommand
 from bot.core.errors import InputError
 from bot.operations import Context
 from bot.slack import cards
 from bot.slack.commands import NOT_ADMIN
-from bot.slack.modals import CALLBACKS, FieldErrors, ModalMetadata, SetupSubmission, parse_submission
-from bot.slack.runner import SlackDeps, TwilioCommand, Where, interaction_context, run, tell_user
+from bot.slack.forms import FieldErrors, parse_submission
+from bot.slack.modals import CALLBACKS, ModalMetadata
+from bot.slack.runner import SlackDeps, Where, interaction_context, run, tell_user
 from bot.tasks import ShuttingDown
-from bot.twilio.errors import TwilioError
-from bot.twilio.models import Credentials
+from bot.workspace import AccountSetup, SetupRefused
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,14 @@ def _first_input(view: dict[str, Any]) -> str:
     return "to"
 
 
-def _context(body: dict[str, Any], view: dict[str, Any]) -> tuple[Context, ModalMetadata]:
-    meta = ModalMetadata.from_json(str(view.get("private_metadata") or ""))
-    ctx = interaction_context(body, channel_id=meta.channel_id or None, response_url=meta.response_url)
-    return ctx, meta
+async def _context(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> Context | None:
+    """Who submitted and where the result goes; None, with the form told why, when that is unreadable."""
+    try:
+        meta = ModalMetadata.from_json(str(view.get("private_metadata") or ""))
+    except InputError as err:
+        await ack(response_action="errors", errors={_first_input(view): err.message})
+        return None
+    return interaction_context(body, channel_id=meta.channel_id or None, response_url=meta.response_url)
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
@@ -50,13 +54,11 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def twilio_form(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        try:
-            ctx, _ = _context(body, view)
-        except InputError as err:
-            await ack(response_action="errors", errors={_first_input(view): err.message})
+        ctx = await _context(ack, body, view)
+        if ctx is None:
             return
         values = (view.get("state") or {}).get("values") or {}
-        accounts = await deps.accounts.list(ctx.team_id)
+        accounts = await deps.workspace.accounts(ctx.team_id)
         try:
             parsed = parse_submission(
                 str(view.get("callback_id")),
@@ -68,7 +70,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         except FieldErrors as err:
             await ack(response_action="errors", errors=dict(err.errors))
             return
-        if isinstance(parsed, SetupSubmission):  # cannot happen for these callback ids
+        if isinstance(parsed, AccountSetup):  # cannot happen for these callback ids
             await ack()
             return
         if deps.tasks.closing:
@@ -94,10 +96,8 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def setup_form(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        try:
-            ctx, _ = _context(body, view)
-        except InputError as err:
-            await ack(response_action="errors", errors={_first_input(view): err.message})
+        ctx = await _context(ack, body, view)
+        if ctx is None:
             return
         if not await deps.permissions.is_admin(client, ctx.team_id, ctx.user_id):
             await ack(
@@ -116,54 +116,27 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         except FieldErrors as err:
             await ack(response_action="errors", errors=dict(err.errors))
             return
-        if not isinstance(parsed, SetupSubmission):
+        if not isinstance(parsed, AccountSetup):
             await ack()
             return
-        creds = Credentials(
-            account_sid=parsed.account_sid, secret=parsed.secret, api_key_sid=parsed.api_key_sid
-        )
-        secret_block = "api_secret" if parsed.api_key_sid else "auth_token"
         try:
-            info = await asyncio.wait_for(deps.twilio.verify_account(creds), timeout=SETUP_CHECK_SECONDS)
-        except TwilioError as err:
-            block = secret_block if err.code == 20003 or err.status == 401 else "account_sid"
-            await ack(response_action="errors", errors={block: str(err)[:300]})
+            await deps.workspace.set_up_account(ctx, parsed, within=SETUP_CHECK_SECONDS)
+        except SetupRefused as err:
+            await ack(response_action="errors", errors={_setup_block(err, parsed): err.message[:300]})
             return
-        except TimeoutError:
-            await ack(
-                response_action="errors",
-                errors={
-                    "account_sid": "Twilio did not answer in time to check these credentials; submit again."
-                },
-            )
-            return
-        account = await deps.accounts.add(
-            team_id=ctx.team_id,
-            enterprise_id=ctx.enterprise_id,
-            label=parsed.label,
-            account_sid=parsed.account_sid,
-            secret=parsed.secret,
-            api_key_sid=parsed.api_key_sid,
-            default_from=parsed.default_from,
-            default_service_sid=parsed.default_service_sid,
-            added_by=ctx.user_id,
-            make_default=parsed.make_default or None,
-        )
         await ack()
-        await deps.audit.record(
-            team_id=ctx.team_id,
-            enterprise_id=ctx.enterprise_id,
-            user_id=ctx.user_id,
-            channel_id=ctx.channel_id or "",
-            operation="setup",
-            account_label=account.label,
-            account_sid=account.account_sid,
-            summary=f"label={account.label} twilio_name={info.friendly_name[:60]!r}",
-            outcome="ok",
-        )
         where = Where(channel_id=ctx.channel_id, user_id=ctx.user_id, response_url=ctx.response_url)
         with contextlib.suppress(ShuttingDown):  # the account is stored; the confirmation is a courtesy
-            deps.tasks.spawn(
-                tell_user(deps, client, where, cards.accounts_card(await deps.accounts.list(ctx.team_id))),
-                name="setup done",
-            )
+            deps.tasks.spawn(_confirm_setup(deps, client, ctx, where), name="setup done")
+
+
+def _setup_block(err: SetupRefused, setup: AccountSetup) -> str:
+    """The setup form's input a refusal belongs under."""
+    if err.field == "secret":
+        return "api_secret" if setup.api_key_sid else "auth_token"
+    return "label" if err.field == "label" else "account_sid"
+
+
+async def _confirm_setup(deps: SlackDeps, client: AsyncWebClient, ctx: Context, where: Where) -> None:
+    """Show the admin the workspace's accounts, the new one among them."""
+    await tell_user(deps, client, where, cards.accounts_card(await deps.workspace.accounts(ctx.team_id)))

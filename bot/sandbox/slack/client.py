@@ -186,6 +186,7 @@ class Client(SocketMode):
         Over the Socket Mode connection instead when ``socket`` (default: the simulator's ``socket_mode``).
         """
         user, channel = self._user(user_id), self._channel(channel_id)
+        echo_ts, ack_ts = self._next_ts(), self._next_ts()
         fields = {
             "token": VERIFICATION_TOKEN,
             "team_id": self.team_id,
@@ -198,19 +199,19 @@ class Client(SocketMode):
             "text": escape_mrkdwn(text),
             "api_app_id": API_APP_ID,
             "is_enterprise_install": "false",
-            "response_url": self._issue_response_url(channel.id, user.id),
+            # Its original is the ephemeral ack, which `delete_original`/`replace_original` act on.
+            "response_url": self._issue_response_url(channel.id, user.id, source_ts=ack_ts, ephemeral=True),
             "trigger_id": self._issue_trigger(user.id),
         }
         echo = {
             "channel": channel.id,
             "user": user.id,
             "text": f"{command} {text}".strip(),
-            "ts": self._next_ts(),
+            "ts": echo_ts,
         }
         self._echoes.append(echo)
         self._broadcast("echo", {"echo": echo})
-        # The ack is shown where it belongs, before anything the bot posts while we read its answer.
-        ack_ts = self._next_ts()
+        # The ack is shown where it belongs (ack_ts), before anything the bot posts while we read its answer.
         response = await self._deliver(
             "slash_command",
             dict(fields),

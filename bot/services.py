@@ -1,0 +1,73 @@
+"""The services every door uses, built once per process by the composition root (`bot.server`, `bot.cli`).
+
+A door (the Slack listeners, the CLI, later Twilio's webhooks) gets these and its own parts, never the
+stores or the Twilio client they are built from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.inflight import InFlight
+from bot.operations import Operations
+from bot.settings import Settings
+from bot.tasks import TaskTracker
+from bot.twilio.client import TwilioClient
+from bot.workspace import Workspace
+from storage.accounts import AccountStore
+from storage.audit import AuditLog
+from storage.db import Database
+from storage.outbox import Outbox
+from storage.teams import TeamSettings
+
+__all__ = ["Services", "Stores", "build_services"]
+
+
+@dataclass(frozen=True)
+class Stores:
+    """The repositories over one database; only the composition root (and tests) hold them."""
+
+    accounts: AccountStore
+    audit: AuditLog
+    outbox: Outbox
+    teams: TeamSettings
+
+    @classmethod
+    def over(cls, db: Database) -> Stores:
+        """Every repository over `db`."""
+        return cls(AccountStore(db), AuditLog(db), Outbox(db), TeamSettings(db))
+
+
+@dataclass(frozen=True)
+class Services:
+    """Front-end-neutral services: what a door may call."""
+
+    operations: Operations
+    workspace: Workspace
+    tasks: TaskTracker
+    clock: Callable[[], datetime]
+
+
+def build_services(
+    settings: Settings,
+    stores: Stores,
+    twilio: TwilioClient,
+    *,
+    clock: Callable[[], datetime],
+    tasks: TaskTracker | None = None,
+    inflight: InFlight | None = None,
+) -> Services:
+    """The services over `stores`, calling Twilio through `twilio`."""
+    operations = Operations(
+        twilio=twilio,
+        accounts=stores.accounts,
+        audit=stores.audit,
+        outbox=stores.outbox,
+        concurrency=settings.twilio_concurrency,
+        inflight=inflight,
+        clock=clock,
+    )
+    workspace = Workspace(twilio=twilio, accounts=stores.accounts, audit=stores.audit, teams=stores.teams)
+    return Services(operations, workspace, tasks or TaskTracker(), clock)

@@ -1,0 +1,190 @@
+"""A workspace's own set-up: its Twilio accounts, its log channel, and the history of what was done in it.
+
+Adding an account is one operation whichever door it comes through (the setup form, `accounts add`):
+check the credentials with Twilio, refuse an account Twilio says is suspended or closed, store, audit.
+Nothing here knows Slack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from bot.core.errors import InputError
+from bot.core.rules import check_account_label
+from bot.operations import Context, OperationError
+from bot.twilio.client import TwilioClient
+from bot.twilio.errors import TwilioError
+from bot.twilio.models import AccountInfo, Credentials
+from storage.accounts import AccountStore, StoredAccount, mask_sid
+from storage.audit import AuditEntry, AuditLog
+from storage.teams import TeamSettings
+
+__all__ = [
+    "AccountAdded",
+    "AccountSetup",
+    "AuditEntry",
+    "SetupRefused",
+    "StoredAccount",
+    "Workspace",
+    "mask_sid",
+]
+
+
+@dataclass(frozen=True)
+class AccountSetup:
+    """An account to add, or to replace the one with the same label.
+
+    `secret` is the Auth Token, or the API key's secret when `api_key_sid` is given; `repr()` never shows it.
+    """
+
+    label: str
+    account_sid: str
+    secret: str = field(repr=False)
+    api_key_sid: str | None = None
+    default_from: str | None = None
+    default_service_sid: str | None = None
+    make_default: bool = False
+
+
+@dataclass(frozen=True)
+class AccountAdded:
+    """An account stored, with what Twilio said about it (None when it was stored unchecked)."""
+
+    account: StoredAccount
+    checked: AccountInfo | None
+
+
+class SetupRefused(OperationError):
+    """Nothing was stored: the sentence says why.
+
+    `field` is the input at fault ("label", "account_sid" or "secret"); `unreachable` is set when Twilio
+    could not be asked at all, so the door may offer another way (submit again, or `--no-verify`).
+    """
+
+    def __init__(self, message: str, *, field: str, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.field = field
+        self.unreachable = unreachable
+
+
+class Workspace:
+    """Account management, the log channel and the history of one workspace, for every door."""
+
+    def __init__(
+        self, *, twilio: TwilioClient, accounts: AccountStore, audit: AuditLog, teams: TeamSettings
+    ) -> None:
+        self._twilio = twilio
+        self._accounts = accounts
+        self._audit = audit
+        self._teams = teams
+
+    async def set_up_account(
+        self, ctx: Context, setup: AccountSetup, *, verify: bool = True, within: float | None = None
+    ) -> AccountAdded:
+        """Check the credentials with Twilio (within `within` seconds), store the account and audit it.
+
+        Raises SetupRefused, storing nothing, when the label breaks the rule, when Twilio rejects the
+        credentials or cannot be asked, and when it says the account is not active (suspended, closed).
+        `verify=False` stores without asking Twilio (the CLI's `--no-verify`).
+        """
+        try:
+            label = check_account_label(setup.label, field="label")
+        except InputError as err:
+            raise SetupRefused(err.message, field="label") from None
+        info = await self._verify(setup, within) if verify else None
+        account = await self._accounts.add(
+            team_id=ctx.team_id,
+            enterprise_id=ctx.enterprise_id,
+            label=label,
+            account_sid=setup.account_sid,
+            secret=setup.secret,
+            api_key_sid=setup.api_key_sid,
+            default_from=setup.default_from,
+            default_service_sid=setup.default_service_sid,
+            added_by=ctx.user_id,
+            make_default=setup.make_default or None,
+        )
+        checked = (
+            f"twilio_name={info.friendly_name[:60]!r}" if info is not None else "not checked with Twilio"
+        )
+        await self._audit.record(
+            team_id=ctx.team_id,
+            enterprise_id=ctx.enterprise_id,
+            user_id=ctx.user_id,
+            channel_id=ctx.channel_id or "",
+            operation="setup",
+            account_label=account.label,
+            account_sid=account.account_sid,
+            summary=f"label={account.label} {checked}",
+            outcome="ok",
+        )
+        return AccountAdded(account, info)
+
+    async def _verify(self, setup: AccountSetup, within: float | None) -> AccountInfo:
+        creds = Credentials(account_sid=setup.account_sid, secret=setup.secret, api_key_sid=setup.api_key_sid)
+        check = self._twilio.verify_account(creds)
+        try:
+            info = await (asyncio.wait_for(check, within) if within is not None else check)
+        except TwilioError as err:
+            if err.status == 401 or err.code == 20003:
+                what = "API key SID and secret" if setup.api_key_sid else "Account SID and auth token"
+                raise SetupRefused(
+                    f"Twilio rejected these credentials (error {err.code or 20003}), so nothing was stored; "
+                    f"copy the {what} again from the Twilio console.",
+                    field="secret",
+                ) from None
+            if err.status is None:
+                raise SetupRefused(
+                    f"Could not check the credentials with Twilio, so nothing was stored: {err}",
+                    field="account_sid",
+                    unreachable=True,
+                ) from None
+            raise SetupRefused(
+                f"Twilio did not accept these credentials, so nothing was stored: {err}", field="account_sid"
+            ) from None
+        except TimeoutError:
+            raise SetupRefused(
+                "Twilio did not answer in time to check these credentials, so nothing was stored; try again.",
+                field="account_sid",
+                unreachable=True,
+            ) from None
+        if info.status and info.status != "active":
+            raise SetupRefused(
+                f"Twilio says the account {mask_sid(setup.account_sid)} is {info.status}, so nothing was "
+                "stored; reactivate it in the Twilio console first.",
+                field="account_sid",
+            )
+        return info
+
+    async def accounts(self, team_id: str) -> list[StoredAccount]:
+        """The workspace's accounts, the default first; never a secret."""
+        return await self._accounts.list(team_id)
+
+    async def default_account(self, team_id: str) -> StoredAccount | None:
+        """The workspace's default account, or None when it has none."""
+        return await self._accounts.get(team_id)
+
+    async def remove_account(self, team_id: str, label: str) -> bool:
+        """Remove the account called `label`; False when there is none (another one becomes the default)."""
+        return await self._accounts.remove(team_id, label)
+
+    async def make_default(self, team_id: str, label: str) -> bool:
+        """Make the account called `label` the default; False when there is none."""
+        return await self._accounts.set_default(team_id, label)
+
+    async def rotate_keys(self) -> int:
+        """Re-encrypt every stored secret (all workspaces) with the newest key; returns how many."""
+        return await self._accounts.rotate_all()
+
+    async def history(self, team_id: str, limit: int) -> list[AuditEntry]:
+        """The workspace's last `limit` operations, newest first."""
+        return await self._audit.recent(team_id, limit)
+
+    async def log_channel(self, team_id: str) -> str | None:
+        """The channel that gets a copy of every result, or None."""
+        return await self._teams.get_log_channel(team_id)
+
+    async def set_log_channel(self, ctx: Context, channel_id: str | None) -> None:
+        """Copy every result to `channel_id` from now on (None: stop)."""
+        await self._teams.set_log_channel(ctx.team_id, channel_id, updated_by=ctx.user_id)
