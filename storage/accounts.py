@@ -6,7 +6,6 @@ Each workspace with accounts has exactly one default (a partial unique index gua
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
