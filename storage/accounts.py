@@ -46,7 +46,6 @@ def mask_sid(sid: str | None) -> str:
     return f"{sid[:4]}…{sid[-4:]}"
 
 
-
 @dataclass(frozen=True)
 class StoredAccount:
     """A workspace's Twilio account as stored, without its secret."""
