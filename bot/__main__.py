@@ -14,6 +14,7 @@ commands:
   socket                the bot over Slack's Socket Mode (needs SLACK_APP_TOKEN)
   accounts add|list|remove   manage a workspace's Twilio accounts (run with --help)
   rotate-key            re-encrypt stored secrets under the newest key in SECRET_KEY
+  migrate-sqlite-to-postgres --from PATH   copy a SQLite database into the empty one at DATABASE_URL
 """
 
 
@@ -36,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.cli import main_rotate_key
 
         return int(main_rotate_key(rest))
+    if command == "migrate-sqlite-to-postgres":
+        from bot.cli import main_migrate
+
+        return int(main_migrate(rest))
     if command in {"serve", "socket"}:
         return _serve(command)
     print(f"Unknown command {command!r}.\n\n{USAGE}", file=sys.stderr)
@@ -48,6 +53,7 @@ def _serve(mode: str) -> int:
     from bot import logs
     from bot.settings import SettingsError, load_settings
     from storage.crypto import KeyConfigError, WrongKeyError
+    from storage.db import DatabaseUnavailable
 
     try:
         settings = load_settings()
@@ -77,6 +83,9 @@ def _serve(mode: str) -> int:
     except (KeyConfigError, WrongKeyError) as err:
         print(f"Cannot start: {err}", file=sys.stderr)
         return 2
+    except DatabaseUnavailable as err:
+        print(f"Cannot start: {err}", file=sys.stderr)
+        return 1
     except OSError as err:
         print(
             f"Cannot start: {err.strerror or err} ({getattr(err, 'filename', '') or 'HOST/PORT'}).",

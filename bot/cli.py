@@ -1,4 +1,5 @@
-"""Admin commands: `python -m bot accounts add|list|remove|default` and `python -m bot rotate-key`.
+"""Admin commands: `python -m bot accounts add|list|remove|default`, `python -m bot rotate-key` and
+`python -m bot migrate-sqlite-to-postgres --from PATH`.
 
 The Twilio auth token (or API key secret) is read from standard input when it is piped, or from a
 hidden prompt on a terminal; never from the command line, where `ps` and shell history would keep
@@ -26,9 +27,9 @@ from bot.services import Stores, build_services
 from bot.settings import Settings, SettingsError, load_settings
 from bot.workspace import AccountSetup, SetupRefused, StoredAccount, Workspace, mask_sid
 from storage.crypto import KeyConfigError, WrongKeyError
-from storage.db import Database
+from storage.db import Database, DatabaseUnavailable
 
-__all__ = ["main_accounts", "main_rotate_key"]
+__all__ = ["main_accounts", "main_migrate", "main_rotate_key"]
 
 USAGE_ERROR = 2
 FAILURE = 1
@@ -150,7 +151,11 @@ def _settings(env: Mapping[str, str] | None) -> Settings:
 
 async def _open(settings: Settings) -> Database:
     try:
-        return await Database.open(settings.database_path, secret_keys=settings.secret_key)
+        return await Database.connect(
+            settings.database_target,
+            secret_keys=settings.secret_key,
+            pool_size=min(2, settings.database_pool_size),
+        )
     except KeyConfigError as err:
         raise Failure(str(err)) from None
     except (OSError, sqlite3.Error) as err:
@@ -332,7 +337,7 @@ def _run(
     except UsageError as err:
         stderr.write(f"{err}\n")
         return USAGE_ERROR
-    except (Failure, WrongKeyError) as err:
+    except (Failure, WrongKeyError, DatabaseUnavailable) as err:
         stderr.write(f"{err}\n")
         return FAILURE
     except sqlite3.Error as err:
@@ -409,5 +414,58 @@ def main_rotate_key(
                 "The older keys in SECRET_KEY are no longer needed: remove them once every replica "
                 "runs with the new SECRET_KEY.\n"
             )
+
+    return _run(parser, argv, action, env=env, stderr=stderr)
+
+
+def main_migrate(
+    argv: Sequence[str],
+    *,
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
+    stderr: TextIO = sys.stderr,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """`python -m bot migrate-sqlite-to-postgres --from PATH`: copy a SQLite database into the empty
+    PostgreSQL database at DATABASE_URL, secrets still encrypted, and print the rows per table.
+
+    Returns the exit code: 0 done, 1 failed (nothing written), 2 usage error.
+    """
+    del stdin
+    parser = _Parser(
+        prog="python -m bot migrate-sqlite-to-postgres",
+        description=(
+            "Copy the bot's SQLite database into the empty PostgreSQL database at DATABASE_URL. Secrets are "
+            "copied encrypted: run the bot on PostgreSQL with the same SECRET_KEY (or the contents of the "
+            "secret.key file beside the SQLite database). The SQLite file is only read."
+        ),
+        out=stdout,
+    )
+    parser.add_argument(
+        "--from", dest="source", required=True, metavar="PATH", help="the SQLite file (bot.db)"
+    )
+
+    async def action(args: argparse.Namespace, settings: Settings) -> None:
+        from storage.postgres import redact_url
+        from storage.sqlite_to_postgres import CopyError, copy_sqlite_to_postgres
+
+        if not settings.database_url:
+            raise UsageError(
+                "Set DATABASE_URL to the PostgreSQL database to copy into "
+                "(for example postgresql://bot:password@db.example/bot)."
+            )
+        try:
+            counts = await copy_sqlite_to_postgres(args.source, settings.database_url)
+        except CopyError as err:
+            raise Failure(str(err)) from None
+        width = max((len(table) for table in counts), default=5)
+        for table, rows in counts.items():
+            stdout.write(f"{table.ljust(width)}  {rows}\n")
+        total = sum(counts.values())
+        stdout.write(
+            f"Copied {total} row{'' if total == 1 else 's'} from {args.source} into "
+            f"{redact_url(settings.database_url)}; the counts match. Start the bot with DATABASE_URL set "
+            "and the same SECRET_KEY.\n"
+        )
 
     return _run(parser, argv, action, env=env, stderr=stderr)

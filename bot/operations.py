@@ -3,8 +3,10 @@
 Creates (send, schedule) go through the outbox: a row keyed by the caller's idempotency key is claimed
 before the Twilio call and settled after it, so a repeated delivery of the same user action finds the key
 taken and does nothing, and a process killed mid-call leaves a pending row that `reconcile` settles.
-While a create is being worked on, its task holds a lease on the key (`bot.inflight`), so a replica that
-restarts meanwhile leaves the row to its live owner instead of reconciling it.
+While a create is being worked on, its task holds a lease on the key, so a replica that restarts
+meanwhile leaves the row to its live owner instead of reconciling it: on SQLite a file lock
+(`bot.inflight`), on PostgreSQL a lease stored in the row (`bot.leases`), which other replicas take over
+once it runs out.
 
 A create whose answer was lost (timeout, 5xx, dropped connection) is never retried: the message is looked
 up at Twilio instead (same To and body, created since the claim), and only when it is not there does the
@@ -18,6 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bot.core.commands import (
     CancelCommand,
@@ -37,16 +40,19 @@ from bot.core.rules import (
     sender_or_service,
 )
 from bot.inflight import InFlight
+from bot.leases import Leases, Write
 from bot.twilio.client import TwilioClient
 from bot.twilio.errors import TwilioError
 from bot.twilio.models import Credentials, Message, MessagePage
 from storage.accounts import AccountStore, StoredAccount
 from storage.audit import AuditLog
+from storage.db import DatabaseUnavailable
 from storage.outbox import Outbox, OutboxEntry
 
 __all__ = [
     "ACCOUNT_GONE",
     "Context",
+    "DatabaseUnavailable",
     "Duplicate",
     "OperationError",
     "Operations",
@@ -152,6 +158,7 @@ class Operations:
         outbox: Outbox,
         concurrency: int = 50,
         inflight: InFlight | None = None,
+        leases: Leases | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.twilio = twilio
@@ -159,6 +166,8 @@ class Operations:
         self.audit = audit
         self.outbox = outbox
         self.inflight = inflight if inflight is not None else InFlight(None)
+        # Set on PostgreSQL: claims carry this replica's lease instead of relying on file locks alone.
+        self.leases = leases
         self._clock = clock
         self._concurrency = concurrency
         self._limits: dict[str, asyncio.Semaphore] = {}
@@ -221,6 +230,14 @@ class Operations:
             error_message=str(error)[:300] if error else None,
         )
 
+    async def _audit_view(self, *args: Any, **kwargs: Any) -> None:
+        """`_audit` after a call that is not a create: Twilio has answered, so a database that does not
+        answer now costs the audit line only, not the user's result."""
+        try:
+            await self._audit(*args, **kwargs)
+        except DatabaseUnavailable as err:
+            log.warning("audit line lost: the database is not answering (%s)", err.detail)
+
     async def send(self, ctx: Context, cmd: SendCommand, *, key: str) -> Sent | Duplicate:
         """Send one message, at most once per `key`."""
         account, creds = await self.resolve(ctx, cmd.account)
@@ -275,9 +292,13 @@ class Operations:
             log.info("duplicate delivery of %s ignored (another delivery is working on it)", operation)
             return Duplicate()
         task = asyncio.current_task()
+        leases = self.leases
         if task is not None:
             # Held until the whole user action (card included) is done, however the task ends.
             task.add_done_callback(lambda _: lease.release())
+            if leases is not None:
+                leases.hold(key)
+                task.add_done_callback(lambda _: leases.let_go(key))
         claimed_at = self._clock()
         try:
             _, fresh = await self.outbox.claim(
@@ -291,6 +312,8 @@ class Operations:
                 request=request,
                 account_label=account.label,
                 account_sid=account.account_sid,
+                owner=None if leases is None else leases.owner,
+                lease_seconds=120.0 if leases is None else leases.lease_seconds,
             )
         except BaseException:
             lease.release()
@@ -312,29 +335,50 @@ class Operations:
                     found = await self._look_up(creds, key, request, since=claimed_at - CLOCK_SKEW)
                 except TwilioError as lookup_err:
                     log.warning("could not look the message up at Twilio: %s", lookup_err.code or "")
+                except DatabaseUnavailable as db_err:
+                    log.warning("could not check the lookup against the outbox: %s", db_err.detail)
             if found is not None:
                 log.warning("%s: Twilio's answer was lost; found the message by looking it up", operation)
-                await self.outbox.settle(key, state="sent", message_sid=found.sid)
-                await self._audit(ctx, operation, account, summary, outcome="ok", message_sid=found.sid)
+                sid = found.sid
+                await self._record(key, lambda: self.outbox.settle(key, state="sent", message_sid=sid))
+                await self._record(
+                    key, lambda: self._audit(ctx, operation, account, summary, outcome="ok", message_sid=sid)
+                )
                 return Sent(found, account, _send_at(request), note=FOUND_AFTER_LOST_ANSWER)
             state = "unknown" if err.unknown_outcome else "failed"
-            await self.outbox.settle(key, state=state, error_code=err.code, error_message=str(err)[:300])
-            await self._audit(
-                ctx,
-                operation,
-                account,
-                summary,
-                outcome="unknown" if err.unknown_outcome else "error",
-                error=err,
+            failure = err  # `err` is unbound after this block, and a kept write may run later
+            await self._record(
+                key,
+                lambda: self.outbox.settle(
+                    key, state=state, error_code=failure.code, error_message=str(failure)[:300]
+                ),
+            )
+            outcome = "unknown" if err.unknown_outcome else "error"
+            await self._record(
+                key, lambda: self._audit(ctx, operation, account, summary, outcome=outcome, error=failure)
             )
             raise
         except BaseException:
             # Cancelled (shutdown) or a bug: the row stays pending and start-up reconciliation settles it,
             # because we cannot tell whether Twilio applied the create.
             raise
-        await self.outbox.settle(key, state="sent", message_sid=message.sid)
-        await self._audit(ctx, operation, account, summary, outcome="ok", message_sid=message.sid)
+        sid = message.sid
+        await self._record(key, lambda: self.outbox.settle(key, state="sent", message_sid=sid))
+        await self._record(
+            key, lambda: self._audit(ctx, operation, account, summary, outcome="ok", message_sid=sid)
+        )
         return Sent(message, account, _send_at(request))
+
+    async def _record(self, key: str, write: Write) -> None:
+        """Write bookkeeping of a create Twilio already answered.
+
+        On PostgreSQL a database outage must not turn a sent message into an error ("nothing was
+        sent" would be false): the write waits in `Leases` and the heartbeat retries it.
+        """
+        if self.leases is None:
+            await write()
+        else:
+            await self.leases.write(key, write)
 
     async def _look_up(
         self,
@@ -415,7 +459,7 @@ class Operations:
                     page_uri=page_uri,
                 )
         except TwilioError as err:
-            await self._audit(ctx, "list", account, summary, outcome="error", error=err)
+            await self._audit_view(ctx, "list", account, summary, outcome="error", error=err)
             raise
         if cmd.scheduled_only:
             page = MessagePage(
@@ -424,7 +468,7 @@ class Operations:
                 page.page,
                 page.page_size,
             )
-        await self._audit(ctx, "list", account, summary + f" results={len(page.messages)}", outcome="ok")
+        await self._audit_view(ctx, "list", account, summary + f" results={len(page.messages)}", outcome="ok")
         return page, account
 
     async def _by_sid(
@@ -442,12 +486,14 @@ class Operations:
                 else:
                     result = await self.twilio.fetch(creds, cmd.sid)
         except TwilioError as err:
-            await self._audit(
+            await self._audit_view(
                 ctx, operation, account, f"sid={cmd.sid}", outcome="error", message_sid=cmd.sid, error=err
             )
             raise
         if not isinstance(cmd, FetchCommand):  # reads of one message are not worth a log line each
-            await self._audit(ctx, operation, account, f"sid={cmd.sid}", outcome="ok", message_sid=cmd.sid)
+            await self._audit_view(
+                ctx, operation, account, f"sid={cmd.sid}", outcome="ok", message_sid=cmd.sid
+            )
         return result, account
 
     async def fetch(self, ctx: Context, cmd: FetchCommand) -> tuple[Message, StoredAccount]:
@@ -469,7 +515,7 @@ class Operations:
 
     async def card_posted(self, key: str) -> None:
         """The user has seen the outcome of the create claimed under `key`: start-up recovery leaves it be."""
-        await self.outbox.mark_card_posted(key)
+        await self._record(key, lambda: self.outbox.mark_card_posted(key))
 
     async def reconcile(self, entry: OutboxEntry, *, skew: timedelta = CLOCK_SKEW) -> Message | None:
         """Settle a create left pending (or unknown) by a process that died mid-call. Never re-sends.
@@ -507,7 +553,13 @@ class Operations:
         `post` returns False when it could not show the card now; the row is then left for the next start,
         as it is when Twilio cannot be asked. Rows another live process (a replica) is still working on are
         left to it: their keys are leased. Returns how many were settled and shown.
+
+        On PostgreSQL, rows claimed without an owner get a lease that has already run out, and then
+        the rows of every replica whose lease ran out are taken over (`take_over`).
         """
+        if self.leases is not None:
+            await self.outbox.expire_unowned(self.leases.owner)
+            return await self.take_over(post)
         done = 0
         for entry in await self.outbox.unposted():
             lease = self.inflight.try_acquire(entry.key)
@@ -533,6 +585,55 @@ class Operations:
             log.info("recovered %d unfinished operation(s) from before the restart", done)
         self.inflight.sweep()
         return done
+
+    async def take_over(self, post: Callable[[Unposted], Awaitable[bool]], *, limit: int = 100) -> int:
+        """PostgreSQL: take the rows whose lease ran out (a replica died), settle them, post their cards.
+
+        Never re-sends: a pending row is looked up at Twilio as start-up recovery does. A row that
+        could not be settled or shown now stays leased to this replica and is taken again (by any
+        replica) once that lease runs out. Returns how many were settled and shown.
+        """
+        leases = self.leases
+        if leases is None:
+            return 0
+        taken = await self.outbox.take_stale(leases.owner, limit=limit, lease_seconds=leases.lease_seconds)
+        done = 0
+        for entry in taken:
+            lock = self.inflight.try_acquire(entry.key)
+            if lock is None:
+                continue  # this process still works on it (its lease ran out during an outage)
+            leases.hold(entry.key)
+            try:
+                unposted = await self._unposted(entry)
+                if unposted is not None and not await post(unposted):
+                    continue
+                await self._record(entry.key, self._card_posted_write(entry.key))
+                done += 1
+            except TwilioError as err:
+                log.warning(
+                    "could not settle outbox row %s yet: %s", entry.id, err.code or type(err).__name__
+                )
+            finally:
+                lock.release()
+                leases.let_go(entry.key)
+        if done:
+            log.info("took over %d operation(s) a stopped replica left unfinished", done)
+        return done
+
+    def _card_posted_write(self, key: str) -> Write:
+        return lambda: self.outbox.mark_card_posted(key)
+
+    async def tend_leases(self, post: Callable[[Unposted], Awaitable[bool]], *, take: bool = True) -> int:
+        """One round of the PostgreSQL heartbeat: write what waited for the database, renew this
+        replica's leases, and (when `take`) take over rows of replicas that died. Returns rows taken.
+
+        Raises DatabaseUnavailable when the database does not answer; the next round tries again.
+        """
+        if self.leases is None:
+            return 0
+        await self.leases.flush()
+        await self.leases.renew()
+        return await self.take_over(post) if take else 0
 
     async def _unposted(self, entry: OutboxEntry) -> Unposted | None:
         """What the card of a row without one should say now; None when there is nothing to tell."""

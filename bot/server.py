@@ -7,6 +7,7 @@ left unfinished. Shut-down stops taking work, lets running operations finish (bo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -23,6 +24,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.inflight import InFlight
+from bot.leases import Leases
 from bot.monitor import LoopMonitor
 from bot.redelivery import Answer, RecentRequests
 from bot.services import Services, Stores, build_services
@@ -35,7 +37,7 @@ from bot.slack.payloads import shape_problem
 from bot.slack.permissions import Permissions
 from bot.slack.runner import SlackDeps
 from bot.twilio.client import TwilioClient
-from storage.db import Database
+from storage.db import Database, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +63,26 @@ class Runtime:
     deps: SlackDeps
     bolt: AsyncApp
     recent: RecentRequests = field(default_factory=RecentRequests)
+    # PostgreSQL: renews this replica's leases and takes over those of replicas that died.
+    tending: asyncio.Task[None] | None = None
+
+    def start_tending(self) -> None:
+        """Start the lease heartbeat and reconciler (PostgreSQL only; its first round runs at once)."""
+        if self.services.operations.leases is not None and self.tending is None:
+            self.tending = asyncio.get_running_loop().create_task(tend_leases(self), name="tend leases")
 
     async def close(self, drain_timeout: float) -> None:
         """Finish in-flight work (up to `drain_timeout` seconds), then close the session and database."""
         await self.services.tasks.drain(drain_timeout)
+        if self.tending is not None:
+            # Renewals went on during the drain; one last round writes what waited for the database.
+            self.tending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.tending
+            leases = self.services.operations.leases
+            if leases is not None and leases.unsaved:
+                with contextlib.suppress(DatabaseUnavailable):
+                    await leases.flush()
         self.services.operations.inflight.close()
         await self.session.close()
         await self.db.close()
@@ -78,7 +96,9 @@ async def open_runtime(
         settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", mode="socket")
     else:
         settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", mode="serve")
-    db = await Database.open(settings.database_path, secret_keys=settings.secret_key)
+    db = await Database.connect(
+        settings.database_target, secret_keys=settings.secret_key, pool_size=settings.database_pool_size
+    )
     connector = aiohttp.TCPConnector(
         limit=max(100, settings.twilio_concurrency * 2), enable_cleanup_closed=True
     )
@@ -90,9 +110,13 @@ async def open_runtime(
         backoff_base=settings.twilio_backoff_base,
     )
     stores = Stores.over(db)
-    services = build_services(
-        settings, stores, twilio, clock=clock, inflight=InFlight.beside(settings.database_path)
-    )
+    if db.engine == "postgresql":
+        # File locks cannot span machines: the claim's lease in the shared database says who owns it.
+        inflight, leases = InFlight(None), Leases(stores.outbox, lease_seconds=settings.outbox_lease_seconds)
+        log.info("database: PostgreSQL, replica %s", leases.owner)
+    else:
+        inflight, leases = InFlight.beside(settings.database_path), None
+    services = build_services(settings, stores, twilio, clock=clock, inflight=inflight, leases=leases)
     deps = SlackDeps.of(
         settings, services, delivery=Delivery(session), permissions=Permissions(settings.admin_user_ids)
     )
@@ -103,6 +127,29 @@ async def open_runtime(
 async def recover(runtime: Runtime) -> int:
     """Settle creates a dead process left pending, and post the cards it never posted. Never re-sends."""
     return await runtime.services.operations.recover(recovery.poster(runtime.deps.delivery, runtime.slack))
+
+
+async def tend_leases(runtime: Runtime) -> None:
+    """PostgreSQL, until cancelled: every RECONCILE_INTERVAL seconds renew this replica's leases, write
+    what waited for the database, and take over (settle, post) what replicas that died left behind.
+
+    A database that does not answer is logged and tried again next round: the bot keeps running.
+    """
+    operations = runtime.services.operations
+    post = recovery.poster(runtime.deps.delivery, runtime.slack)
+    first = True
+    while True:
+        try:
+            if first:
+                await operations.recover(post)  # rows without an owner, then stale leases
+                first = False
+            else:
+                await operations.tend_leases(post, take=not runtime.services.tasks.closing)
+        except DatabaseUnavailable as err:
+            log.warning("lease round skipped: the database is not answering (%s)", err.detail)
+        except Exception:
+            log.exception("lease round failed")
+        await asyncio.sleep(runtime.settings.reconcile_interval)
 
 
 def signed_by_slack(secret: str | None, body: bytes, headers: Mapping[str, str]) -> bool:
@@ -155,7 +202,7 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 with JSON once the database is open; 503 while shutting down.
+    """200 with JSON naming the engine while the database answers; 503 when it does not, or while stopping.
 
     `?lag=1` adds the event-loop lag figures when BOT_LOOP_MONITOR=1 (null otherwise); `&after=N` limits
     them to the samples taken after the Nth (`samples` in an earlier answer), to measure one period.
@@ -163,8 +210,11 @@ async def healthz(request: web.Request) -> web.Response:
     runtime = request.app.get(RUNTIME)
     if runtime is None or runtime.services.tasks.closing:
         return web.json_response({"ok": False, "status": "stopping"}, status=503)
-    await runtime.db.run(lambda db: db.execute("select 1").fetchone())
-    body: dict[str, object] = {"ok": True, "database": "open", "in_flight": len(runtime.services.tasks)}
+    engine = runtime.db.engine
+    if not await runtime.db.ping():
+        body = {"ok": False, "status": "database not answering", "engine": engine, "database": "down"}
+        return web.json_response(body, status=503)
+    body = {"ok": True, "engine": engine, "database": "open", "in_flight": len(runtime.services.tasks)}
     if request.query.get("lag") == "1":
         monitor = request.app.get(MONITOR)
         after = request.query.get("after", "0")
@@ -192,7 +242,10 @@ def create_app(
         if settings.loop_monitor:
             app[MONITOR] = LoopMonitor()
             app[MONITOR].start()
-        runtime.services.tasks.spawn(recover(runtime), name="recover outbox")
+        if runtime.services.operations.leases is not None:
+            runtime.start_tending()  # its first round is the start-up recovery
+        else:
+            runtime.services.tasks.spawn(recover(runtime), name="recover outbox")
         yield
         await runtime.close(drain)
         if MONITOR in app:
@@ -252,7 +305,10 @@ async def run_socket_mode(settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
     runtime = await open_runtime(settings, mode="socket")
-    runtime.services.tasks.spawn(recover(runtime), name="recover outbox")
+    if runtime.services.operations.leases is not None:
+        runtime.start_tending()
+    else:
+        runtime.services.tasks.spawn(recover(runtime), name="recover outbox")
     handler = AsyncSocketModeHandler(runtime.bolt, settings.slack_app_token or "")
     # SIGTERM/SIGINT end the wait below, so shut-down runs as for `serve`: stop taking work, then drain.
     stop = asyncio.Event()

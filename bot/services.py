@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.inflight import InFlight
+from bot.leases import Leases
 from bot.operations import Operations
 from bot.settings import Settings
 from bot.tasks import TaskTracker
@@ -58,8 +59,9 @@ def build_services(
     clock: Callable[[], datetime],
     tasks: TaskTracker | None = None,
     inflight: InFlight | None = None,
+    leases: Leases | None = None,
 ) -> Services:
-    """The services over `stores`, calling Twilio through `twilio`."""
+    """The services over `stores`, calling Twilio through `twilio`; `leases` on a shared PostgreSQL."""
     operations = Operations(
         twilio=twilio,
         accounts=stores.accounts,
@@ -67,6 +69,7 @@ def build_services(
         outbox=stores.outbox,
         concurrency=settings.twilio_concurrency,
         inflight=inflight,
+        leases=leases,
         clock=clock,
     )
     workspace = Workspace(twilio=twilio, accounts=stores.accounts, audit=stores.audit, teams=stores.teams)

@@ -27,6 +27,13 @@ class Settings:
     slack_api_url: str = "https://slack.com/api/"
     twilio_api_url: str = "https://api.twilio.com"
     database_path: Path = Path("./data/bot.db")
+    # A postgresql:// URL selects PostgreSQL (replicas may share it); None keeps SQLite at database_path.
+    database_url: str | None = field(default=None, repr=False)
+    database_pool_size: int = 10
+    # PostgreSQL only: how long a replica's claim on a create lasts without renewal, and how often each
+    # replica renews its own and looks for claims of replicas that died.
+    outbox_lease_seconds: float = 120.0
+    reconcile_interval: float = 5.0
     secret_key: str | None = field(default=None, repr=False)
     admin_user_ids: frozenset[str] = frozenset()
     host: str = "0.0.0.0"
@@ -41,6 +48,16 @@ class Settings:
     # On SIGTERM: how long operations already running may take before they are cancelled.
     shutdown_timeout: float = 25.0
     loop_monitor: bool = False
+
+    @property
+    def database_target(self) -> str | Path:
+        """What `Database.connect` opens: the PostgreSQL URL, or the SQLite path."""
+        return self.database_url or self.database_path
+
+    @property
+    def engine(self) -> str:
+        """ "postgresql" when DATABASE_URL is set, else "sqlite"."""
+        return "postgresql" if self.database_url else "sqlite"
 
     def require(self, *names: str, mode: str) -> None:
         """Fail with a sentence naming the first missing variable that `mode` needs."""
@@ -72,6 +89,16 @@ def _read_dotenv(path: Path) -> dict[str, str]:
 def _url(name: str, value: str) -> str:
     if not re.match(r"^https?://[^\s/]+", value):
         raise SettingsError(f"{name} must be an http(s) URL such as https://slack.com/api/, not {value!r}.")
+    return value
+
+
+def _seconds(name: str, text: str, low: float, high: float) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be a number of seconds from {low:g} to {high:g}, not {text!r}.")
     return value
 
 
@@ -146,6 +173,23 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
     if monitor_text not in {"0", "1", "true", "false"}:
         raise SettingsError(f"BOT_LOOP_MONITOR must be 1 (on) or 0 (off), not {monitor_text!r}.")
 
+    database_url = get("DATABASE_URL")
+    if database_url is not None and not database_url.startswith(("postgresql://", "postgres://")):
+        raise SettingsError(
+            "DATABASE_URL must be a PostgreSQL URL such as postgresql://user:password@host/dbname "
+            "(leave it unset to use SQLite at DATABASE_PATH)."
+        )
+    pool_text = get("DATABASE_POOL_SIZE") or "10"
+    if not pool_text.isdigit() or not 1 <= int(pool_text) <= 200:
+        raise SettingsError(f"DATABASE_POOL_SIZE must be a whole number from 1 to 200, not {pool_text!r}.")
+    lease_seconds = _seconds("OUTBOX_LEASE_SECONDS", get("OUTBOX_LEASE_SECONDS") or "120", 1, 3600)
+    reconcile_interval = _seconds("RECONCILE_INTERVAL", get("RECONCILE_INTERVAL") or "5", 0.1, 600)
+    if reconcile_interval * 2 > lease_seconds:
+        raise SettingsError(
+            "RECONCILE_INTERVAL must be at most half of OUTBOX_LEASE_SECONDS, so a live replica renews its "
+            "claims before they run out."
+        )
+
     slack_api_url = _url("SLACK_API_URL", get("SLACK_API_URL") or "https://slack.com/api/")
     if not slack_api_url.endswith("/"):
         slack_api_url += "/"
@@ -156,6 +200,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         slack_api_url=slack_api_url,
         twilio_api_url=_url("TWILIO_API_URL", get("TWILIO_API_URL") or "https://api.twilio.com").rstrip("/"),
         database_path=Path(get("DATABASE_PATH") or "./data/bot.db"),
+        database_url=database_url,
+        database_pool_size=int(pool_text),
+        outbox_lease_seconds=lease_seconds,
+        reconcile_interval=reconcile_interval,
         secret_key=get("SECRET_KEY"),
         admin_user_ids=admins,
         host=get("HOST") or "0.0.0.0",

@@ -255,6 +255,18 @@ class Outbox:
                 taken.append(_entry(updated))
         return taken
 
+    async def expire_unowned(self, owner: str, now: datetime | None = None) -> int:
+        """Give rows claimed without an owner, card not posted, to `owner` with a lease already run out.
+
+        Such rows come from a single-process bot (or a database copied from SQLite); once expired,
+        `take_stale` on any replica takes them like a dead replica's. Each row changes once, whoever
+        calls first, so replicas starting together cannot both settle it. Returns how many.
+        """
+        return await self._db.execute(
+            "UPDATE outbox SET owner = ?, lease_until = ? WHERE card_posted = 0 AND owner IS NULL",
+            [owner, iso(now or datetime.now(UTC))],
+        )
+
     async def settle(
         self,
         key: str,

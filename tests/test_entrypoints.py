@@ -35,6 +35,10 @@ REPO = Path(__file__).resolve().parents[1]
         ({"DEFAULT_REGION": "USA"}, "DEFAULT_REGION"),
         ({"TWILIO_CONCURRENCY": "0"}, "TWILIO_CONCURRENCY"),
         ({"TWILIO_TIMEOUT": "-1"}, "TWILIO_TIMEOUT"),
+        ({"DATABASE_URL": "mysql://db/bot"}, "DATABASE_URL"),
+        ({"DATABASE_POOL_SIZE": "0"}, "DATABASE_POOL_SIZE"),
+        ({"OUTBOX_LEASE_SECONDS": "soon"}, "OUTBOX_LEASE_SECONDS"),
+        ({"OUTBOX_LEASE_SECONDS": "4", "RECONCILE_INTERVAL": "3"}, "RECONCILE_INTERVAL"),
     ],
 )
 def test_malformed_setting_is_named(env: dict[str, str], named: str) -> None:
@@ -52,6 +56,15 @@ def test_defaults_follow_the_design_contract() -> None:
     assert settings.database_path == Path("./data/bot.db")
     assert (settings.host, settings.port) == ("0.0.0.0", 3000)
     assert (settings.log_level, settings.log_format) == ("INFO", "console")
+    assert (settings.engine, settings.database_target) == ("sqlite", Path("./data/bot.db"))
+
+
+def test_database_url_selects_postgresql_and_stays_out_of_repr() -> None:
+    """DATABASE_URL picks PostgreSQL with its pool size; its password never shows in repr(Settings)."""
+    url = "postgresql://bot:pa55word@db.example/bot"
+    settings = load_settings({"DATABASE_URL": url, "DATABASE_POOL_SIZE": "4"})
+    assert (settings.engine, settings.database_target, settings.database_pool_size) == ("postgresql", url, 4)
+    assert "pa55word" not in repr(settings)
 
 
 def test_settings_repr_hides_secrets() -> None:
@@ -95,7 +108,7 @@ async def test_healthz_answers_once_the_database_is_open(stack: Stack) -> None:
     async with aiohttp.ClientSession() as session, session.get(f"{stack.bot_url}/healthz") as resp:
         assert resp.status == 200
         data = await resp.json()
-    assert data["ok"] is True and data["database"] == "open"
+    assert data["ok"] is True and data["database"] == "open" and data["engine"] == "sqlite"
 
 
 def test_help_lists_every_subcommand() -> None:

@@ -25,7 +25,7 @@ from bot.core.commands import (
     parse_command,
 )
 from bot.core.errors import InputError
-from bot.operations import Context
+from bot.operations import Context, DatabaseUnavailable
 from bot.slack import cards
 from bot.slack.modals import ModalMetadata, build_modal
 from bot.slack.runner import SlackDeps, Where, run, tell_user
@@ -40,6 +40,9 @@ WORKING_NOTE = ":hourglass_flowing_sand: Working on it…"
 LOG_CHANNEL_UNREACHABLE = (
     "I cannot post in that channel (I am not a member of it), so no card can be copied there. "
     "Invite me to it with `/invite @Twilio Bridge`, or pick another channel."
+)
+LOG_CHANNEL_NOT_CHANGED = (
+    "The bot's database is not answering, so the log channel was not changed. Try again in a minute."
 )
 NOT_ADMIN = (
     "Only workspace admins and owners (or users listed in ADMIN_USER_IDS) can {what}. "
@@ -75,7 +78,11 @@ async def open_modal(
     problem: str | None = None,
 ) -> None:
     """Open the form for `subcommand`, prefilled; the trigger_id must be at most 3 seconds old."""
-    accounts = await deps.workspace.accounts(ctx.team_id)
+    try:
+        accounts = await deps.workspace.accounts(ctx.team_id)
+    except DatabaseUnavailable as err:
+        await _database_down(deps, client, ctx, err, title="The form did not open")
+        return
     # The IDs come from Slack's signed payload; a shape ModalMetadata refuses means a channel-less surface.
     try:
         metadata = ModalMetadata(
@@ -132,7 +139,12 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                     deps, client, trigger_id=command["trigger_id"], subcommand="setup", prefill={}, ctx=ctx
                 )
                 return
-            await deps.workspace.set_log_channel(ctx, parsed.channel_id)
+            try:
+                await deps.workspace.set_log_channel(ctx, parsed.channel_id)
+            except DatabaseUnavailable as err:
+                log.warning("log channel not changed: the database is not answering (%s)", err.detail)
+                await ack(text=LOG_CHANNEL_NOT_CHANGED)
+                return
             await ack(
                 text=f"Every operation's card will also be posted in <#{parsed.channel_id}>."
                 if parsed.channel_id
@@ -194,10 +206,27 @@ async def _announce_log_channel(
 
 
 async def _accounts(deps: SlackDeps, client: AsyncWebClient, ctx: Context, where: Where) -> None:
-    accounts = await deps.workspace.accounts(ctx.team_id)
+    try:
+        accounts = await deps.workspace.accounts(ctx.team_id)
+    except DatabaseUnavailable as err:
+        await _database_down(deps, client, ctx, err, title="Could not list the accounts")
+        return
     await tell_user(deps, client, where, cards.accounts_card(accounts))
 
 
 async def _history(deps: SlackDeps, client: AsyncWebClient, ctx: Context, where: Where, limit: int) -> None:
-    entries = await deps.workspace.history(ctx.team_id, limit)
+    try:
+        entries = await deps.workspace.history(ctx.team_id, limit)
+    except DatabaseUnavailable as err:
+        await _database_down(deps, client, ctx, err, title="Could not show the history")
+        return
     await tell_user(deps, client, where, cards.history_card(entries))
+
+
+async def _database_down(
+    deps: SlackDeps, client: AsyncWebClient, ctx: Context, err: DatabaseUnavailable, *, title: str
+) -> None:
+    log.warning("%s: the database is not answering (%s)", title, err.detail)
+    where = Where(channel_id=ctx.channel_id, user_id=ctx.user_id, response_url=ctx.response_url)
+    card = cards.error_card(title=title, sentence=str(err), requested_by=ctx.user_id, reopen=None)
+    await tell_user(deps, client, where, card)

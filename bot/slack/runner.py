@@ -26,7 +26,7 @@ from bot.core.commands import (
     SendCommand,
     TwilioCommand,
 )
-from bot.operations import Context, Duplicate, OperationError, Operations, Sent
+from bot.operations import Context, DatabaseUnavailable, Duplicate, OperationError, Operations, Sent
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack import cards
@@ -155,7 +155,12 @@ async def publish(
         finally:
             if turn is not None:
                 turn.done()
-    log_channel = await deps.workspace.log_channel(ctx.team_id) if mirror else None
+    try:
+        log_channel = await deps.workspace.log_channel(ctx.team_id) if mirror else None
+    except DatabaseUnavailable as err:
+        # The card is posted already; only its copy in the log channel is lost.
+        log.warning("could not read the log channel to mirror a card: %s", err.detail)
+        log_channel = None
     if log_channel and log_channel != where.channel_id:
         try:
             await deps.delivery.post(client, log_channel, card)
@@ -275,6 +280,18 @@ async def _run(
         )
     except TwilioError as err:
         await _twilio_failed(deps, client, ctx, where, cmd, err, key=key)
+    except DatabaseUnavailable as err:
+        # Raised only before anything reached Twilio: after a create, the operation keeps its bookkeeping
+        # for later instead, so "nothing was sent" is true here.
+        log.warning("%s refused: the database is not answering (%s)", name, err.detail)
+        await tell_user(
+            deps,
+            client,
+            where,
+            cards.error_card(
+                title=f"Could not {name}", sentence=str(err), requested_by=ctx.user_id, reopen=None
+            ),
+        )
     except Exception:
         log.exception("%s failed after the ack", name)
         try:
