@@ -1,6 +1,8 @@
 # The bot in one small image: `docker build -t twilio-bridge .` then
 #   docker run -p 3000:3000 -v twilio-bridge-data:/data \
 #     -e SLACK_SIGNING_SECRET=… -e SLACK_BOT_TOKEN=xoxb-… twilio-bridge
+# SQLite in /data by default; with -e DATABASE_URL=postgresql://… -e SECRET_KEY=… it uses PostgreSQL instead
+# (psycopg's binary wheel bundles libpq: no system package needed). docker-compose.yml runs two replicas.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
