@@ -326,7 +326,7 @@ async def _read_answer(reader: asyncio.StreamReader) -> int:
 
 
 async def run_python(
-    url: str,
+    url: str | Sequence[str],
     requests: Sequence[SignedRequest],
     concurrency: int,
     *,
@@ -336,19 +336,26 @@ async def run_python(
     """Send every request once over `concurrency` keep-alive connections, timing each one.
 
     `rate` > 0 paces the requests at that many a second (open loop while connections are free).
+    Several URLs (replicas of one bot) share the connections round robin, as a load balancer would;
+    each connection keeps its server, and the requests go to whichever connection is free.
     """
-    host, port, target = _host(url)
-    wire = [(req.index, req.raw(f"{host}:{port}", target)) for req in requests]
-    pending = iter(enumerate(wire))
+    urls = [url] if isinstance(url, str) else list(url)
+    servers = [_host(u) for u in urls]
+    # Built before the clock starts, once per server (the Host header differs).
+    wires = [[req.raw(f"{host}:{port}", target) for req in requests] for host, port, target in servers]
+    pending = iter(enumerate(requests))
     result = LoadResult("python", len(requests), concurrency)
     latencies: list[float] = []
     done_at: list[float] = []
     first = time.time()
 
-    async def connection() -> None:
+    async def connection(number: int) -> None:
+        host, port, _ = servers[number % len(servers)]
+        wire = wires[number % len(servers)]
         reader: asyncio.StreamReader | None = None
         writer: asyncio.StreamWriter | None = None
-        for k, (index, raw) in pending:
+        for k, req in pending:
+            index, raw = req.index, wire[k]
             if rate > 0 and (wait := first + k / rate - time.time()) > 0:
                 await asyncio.sleep(wait)
             try:
@@ -375,9 +382,33 @@ async def run_python(
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
 
-    await asyncio.gather(*(connection() for _ in range(min(concurrency, len(wire)))))
+    await asyncio.gather(*(connection(n) for n in range(min(concurrency, len(requests)))))
     result.completed = len(latencies)
     result.started = min(result.sent_at.values(), default=0.0)
     result.finished = max(done_at, default=0.0)
     result.latency_ms = summarize_ms(latencies)
     return result
+
+
+def merged(parts: Sequence[LoadResult], concurrency: int) -> LoadResult:
+    """One result from loads run side by side (one wrk per replica). Counts add up; the latency
+    percentiles are the worst of the parts (wrk reports only its summary), so they err on the slow side.
+    """
+    out = LoadResult(parts[0].generator, sum(p.planned for p in parts), concurrency)
+    out.completed = sum(p.completed for p in parts)
+    out.started = min(p.started for p in parts)
+    out.finished = max(p.finished for p in parts)
+    for part in parts:
+        for code, count in part.statuses.items():
+            out.statuses[code] = out.statuses.get(code, 0) + count
+        for kind, count in part.errors.items():
+            out.errors[kind] = out.errors.get(kind, 0) + count
+        out.sent_at.update(part.sent_at)
+    keys = parts[0].latency_ms.keys()
+    out.latency_ms = {k: max(p.latency_ms.get(k, 0) for p in parts) for k in keys}
+    total = sum(int(p.latency_ms.get("count", 0)) for p in parts)
+    out.latency_ms["count"] = total
+    if total:
+        mean = sum(float(p.latency_ms.get("mean", 0)) * int(p.latency_ms.get("count", 0)) for p in parts)
+        out.latency_ms["mean"] = round(mean / total, 3)
+    return out

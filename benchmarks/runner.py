@@ -45,7 +45,7 @@ from typing import Any, TextIO
 import aiohttp
 
 from benchmarks import payloads
-from benchmarks.load import WRK_INSTALL_HINT, LoadResult, run_python, run_wrk, wrk_path
+from benchmarks.load import WRK_INSTALL_HINT, LoadResult, merged, run_python, run_wrk, wrk_path
 from benchmarks.stats import rate, ratio, summarize_ms
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,6 +73,10 @@ class Options:
     out: Path = RESULTS
     pin: bool = True
     quick: bool = False
+    # `--engine postgres --replicas N`: the engines side by side instead of the full suite.
+    engine: str | None = None
+    replicas: int = 1
+    database_url: str = "postgresql:///test"
 
 
 def say(text: str) -> None:
@@ -144,7 +148,7 @@ class CpuMeter:
 
 def child_env(**extra: str) -> dict[str, str]:
     """The environment for a helper process: ours without any Slack/Twilio settings, plus `extra`."""
-    drop = ("SLACK_", "TWILIO_", "DATABASE_PATH", "SECRET_KEY", "ADMIN_USER_IDS", "BOT_", "PORT", "HOST")
+    drop = ("SLACK_", "TWILIO_", "DATABASE_", "SECRET_KEY", "ADMIN_USER_IDS", "BOT_", "PORT", "HOST")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env.update(extra)
@@ -220,6 +224,14 @@ class Secrets:
     signing_secret: str = field(default_factory=lambda: secrets.token_hex(16))
     bot_token: str = field(default_factory=lambda: "xoxb-bench-" + secrets.token_hex(12))
     twilio_token: str = field(default_factory=lambda: secrets.token_hex(16))
+    # Replicas on PostgreSQL must share one key (none is generated beside a server).
+    secret_key: str = field(default_factory=lambda: _fernet_key())
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
 
 
 class Bench:
@@ -321,16 +333,13 @@ class Bench:
         await self.wait_healthy(proc.info["url"])
         return proc
 
-    async def start_bot(self, label: str, concurrency: int) -> Proc:
-        """`python -m bot serve` on a fresh SQLite file holding the sandbox Twilio account."""
+    async def store_account(self, target: str | Path) -> None:
+        """The sandbox Twilio account in the database at `target` (a SQLite path or a PostgreSQL URL)."""
         from bot.sandbox.twilio import DEFAULT_FROM, DEFAULT_SERVICE_SID, SANDBOX_ACCOUNT_SID
         from storage.accounts import AccountStore
         from storage.db import Database
 
-        home = self.workdir / f"bot-{label}"
-        home.mkdir()
-        db_path = home / "bot.db"
-        db = await Database.open(db_path)
+        db = await Database.connect(target, secret_keys=self.secrets.secret_key, pool_size=1)
         try:
             await AccountStore(db).add(
                 team_id=TEAM_ID,
@@ -343,7 +352,19 @@ class Bench:
             )
         finally:
             await db.close()
+
+    async def start_bot(
+        self, label: str, concurrency: int, *, database_url: str | None = None, pinned: bool = True
+    ) -> Proc:
+        """`python -m bot serve` on a fresh SQLite file holding the sandbox Twilio account, or on the
+        PostgreSQL at `database_url` (the account stored there beforehand, see `store_account`)."""
+        home = self.workdir / f"bot-{label}"
+        home.mkdir()
+        db_path = home / "bot.db"
+        if database_url is None:
+            await self.store_account(db_path)
         port = free_port()
+        engine = {"DATABASE_URL": database_url} if database_url else {}
         env = child_env(
             SLACK_API_URL=self.slack_info["api_url"],
             TWILIO_API_URL=self.twilio_info["url"],
@@ -355,6 +376,8 @@ class Bench:
             LOG_LEVEL="WARNING",
             TWILIO_CONCURRENCY=str(concurrency),
             BOT_LOOP_MONITOR="1",
+            SECRET_KEY=self.secrets.secret_key,
+            **engine,
         )
         # cwd is the bot's own directory, so a developer's .env in the checkout is not read.
         proc = await Proc.start(
@@ -362,7 +385,7 @@ class Bench:
             [sys.executable, "-m", "bot", "serve"],
             env,
             home,
-            self.server_cpus,
+            self.server_cpus if pinned else None,
             info={"url": f"http://127.0.0.1:{port}"},
         )
         self.procs.append(proc)
@@ -400,7 +423,7 @@ class Bench:
 
     async def load(
         self,
-        url: str,
+        url: str | Sequence[str],
         run: str,
         count: int,
         concurrency: int,
@@ -409,12 +432,23 @@ class Bench:
         option: str = "",
         channels: Sequence[str] | None = None,
     ) -> LoadResult:
-        """Send `count` fresh commands for `run` to `url` at `concurrency` (paced at `rate`/s if > 0)."""
+        """Send `count` fresh commands for `run` to `url` at `concurrency` (paced at `rate`/s if > 0).
+
+        Several URLs (replicas) share the load round robin: one wrk per replica, or one Python generator.
+        """
         reqs = self.requests(run, count, option, channels)
-        target = f"{url}/slack/events"
+        urls = [url] if isinstance(url, str) else list(url)
+        targets = [f"{u}/slack/events" for u in urls]
         if self.generator == "wrk":
-            return await run_wrk(target, reqs, concurrency, rate=rate, deadline=120 + count / 20)
-        return await run_python(target, reqs, concurrency, rate=rate)
+            k = len(targets)
+            parts = await asyncio.gather(
+                *(
+                    run_wrk(t, reqs[i::k], max(1, concurrency // k), rate=rate / k, deadline=120 + count / 20)
+                    for i, t in enumerate(targets)
+                )
+            )
+            return parts[0] if k == 1 else merged(parts, concurrency)
+        return await run_python(targets, reqs, concurrency, rate=rate)
 
 
 async def health(bench: Bench, bot: Proc, after: int | None = None) -> dict[str, Any]:
@@ -426,7 +460,7 @@ async def health(bench: Bench, bot: Proc, after: int | None = None) -> dict[str,
 
 async def bot_run(
     bench: Bench,
-    bot: Proc,
+    bot: Proc | list[Proc],
     run: str,
     count: int,
     concurrency: int,
@@ -435,26 +469,31 @@ async def bot_run(
     channels: Sequence[str] | None = None,
     watch_in_flight: bool = False,
 ) -> dict[str, Any]:
-    """One bot run: acks, then wait for every card; end to end, loop lag, correctness."""
-    before = await health(bench, bot)
-    samples = int(before["loop_lag"]["samples"])
+    """One bot run (over one process, or replicas sharing the load): acks, then wait for every card;
+    end to end, loop lag (the worst replica's), correctness."""
+    bots = bot if isinstance(bot, list) else [bot]
+    samples = [int((await health(bench, b))["loop_lag"]["samples"]) for b in bots]
     peak_in_flight = 0
     watching = True
+
+    async def in_flight_now() -> int:
+        return sum([int((await health(bench, b))["in_flight"]) for b in bots])
 
     async def watch() -> None:
         nonlocal peak_in_flight
         while watching:
             with contextlib.suppress(aiohttp.ClientError):
-                peak_in_flight = max(peak_in_flight, int((await health(bench, bot))["in_flight"]))
+                peak_in_flight = max(peak_in_flight, await in_flight_now())
             await asyncio.sleep(0.05)
 
     watcher = asyncio.create_task(watch()) if watch_in_flight else None
     meter = CpuMeter([p.pid for p in bench.procs])
-    load = await bench.load(bot.info["url"], run, count, concurrency, rate=pace, channels=channels)
+    urls = [b.info["url"] for b in bots]
+    load = await bench.load(urls, run, count, concurrency, rate=pace, channels=channels)
     # Wait for the background work: in_flight falls to 0 once every card is posted.
     last_change, last_value = time.monotonic(), -1
     while True:
-        in_flight = int((await health(bench, bot))["in_flight"])
+        in_flight = await in_flight_now()
         if in_flight == 0:
             break
         if in_flight != last_value:
@@ -467,7 +506,8 @@ async def bot_run(
     watching = False
     if watcher is not None:
         await watcher
-    lag = (await health(bench, bot, after=samples))["loop_lag"]
+    lags = [(await health(bench, b, after=n))["loop_lag"] for b, n in zip(bots, samples, strict=True)]
+    lag = max(lags, key=lambda figures: float(figures["p99_ms"]))
     cards: list[list[Any]] = await bench.get_json(f"{bench.slack_info['control']}/bench/cards")
     creates: list[list[Any]] = await bench.get_json(f"{bench.twilio_info['control']}/bench/creates")
     await bench.call("DELETE", f"{bench.slack_info['control']}/bench/cards")
@@ -786,4 +826,130 @@ async def main(options: Options) -> int:
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     print(f"\nfigures written to {options.out}", flush=True)
+    return 0 if doc["correct"] else 1
+
+
+# ── engines side by side: `python -m benchmarks --engine postgres --replicas N` ──────────────────────
+
+REPLICA_RESULTS = ROOT / "benchmarks" / "results" / "replicas.json"
+
+
+def _with_schema(url: str, schema: str) -> str:
+    """`url` with libpq's `options=-csearch_path=schema`, so every pooled connection uses it."""
+    from urllib.parse import parse_qsl, urlencode
+
+    base, _, query_text = url.partition("?")
+    query = [(k, v) for k, v in parse_qsl(query_text, keep_blank_values=True) if k != "options"]
+    return f"{base}?{urlencode([*query, ('options', f'-csearch_path={schema}')])}"
+
+
+@contextlib.asynccontextmanager
+async def postgres_schema(url: str) -> Any:
+    """A fresh schema on the PostgreSQL at `url` for one configuration; dropped afterwards."""
+    import psycopg
+
+    schema = f"bench_{secrets.token_hex(4)}"
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield _with_schema(url, schema)
+    finally:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+async def _configuration(
+    bench: Bench, name: str, replicas: int, n: int, database_url: str | None
+) -> dict[str, Any]:
+    """One engine and replica count: warm up, then C=50 and C=200 at Twilio 200 ms."""
+    bots = [
+        await bench.start_bot(f"{name}-{i}", TARGET_CONCURRENCY, database_url=database_url, pinned=False)
+        for i in range(replicas)
+    ]
+    try:
+        runs: dict[str, Any] = {"replicas": replicas}
+        await bot_run(bench, bots, f"warm{name}", 100, 10)
+        runs["c50"] = await bot_run(bench, bots, f"{name}c50", n, 50)
+        runs["c200"] = await bot_run(bench, bots, f"{name}c200", n, 200)
+        return runs
+    finally:
+        for bot in bots:
+            await bench.stop(bot)
+
+
+async def run_engines(options: Options) -> dict[str, Any]:
+    """SQLite with one process, PostgreSQL with one and with `options.replicas`, in one run."""
+    n, configs = options.requests, {}
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        async with aiohttp.ClientSession() as session:
+            bench = Bench(options, Path(tmp), session)
+            try:
+                await bench.start_simulators()
+                await bench.twilio_latency(FAST_TWILIO)
+                say("sqlite, one process")
+                configs["sqlite_1"] = await _configuration(bench, "sqlite", 1, n, None)
+                for count in sorted({1, options.replicas}):
+                    say(f"postgresql, {count} replica(s)")
+                    async with postgres_schema(options.database_url) as url:
+                        await bench.store_account(url)
+                        config = await _configuration(bench, f"pg{count}x", count, n, url)
+                        configs[f"postgres_{count}"] = config
+            finally:
+                await bench.close()
+    return {"configurations": configs, "generator": bench.generator}
+
+
+def print_engines(doc: dict[str, Any], out: TextIO) -> None:
+    """The engines side by side: acks, ack latency, end to end sends/s, loop lag, correctness."""
+    head = (
+        f"{'configuration':<26}{'C':>5}{'N':>6}{'acks/s':>9}{'p50':>8}{'p99':>8}"
+        f"{'sends/s':>9}{'e2e p50':>9}{'e2e p99':>9}{'lag p99':>9}{'other':>7}  correct"
+    )
+    print(
+        f"\nTwilio answers in 200 ms, 100 calls in flight per account per process; ms; generator "
+        f"{doc['generator']}; no CPU pinning (replicas share both CPUs with the simulators and PostgreSQL)",
+        file=out,
+    )
+    print(head, file=out)
+    print("-" * len(head), file=out)
+    labels = {"sqlite_1": "SQLite, 1 process"}
+    for key, config in doc["configurations"].items():
+        label = labels.get(key, f"PostgreSQL, {config['replicas']} replica(s)")
+        for c in ("c50", "c200"):
+            run = config[c]
+            ack, lat, e2e = run["ack"], run["ack"]["latency_ms"], run["e2e"]
+            print(
+                f"{label:<26}{ack['concurrency']:>5}{ack['requests']:>6}{ack['requests_per_second']:>9.0f}"
+                f"{lat['p50']:>8.1f}{lat['p99']:>8.1f}{_fmt(e2e['completed_sends_per_second'], 0):>9}"
+                f"{_fmt(e2e['latency_ms'].get('p50')):>9}{_fmt(e2e['latency_ms'].get('p99')):>9}"
+                f"{_fmt(run['loop_lag'].get('p99_ms')):>9}{_fmt(run.get('other_cpu'), 2):>7}  "
+                f"{'yes' if run['correct']['ok'] else 'NO'}",
+                file=out,
+            )
+
+
+async def main_engines(options: Options) -> int:
+    """Run the engines side by side, print the table, write the JSON; 1 when a command was not handled
+    exactly once."""
+    if options.generator == "wrk" and wrk_path() is None:
+        say(WRK_INSTALL_HINT)
+        options = Options(**{**options.__dict__, "generator": "python"})
+    started = time.time()
+    say(f"engines: N={options.requests}, replicas {options.replicas}, generator {options.generator}")
+    doc = await run_engines(options)
+    checked = [run for config in doc["configurations"].values() for run in (config["c50"], config["c200"])]
+    doc.update(
+        {
+            "command": f"python -m benchmarks --engine postgres --replicas {options.replicas}",
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+            "seconds": round(time.time() - started, 1),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            "correct": all(run["correct"]["ok"] for run in checked),
+        }
+    )
+    print_engines(doc, sys.stdout)
+    out = REPLICA_RESULTS if options.out == RESULTS else options.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    print(f"\nfigures written to {out}", flush=True)
     return 0 if doc["correct"] else 1

@@ -128,3 +128,29 @@ def test_wrk_report_is_parsed() -> None:
     assert result.sent_at == {0: 100.0, 1: 100.2, 2: 100.5}
     with pytest.raises(ValueError):
         parse_wrk_output("no report here", 3, 2)
+
+
+def test_loads_side_by_side_merge_into_one_result() -> None:
+    """Counts and statuses add up, the period spans both, latency percentiles are the worse part's."""
+    from benchmarks.load import LoadResult, merged
+
+    one = LoadResult("wrk", 10, 25, completed=10, started=1.0, finished=3.0, statuses={200: 10})
+    one.latency_ms = {"count": 10, "mean": 2.0, "p99": 9.0}
+    two = LoadResult("wrk", 10, 25, completed=10, started=1.5, finished=4.0, statuses={200: 9, 503: 1})
+    two.latency_ms = {"count": 10, "mean": 4.0, "p99": 7.0}
+    both = merged([one, two], 50)
+    assert (both.planned, both.completed, both.concurrency) == (20, 20, 50)
+    assert both.statuses == {200: 19, 503: 1}
+    assert (both.started, both.finished, both.requests_per_second) == (1.0, 4.0, 6.7)
+    assert both.latency_ms == {"count": 20, "mean": 3.0, "p99": 9.0}
+
+
+def test_engine_flags_choose_the_side_by_side_run() -> None:
+    """`--engine postgres --replicas 2` selects the engines comparison; replicas out of range are refused."""
+    from benchmarks.__main__ import parse
+
+    options = parse(["--engine", "postgres", "--replicas", "2", "--database-url", "postgresql:///x"])
+    assert (options.engine, options.replicas, options.database_url) == ("postgres", 2, "postgresql:///x")
+    assert parse([]).engine is None
+    with pytest.raises(SystemExit):
+        parse(["--engine", "postgres", "--replicas", "0"])
