@@ -272,4 +272,4 @@ async def far_ends() -> AsyncIterator[FarEnds]:
 # ── storage on both engines (issue 10) ───────────────────────────────────────────────────────────────
 # The parametrised `db` fixture (SQLite and PostgreSQL) and its helpers live in storage_fixtures.py.
 
-from storage_fixtures import db, db_target, postgres_schema, postgres_server  # noqa: E402, F401
+from storage_fixtures import db, db_target, postgres_schema, postgres_server, proxied  # noqa: E402, F401

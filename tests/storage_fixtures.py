@@ -9,6 +9,7 @@ fails instead, because CI has the server. Imported by conftest.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import time
@@ -16,12 +17,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 import psycopg
 import pytest
 import sqlite_utils
 from cryptography.fernet import Fernet
+from psycopg.conninfo import conninfo_to_dict
 from sqlite_utils.migrations import Migrations
 
 from storage.db import Database
@@ -161,3 +163,64 @@ async def db(db_target: DbTarget) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.close()
+
+
+class Proxy:
+    """A loopback TCP proxy to the test server that can be taken down and brought back on its port."""
+
+    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+        self.upstream = (upstream_host, upstream_port)
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def _open_upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        host, port = self.upstream
+        if host.startswith("/"):
+            return await asyncio.open_unix_connection(f"{host}/.s.PGSQL.{port}")
+        return await asyncio.open_connection(host, port)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await self._open_upstream()
+        self._writers |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def start(self) -> None:
+        """Listen (again, on the same port after a stop)."""
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Refuse new connections and cut every open one, as a server going down does."""
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.transport.abort()
+        self._writers.clear()
+        await self._server.wait_closed()
+
+
+@pytest.fixture
+async def proxied(postgres_schema: str) -> AsyncIterator[tuple[Proxy, str]]:
+    """A started Proxy to the test server and a URL (with the test's schema) that goes through it."""
+    with psycopg.connect(postgres_schema) as conn:
+        info = conn.info
+        host, port, user, dbname = info.host, info.port, info.user, info.dbname
+    proxy = Proxy(host, port)
+    await proxy.start()
+    password = conninfo_to_dict(postgres_schema).get("password")
+    auth = quote(user) + (f":{quote(str(password))}" if password else "")
+    schema = conninfo_to_dict(postgres_schema)["options"].split("search_path=")[1]
+    url = with_search_path(f"postgresql://{auth}@127.0.0.1:{proxy.port}/{quote(dbname)}", schema)
+    try:
+        yield proxy, url
+    finally:
+        with contextlib.suppress(AssertionError):
+            await proxy.stop()

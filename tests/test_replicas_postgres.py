@@ -7,7 +7,6 @@ the replicas run with short leases so a dead replica's claims are taken over wit
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,10 +17,8 @@ import psycopg
 import pytest
 from botproc import BotProcess, FarEnds, start_bot, until
 from harness import json_text
-from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
-from storage_fixtures import eventually, with_search_path
-from test_storage_postgres import Proxy
+from storage_fixtures import Proxy, eventually
 
 from bot.sandbox.slack import TEAM_ID
 from bot.sandbox.twilio import DEFAULT_FROM, DEFAULT_SERVICE_SID, SANDBOX_ACCOUNT_SID, Fault
@@ -153,18 +150,12 @@ def said_to_user(ends: FarEnds) -> list[str]:
 
 
 async def test_a_database_outage_mid_burst_is_a_sentence_and_heals_without_a_restart(
-    far_ends: FarEnds, postgres_schema: str, tmp_path: Path
+    far_ends: FarEnds, postgres_schema: str, proxied: tuple[Proxy, str], tmp_path: Path
 ) -> None:
     """PostgreSQL unreachable (a proxy cut): commands then get the sentence and send nothing; once it is
     back, the same process sends again; nothing is sent twice."""
     await store_account_pg(far_ends, postgres_schema)
-    info = conninfo_to_dict(postgres_schema)
-    with psycopg.connect(postgres_schema) as conn:
-        host, port, user, dbname = conn.info.host, conn.info.port, conn.info.user, conn.info.dbname
-    proxy = Proxy(host, port)
-    await proxy.start()
-    schema = str(info["options"]).split("search_path=")[1]
-    url = with_search_path(f"postgresql://{user}@127.0.0.1:{proxy.port}/{dbname}", schema)
+    proxy, url = proxied
     bot = await start_bot(far_ends, tmp_path / "unused.db", DATABASE_URL=url, **FAST_LEASES)
     try:
         for n in range(4):
@@ -196,8 +187,6 @@ async def test_a_database_outage_mid_burst_is_a_sentence_and_heals_without_a_res
         assert await bot.wait() == 0
     finally:
         await bot.stop()
-        with contextlib.suppress(AssertionError):
-            await proxy.stop()
 
     expected = [0, 1, 2, 3, 8, 9, 10, 11]
     assert sorted(tokens(create_bodies(far_ends))) == expected

@@ -249,3 +249,19 @@ async def test_take_stale_refuses_a_naive_time(db: Database) -> None:
     """A time without a zone could be read in the wrong one; it is refused with a sentence."""
     with pytest.raises(ValueError, match="time zone"):
         await Outbox(db).take_stale("r1", datetime(2030, 1, 1))
+
+
+async def test_expire_unowned_hands_ownerless_rows_to_the_reconcilers_once(db: Database) -> None:
+    """Rows claimed without an owner get an expired lease (once); take_stale then takes each exactly once."""
+    outbox = Outbox(db)
+    await _claim(outbox, "old-1")
+    await _claim(outbox, "old-2")
+    await _claim(outbox, "owned", owner="r1", lease_seconds=300)
+    await _claim(outbox, "done")
+    await outbox.mark_card_posted("done")
+    now = datetime.now(UTC)
+    assert await outbox.expire_unowned("r2", now) == 2
+    assert await outbox.expire_unowned("r3", now) == 0  # a second replica starting finds nothing left
+    taken = await outbox.take_stale("r3", now + timedelta(seconds=1))
+    assert sorted(e.key for e in taken) == ["old-1", "old-2"]
+    assert all(e.owner == "r3" for e in taken)
