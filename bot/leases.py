@@ -49,10 +49,20 @@ class Leases:
         self._held: dict[str, list[float]] = {}
         self._unsaved: dict[str, list[Write]] = {}
 
-    def hold(self, key: str) -> None:
-        """Keep renewing `key`'s lease (just set by a claim or a take-over) until `let_go(key)`."""
+    def hold(self, key: str) -> Callable[[], None]:
+        """Keep renewing `key`'s lease (just set by a claim or a take-over) until the returned function
+        (or `let_go(key)`) is called; the function lets go once, however often it is called."""
         entry = self._held.setdefault(key, [0, time.monotonic()])
         entry[0] += 1
+        done = False
+
+        def release() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                self.let_go(key)
+
+        return release
 
     def let_go(self, key: str) -> None:
         """Stop renewing `key` (unless writes for it are still waiting for the database)."""

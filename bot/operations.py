@@ -293,12 +293,13 @@ class Operations:
             return Duplicate()
         task = asyncio.current_task()
         leases = self.leases
+        let_go: Callable[[], None] = lambda: None  # noqa: E731
         if task is not None:
             # Held until the whole user action (card included) is done, however the task ends.
             task.add_done_callback(lambda _: lease.release())
             if leases is not None:
-                leases.hold(key)
-                task.add_done_callback(lambda _: leases.let_go(key))
+                let_go = leases.hold(key)
+                task.add_done_callback(lambda _: let_go())
         claimed_at = self._clock()
         try:
             _, fresh = await self.outbox.claim(
@@ -317,9 +318,11 @@ class Operations:
             )
         except BaseException:
             lease.release()
+            let_go()
             raise
         if not fresh:
             lease.release()
+            let_go()  # another replica's claim: its lease is not ours to renew
             log.info("duplicate delivery of %s ignored (outbox key already claimed)", operation)
             return Duplicate()
         if task is None:

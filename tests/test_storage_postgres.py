@@ -133,3 +133,15 @@ def test_redact_url_hides_only_the_password() -> None:
         "postgresql://bot:***@db.example:5432/bot?sslmode=require"
     )
     assert redact_url("postgresql:///test") == "postgresql:///test"
+
+
+async def test_ping_says_yes_while_every_pooled_connection_is_busy(postgres_schema: str) -> None:
+    """A statement answered just now is the answer: /healthz does not queue behind a burst's statements."""
+    db = await Database.connect(postgres_schema, secret_keys=DB_KEY, pool_size=1)
+    try:
+        assert await db.fetch_one("SELECT 1 AS one") == {"one": 1}
+        busy = asyncio.create_task(db.fetch_one("SELECT pg_sleep(3) AS slept"))
+        assert await asyncio.wait_for(db.ping(), 1.0) is True
+        await busy
+    finally:
+        await db.close()
