@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from storage.crypto import KeyConfigError, SecretBox
 from storage.db import (
@@ -40,6 +40,9 @@ __all__ = ["PostgresDatabase", "redact_url"]
 Connection = psycopg.AsyncConnection[DictRow]
 # A transaction left open by a stuck replica must not hold its row locks forever.
 IDLE_IN_TRANSACTION_TIMEOUT = 60.0
+# How long a statement may queue for a pooled connection while the server keeps answering others (a
+# burst): longer than the pool's own timeout, which alone would call a busy pool an outage.
+BUSY_POOL_WAIT = 60.0
 # The key of `tx.lock(name)`: per schema, so two deployments sharing one database do not block each other.
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || %s, 0))"
 
@@ -135,11 +138,14 @@ class PostgresDatabase(Database):
 
     engine: Engine = "postgresql"
 
-    def __init__(self, pool: AsyncConnectionPool[Connection], box: SecretBox, url: str) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool[Connection], box: SecretBox, url: str, checkout_timeout: float = 5.0
+    ) -> None:
         """Use `Database.connect`; this only stores what it prepared."""
         self.box = box
         self.url = redact_url(url)
         self._pool = pool
+        self._checkout_timeout = checkout_timeout
         self._closed = False
         self._answered = 0.0  # monotonic time of the last statement the server answered
 
@@ -207,7 +213,7 @@ class PostgresDatabase(Database):
         except BaseException:
             await pool.close()
             raise
-        database = cls(pool, box, url)
+        database = cls(pool, box, url, connect_timeout)
         try:
             await apply_migrations(database)
         except BaseException:
@@ -235,23 +241,42 @@ class PostgresDatabase(Database):
             raise
         self._answered = time.monotonic()
 
-    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Connection]:
+        """A pooled connection. While every one is busy but the server keeps answering (a burst), wait
+        in line up to BUSY_POOL_WAIT; when it has not answered lately (or a statement just failed), give
+        up after one checkout timeout (PoolTimeout, an outage)."""
         pool = self._usable()
+        deadline = time.monotonic() + BUSY_POOL_WAIT
+        while True:
+            try:
+                conn = await pool.getconn(timeout=self._checkout_timeout)
+                break
+            except PoolTimeout:
+                # A failed statement resets `_answered` at once (and a hung server fails statements by
+                # their timeout), so a recent answer means busy, not down.
+                answering = time.monotonic() - self._answered < 3 * self._checkout_timeout
+                if not answering or time.monotonic() > deadline:
+                    raise
+        try:
+            yield conn
+        finally:
+            await pool.putconn(conn)
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         with self._answering():
-            async with pool.connection() as conn:
+            async with self._connection() as conn:
                 return await _fetch(conn, sql, params, one=False)
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
-        pool = self._usable()
         with self._answering():
-            async with pool.connection() as conn:
+            async with self._connection() as conn:
                 rows = await _fetch(conn, sql, params, one=True)
         return rows[0] if rows else None
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        pool = self._usable()
         with self._answering():
-            async with pool.connection() as conn:
+            async with self._connection() as conn:
                 return await _execute(conn, sql, params)
 
     async def ping(self, within: float = PING_TIMEOUT) -> bool:
@@ -260,21 +285,19 @@ class PostgresDatabase(Database):
         Under a burst every pooled connection is busy and a new query would queue behind the work;
         a statement that just succeeded already says the database answers, so /healthz stays 200.
         """
-        if time.monotonic() - self._answered < within:
+        if not self._closed and time.monotonic() - self._answered < within:
             return True
         return await super().ping(within)
 
     async def execute_many(self, sql: str, rows: Sequence[Params]) -> None:
-        pool = self._usable()
         with self._answering():
-            async with pool.connection() as conn, conn.transaction():
+            async with self._connection() as conn, conn.transaction():
                 await _execute_many(conn, sql, rows)
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, statement_timeout: float | None = None) -> AsyncIterator[Transaction]:
-        pool = self._usable()
         with self._answering():
-            async with pool.connection() as conn, conn.transaction():
+            async with self._connection() as conn, conn.transaction():
                 if statement_timeout is not None:
                     await conn.execute(
                         "SELECT set_config('statement_timeout', %s, true)", [_milliseconds(statement_timeout)]

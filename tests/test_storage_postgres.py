@@ -145,3 +145,28 @@ async def test_ping_says_yes_while_every_pooled_connection_is_busy(postgres_sche
         await busy
     finally:
         await db.close()
+
+
+async def test_a_busy_pool_is_waited_for_not_called_an_outage(postgres_schema: str) -> None:
+    """Every connection busy for longer than the checkout timeout, the server answering: the next
+    statement waits its turn and succeeds instead of raising DatabaseUnavailable."""
+    db = await Database.connect(postgres_schema, secret_keys=DB_KEY, pool_size=1, connect_timeout=1)
+    watcher = await DbTarget("postgresql", postgres_schema).open()
+    marker = f"busy_{secrets.token_hex(4)}"
+    try:
+        assert await db.fetch_one("SELECT 1 AS one") == {"one": 1}
+        busy = asyncio.create_task(db.fetch_one(f"SELECT pg_sleep(2.5) AS {marker}"))
+
+        async def running() -> bool:
+            row = await watcher.fetch_one(
+                "SELECT 1 AS found FROM pg_stat_activity WHERE query LIKE ? AND state = 'active'",
+                [f"%AS {marker}"],
+            )
+            return row is not None
+
+        await eventually(running, what="the long statement to hold the only connection")
+        assert await db.fetch_one("SELECT 2 AS two") == {"two": 2}
+        assert busy.done()
+    finally:
+        await db.close()
+        await watcher.close()
