@@ -125,6 +125,22 @@ def _process_seconds(pid: int) -> float:
     return (int(after_name[11]) + int(after_name[12])) / _TICK
 
 
+def postgres_seconds() -> float:
+    """CPU seconds used so far by every PostgreSQL server process on this machine (its backends serve
+    the bot); 0.0 without /proc."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, _, rest = text.partition(") ")
+        if name.endswith("(postgres"):
+            fields = rest.split()
+            total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total
+
+
 class CpuMeter:
     """How much CPU processes other than the benchmark's own used during a run (other work on the
     machine makes the figures noisy); in CPUs, 0.5 = half of one CPU on average."""
@@ -488,6 +504,8 @@ async def bot_run(
 
     watcher = asyncio.create_task(watch()) if watch_in_flight else None
     meter = CpuMeter([p.pid for p in bench.procs])
+    bot_cpu = sum(_process_seconds(b.pid) for b in bots)
+    pg_cpu, pg_started = postgres_seconds(), time.monotonic()
     urls = [b.info["url"] for b in bots]
     load = await bench.load(urls, run, count, concurrency, rate=pace, channels=channels)
     # Wait for the background work: in_flight falls to 0 once every card is posted.
@@ -503,6 +521,8 @@ async def bot_run(
             break
         await asyncio.sleep(0.05)
     other_cpu = meter.others()
+    bot_cpu = sum(_process_seconds(b.pid) for b in bots) - bot_cpu
+    pg_cpu = (postgres_seconds() - pg_cpu) / max(time.monotonic() - pg_started, 1e-9)
     watching = False
     if watcher is not None:
         await watcher
@@ -544,6 +564,10 @@ async def bot_run(
         "loop_lag": lag,
         "correct": correct,
         "other_cpu": other_cpu,
+        # CPU the bot process(es) spent per command, acks and background work together.
+        "bot_cpu_ms_per_command": round(bot_cpu * 1000 / count, 2) if count else None,
+        # CPUs used on average by PostgreSQL's processes (any database: other users' too).
+        "postgres_cpu": round(pg_cpu, 2),
     }
     if watch_in_flight:
         result["peak_in_flight"] = peak_in_flight
@@ -903,11 +927,14 @@ def print_engines(doc: dict[str, Any], out: TextIO) -> None:
     """The engines side by side: acks, ack latency, end to end sends/s, loop lag, correctness."""
     head = (
         f"{'configuration':<26}{'C':>5}{'N':>6}{'acks/s':>9}{'p50':>8}{'p99':>8}"
-        f"{'sends/s':>9}{'e2e p50':>9}{'e2e p99':>9}{'lag p99':>9}{'other':>7}  correct"
+        f"{'sends/s':>9}{'e2e p50':>9}{'e2e p99':>9}{'lag p99':>9}{'cpu/cmd':>9}{'pg cpu':>8}{'other':>7}"
+        "  correct"
     )
     print(
         f"\nTwilio answers in 200 ms, 100 calls in flight per account per process; ms; generator "
-        f"{doc['generator']}; no CPU pinning (replicas share both CPUs with the simulators and PostgreSQL)",
+        f"{doc['generator']}; no CPU pinning (replicas share both CPUs with the simulators and PostgreSQL); "
+        "cpu/cmd: CPU ms the bot process(es) used per command; pg cpu: CPUs PostgreSQL's processes used; "
+        "other: CPUs used by processes outside the benchmark (PostgreSQL included)",
         file=out,
     )
     print(head, file=out)
@@ -922,7 +949,9 @@ def print_engines(doc: dict[str, Any], out: TextIO) -> None:
                 f"{label:<26}{ack['concurrency']:>5}{ack['requests']:>6}{ack['requests_per_second']:>9.0f}"
                 f"{lat['p50']:>8.1f}{lat['p99']:>8.1f}{_fmt(e2e['completed_sends_per_second'], 0):>9}"
                 f"{_fmt(e2e['latency_ms'].get('p50')):>9}{_fmt(e2e['latency_ms'].get('p99')):>9}"
-                f"{_fmt(run['loop_lag'].get('p99_ms')):>9}{_fmt(run.get('other_cpu'), 2):>7}  "
+                f"{_fmt(run['loop_lag'].get('p99_ms')):>9}{_fmt(run.get('bot_cpu_ms_per_command'), 2):>9}"
+                f"{_fmt(run.get('postgres_cpu'), 2):>8}"
+                f"{_fmt(run.get('other_cpu'), 2):>7}  "
                 f"{'yes' if run['correct']['ok'] else 'NO'}",
                 file=out,
             )
