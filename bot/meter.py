@@ -21,12 +21,18 @@ class Meter(Protocol):
     def operation(self, subcommand: str, outcome: str) -> None:
         """A Twilio command ran after the ack (from a command, a form or a button) and ended so."""
 
+    def reply(self, status: int | None) -> None:
+        """Slack answered a post to a response_url with `status` (None: no answer)."""
+
 
 class _NoMeter:
     def command(self, subcommand: str, outcome: str) -> None:
         pass
 
     def operation(self, subcommand: str, outcome: str) -> None:
+        pass
+
+    def reply(self, status: int | None) -> None:
         pass
 
 

@@ -54,6 +54,7 @@ TWILIO_CODES = frozenset(str(code) for code in HINTS)
 SLACK_METHODS = frozenset(
     {
         "auth.test",
+        "response_url",
         "chat.postMessage",
         "chat.postEphemeral",
         "chat.update",
@@ -213,6 +214,16 @@ class Metrics:
         else:
             outcome = {401: "rejected", 400: "bad_request", 404: "unhandled"}.get(status, "error")
         self.slack_requests.labels(pick(kind, REQUEST_KINDS), outcome).inc()
+
+    def reply(self, status: int | None) -> None:
+        """Count one post to a response_url as Slack method "response_url"."""
+        if status is None:
+            outcome = "no_answer"
+        elif status == 429:
+            outcome = "ratelimited"
+        else:
+            outcome = "ok" if status < 400 else "http_5xx" if status >= 500 else "http_error"
+        self.slack_call("response_url", outcome)
 
     # ── Twilio (bot.twilio.client.CallObserver) ─────────────────────────────────────────────────────
 

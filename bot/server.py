@@ -101,7 +101,7 @@ async def open_runtime(
     deps = SlackDeps.of(
         settings,
         services,
-        delivery=Delivery(session),
+        delivery=Delivery(session, meter=metrics),
         permissions=Permissions(settings.admin_user_ids),
         meter=metrics,
     )

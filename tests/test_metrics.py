@@ -49,6 +49,7 @@ async def test_traffic_moves_the_counters_and_no_label_carries_a_number_or_secre
         Fault("status", status=429, method="POST", path_contains="/Messages.json", retry_after=0)
     )
     stack.slack.inject("chat.postMessage", status=429, retry_after=0)
+    stack.slack.inject("chat.postMessage", status=503)
     await stack.command(f"send {TO} {SECRET_WORDS}")
     await stack.command(f"send {INVALID_TO} {SECRET_WORDS}")
     await stack.command(f"send +1555 {SECRET_WORDS}")  # refused at the ack: too short
@@ -77,7 +78,10 @@ async def test_traffic_moves_the_counters_and_no_label_carries_a_number_or_secre
     assert value(samples, "bridge_twilio_errors_total", code="20404") == 1
     assert value(samples, "bridge_slack_api_ratelimited_total", method="chat.postMessage") == 1
     assert value(samples, "bridge_slack_api_calls_total", method="chat.postMessage", outcome="ok") >= 1
+    assert value(samples, "bridge_slack_api_calls_total", method="chat.postMessage", outcome="http_5xx") == 1
     assert value(samples, "bridge_slack_api_calls_total", method="auth.test", outcome="ok") >= 1
+    # The failed send's sentence and the two working notes went through the commands' response_url.
+    assert value(samples, "bridge_slack_api_calls_total", method="response_url", outcome="ok") >= 3
     assert value(samples, "bridge_slack_requests_total", kind="command", outcome="ok") == 5
     assert value(samples, "bridge_slack_requests_total", kind="unknown", outcome="rejected") == 1
     assert value(samples, "bridge_outbox_pending") == 0
@@ -90,7 +94,7 @@ async def test_traffic_moves_the_counters_and_no_label_carries_a_number_or_secre
     for sample in samples:
         for name, label_value in sample.labels.items():
             # Words, HTTP statuses and Twilio's 5-digit codes; only a histogram's bucket bound is a number.
-            allowed = r"[0-9.]+|\+Inf" if name == "le" else r"[A-Za-z_.-]+|\d{3}|\d{5}"
+            allowed = r"[0-9.]+|\+Inf" if name == "le" else r"[A-Za-z_.-]+|http_5xx|\d{3}|\d{5}"
             assert re.fullmatch(allowed, label_value), sample
 
 
