@@ -18,12 +18,22 @@ from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from slack_bolt.request.internals import parse_body
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot.core.commands import SUBCOMMANDS
+from bot.slack.cards import (
+    ACTION_CANCEL,
+    ACTION_DELETE,
+    ACTION_NEXT_PAGE,
+    ACTION_REFRESH,
+    ACTION_REOPEN,
+)
+from bot.slack.logcontext import subcommand_of
+from bot.slack.modals import CALLBACKS
 from bot.twilio.errors import HINTS, TwilioError
 
 __all__ = ["CONTENT_TYPE", "LagSampler", "Metrics", "SlackCallCounter"]
@@ -38,6 +48,18 @@ COMMAND_OUTCOMES = frozenset({"ok", "accepted", "form", "rejected", "denied", "b
 OPERATION_OUTCOMES = frozenset({"ok", "duplicate", "rejected", "twilio_error", "unknown", "error"})
 REQUEST_KINDS = frozenset(
     {"command", "block_actions", "view_submission", "view_closed", "shortcut", "event_callback", "unknown"}
+)
+# What a request is about: the subcommand typed, the button's action_id or the form's callback_id.
+REQUEST_NAMES = frozenset(
+    {
+        *SUBCOMMANDS,
+        *CALLBACKS.values(),
+        ACTION_REFRESH,
+        ACTION_CANCEL,
+        ACTION_DELETE,
+        ACTION_NEXT_PAGE,
+        ACTION_REOPEN,
+    }
 )
 TWILIO_ENDPOINTS = frozenset(
     {
@@ -110,12 +132,22 @@ def http_status(status: int | None) -> str:
     return str(status) if 100 <= status <= 599 else OTHER
 
 
-def request_kind(body: Mapping[str, Any]) -> str:
-    """What kind of Slack request a parsed body is (command, block_actions…), from its fixed fields."""
+def request_labels(body: Mapping[str, Any]) -> tuple[str, str]:
+    """A parsed Slack request's kind (command, block_actions…) and name (subcommand, action, form)."""
+    name = pick(subcommand_of(body).split(":", 1)[0], REQUEST_NAMES)
     if "command" in body:
-        return "command"
+        return "command", name
     kind = body.get("type")
-    return pick(kind, REQUEST_KINDS) if isinstance(kind, str) else "unknown"
+    return (pick(kind, REQUEST_KINDS) if isinstance(kind, str) else "unknown"), name
+
+
+def raw_request_labels(raw: bytes, content_type: str) -> tuple[str, str]:
+    """`request_labels` of a body not parsed yet (a redelivery, answered without Bolt)."""
+    try:
+        body = parse_body(raw.decode("utf-8"), content_type)
+    except (ValueError, RecursionError):
+        return "unknown", OTHER
+    return request_labels(body) if isinstance(body, Mapping) else ("unknown", OTHER)
 
 
 class Metrics:
@@ -139,8 +171,8 @@ class Metrics:
         )
         self.slack_requests = Counter(
             "bridge_slack_requests",
-            "Requests Slack sent to /slack/events, by kind and answer.",
-            ["kind", "outcome"],
+            "Requests Slack sent to /slack/events, by kind, subcommand/action/form and answer.",
+            ["kind", "name", "outcome"],
             registry=r,
         )
         self.twilio_requests = Counter(
@@ -205,15 +237,15 @@ class Metrics:
         """Count one Twilio command's end."""
         self.operations.labels(pick(subcommand, _SUBCOMMANDS), pick(outcome, OPERATION_OUTCOMES)).inc()
 
-    def slack_request(self, kind: str, status: int, *, repeated: bool = False) -> None:
-        """Count one request to /slack/events by its kind and the answer it got."""
+    def slack_request(self, kind: str, name: str, status: int, *, repeated: bool = False) -> None:
+        """Count one request to /slack/events by its kind, name and the answer it got."""
         if repeated:
             outcome = "repeated"
         elif 200 <= status < 300:
             outcome = "ok"
         else:
             outcome = {401: "rejected", 400: "bad_request", 404: "unhandled"}.get(status, "error")
-        self.slack_requests.labels(pick(kind, REQUEST_KINDS), outcome).inc()
+        self.slack_requests.labels(pick(kind, REQUEST_KINDS), pick(name, REQUEST_NAMES), outcome).inc()
 
     def reply(self, status: int | None) -> None:
         """Count one post to a response_url as Slack method "response_url"."""

@@ -23,7 +23,14 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.inflight import InFlight
-from bot.metrics import CONTENT_TYPE, LagSampler, Metrics, SlackCallCounter, request_kind
+from bot.metrics import (
+    CONTENT_TYPE,
+    LagSampler,
+    Metrics,
+    SlackCallCounter,
+    raw_request_labels,
+    request_labels,
+)
 from bot.monitor import LoopMonitor
 from bot.redelivery import Answer, RecentRequests
 from bot.services import Services, Stores, build_services
@@ -139,12 +146,12 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
     body = await request.read()
     if not signed_by_slack(runtime.settings.slack_signing_secret, body, request.headers):
-        runtime.metrics.slack_request("unknown", 401)
+        runtime.metrics.slack_request("unknown", "", 401)
         return web.json_response({"error": "invalid request signature"}, status=401)
-    kind = "unknown"
+    kind, name = "unknown", ""
 
     async def dispatch() -> Answer:
-        nonlocal kind
+        nonlocal kind, name
         problem = shape_problem(body, request.content_type)
         if problem is not None:
             log.warning("refused a signed request that is not shaped like Slack's: %s", problem)
@@ -152,7 +159,7 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
                 400, json.dumps({"error": problem}).encode(), (("Content-Type", "application/json"),)
             )
         bolt_request = await to_bolt_request(request)
-        kind = request_kind(bolt_request.body)
+        kind, name = request_labels(bolt_request.body)
         bolt_response = await runtime.bolt.async_dispatch(bolt_request)
         if bolt_response.status == 404:
             # Bolt's own answer is a bare "unhandled request"; say it in words.
@@ -166,10 +173,11 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
     with http_request(body, request.content_type):
         with runtime.services.tasks.foreground():
             answer, first = await runtime.recent.once(body, dispatch)
-        runtime.metrics.slack_request(kind, answer.status, repeated=not first)
         if not first:
+            kind, name = raw_request_labels(body, request.content_type)
             retry = request.headers.get("X-Slack-Retry-Num")
             log.info("repeated Slack request answered from the first delivery (retry %s)", retry or "-")
+        runtime.metrics.slack_request(kind, name, answer.status, repeated=not first)
     return web.Response(status=answer.status, body=answer.body, headers=dict(answer.headers))
 
 

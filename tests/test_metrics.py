@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 from botproc import until
+from deliveries import last_body, post
 from harness import Stack
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -33,9 +34,9 @@ async def scrape(stack: Stack) -> tuple[str, list[Sample]]:
     return text, [s for family in text_string_to_metric_families(text) for s in family.samples]
 
 
-def value(samples: list[Sample], name: str, **labels: str) -> float:
-    """The sample `name` with exactly `labels` (0 when the series does not exist yet)."""
-    found = [s.value for s in samples if s.name == name and s.labels == labels]
+def value(samples: list[Sample], metric: str, /, **labels: str) -> float:
+    """The sample `metric` with exactly `labels` (0 when the series does not exist yet)."""
+    found = [s.value for s in samples if s.name == metric and s.labels == labels]
     assert len(found) <= 1
     return found[0] if found else 0.0
 
@@ -82,8 +83,11 @@ async def test_traffic_moves_the_counters_and_no_label_carries_a_number_or_secre
     assert value(samples, "bridge_slack_api_calls_total", method="auth.test", outcome="ok") >= 1
     # The failed send's sentence and the two working notes went through the commands' response_url.
     assert value(samples, "bridge_slack_api_calls_total", method="response_url", outcome="ok") >= 3
-    assert value(samples, "bridge_slack_requests_total", kind="command", outcome="ok") == 5
-    assert value(samples, "bridge_slack_requests_total", kind="unknown", outcome="rejected") == 1
+    requests = "bridge_slack_requests_total"
+    assert value(samples, requests, kind="command", name="send", outcome="ok") == 3
+    assert value(samples, requests, kind="command", name="fetch", outcome="ok") == 1
+    assert value(samples, requests, kind="command", name="other", outcome="ok") == 1
+    assert value(samples, requests, kind="unknown", name="other", outcome="rejected") == 1
     assert value(samples, "bridge_outbox_pending") == 0
     assert value(samples, "bridge_tasks_in_flight") == 0
 
@@ -96,6 +100,24 @@ async def test_traffic_moves_the_counters_and_no_label_carries_a_number_or_secre
             # Words, HTTP statuses and Twilio's 5-digit codes; only a histogram's bucket bound is a number.
             allowed = r"[0-9.]+|\+Inf" if name == "le" else r"[A-Za-z_.-]+|http_5xx|\d{3}|\d{5}"
             assert re.fullmatch(allowed, label_value), sample
+
+
+async def test_a_button_and_a_redelivery_are_counted_by_name(stack: Stack) -> None:
+    """Refresh on a card counts as block_actions/refresh_message and a fetch; a Slack retry as repeated."""
+    await stack.command(f"send {TO} hello")
+    await stack.click(stack.last_card(), "refresh_message")
+    status, _ = await post(
+        stack.bot_url, last_body(stack.slack, "slash_command"), secret=stack.signing_secret
+    )
+    assert status == 200
+    await stack.settle()
+    _, samples = await scrape(stack)
+    requests = "bridge_slack_requests_total"
+    assert value(samples, requests, kind="block_actions", name="refresh_message", outcome="ok") == 1
+    assert value(samples, requests, kind="command", name="send", outcome="repeated") == 1
+    assert value(samples, "bridge_operations_total", subcommand="fetch", outcome="ok") == 1
+    assert value(samples, "bridge_operations_total", subcommand="send", outcome="ok") == 1
+    assert len(stack.twilio.creates()) == 1
 
 
 async def test_each_bot_counts_only_its_own_traffic(make_stack: StackFactory) -> None:
