@@ -1,14 +1,16 @@
 """A Twilio Messages API simulator: a real aiohttp server on loopback.
 
 The playground, the tests and the benchmarks point the bot's `TWILIO_API_URL` here. It speaks the
-Messages and Account routes of API v2010 with Twilio's JSON shapes, error codes, magic test numbers and
-Basic auth, moves message statuses on with a `SimClock` (computed on read, no background tasks), and can
-be told to misbehave (`Fault`) so retries, timeouts and unknown outcomes can be tested end to end::
+Messages and Account routes of API v2010 with Twilio's JSON shapes, error codes, magic test numbers
+and Basic auth, moves message statuses on with a `SimClock` (computed on read), calls each message's
+StatusCallback the way Twilio does (signed, on that clock), and can be told to misbehave (`Fault`,
+`CallbackFault`) so retries, timeouts and unknown outcomes can be tested end to end::
 
     sim = TwilioSimulator(SimClock())
     sim.add_account("AC…", "token", numbers=["+15557654321"], services=["MG…"])
     base_url = await sim.start()          # http://127.0.0.1:PORT
     sim.inject(Fault("status", status=429, retry_after=1))
+    sim.clock.advance(timedelta(seconds=5)); await sim.settle_callbacks()
     ...
     await sim.stop()
 
@@ -16,10 +18,11 @@ Out of process, the same controls are JSON routes under `/_sim/` (no auth: it on
 and `python -m bot.sandbox.twilio` runs it alone, printing its URL as the first line of stdout.
 
 One module a job: `accounts` (accounts, auth, the Account resource), `messages` (the Messages API),
-`faults` (fault injection), `control` (the `/_sim/` routes), `recording` (the request log), `state`
-and `clock` (what the parts share), `formats` and `errors` (Twilio's wire shapes), `simulator` (one
-server for all of them) and `standalone` (its own process). Status callbacks, inbound texts and
-IncomingPhoneNumbers are to get their own modules beside `messages` and `accounts`.
+`callbacks` (status callbacks), `webhooks` (signing and sending requests to the bot), `faults` (fault
+injection), `control` (the `/_sim/` routes), `recording` (the request log), `state` and `clock` (what
+the parts share), `formats` and `errors` (Twilio's wire shapes), `simulator` (one server for all of
+them) and `standalone` (its own process). Inbound texts and IncomingPhoneNumbers are to get their own
+modules beside them.
 """
 
 from bot.sandbox.twilio.accounts import (
@@ -30,6 +33,7 @@ from bot.sandbox.twilio.accounts import (
     SANDBOX_ACCOUNT_SID,
     SandboxAccount,
 )
+from bot.sandbox.twilio.callbacks import CALLBACK_FAULT_KINDS, CallbackFault, CallbackFaultKind
 from bot.sandbox.twilio.clock import SimClock
 from bot.sandbox.twilio.errors import ERRORS, TwilioApiError
 from bot.sandbox.twilio.faults import FAULT_KINDS, Fault, FaultKind
@@ -55,10 +59,20 @@ from bot.sandbox.twilio.messages import (
 from bot.sandbox.twilio.recording import RecordedRequest
 from bot.sandbox.twilio.simulator import TwilioSimulator
 from bot.sandbox.twilio.standalone import main
+from bot.sandbox.twilio.webhooks import (
+    CALLBACK_POLICY,
+    SIGNATURE_HEADER,
+    Attempt,
+    Webhook,
+    WebhookPolicy,
+    twilio_signature,
+)
 
 __all__ = [
     "API_PREFIX",
     "API_VERSION",
+    "CALLBACK_FAULT_KINDS",
+    "CALLBACK_POLICY",
     "DEFAULT_FROM",
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_SERVICE_SID",
@@ -79,7 +93,11 @@ __all__ = [
     "SCHEDULE_MIN_AHEAD",
     "SENT_AFTER",
     "SERVICE_QUEUED_AFTER",
+    "SIGNATURE_HEADER",
     "UNDELIVERED_SUFFIX",
+    "Attempt",
+    "CallbackFault",
+    "CallbackFaultKind",
     "Fault",
     "FaultKind",
     "MessageState",
@@ -89,7 +107,10 @@ __all__ = [
     "StoredMessage",
     "TwilioApiError",
     "TwilioSimulator",
+    "Webhook",
+    "WebhookPolicy",
     "main",
     "rfc2822",
     "segment_count",
+    "twilio_signature",
 ]

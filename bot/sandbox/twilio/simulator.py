@@ -1,4 +1,4 @@
-"""`TwilioSimulator`: accounts, the Messages API, fault injection and the control routes on one server."""
+"""`TwilioSimulator`: accounts, messages, status callbacks, fault injection and controls on one server."""
 
 from __future__ import annotations
 
@@ -6,20 +6,21 @@ import asyncio
 from types import TracebackType
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from multidict import MultiDictProxy
 
 from bot.sandbox.twilio.accounts import _basic_credentials
+from bot.sandbox.twilio.callbacks import StatusCallbacks
 from bot.sandbox.twilio.control import ControlRoutes
 from bot.sandbox.twilio.errors import TwilioApiError
 from bot.sandbox.twilio.faults import _drop_connection
 from bot.sandbox.twilio.formats import _ACCOUNT_PATH, _MESSAGE_PATH, _MESSAGES_PATH
-from bot.sandbox.twilio.messages import MessagesApi
 from bot.sandbox.twilio.recording import RecordedRequest
 
 
-class TwilioSimulator(ControlRoutes, MessagesApi):
-    """A Twilio Messages API server on loopback with fault injection and a record of every request."""
+class TwilioSimulator(ControlRoutes, StatusCallbacks):
+    """A Twilio API server on loopback that calls the bot back, with fault injection and a full record."""
 
     # ----- lifecycle -------------------------------------------------------------------------------
 
@@ -29,6 +30,7 @@ class TwilioSimulator(ControlRoutes, MessagesApi):
             raise RuntimeError("TwilioSimulator is already running")
         app = web.Application()
         self._add_control_routes(app)
+        self._add_callback_routes(app)
         app.router.add_route("*", "/{tail:.*}", self._handle_api)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -39,11 +41,26 @@ class TwilioSimulator(ControlRoutes, MessagesApi):
             raise
         self._runner = runner
         self._port = int(runner.addresses[0][1])
+        self._session = aiohttp.ClientSession()
+        self.clock.subscribe(self._wake_callbacks)
+        self._callback_loop_task = asyncio.create_task(self._callback_loop())
         return self.url
 
     async def stop(self) -> None:
-        """Release held requests and shut the server down."""
+        """Release held requests, stop calling the bot back, and shut the server down."""
         self.release_held()
+        self.clock.unsubscribe(self._wake_callbacks)
+        if self._callback_loop_task is not None:
+            self._callback_loop_task.cancel()
+            await asyncio.gather(self._callback_loop_task, return_exceptions=True)
+            self._callback_loop_task = None
+        pending = list(self._callback_tasks)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
@@ -56,19 +73,6 @@ class TwilioSimulator(ControlRoutes, MessagesApi):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.stop()
-
-    @property
-    def port(self) -> int:
-        """The port it listens on (after `start`)."""
-        if self._port is None:
-            raise RuntimeError("TwilioSimulator has not been started")
-        return self._port
-
-    @property
-    def url(self) -> str:
-        """The base URL, e.g. `http://127.0.0.1:43210` (after `start`)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
 
     # ----- the API ---------------------------------------------------------------------------------
 
@@ -119,6 +123,7 @@ class TwilioSimulator(ControlRoutes, MessagesApi):
             if method == "POST":
                 message = self._create(account, form, now)
                 record.message_sid = message.sid
+                self._track_callbacks(message)
                 return web.json_response(message.to_json(now), status=201)
             if method == "GET":
                 return web.json_response(self._list(account, request.query, now))
@@ -130,6 +135,7 @@ class TwilioSimulator(ControlRoutes, MessagesApi):
                 return web.json_response(message.to_json(now))
             if method == "POST":
                 self._update(message, form, now)
+                self._track_callbacks(message)
                 return web.json_response(message.to_json(now))
             if method == "DELETE":
                 self._delete(message, now)

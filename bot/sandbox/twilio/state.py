@@ -1,4 +1,5 @@
-"""What the simulator holds, shared by its parts: accounts, messages, the request log, faults, held requests.
+"""What the simulator holds, shared by its parts: accounts, messages, the request log, faults, held requests,
+and the webhooks it makes to the bot (status callbacks).
 
 `SimState` is the base of `TwilioSimulator`; the accounts, the Messages API, fault injection and the
 `/_sim/` control routes each add their part on top of it (one mixin a module).
@@ -8,14 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+import aiohttp
 from aiohttp import web
 
 from bot.sandbox.twilio.clock import SimClock
+from bot.sandbox.twilio.webhooks import CALLBACK_POLICY, Webhook
 
 if TYPE_CHECKING:
     from bot.sandbox.twilio.accounts import _Account
+    from bot.sandbox.twilio.callbacks import CallbackFault, _Cursor, _Due
     from bot.sandbox.twilio.faults import Fault
     from bot.sandbox.twilio.messages import StoredMessage
     from bot.sandbox.twilio.recording import RecordedRequest
@@ -39,3 +44,30 @@ class SimState:
         self._held_changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        self._session: aiohttp.ClientSession | None = None  # for webhooks to the bot
+        # Webhooks to the bot: one record each.
+        self.webhooks: list[Webhook] = []
+        self.callback_policy = CALLBACK_POLICY
+        self._callback_cursors: dict[str, _Cursor] = {}
+        self._callback_heap: list[tuple[datetime, int, str]] = []
+        self._callback_faults: list[CallbackFault] = []
+        self._callback_chains: dict[str, asyncio.Task[None]] = {}
+        self._callback_tasks: set[asyncio.Task[None]] = set()
+        self._callback_wake = asyncio.Event()
+        self._callback_loop_task: asyncio.Task[None] | None = None
+        self._callbacks_holding = False
+        self._held_callbacks: list[_Due] = []
+        self._webhook_slots = asyncio.Semaphore(32)
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (after `start`)."""
+        if self._port is None:
+            raise RuntimeError("TwilioSimulator has not been started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. `http://127.0.0.1:43210` (after `start`)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
