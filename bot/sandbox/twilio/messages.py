@@ -267,6 +267,8 @@ class MessagesApi(SimState):
         send_at = self._check_schedule(form, service, now)
         pool_number = account.numbers[0] if account.numbers else MAGIC_FROM
         sender = from_ or ((_WHATSAPP if whatsapp else "") + pool_number)
+        if (account.sid, _strip_channel(sender), to_number) in self._opted_out:
+            raise TwilioApiError(21610)
         message = StoredMessage(
             sid=("MM" if media else "SM") + secrets.token_hex(16),
             account_sid=account.sid,

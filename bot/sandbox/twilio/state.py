@@ -1,5 +1,5 @@
 """What the simulator holds, shared by its parts: accounts, messages, the request log, faults, held requests,
-and the webhooks it makes to the bot (status callbacks).
+webhooks to the bot (status callbacks, inbound texts), phone numbers, opt-outs and inbound media.
 
 `SimState` is the base of `TwilioSimulator`; the accounts, the Messages API, fault injection and the
 `/_sim/` control routes each add their part on top of it (one mixin a module).
@@ -16,13 +16,15 @@ import aiohttp
 from aiohttp import web
 
 from bot.sandbox.twilio.clock import SimClock
-from bot.sandbox.twilio.webhooks import CALLBACK_POLICY, Webhook
+from bot.sandbox.twilio.webhooks import CALLBACK_POLICY, INBOUND_POLICY, Webhook
 
 if TYPE_CHECKING:
     from bot.sandbox.twilio.accounts import _Account
     from bot.sandbox.twilio.callbacks import CallbackFault, _Cursor, _Due
     from bot.sandbox.twilio.faults import Fault
+    from bot.sandbox.twilio.media import MediaFetch, _Media
     from bot.sandbox.twilio.messages import StoredMessage
+    from bot.sandbox.twilio.phone_numbers import _PhoneNumber, _Service
     from bot.sandbox.twilio.recording import RecordedRequest
 
 
@@ -45,9 +47,11 @@ class SimState:
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._session: aiohttp.ClientSession | None = None  # for webhooks to the bot
-        # Webhooks to the bot: one record each.
+        self._stopping = asyncio.Event()  # set by stop(): hanging answers give up
+        # Webhooks to the bot: one record each, status callbacks and inbound texts alike.
         self.webhooks: list[Webhook] = []
         self.callback_policy = CALLBACK_POLICY
+        self.inbound_policy = INBOUND_POLICY
         self._callback_cursors: dict[str, _Cursor] = {}
         self._callback_heap: list[tuple[datetime, int, str]] = []
         self._callback_faults: list[CallbackFault] = []
@@ -58,6 +62,18 @@ class SimState:
         self._callbacks_holding = False
         self._held_callbacks: list[_Due] = []
         self._webhook_slots = asyncio.Semaphore(32)
+        # Phone numbers and Messaging Services, made on first use from the accounts' numbers.
+        self._phone_numbers: dict[str, _PhoneNumber] = {}
+        self._services: dict[str, _Service] = {}
+        # Opt-outs: (account SID, our number, their number), all without a channel prefix.
+        self._opted_out: set[tuple[str, str, str]] = set()
+        self._inbound_tasks: set[asyncio.Task[Webhook]] = set()
+        # Inbound media and the "CDN" that serves it on a port of its own.
+        self._media: dict[str, _Media] = {}
+        self._cdn: dict[str, str] = {}  # CDN token → media SID
+        self.media_fetches: list[MediaFetch] = []
+        self._cdn_runner: web.AppRunner | None = None
+        self._cdn_port: int | None = None
 
     @property
     def port(self) -> int:

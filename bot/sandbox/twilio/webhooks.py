@@ -77,6 +77,8 @@ class WebhookPolicy:
 
 CALLBACK_POLICY: Final = WebhookPolicy()
 """Status callbacks: retried once, and only when the connection could not be made."""
+INBOUND_POLICY: Final = WebhookPolicy(retry_on=frozenset({"ct", "rt"}))
+"""Inbound texts: retried once when the connection fails or the bot does not answer in time."""
 
 
 @dataclass
