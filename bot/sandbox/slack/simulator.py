@@ -1,17 +1,22 @@
-"""`SlackSimulator`: the Web API, Socket Mode, the client and the page on one aiohttp server."""
+"""`SlackSimulator`: the Web API, Events API, Socket Mode, the client and the page on one server."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from typing import ClassVar
 
 import aiohttp
 from aiohttp import web
 
+from bot.sandbox.slack import history, web_api
+from bot.sandbox.slack.history import History
 from bot.sandbox.slack.page import STATIC_DIR, Page
-from bot.sandbox.slack.web_api import WebApi
+from bot.sandbox.slack.response_urls import ResponseUrls
+from bot.sandbox.slack.web_api import Handler, TokenlessHandler
 
 
-class SlackSimulator(Page, WebApi):
+class SlackSimulator(Page, History, ResponseUrls):
     """Plays Slack for the bot: Web API, signed requests to ``/slack/events``, and the playground page.
 
     ``clock`` drives message ``ts``, trigger_id expiry (3 s) and response_url expiry (30 min); request
@@ -26,8 +31,17 @@ class SlackSimulator(Page, WebApi):
     ``ws://`` URL on itself and serves that WebSocket (``hello``, then envelopes; acks are recorded in
     ``socket_acks``). With ``socket_mode=True`` (or ``socket=True`` per call) slash commands and
     interactions go over the newest connection instead of HTTP; with no connection they fail with
-    ``dispatch_failed``, as in Slack.
+    ``dispatch_failed``, as in Slack. Events (`events`) go the same way.
+
+    ``events`` overrides the manifest's bot events; ``token_rotation`` overrides the manifest's
+    ``token_rotation_enabled`` for the bot tokens `add_team` issues.
     """
+
+    api_methods: ClassVar[dict[str, Handler]] = {
+        **web_api.METHODS,
+        **history.METHODS,
+    }
+    tokenless_methods: ClassVar[dict[str, TokenlessHandler]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -44,6 +58,8 @@ class SlackSimulator(Page, WebApi):
         app.router.add_post("/ui/click", self._handle_ui_click)
         app.router.add_post("/ui/submit", self._handle_ui_submit)
         app.router.add_post("/ui/close", self._handle_ui_close)
+        app.router.add_post("/ui/uninstall", self._handle_ui_uninstall)
+
         if STATIC_DIR.is_dir():
             app.router.add_static("/static/", STATIC_DIR)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -56,7 +72,10 @@ class SlackSimulator(Page, WebApi):
         return self.url
 
     async def stop(self) -> None:
-        """Close live event streams, the outgoing HTTP session and the server."""
+        """Close live event streams, events in flight, the outgoing HTTP session and the server."""
+        for task in list(self._event_tasks):
+            task.cancel()
+        await asyncio.gather(*self._event_tasks, return_exceptions=True)
         for queue in list(self._subscribers):
             queue.put_nowait(None)
         for ws in list(self._sockets):
