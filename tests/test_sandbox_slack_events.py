@@ -270,6 +270,24 @@ async def test_events_over_socket_mode_carry_retry_fields(sim: SlackSimulator) -
     assert seen and seen[0]["text"] == "over the socket"
 
 
+async def test_app_home_opened_carries_the_published_view(
+    sim: SlackSimulator, bot: FakeBot, client: AsyncWebClient
+) -> None:
+    """open_app_home sends app_home_opened; once the bot published a view, the event carries it."""
+    await sim.open_app_home(MEMBER_ID)
+    home = {"type": "home", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "Hi"}}]}
+    await client.views_publish(user_id=MEMBER_ID, view=home)
+    await sim.open_app_home(MEMBER_ID)
+    first, second = bot.events()
+    assert (first["type"], first["user"], first["tab"], "view" in first) == (
+        "app_home_opened",
+        MEMBER_ID,
+        "home",
+        False,
+    )
+    assert second["view"]["blocks"][0]["text"]["text"] == "Hi"
+
+
 @pytest.mark.parametrize(
     ("order", "expected"),
     [
@@ -315,12 +333,14 @@ async def test_page_typed_message_in_a_thread_reaches_the_bot(sim: SlackSimulato
     assert bot.events()[-1]["thread_ts"] == root["ts"] and bot.events()[-1]["text"] == "typed reply"
 
 
-async def test_page_removes_the_app(sim: SlackSimulator, bot: FakeBot) -> None:
-    """/ui/uninstall raises the same events as uninstall_app, and refuses an unknown team."""
+async def test_page_opens_the_app_home_and_removes_the_app(sim: SlackSimulator, bot: FakeBot) -> None:
+    """/ui/app_home and /ui/uninstall raise the same events as the Python methods."""
     async with aiohttp.ClientSession() as http:
+        async with http.post(f"{sim.url}/ui/app_home", json={"user_id": MEMBER_ID}) as resp:
+            assert (await resp.json())["ok"] is True
         async with http.post(f"{sim.url}/ui/uninstall", json={"team_id": "T404"}) as resp:
             assert resp.status == 400
         async with http.post(f"{sim.url}/ui/uninstall", json={}) as resp:
             assert (await resp.json())["ok"] is True
-    assert [e["type"] for e in bot.events()] == ["tokens_revoked", "app_uninstalled"]
+    assert [e["type"] for e in bot.events()] == ["app_home_opened", "tokens_revoked", "app_uninstalled"]
     assert not sim.installed()

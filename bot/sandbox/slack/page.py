@@ -2,7 +2,7 @@
 
 ``GET /`` serves the page, ``GET /events`` the event stream, and JSON endpoints under ``/ui/`` run the
 client's actions: commands and typed messages (``thread_ts`` for a reply), clicks, submissions,
-closing a modal, and removing the app (``/ui/uninstall``).
+closing a modal, opening the App Home (``/ui/app_home``) and removing the app (``/ui/uninstall``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.sandbox.slack.activity import UserActivity
+from bot.sandbox.slack.app_home import AppHome
 from bot.sandbox.slack.client import Client
 from bot.sandbox.slack.records import Json, SlackResponse, call_summary
 from bot.sandbox.slack.workspace import ADMIN_ID, BOT_ID, BOT_USER_ID, GENERAL_ID
@@ -22,7 +23,7 @@ from bot.sandbox.slack.workspace import ADMIN_ID, BOT_ID, BOT_USER_ID, GENERAL_I
 STATIC_DIR = Path(__file__).with_name("static")
 
 
-class Page(Client, UserActivity):
+class Page(Client, UserActivity, AppHome):
     """The page and its ``/ui/`` endpoints."""
 
     def state(self, *, with_messages: bool = True) -> Json:
@@ -44,6 +45,10 @@ class Page(Client, UserActivity):
             ],
             "bot_url": self.bot_events_url,
             "views": views,
+            "home_views": [
+                {"team_id": team_id, "user_id": user_id, "view": view}
+                for (team_id, user_id), view in self.home_views.items()
+            ],
             "problems": self.problems[-20:],
             "calls": [call_summary(c) for c in self.calls[-50:]],
         }
@@ -183,6 +188,15 @@ class Page(Client, UserActivity):
         return await self._ui_run(
             lambda: self.close_view(str(body.get("view_id")), user_id=str(user_id) if user_id else None)
         )
+
+    async def _handle_ui_app_home(self, request: web.Request) -> web.Response:
+        body = await self._ui_body(request)
+        user_id = str(body.get("user_id") or ADMIN_ID)
+
+        async def open_home() -> None:
+            await self.open_app_home(user_id, str(body.get("tab") or "home"))
+
+        return await self._ui_run(open_home)
 
     async def _handle_ui_uninstall(self, request: web.Request) -> web.Response:
         body = await self._ui_body(request)

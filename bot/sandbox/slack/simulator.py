@@ -1,4 +1,4 @@
-"""`SlackSimulator`: the Web API, Events API, Socket Mode, the client and the page on one server."""
+"""`SlackSimulator`: the Web API, Events API, OAuth, Socket Mode, the client and the page on one server."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ from typing import ClassVar
 import aiohttp
 from aiohttp import web
 
-from bot.sandbox.slack import history, web_api
+from bot.sandbox.slack import app_home, history, oauth, web_api
 from bot.sandbox.slack.history import History
+from bot.sandbox.slack.oauth import OAuth
 from bot.sandbox.slack.page import STATIC_DIR, Page
 from bot.sandbox.slack.response_urls import ResponseUrls
 from bot.sandbox.slack.web_api import Handler, TokenlessHandler
 
 
-class SlackSimulator(Page, History, ResponseUrls):
+class SlackSimulator(Page, OAuth, History, ResponseUrls):
     """Plays Slack for the bot: Web API, signed requests to ``/slack/events``, and the playground page.
 
     ``clock`` drives message ``ts``, trigger_id expiry (3 s) and response_url expiry (30 min); request
@@ -33,15 +34,17 @@ class SlackSimulator(Page, History, ResponseUrls):
     interactions go over the newest connection instead of HTTP; with no connection they fail with
     ``dispatch_failed``, as in Slack. Events (`events`) go the same way.
 
-    ``events`` overrides the manifest's bot events; ``token_rotation`` overrides the manifest's
-    ``token_rotation_enabled`` for the bot tokens `add_team` issues.
+    ``events`` overrides the manifest's bot events; ``client_id``/``client_secret`` are the app's for
+    OAuth (`oauth`), ``token_rotation`` overrides the manifest's ``token_rotation_enabled``.
     """
 
     api_methods: ClassVar[dict[str, Handler]] = {
         **web_api.METHODS,
         **history.METHODS,
+        **app_home.METHODS,
+        **oauth.METHODS,
     }
-    tokenless_methods: ClassVar[dict[str, TokenlessHandler]] = {}
+    tokenless_methods: ClassVar[dict[str, TokenlessHandler]] = dict(oauth.TOKENLESS_METHODS)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -58,8 +61,9 @@ class SlackSimulator(Page, History, ResponseUrls):
         app.router.add_post("/ui/click", self._handle_ui_click)
         app.router.add_post("/ui/submit", self._handle_ui_submit)
         app.router.add_post("/ui/close", self._handle_ui_close)
+        app.router.add_post("/ui/app_home", self._handle_ui_app_home)
         app.router.add_post("/ui/uninstall", self._handle_ui_uninstall)
-
+        self._add_oauth_routes(app)
         if STATIC_DIR.is_dir():
             app.router.add_static("/static/", STATIC_DIR)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)

@@ -1,5 +1,5 @@
 """What the simulated Slack holds and every face shares: teams and tokens, channels' messages, ephemerals,
-open modals, and the request signer.
+open modals, App Home views, and the request signer.
 
 `SlackState` is the base of `SlackSimulator`: the Web API, Socket Mode, the client and the page each
 add their part on top of it (one mixin a module).
@@ -15,7 +15,7 @@ import secrets
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -46,6 +46,9 @@ from bot.sandbox.slack.workspace import (
     default_channels,
     default_users,
 )
+
+if TYPE_CHECKING:
+    from bot.sandbox.slack.oauth import _Code
 
 MAX_BLOCKS_JSON = 13_000
 MAX_VIEW_STACK = 3
@@ -103,6 +106,9 @@ class SlackState:
         self.teams: dict[str, Team] = {team_id: self.team}
         self._tokens: dict[str, _Token] = {bot_token: _Token(bot_token, team_id, None)}
         self._refresh_tokens: dict[str, str] = {}  # refresh token → team id
+        self._oauth_codes: dict[str, _Code] = {}
+        self.installs: list[Json] = []  # every OAuth authorization: team, scopes, outcome
+        self.oauth_redirect_url: str | None = None  # where the authorize page sends people by default
 
         self.users: dict[str, _User] = default_users(self.manifest.bot_name, self.manifest.app_name)
         self.channels: dict[str, _Channel] = default_channels()
@@ -135,6 +141,8 @@ class SlackState:
         self.event_retry_delays: tuple[float, ...] = (0.0, 0.0, 0.0)  # Slack: ~1 min and ~5 min apart
         self._forced_retries: list[str] = []  # retry reasons to force on the next deliveries
         self._event_tasks: set[asyncio.Task[list[Delivery]]] = set()
+        # App Home
+        self.home_views: dict[tuple[str, str], Json] = {}  # (team id, user id) → the published Home view
 
     # ------------------------------------------------------------------ what it recorded
 
