@@ -27,6 +27,7 @@ from bot.sandbox.slack import (
     MEMBER_ID,
     OPS_ID,
     PRIVATE_ID,
+    SimFile,
     SlackSimulator,
 )
 
@@ -136,11 +137,12 @@ async def test_a_post_in_a_channel_sends_a_signed_message_event(sim: SlackSimula
     assert sim.messages(GENERAL_ID)[-1]["ts"] == posted["ts"]
 
 
-async def test_thread_reply_and_broadcast(sim: SlackSimulator, bot: FakeBot) -> None:
-    """Replies carry thread_ts and parent_user_id; a broadcast carries its subtype and root."""
+async def test_thread_reply_broadcast_and_files(sim: SlackSimulator, bot: FakeBot) -> None:
+    """Replies carry thread_ts and parent_user_id; broadcasts and attachments carry their subtypes."""
     root = await sim.post_message(OPS_ID, "root", user=ADMIN_ID)
     reply = await sim.post_message(OPS_ID, "reply", user=MEMBER_ID, thread_ts=root["ts"])
     await sim.post_message(OPS_ID, "for all", user=MEMBER_ID, thread_ts=root["ts"], broadcast=True)
+    await sim.post_message(OPS_ID, "a photo", thread_ts=root["ts"], files=[SimFile("cat.png", b"meow")])
     events = bot.events()
     assert (events[1]["thread_ts"], events[1]["parent_user_id"], events[1]["ts"]) == (
         root["ts"],
@@ -148,7 +150,10 @@ async def test_thread_reply_and_broadcast(sim: SlackSimulator, bot: FakeBot) -> 
         reply["ts"],
     )
     assert events[2]["subtype"] == "thread_broadcast" and events[2]["root"]["ts"] == root["ts"]
-    assert sim.message(OPS_ID, root["ts"])["reply_count"] == 2
+    assert events[3]["subtype"] == "file_share"
+    (shared,) = events[3]["files"]
+    assert (shared["name"], shared["mimetype"], shared["size"]) == ("cat.png", "image/png", 4)
+    assert sim.message(OPS_ID, root["ts"])["reply_count"] == 3
 
 
 async def test_edit_and_delete_send_their_subtypes(sim: SlackSimulator, bot: FakeBot) -> None:

@@ -3,10 +3,10 @@
 `SlackSimulator` is a real aiohttp server (port 0) with three faces:
 
 * the Web API under ``/api/<method>`` (``chat.postMessage``, ``views.open``, ``conversations.history``,
-  ``views.publish``, ``oauth.v2.access``, …) with Slack's error codes, Block Kit validation strict
-  enough to catch bot bugs before Slack does, scope checks from the manifest, and fault injection
-  (429 with ``Retry-After``, 5xx, ``ok: false``); every call is made as the team its token belongs
-  to (several teams, OAuth installs);
+  ``reactions.add``, the file upload chain, ``views.publish``, ``oauth.v2.access``, …) with Slack's
+  error codes, Block Kit validation strict enough to catch bot bugs before Slack does, scope checks
+  from the manifest, opt-in rate limits, and fault injection (429 with ``Retry-After``, 5xx,
+  ``ok: false``); every call is made as the team its token belongs to (several teams, OAuth installs);
 * a Slack *client*: :meth:`SlackSimulator.slash_command`, :meth:`~SlackSimulator.click`,
   :meth:`~SlackSimulator.submit_view` and :meth:`~SlackSimulator.close_view` build the payloads Slack
   builds, sign them with the signing secret and POST them to the bot's ``/slack/events``; people's
@@ -20,16 +20,19 @@ user of Slack would have seen.
 
 One module a job: `manifest` (the app's manifest), `blockkit` (validation), `workspace` (teams, people,
 channels), `records` (what it keeps), `state` (what the faces share), `teams` (workspaces and tokens),
-`web_api`, `response_urls`, `history`, `app_home`, `oauth`, `events` (the Events API), `activity`
-(what people do), `socket_mode`, `client`, `page`, and `simulator`, which puts them on one server.
+`web_api`, `response_urls`, `history`, `reactions`, `files`, `app_home`, `oauth`, `rate_limits`,
+`events` (the Events API), `activity` (what people do), `socket_mode`, `client`, `page`, and
+`simulator`, which puts them on one server.
 """
 
 from bot.sandbox.slack.blockkit import MAX_MESSAGE_BLOCKS, MAX_VIEW_BLOCKS, validate_blocks, validate_view
 from bot.sandbox.slack.client import escape_mrkdwn
 from bot.sandbox.slack.events import ALL_EVENTS, RETRY_REASONS
+from bot.sandbox.slack.files import SimFile
 from bot.sandbox.slack.manifest import DEFAULT_MANIFEST, ManifestInfo, parse_yaml_subset, read_manifest
 from bot.sandbox.slack.oauth import CODE_TTL
 from bot.sandbox.slack.page import STATIC_DIR
+from bot.sandbox.slack.rate_limits import DEFAULT_LIMITS, Limit, RateLimiter
 from bot.sandbox.slack.records import ApiCall, Delivery, Json, SlackResponse
 from bot.sandbox.slack.simulator import SlackSimulator
 from bot.sandbox.slack.state import CLIENT_ID, CLIENT_SECRET, MAX_BLOCKS_JSON, MAX_VIEW_STACK
@@ -61,6 +64,7 @@ __all__ = [
     "CLIENT_ID",
     "CLIENT_SECRET",
     "CODE_TTL",
+    "DEFAULT_LIMITS",
     "DEFAULT_MANIFEST",
     "GENERAL_ID",
     "MAX_BLOCKS_JSON",
@@ -84,7 +88,10 @@ __all__ = [
     "Caller",
     "Delivery",
     "Json",
+    "Limit",
     "ManifestInfo",
+    "RateLimiter",
+    "SimFile",
     "SlackResponse",
     "SlackSimulator",
     "Team",

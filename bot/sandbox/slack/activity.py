@@ -1,25 +1,26 @@
-"""What simulated people do in channels, as events the bot receives: post, reply, edit, delete.
+"""What simulated people do in channels, as events the bot receives: post, reply, attach, edit, delete.
 
-`await post_message(channel, text, user=…, thread_ts=None, broadcast=False)` stores the message as
-Slack would (a reply in a thread, broadcast to the channel with ``broadcast``) and sends the bot its
-``message`` event (see `events`: only from channels the bot is in, only if the app subscribes);
-`edit_message` and `delete_message` send ``message_changed`` and ``message_deleted``. Each returns once
-the event (and any retry) is delivered.
+`await post_message(channel, text, user=…, thread_ts=None, files=None, broadcast=False)` stores the
+message as Slack would (a reply in a thread, broadcast to the channel with ``broadcast``, a
+``file_share`` with `SimFile`s) and sends the bot its ``message`` event (see `events`: only from
+channels the bot is in, only if the app subscribes); `edit_message` and `delete_message` send
+``message_changed`` and ``message_deleted``. Each returns once the event (and any retry) is delivered.
 """
 
 from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Sequence
 
 from bot.sandbox.slack.client import escape_mrkdwn
+from bot.sandbox.slack.files import Files, SimFile
 from bot.sandbox.slack.records import Json, _ApiError
-from bot.sandbox.slack.web_api import WebApi
 from bot.sandbox.slack.workspace import _Channel
 
 
-class UserActivity(WebApi):
-    """People posting, replying, editing and deleting, with the events that follow."""
+class UserActivity(Files):
+    """People posting, replying, attaching files, editing and deleting, with the events that follow."""
 
     async def post_message(
         self,
@@ -28,6 +29,7 @@ class UserActivity(WebApi):
         *,
         user: str | None = None,
         thread_ts: str | None = None,
+        files: Sequence[SimFile] | None = None,
         broadcast: bool = False,
     ) -> Json:
         """A person posts in a channel (or replies in a thread); returns the stored message."""
@@ -52,6 +54,9 @@ class UserActivity(WebApi):
             message.update(thread_ts=thread_ts, parent_user_id=parent.get("user"))
             if broadcast:
                 message.update(subtype="thread_broadcast", root=copy.deepcopy(parent))
+        if files:
+            message.update(files=self._attach(team, author.id, where.id, list(files)), upload=False)
+            message.setdefault("subtype", "file_share")
         self._store_message(where.id, message)
         await self._send(where, self._message_event(where, message))
         return copy.deepcopy(message)

@@ -9,15 +9,17 @@ from typing import ClassVar
 import aiohttp
 from aiohttp import web
 
-from bot.sandbox.slack import app_home, history, oauth, web_api
+from bot.sandbox.slack import app_home, files, history, oauth, reactions, web_api
 from bot.sandbox.slack.history import History
 from bot.sandbox.slack.oauth import OAuth
 from bot.sandbox.slack.page import STATIC_DIR, Page
+from bot.sandbox.slack.rate_limits import DEFAULT_LIMITS, Limit, RateLimiter
+from bot.sandbox.slack.reactions import Reactions
 from bot.sandbox.slack.response_urls import ResponseUrls
 from bot.sandbox.slack.web_api import Handler, TokenlessHandler
 
 
-class SlackSimulator(Page, OAuth, History, ResponseUrls):
+class SlackSimulator(Page, OAuth, Reactions, History, ResponseUrls):
     """Plays Slack for the bot: Web API, signed requests to ``/slack/events``, and the playground page.
 
     ``clock`` drives message ``ts``, trigger_id expiry (3 s) and response_url expiry (30 min); request
@@ -41,6 +43,8 @@ class SlackSimulator(Page, OAuth, History, ResponseUrls):
     api_methods: ClassVar[dict[str, Handler]] = {
         **web_api.METHODS,
         **history.METHODS,
+        **reactions.METHODS,
+        **files.METHODS,
         **app_home.METHODS,
         **oauth.METHODS,
     }
@@ -63,6 +67,7 @@ class SlackSimulator(Page, OAuth, History, ResponseUrls):
         app.router.add_post("/ui/close", self._handle_ui_close)
         app.router.add_post("/ui/app_home", self._handle_ui_app_home)
         app.router.add_post("/ui/uninstall", self._handle_ui_uninstall)
+        self._add_file_routes(app)
         self._add_oauth_routes(app)
         if STATIC_DIR.is_dir():
             app.router.add_static("/static/", STATIC_DIR)
@@ -105,3 +110,17 @@ class SlackSimulator(Page, OAuth, History, ResponseUrls):
     def socket_connected(self) -> bool:
         """Whether a Socket Mode client is connected now."""
         return any(not ws.closed for ws in self._sockets)
+
+    def enable_rate_limits(
+        self, *, post_per_second: float = 1.0, post_burst: int = 3, update_per_minute: float = 50.0
+    ) -> RateLimiter:
+        """Answer 429 beyond Slack's limits: ``chat.postMessage`` per channel, ``chat.update`` per team."""
+        limits = dict(DEFAULT_LIMITS)
+        limits["chat.postMessage"] = Limit(post_per_second, post_burst, per_channel=True)
+        limits["chat.update"] = Limit(update_per_minute / 60, max(1, int(update_per_minute)))
+        self.rate_limiter = RateLimiter(limits)
+        return self.rate_limiter
+
+    def disable_rate_limits(self) -> None:
+        """Stop answering 429 for rate limits (injected faults still apply)."""
+        self.rate_limiter = None

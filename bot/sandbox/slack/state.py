@@ -1,5 +1,5 @@
 """What the simulated Slack holds and every face shares: teams and tokens, channels' messages, ephemerals,
-open modals, App Home views, and the request signer.
+open modals, files, App Home views, and the request signer.
 
 `SlackState` is the base of `SlackSimulator`: the Web API, Socket Mode, the client and the page each
 add their part on top of it (one mixin a module).
@@ -48,7 +48,9 @@ from bot.sandbox.slack.workspace import (
 )
 
 if TYPE_CHECKING:
+    from bot.sandbox.slack.files import _File, _Upload
     from bot.sandbox.slack.oauth import _Code
+    from bot.sandbox.slack.rate_limits import RateLimiter
 
 MAX_BLOCKS_JSON = 13_000
 MAX_VIEW_STACK = 3
@@ -141,8 +143,13 @@ class SlackState:
         self.event_retry_delays: tuple[float, ...] = (0.0, 0.0, 0.0)  # Slack: ~1 min and ~5 min apart
         self._forced_retries: list[str] = []  # retry reasons to force on the next deliveries
         self._event_tasks: set[asyncio.Task[list[Delivery]]] = set()
-        # App Home
+        # Files, reactions, App Home, rate limits
+        self._files: dict[str, _File] = {}
+        self._uploads: dict[str, _Upload] = {}
+        self.file_downloads: list[Json] = []  # every url_private request: file, had a token, served
         self.home_views: dict[tuple[str, str], Json] = {}  # (team id, user id) → the published Home view
+        self.rate_limiter: RateLimiter | None = None
+        self.rate_limited: list[ApiCall] = []
 
     # ------------------------------------------------------------------ what it recorded
 

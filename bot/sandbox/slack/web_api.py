@@ -2,7 +2,8 @@
 
 Each call is made as the team of its token (`Caller`, see `teams`) and recorded with it; scope checks
 come from the token's grant or the manifest; faults can be injected (429 with ``Retry-After``, 5xx,
-``ok: false``). Other modules add methods to `METHODS` (history…), and the simulator serves them all.
+``ok: false``) and rate limits switched on (`rate_limits`). Other modules add methods to `METHODS`
+(history, reactions, files, App Home, OAuth), and the simulator serves them all.
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ METHOD_SCOPES: Mapping[str, tuple[str, ...]] = {
     "conversations.replies": ("channels:history", "groups:history"),
     "conversations.join": ("channels:join",),
     "team.info": ("team:read",),
+    "reactions.add": ("reactions:write",),
+    "reactions.remove": ("reactions:write",),
+    "reactions.get": ("reactions:read",),
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
+    "files.info": ("files:read",),
 }
 
 
@@ -112,6 +119,7 @@ class WebApi(Teams):
         method = request.match_info["method"]
         status, headers = 200, dict[str, str]()
         team_id: str | None = None
+        fault: _Fault | None = None
         try:
             args = await self._read_args(request)
         except _ApiError as exc:
@@ -140,11 +148,18 @@ class WebApi(Teams):
                     caller = self._caller(token)
                     team_id = caller.team.id
                     self._check_scopes(method, caller)
-                    body = self.api_methods[method](self, args, caller)
+                    retry_after = self._rate_limit(method, caller, args)
+                    if retry_after is not None:
+                        status, headers["Retry-After"] = 429, str(retry_after)
+                        body = {"ok": False, "error": "ratelimited"}
+                    else:
+                        body = self.api_methods[method](self, args, caller)
                 except _ApiError as exc:
                     body = {"ok": False, "error": exc.error, **exc.extra}
         call = ApiCall(method, args, self._clock(), status, copy.deepcopy(body), team_id)
         self._record_call(call)
+        if status == 429 and fault is None:
+            self.rate_limited.append(call)
         return web.json_response(body, status=status, headers=headers)
 
     def _call_tokenless(self, method: str, args: Json, auth: str) -> Json:
@@ -165,6 +180,11 @@ class WebApi(Teams):
             raise _ApiError(
                 "missing_scope", needed=",".join(needed), provided=",".join(sorted(caller.scopes))
             )
+
+    def _rate_limit(self, method: str, caller: Caller, args: Json) -> int | None:
+        if self.rate_limiter is None:
+            return None
+        return self.rate_limiter.check(method, caller.team.id, str(args.get("channel") or ""), self._clock())
 
     def _auth_test(self, args: Json, caller: Caller) -> Json:
         team = caller.team
