@@ -347,6 +347,8 @@ async def test_control_routes_drive_callbacks(sim: TwilioSimulator, clock: SimCl
             assert resp.status == 200
         async with anon.post("/_sim/callbacks/settle") as resp:
             assert resp.status == 200
+        async with anon.get("/_sim/") as resp:
+            assert (await resp.json())["held_callbacks"] == 2
         assert bot.hooks == []
         async with anon.post("/_sim/callbacks/flush", json={"order": "sideways"}) as resp:
             assert resp.status == 400
