@@ -15,8 +15,6 @@ import signal
 import socket
 import sqlite3
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Any
 import aiohttp
 from cryptography.fernet import Fernet
 from harness import json_text
+from waiting import until
 
 from bot.sandbox.slack import GENERAL_ID, TEAM_ID, SlackSimulator
 from bot.sandbox.twilio import (
@@ -47,15 +46,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
-
-
-async def until(condition: Callable[[], bool], *, timeout: float = 10.0, what: str = "a condition") -> None:
-    """Return once `condition()` holds; fail after `timeout` seconds (polls every 20 ms)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def outbox_rows(db_path: Path) -> list[dict[str, Any]]:
@@ -156,13 +146,16 @@ class BotProcess:
 
     async def wait_ready(self, *, timeout: float = START_SECONDS) -> None:
         """Wait until the bot answers /healthz (fails with its log if it exits first)."""
-        deadline = time.monotonic() + timeout
-        while not await self.healthy():
-            if self.proc.returncode is not None:
-                raise AssertionError(f"the bot exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the bot did not start within {timeout:g} s:\n{self.log()[-3000:]}")
-            await asyncio.sleep(0.05)
+
+        async def up_or_gone() -> bool:
+            return self.proc.returncode is not None or await self.healthy()
+
+        try:
+            await until(up_or_gone, timeout=timeout, what="the bot to answer /healthz")
+        except AssertionError as err:
+            raise AssertionError(f"{err}:\n{self.log()[-3000:]}") from None
+        if self.proc.returncode is not None:
+            raise AssertionError(f"the bot exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
 
     def kill(self) -> None:
         """kill -9: no shut-down code runs at all."""
@@ -175,12 +168,11 @@ class BotProcess:
     async def wait(self, *, timeout: float = 15.0) -> int:
         """The exit code, once the process has ended."""
         try:
-            return await asyncio.wait_for(self.proc.wait(), timeout)
-        except TimeoutError:
+            return await until(self.proc.wait(), timeout=timeout, what="the bot to exit")
+        except AssertionError as err:
             self.kill()
             await self.proc.wait()
-            tail = self.log()[-3000:]
-            raise AssertionError(f"the bot did not exit within {timeout:g} s:\n{tail}") from None
+            raise AssertionError(f"{err}:\n{self.log()[-3000:]}") from None
 
     async def stop(self) -> None:
         """End the process if it still runs (for clean-up after a failed test)."""

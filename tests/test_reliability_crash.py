@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
-from botproc import FarEnds, only_text, outbox_rows, start_bot, store_account, until
+from botproc import FarEnds, only_text, outbox_rows, start_bot, store_account
+from waiting import until
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID
 from bot.sandbox.twilio import DEFAULT_FROM, SANDBOX_ACCOUNT_SID, Fault
@@ -27,7 +27,7 @@ async def test_kill_9_while_twilio_holds_an_applied_create(far_ends: FarEnds, tm
         far_ends.twilio.inject(Fault("apply_then_hold", method="POST", path_contains="/Messages.json"))
         ack = await far_ends.slack.slash_command(f"send {TO} lost in the crash")
         assert ack.status == 200
-        await asyncio.wait_for(far_ends.twilio.wait_held(), 10)
+        await until(far_ends.twilio.wait_held(), what="Twilio to hold the create")
         bot.kill()
         assert await bot.wait() == -9
     finally:
@@ -103,7 +103,7 @@ async def test_a_restart_while_twilio_is_down_leaves_the_row_for_the_next_start(
     try:
         far_ends.twilio.inject(Fault("apply_then_hold", method="POST", path_contains="/Messages.json"))
         await far_ends.slack.slash_command(f"send {TO} twice interrupted")
-        await asyncio.wait_for(far_ends.twilio.wait_held(), 10)
+        await until(far_ends.twilio.wait_held(), what="Twilio to hold the create")
         bot.kill()
         await bot.wait()
     finally:

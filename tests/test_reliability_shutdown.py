@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import aiohttp
 import pytest
-from botproc import FarEnds, only_text, outbox_rows, start_bot, store_account, until
+from botproc import FarEnds, only_text, outbox_rows, start_bot, store_account
+from waiting import until
 
 from bot.sandbox.twilio import Fault
 
@@ -44,7 +44,7 @@ async def test_sigterm_finishes_the_create_in_flight_and_exits_cleanly(
     try:
         far_ends.twilio.inject(Fault("apply_then_hold", method="POST", path_contains="/Messages.json"))
         await far_ends.slack.slash_command(f"send {TO} finish me first")
-        await asyncio.wait_for(far_ends.twilio.wait_held(), 10)
+        await until(far_ends.twilio.wait_held(), what="Twilio to hold the create")
 
         bot.terminate()
         await bot.wait_log("shutting down")
@@ -80,7 +80,7 @@ async def test_a_create_that_outlasts_the_shutdown_timeout_is_left_for_the_next_
     try:
         far_ends.twilio.inject(Fault("apply_then_hold", method="POST", path_contains="/Messages.json"))
         await far_ends.slack.slash_command(f"send {TO} slower than the deadline")
-        await asyncio.wait_for(far_ends.twilio.wait_held(), 10)
+        await until(far_ends.twilio.wait_held(), what="Twilio to hold the create")
         bot.terminate()
         assert await bot.wait(timeout=10) == 0  # the hold is never released: the drain deadline ends it
     finally:

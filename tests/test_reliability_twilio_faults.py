@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from botproc import until
 from deliveries import looks_like_a_traceback, outcomes
 from harness import Stack, start_stack, stop_stack
+from waiting import until
 
 from bot.sandbox.twilio import Fault
 from storage.outbox import OutboxEntry

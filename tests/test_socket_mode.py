@@ -17,8 +17,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from botproc import REPO_ROOT, BotProcess, FarEnds, store_account, until
+from botproc import REPO_ROOT, BotProcess, FarEnds, store_account
 from cryptography.fernet import Fernet
+from waiting import until
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, SlackSimulator
 from bot.sandbox.twilio import SimClock, TwilioSimulator
