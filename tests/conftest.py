@@ -233,9 +233,13 @@ def backend_sim(request: pytest.FixtureRequest, twilio_backend: Backend) -> Twil
 
 
 @pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    """The real bot server wired to the Slack and Twilio simulators, with one Twilio account stored."""
-    running = await start_stack(tmp_path / "bot.db")
+async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stack]:
+    """The real bot server wired to the Slack and Twilio simulators, with one Twilio account stored.
+
+    `@pytest.mark.stack(**settings)` on a test or module (`pytestmark`) starts it with those settings.
+    """
+    marker = request.node.get_closest_marker("stack")
+    running = await start_stack(tmp_path / "bot.db", **(marker.kwargs if marker else {}))
     try:
         yield running
     finally:

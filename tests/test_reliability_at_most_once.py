@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from deliveries import changed, interaction, last_body, outcomes, post
-from harness import Stack, settle, start_stack, stop_stack
+from harness import Stack, settle
 from waiting import until
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID
@@ -20,16 +18,8 @@ from bot.slack.modals import ACTION_ID
 
 TO = "+15551234567"
 REJECTED_TO = "+15005550001"  # Twilio's magic number for 21211: the error card has "Edit and try again"
-
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    """The bot with short Twilio timeouts and backoff, so fault paths stay quick."""
-    running = await start_stack(tmp_path / "bot.db", twilio_backoff_base=0.01, twilio_timeout=2.0)
-    try:
-        yield running
-    finally:
-        await stop_stack(running)
+# Short Twilio timeouts and backoff, so fault paths stay quick.
+pytestmark = pytest.mark.stack(twilio_backoff_base=0.01, twilio_timeout=2.0)
 
 
 def send_values(body: str) -> dict[str, dict[str, Any]]:
