@@ -8,11 +8,8 @@ no test sleeps for timing (and no read races the bot).
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import secrets
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,9 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
 import slack_bolt
 from aiohttp import web
+from signing import post
 from waiting import until
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID, SlackResponse, SlackSimulator
@@ -134,20 +131,12 @@ class Stack:
         signature: str | None = None,
     ) -> tuple[int, str]:
         """POST a form body to /slack/events signed like Slack (or not: pass `signature=""`)."""
-        stamp = int(time.time()) if timestamp is None else timestamp
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        if signature is None:
-            key = (secret or self.signing_secret).encode()
-            digest = hmac.new(key, f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
-            signature = f"v0={digest}"
-        if signature:
-            headers["X-Slack-Signature"] = signature
-            headers["X-Slack-Request-Timestamp"] = str(stamp)
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(f"{self.bot_url}/slack/events", data=body, headers=headers) as resp,
-        ):
-            return resp.status, await resp.text()
+        if signature == "":
+            return await post(self.bot_url, body, secret=None)
+        forged = {"X-Slack-Signature": signature} if signature else None
+        return await post(
+            self.bot_url, body, secret=secret or self.signing_secret, timestamp=timestamp, headers=forged
+        )
 
     async def post_interaction(self, payload: Mapping[str, Any]) -> tuple[int, str]:
         """POST an interactivity payload (block_actions, view_submission) signed with our secret."""

@@ -6,8 +6,9 @@ import asyncio
 from typing import Any
 
 import pytest
-from deliveries import changed, interaction, last_body, outcomes, post
+from deliveries import changed, interaction, last_body, outcomes
 from harness import Stack, settle
+from signing import post
 from waiting import until
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID

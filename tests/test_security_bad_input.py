@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from deliveries import TABLES, interaction, looks_like_a_traceback, post, row_counts
+from deliveries import TABLES, interaction, looks_like_a_traceback, row_counts
 from harness import Stack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from signing import post
 from stack_thread import StackThread
 from waiting import until
 

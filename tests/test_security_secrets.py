@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
-from deliveries import last_body, post
+from deliveries import last_body
 from harness import Stack, start_stack, stop_stack
+from signing import post
 
 from bot.cli import main_rotate_key
 from bot.sandbox.slack import GENERAL_ID, OPS_ID, TEAM_ID

@@ -6,8 +6,9 @@ import time
 from urllib.parse import urlencode
 
 import pytest
-from deliveries import db_snapshot, interaction, post, signature
+from deliveries import db_snapshot, interaction
 from harness import Stack
+from signing import post, signature
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID
 from bot.sandbox.twilio import SANDBOX_ACCOUNT_SID
