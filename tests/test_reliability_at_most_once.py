@@ -31,8 +31,7 @@ def send_values(body: str) -> dict[str, dict[str, Any]]:
 async def open_send_form(stack: Stack) -> str:
     """`/twilio send` without a body opens the form; returns its view id."""
     await stack.command(f"send {TO}")
-    opened = [c for c in stack.slack.calls_to("views.open") if c.ok]
-    return str(opened[-1].response["view"]["id"])
+    return str(stack.opened_view()["id"])
 
 
 async def test_a_double_clicked_submit_sends_once(stack: Stack) -> None:
