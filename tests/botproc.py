@@ -40,8 +40,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 START_SECONDS = 20.0
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
+def unused_port() -> int:
+    """A loopback port nobody listens on right now (bound, read, closed)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -184,7 +184,7 @@ class BotProcess:
 
 async def start_bot(ends: FarEnds, db_path: Path, *, log_name: str = "bot", **env: str) -> BotProcess:
     """Run `python -m bot serve` against `ends` on a free port with the database at `db_path`."""
-    port = free_port()
+    port = unused_port()
     environment = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(REPO_ROOT),

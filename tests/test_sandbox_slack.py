@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
+from waiting import until
 
 from bot.sandbox.slack import (
     ADMIN_ID,
@@ -697,7 +698,7 @@ async def test_page_state_and_live_events(sim: SlackSimulator, bot: FakeBot) -> 
         assert state["commands"][0]["command"] == "/twilio"
 
         async with session.get(f"{sim.url}/events") as stream:
-            assert (await asyncio.wait_for(stream.content.readline(), 5)) == b"event: hello\n"
+            assert await until(stream.content.readline(), what="the hello event") == b"event: hello\n"
             async with session.post(
                 f"{sim.url}/ui/command",
                 json={"text": "/twilio help", "channel_id": OPS_ID, "user_id": ADMIN_ID},
@@ -705,7 +706,7 @@ async def test_page_state_and_live_events(sim: SlackSimulator, bot: FakeBot) -> 
                 assert (await resp.json())["ok"] is True
             kinds = []
             while "ephemeral" not in kinds:
-                line = await asyncio.wait_for(stream.content.readline(), 5)
+                line = await until(stream.content.readline(), what="the next event on the page's stream")
                 if line.startswith(b"event: "):
                     kinds.append(line[7:].strip().decode())
         assert kinds == ["echo", "ephemeral"]
