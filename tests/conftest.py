@@ -24,12 +24,18 @@ import aiohttp
 import pytest
 from botproc import FarEnds, start_far_ends, unused_port
 from harness import Stack, start_stack, stop_stack
+from hypothesis import HealthCheck, settings
 from waiting import until_sync
 
 from bot.sandbox.twilio import SANDBOX_ACCOUNT, SimClock, TwilioSimulator
 from bot.twilio import Credentials
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# No property test checks speed, so a slow example on a busy machine is not a failure: without these,
+# Hypothesis fails an example over 200 ms (or a slow generator) as flaky when two cores are busy.
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
 TWILIO_OAI = Path(__file__).parents[1].parent / "shared" / "twilio-oai"
 PRISM_SPEC = TWILIO_OAI / "twilio_messages_mock.json"
 PRISM_BIN = REPO_ROOT / ".cache" / "prism" / "node_modules" / ".bin" / "prism"
