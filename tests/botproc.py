@@ -30,6 +30,7 @@ from bot.sandbox.twilio import (
     DEFAULT_FROM,
     DEFAULT_SERVICE_SID,
     SANDBOX_ACCOUNT_SID,
+    Fault,
     SimClock,
     TwilioSimulator,
 )
@@ -182,42 +183,80 @@ class BotProcess:
             await self.proc.wait()
 
 
-async def start_bot(ends: FarEnds, db_path: Path, *, log_name: str = "bot", **env: str) -> BotProcess:
-    """Run `python -m bot serve` against `ends` on a free port with the database at `db_path`."""
-    port = unused_port()
-    environment = {
+def bot_environment(ends: FarEnds, db_path: Path, **env: str) -> dict[str, str]:
+    """What every bot process gets: the far ends' URLs and secrets, and a home beside the database."""
+    return {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(REPO_ROOT),
         "HOME": str(db_path.parent),
-        "SLACK_SIGNING_SECRET": ends.signing_secret,
         "SLACK_BOT_TOKEN": ends.bot_token,
         "SLACK_API_URL": ends.slack.api_url,
         "TWILIO_API_URL": ends.twilio.url,
         "DATABASE_PATH": str(db_path),
         "SECRET_KEY": ends.secret_key,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
         "LOG_LEVEL": "INFO",
         **env,
     }
-    log_path = db_path.parent / f"{log_name}.log"
+
+
+async def spawn_bot(mode: str, environment: dict[str, str], log_path: Path, url: str = "") -> BotProcess:
+    """Run `python -m bot <mode>` with exactly `environment`, its output appended to `log_path`."""
     with log_path.open("ab") as log:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "bot",
-            "serve",
-            cwd=db_path.parent,  # no .env from the checkout
+            mode,
+            cwd=log_path.parent,  # no .env from the checkout
             env=environment,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=log,
             stderr=log,
         )
-    bot = BotProcess(proc, f"http://127.0.0.1:{port}", log_path)
+    return BotProcess(proc, url, log_path)
+
+
+async def start_bot(ends: FarEnds, db_path: Path, *, log_name: str = "bot", **env: str) -> BotProcess:
+    """Run `python -m bot serve` against `ends` on a free port with the database at `db_path`."""
+    log_path = db_path.parent / f"{log_name}.log"
+    for attempt in range(3):
+        # The port is free when chosen; another process may take it before the bot binds it: try another.
+        port = unused_port()
+        environment = bot_environment(
+            ends, db_path, SLACK_SIGNING_SECRET=ends.signing_secret, HOST="127.0.0.1", PORT=str(port), **env
+        )
+        bot = await spawn_bot("serve", environment, log_path, f"http://127.0.0.1:{port}")
+        try:
+            await bot.wait_ready()
+        except AssertionError:
+            await bot.stop()
+            if attempt < 2 and "address already in use" in bot.log().lower():
+                continue
+            raise
+        except BaseException:
+            await bot.stop()
+            raise
+        ends.slack.set_bot_url(f"{bot.url}/slack/events")
+        return bot
+    raise AssertionError("unreachable: the last attempt raises")
+
+
+async def hold_a_create(ends: FarEnds, text: str) -> None:
+    """`/twilio <text>` while Twilio holds every create: returns once Twilio has applied it and holds on."""
+    ends.twilio.inject(Fault("apply_then_hold", method="POST", path_contains="/Messages.json"))
+    ack = await ends.slack.slash_command(text)
+    assert ack.status == 200, ack
+    await until(ends.twilio.wait_held(), what="Twilio to hold the create")
+
+
+async def recover(
+    ends: FarEnds, db_path: Path, *, log_name: str = "bot", what: str = "the recovered card"
+) -> None:
+    """Start the bot on `db_path` again, wait for the card its start-up recovery posts, stop it cleanly."""
+    bot = await start_bot(ends, db_path, log_name=log_name)
     try:
-        await bot.wait_ready()
-    except BaseException:
+        await until(lambda: bool(ends.cards()), what=what)
+        bot.terminate()
+        assert await bot.wait() == 0
+    finally:
         await bot.stop()
-        raise
-    ends.slack.set_bot_url(f"{bot.url}/slack/events")
-    return bot
