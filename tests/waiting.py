@@ -13,9 +13,7 @@ import inspect
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 # Generous: under two busy cores a bot that needs 50 ms may need 2 s; only a real hang takes this long.
 TIMEOUT = 10.0
@@ -24,12 +22,11 @@ POLL = 0.01
 Condition = Callable[[], Any]
 
 
-def _timed_out(what: str, timeout: float, last: object = None) -> AssertionError:
-    detail = f" (last seen: {last!r:.300})" if last not in (None, False) else ""
-    return AssertionError(f"timed out after {timeout:g} s waiting for {what}{detail}")
+def _timed_out(what: str, timeout: float) -> AssertionError:
+    return AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
-async def until(condition: Condition | Awaitable[T], *, timeout: float = TIMEOUT, what: str) -> Any:
+async def until(condition: Condition | Awaitable[Any], *, timeout: float = TIMEOUT, what: str) -> Any:
     """Return once `condition()` is truthy (sync or async), or once the awaitable is done: its value.
 
     Fails with an AssertionError naming `what` after `timeout` seconds.
