@@ -134,16 +134,20 @@ class BotProcess:
         )
         assert text in self.log(), f"the bot exited before logging {text!r}:\n{self.log()[-3000:]}"
 
-    async def healthy(self) -> bool:
-        """Whether GET /healthz answers 200 now."""
+    async def healthz(self) -> int | None:
+        """The status GET /healthz answers now (None: no answer within 2 s, or no connection)."""
         try:
             async with (
                 aiohttp.ClientSession() as session,
                 session.get(f"{self.url}/healthz", timeout=aiohttp.ClientTimeout(total=2)) as resp,
             ):
-                return resp.status == 200
+                return resp.status
         except (aiohttp.ClientError, TimeoutError):
-            return False
+            return None
+
+    async def healthy(self) -> bool:
+        """Whether GET /healthz answers 200 now."""
+        return await self.healthz() == 200
 
     async def wait_ready(self, *, timeout: float = START_SECONDS) -> None:
         """Wait until the bot answers /healthz (fails with its log if it exits first)."""
