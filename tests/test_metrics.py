@@ -7,12 +7,13 @@ import time
 from collections.abc import Awaitable, Callable
 
 import aiohttp
-from botproc import until
-from deliveries import last_body, post
+from deliveries import last_body
 from harness import Stack
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
+from signing import post
+from waiting import until
 
 from bot.metrics import LagSampler, Metrics, pick
 from bot.sandbox.slack import TEAM_ID
