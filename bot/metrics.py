@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
@@ -36,7 +36,15 @@ from bot.slack.logcontext import subcommand_of
 from bot.slack.modals import CALLBACKS
 from bot.twilio.errors import HINTS, TwilioError
 
-__all__ = ["CONTENT_TYPE", "LagSampler", "Metrics", "SlackCallCounter"]
+__all__ = [
+    "CONTENT_TYPE",
+    "LagSampler",
+    "Metrics",
+    "SlackCallCounter",
+    "pick",
+    "raw_request_labels",
+    "request_labels",
+]
 
 log = logging.getLogger(__name__)
 
@@ -220,9 +228,9 @@ class Metrics:
             buckets=LAG_BUCKETS,
             registry=r,
         )
-        self._count_pending: Callable[[], Any] | None = None
+        self._count_pending: Callable[[], Awaitable[int]] | None = None
 
-    def watch(self, *, tasks: Callable[[], int], pending: Callable[[], Any]) -> None:
+    def watch(self, *, tasks: Callable[[], int], pending: Callable[[], Awaitable[int]]) -> None:
         """Read the in-flight count and the outbox's pending count (an awaitable) at scrape time."""
         self.tasks_in_flight.set_function(lambda: float(tasks()))
         self._count_pending = pending
