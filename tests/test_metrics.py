@@ -59,6 +59,11 @@ async def test_traffic_moves_the_counters_and_no_label_carries_a_number_or_secre
     sms = [r.message_sid for r in stack.twilio.creates() if r.message_sid]
     assert sms
     await stack.command(f"fetch SM{'0' * 32}")  # no such message: Twilio's 20404
+    await stack.command("setup")
+    wrong_token = "wrong-token-" + SECRET_WORDS
+    await stack.submit(
+        stack.opened_view()["id"], {"account_sid": SANDBOX_ACCOUNT_SID, "auth_token": wrong_token}
+    )
     unsigned_status, _ = await stack.post_signed(b"command=%2Ftwilio&text=send", signature="")
     assert unsigned_status == 401
 
@@ -78,6 +83,9 @@ async def test_traffic_moves_the_counters_and_no_label_carries_a_number_or_secre
     assert value(samples, "bridge_twilio_request_duration_seconds_count", **create) == 3
     assert value(samples, "bridge_twilio_errors_total", code="21211") == 1
     assert value(samples, "bridge_twilio_errors_total", code="20404") == 1
+    assert value(samples, "bridge_twilio_errors_total", code="20003") == 1
+    assert value(samples, "bridge_twilio_requests_total", endpoint="accounts.fetch", status="401") == 1
+    assert value(samples, "bridge_commands_total", subcommand="setup", outcome="form") == 1
     assert value(samples, "bridge_slack_api_ratelimited_total", method="chat.postMessage") == 1
     assert value(samples, "bridge_slack_api_calls_total", method="chat.postMessage", outcome="ok") >= 1
     assert value(samples, "bridge_slack_api_calls_total", method="chat.postMessage", outcome="http_5xx") == 1
@@ -89,10 +97,11 @@ async def test_traffic_moves_the_counters_and_no_label_carries_a_number_or_secre
     assert value(samples, requests, kind="command", name="fetch", outcome="ok") == 1
     assert value(samples, requests, kind="command", name="other", outcome="ok") == 1
     assert value(samples, requests, kind="unknown", name="other", outcome="rejected") == 1
+    assert value(samples, requests, kind="view_submission", name="twilio_setup", outcome="ok") == 1
     assert value(samples, "bridge_outbox_pending") == 0
     assert value(samples, "bridge_tasks_in_flight") == 0
 
-    secrets = [stack.twilio_token, stack.bot_token, stack.signing_secret, SECRET_WORDS, "hunter2"]
+    secrets = [stack.twilio_token, stack.bot_token, stack.signing_secret, wrong_token, "hunter2"]
     for leak in [*secrets, TO, TO[1:], INVALID_TO[1:], "5551234567", SANDBOX_ACCOUNT_SID, TEAM_ID, *sms]:
         assert leak not in text
     assert not re.search(r"\b(?:AC|SM|MM|MG)[0-9a-f]{32}\b", text)
