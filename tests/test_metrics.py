@@ -7,15 +7,19 @@ import time
 from collections.abc import Awaitable, Callable
 
 import aiohttp
+import pytest
 from deliveries import last_body
 from harness import Stack
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from signing import post
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from waiting import until
 
-from bot.metrics import LagSampler, Metrics, pick
+from bot.metrics import LagSampler, Metrics, SlackCallCounter, pick
 from bot.sandbox.slack import TEAM_ID
 from bot.sandbox.twilio import SANDBOX_ACCOUNT_SID, Fault
 from bot.twilio.client import endpoint_name
@@ -197,6 +201,32 @@ def test_labels_outside_the_vocabulary_become_other() -> None:
     assert 'bridge_slack_api_calls_total{method="other",outcome="ok"} 1.0' in text
     assert 'bridge_twilio_requests_total{endpoint="other",status="other"} 1.0' in text
     assert "15551234567" not in text and "hunter2" not in text and "xoxb" not in text
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error", "outcome"),
+    [
+        (200, {"ok": True}, None, "ok"),
+        (200, {"ok": False, "error": "not_in_channel"}, None, "not_in_channel"),
+        (200, {"ok": False, "error": "made_up_error_xoxb-123"}, None, "other"),
+        (429, {"ok": False, "error": "ratelimited"}, None, "ratelimited"),
+        (503, {}, None, "http_5xx"),
+        (None, None, ConnectionResetError(), "no_answer"),
+    ],
+)
+async def test_the_slack_counter_names_every_answer_and_never_retries(
+    status: int | None, body: dict[str, object] | None, error: Exception | None, outcome: str
+) -> None:
+    """Each Slack answer lands under its outcome; the handler always leaves the retry to the others."""
+    metrics = Metrics()
+    counter = SlackCallCounter(metrics)
+    request = HttpRequest(method="POST", url="http://slack.test/api/chat.postMessage", headers={})
+    response = None if status is None else HttpResponse(status_code=status, headers={}, body=body)
+    retry = await counter.can_retry_async(state=RetryState(), request=request, response=response, error=error)
+    assert retry is False
+    text = generate_latest(metrics.registry).decode()
+    assert f'bridge_slack_api_calls_total{{method="chat.postMessage",outcome="{outcome}"}} 1.0' in text
+    assert "xoxb" not in text
 
 
 async def test_the_lag_sampler_sees_a_loop_that_was_held() -> None:
