@@ -103,7 +103,10 @@ def _sid(kind: SidKind, field: str) -> Callable[[str], str]:
 def _accounts_parser(out: TextIO) -> _Parser:
     parser = _Parser(
         prog="python -m bot accounts",
-        description="Manage each workspace's Twilio accounts (stored encrypted in DATABASE_PATH).",
+        description=(
+            "Manage each workspace's Twilio accounts (stored encrypted in the database at DATABASE_URL, "
+            "or DATABASE_PATH)."
+        ),
         out=out,
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")

@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 
 import pytest
-from botproc import free_port
+from botproc import unused_port
 from test_cli import OLD_KEY, SID, TEAM, TOKEN, Result, run_accounts
 
 from bot.cli import main_migrate
@@ -51,7 +51,7 @@ def test_migrate_needs_database_url_and_an_existing_file(tmp_path: Path, postgre
 
 def test_an_unreachable_database_is_a_sentence() -> None:
     """DATABASE_URL with nothing listening: exit 1 with a sentence, the password never shown."""
-    url = f"postgresql://bot:hunter2-secret@127.0.0.1:{free_port()}/bot?connect_timeout=1"
+    url = f"postgresql://bot:hunter2-secret@127.0.0.1:{unused_port()}/bot?connect_timeout=1"
     result = run_accounts(["list", "--team", TEAM], {"DATABASE_URL": url, "SECRET_KEY": OLD_KEY})
     assert result.code == 1
     assert "check DATABASE_URL and that the server is running" in result.err

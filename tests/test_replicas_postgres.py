@@ -15,10 +15,11 @@ from typing import Any
 import aiohttp
 import psycopg
 import pytest
-from botproc import BotProcess, FarEnds, start_bot, until
+from botproc import BotProcess, FarEnds, start_bot
 from harness import json_text
 from psycopg.rows import dict_row
 from storage_fixtures import Proxy, eventually
+from waiting import until
 
 from bot.sandbox.slack import TEAM_ID
 from bot.sandbox.twilio import DEFAULT_FROM, DEFAULT_SERVICE_SID, SANDBOX_ACCOUNT_SID, Fault
