@@ -602,6 +602,8 @@ class Operations:
         taken = await self.outbox.take_stale(leases.owner, limit=limit, lease_seconds=leases.lease_seconds)
         done = 0
         for entry in taken:
+            if entry.key in leases.held():
+                continue  # its outcome waits in memory for the database (the lease ran out meanwhile)
             lock = self.inflight.try_acquire(entry.key)
             if lock is None:
                 continue  # this process still works on it (its lease ran out during an outage)

@@ -248,15 +248,17 @@ class PostgresDatabase(Database):
         up after one checkout timeout (PoolTimeout, an outage)."""
         pool = self._usable()
         deadline = time.monotonic() + BUSY_POOL_WAIT
+        failures = _failures(pool)
         while True:
             try:
                 conn = await pool.getconn(timeout=self._checkout_timeout)
                 break
             except PoolTimeout:
-                # A failed statement resets `_answered` at once (and a hung server fails statements by
-                # their timeout), so a recent answer means busy, not down.
+                # Busy, not down: the server answered lately (a failed statement resets `_answered`,
+                # and a hung server fails statements by their timeout) and the pool's attempts to
+                # (re)connect meanwhile all worked.
                 answering = time.monotonic() - self._answered < 3 * self._checkout_timeout
-                if not answering or time.monotonic() > deadline:
+                if not answering or _failures(pool) != failures or time.monotonic() > deadline:
                     raise
         try:
             yield conn
@@ -318,6 +320,12 @@ class PostgresDatabase(Database):
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<Database {self.url} {state}>"
+
+
+def _failures(pool: AsyncConnectionPool[Connection]) -> int:
+    """Connections the pool could not open or found broken so far (its counters only grow)."""
+    stats = pool.get_stats()
+    return stats.get("connections_errors", 0) + stats.get("connections_lost", 0)
 
 
 def _box(secret_keys: str | None, key_file: Path | None) -> SecretBox:

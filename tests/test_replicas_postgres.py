@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +194,48 @@ async def test_a_database_outage_mid_burst_is_a_sentence_and_heals_without_a_res
     assert sorted(tokens(create_bodies(far_ends))) == expected
     assert sorted(tokens(card_texts(far_ends))) == expected
     assert "Traceback" not in bot.log()
+
+
+async def test_an_outage_after_twilio_accepted_keeps_one_card_and_writes_the_outcome_later(
+    far_ends: FarEnds, postgres_schema: str, proxied: tuple[Proxy, str], tmp_path: Path
+) -> None:
+    """The database goes away while Twilio holds an applied create: the card is posted from Twilio's
+    answer (no "nothing was sent"), and the outcome reaches the outbox once the database is back,
+    though the row's lease ran out meanwhile: one create, one card."""
+    await store_account_pg(far_ends, postgres_schema)
+    proxy, url = proxied
+    bot = await start_bot(far_ends, tmp_path / "unused.db", DATABASE_URL=url, **FAST_LEASES)
+    try:
+        far_ends.twilio.inject(Fault("apply_then_hold", method="POST", path_contains="/Messages.json"))
+        await far_ends.slack.slash_command(f"send {TO} burst-0-end")
+        await until(far_ends.twilio.wait_held(), what="Twilio to hold the create")
+        await proxy.stop()
+        far_ends.twilio.release_held()
+        await until(lambda: len(card_texts(far_ends)) == 1, timeout=30, what="the card from Twilio's answer")
+        await bot.wait_log("the outcome is kept and written later")
+        status, _ = await healthz(bot)
+        assert status == 503
+
+        async def lease_ran_out() -> bool:
+            [row] = await outbox_rows_pg(postgres_schema)  # read directly, not through the cut proxy
+            return bool(datetime.fromisoformat(row["lease_until"]) < datetime.now(UTC))
+
+        await eventually(lease_ran_out, what="the row's lease to run out during the outage")
+        await proxy.start()
+
+        async def written() -> bool:
+            rows = await outbox_rows_pg(postgres_schema)
+            return bool(rows) and rows[0]["card_posted"] == 1
+
+        await eventually(written, what="the kept outcome to reach the outbox", timeout=30)
+        bot.terminate()
+        assert await bot.wait() == 0
+    finally:
+        await bot.stop()
+
+    [row] = await outbox_rows_pg(postgres_schema)
+    [create] = far_ends.twilio.creates()
+    assert (row["state"], row["message_sid"], row["attempts"]) == ("sent", create.message_sid, 1)
+    [card] = card_texts(far_ends)
+    assert "burst-0-end" in card and "Outcome unknown" not in card
+    assert not any("nothing was sent" in t for t in said_to_user(far_ends))
