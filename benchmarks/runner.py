@@ -457,13 +457,19 @@ class Bench:
         targets = [f"{u}/slack/events" for u in urls]
         if self.generator == "wrk":
             k = len(targets)
+            shares = [reqs[i::k] for i in range(k)]
             parts = await asyncio.gather(
                 *(
-                    run_wrk(t, reqs[i::k], max(1, concurrency // k), rate=rate / k, deadline=120 + count / 20)
-                    for i, t in enumerate(targets)
+                    run_wrk(t, share, max(1, concurrency // k), rate=rate / k, deadline=120 + count / 20)
+                    for t, share in zip(targets, shares, strict=True)
                 )
             )
-            return parts[0] if k == 1 else merged(parts, concurrency)
+            if k == 1:
+                return parts[0]
+            for part, share in zip(parts, shares, strict=True):
+                # wrk numbers a share's requests by their place in its file; the runner needs the command's.
+                part.sent_at = {share[place].index: at for place, at in part.sent_at.items()}
+            return merged(parts, concurrency)
         return await run_python(targets, reqs, concurrency, rate=rate)
 
 
