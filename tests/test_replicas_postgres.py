@@ -24,6 +24,7 @@ from waiting import until
 
 from bot.sandbox.slack import TEAM_ID
 from bot.sandbox.twilio import DEFAULT_FROM, DEFAULT_SERVICE_SID, SANDBOX_ACCOUNT_SID, Fault
+from bot.slack.modals import ACTION_ID
 from storage.accounts import AccountStore
 from storage.db import Database
 
@@ -163,8 +164,15 @@ async def test_a_database_outage_mid_burst_is_a_sentence_and_heals_without_a_res
         for n in range(4):
             await far_ends.slack.slash_command(f"send {TO} burst-{n}-end")
         await until(lambda: len(card_texts(far_ends)) == 4, what="the cards before the outage")
+        await far_ends.slack.slash_command(f"send {TO}")  # opens the send form, to submit during the outage
+        await until(lambda: any(c.ok for c in far_ends.slack.calls_to("views.open")), what="the form")
+        [opened] = [c for c in far_ends.slack.calls_to("views.open") if c.ok]
 
         await proxy.stop()
+        form_values = {"to": {ACTION_ID: {"value": TO}}, "body": {ACTION_ID: {"value": "burst-99-end"}}}
+        submitted = await far_ends.slack.submit_view(opened.response["view"]["id"], form_values)
+        assert submitted.status == 200
+        assert "The bot's database is not answering; nothing was sent." in submitted.body
         acks = await asyncio.gather(
             *(far_ends.slack.slash_command(f"send {TO} burst-{n}-end") for n in range(4, 8))
         )

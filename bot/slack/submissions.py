@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -12,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.commands import TwilioCommand
 from bot.core.errors import InputError
-from bot.operations import Context
+from bot.operations import Context, DatabaseUnavailable
 from bot.slack import cards
 from bot.slack.commands import NOT_ADMIN
 from bot.slack.forms import FieldErrors, parse_submission
@@ -28,6 +29,9 @@ _TWILIO_FORMS = re.compile(
 )
 # Setup checks the credentials with Twilio before answering; Slack wants the answer within 3 seconds.
 SETUP_CHECK_SECONDS = 2.0
+# The form's answer is due within Slack's 3 s: a database read before it may take this long at most.
+ACK_READ_SECONDS = 2.0
+SETUP_NOT_STORED = "The bot's database is not answering; nothing was stored. Try again in a minute."
 
 
 def _first_input(view: dict[str, Any]) -> str:
@@ -58,7 +62,12 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         if ctx is None:
             return
         values = (view.get("state") or {}).get("values") or {}
-        accounts = await deps.workspace.accounts(ctx.team_id)
+        try:
+            accounts = await asyncio.wait_for(deps.workspace.accounts(ctx.team_id), ACK_READ_SECONDS)
+        except (DatabaseUnavailable, TimeoutError) as err:
+            log.warning("form refused: the database is not answering (%s)", getattr(err, "detail", "slow"))
+            await ack(response_action="errors", errors={_first_input(view): DatabaseUnavailable.SENTENCE})
+            return
         try:
             parsed = parse_submission(
                 str(view.get("callback_id")),
@@ -123,6 +132,10 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             await deps.workspace.set_up_account(ctx, parsed, within=SETUP_CHECK_SECONDS)
         except SetupRefused as err:
             await ack(response_action="errors", errors={_setup_block(err, parsed): err.message[:300]})
+            return
+        except DatabaseUnavailable as err:
+            log.warning("account not stored: the database is not answering (%s)", err.detail)
+            await ack(response_action="errors", errors={"label": SETUP_NOT_STORED})
             return
         await ack()
         where = Where(channel_id=ctx.channel_id, user_id=ctx.user_id, response_url=ctx.response_url)
