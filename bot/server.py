@@ -101,8 +101,11 @@ async def open_runtime(
 
 
 async def recover(runtime: Runtime) -> int:
-    """Settle creates a dead process left pending, and post the cards it never posted. Never re-sends."""
-    return await runtime.services.operations.recover(recovery.poster(runtime.deps.delivery, runtime.slack))
+    """Settle creates a dead process left pending, post the cards it never posted (never re-sending), and
+    run the creates it had accepted but not started."""
+    done = await runtime.services.operations.recover(recovery.poster(runtime.deps.delivery, runtime.slack))
+    await recovery.run_accepted(runtime.deps, runtime.slack)
+    return done
 
 
 def signed_by_slack(secret: str | None, body: bytes, headers: Mapping[str, str]) -> bool:

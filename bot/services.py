@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.inflight import InFlight
+from bot.intake import Intake
 from bot.operations import Operations
 from bot.settings import Settings
 from bot.tasks import TaskTracker
@@ -19,6 +20,7 @@ from bot.workspace import Workspace
 from storage.accounts import AccountStore
 from storage.audit import AuditLog
 from storage.db import Database
+from storage.journal import Journal
 from storage.outbox import Outbox
 from storage.teams import TeamSettings
 
@@ -33,11 +35,12 @@ class Stores:
     audit: AuditLog
     outbox: Outbox
     teams: TeamSettings
+    journal: Journal
 
     @classmethod
     def over(cls, db: Database) -> Stores:
         """Every repository over `db`."""
-        return cls(AccountStore(db), AuditLog(db), Outbox(db), TeamSettings(db))
+        return cls(AccountStore(db), AuditLog(db), Outbox(db), TeamSettings(db), Journal(db))
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class Services:
     workspace: Workspace
     tasks: TaskTracker
     clock: Callable[[], datetime]
+    intake: Intake
 
 
 def build_services(
@@ -70,4 +74,12 @@ def build_services(
         clock=clock,
     )
     workspace = Workspace(twilio=twilio, accounts=stores.accounts, audit=stores.audit, teams=stores.teams)
-    return Services(operations, workspace, tasks or TaskTracker(), clock)
+    # The same leases as the operations': a key accepted here is the key the create then claims.
+    intake = Intake(
+        journal=stores.journal,
+        outbox=stores.outbox,
+        inflight=operations.inflight,
+        clock=clock,
+        max_age=timedelta(seconds=settings.recovery_max_age),
+    )
+    return Services(operations, workspace, tasks or TaskTracker(), clock, intake)

@@ -211,6 +211,31 @@ async def test_blocks_may_come_as_a_json_string_in_a_form_body(sim: SlackSimulat
     assert message["blocks"][0]["block_id"] and message["blocks"][0]["elements"][0]["action_id"] == "cancel"
 
 
+async def test_message_metadata_comes_back_only_when_history_asks_for_it(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """chat.postMessage keeps metadata; conversations.history shows it with include_all_metadata."""
+    meta = {"event_type": "twilio_bridge_card", "event_payload": {"key": "cmd:T:1"}}
+    first = await client.chat_postMessage(channel=GENERAL_ID, text="old")
+    await client.chat_postMessage(channel=GENERAL_ID, text="card", metadata=meta)
+    await client.chat_postMessage(channel=GENERAL_ID, text="plain")
+    plain = await client.conversations_history(channel=GENERAL_ID, oldest=first["ts"])
+    assert [m["text"] for m in plain["messages"]] == ["plain", "card"]
+    assert all("metadata" not in m for m in plain["messages"])
+    page = await client.conversations_history(
+        channel=GENERAL_ID, oldest=first["ts"], include_all_metadata=True, limit=1
+    )
+    assert page["has_more"] is True and [m["text"] for m in page["messages"]] == ["plain"]
+    cursor = page["response_metadata"]["next_cursor"]
+    rest = await client.conversations_history(
+        channel=GENERAL_ID, oldest=first["ts"], include_all_metadata=True, limit=1, cursor=cursor
+    )
+    assert rest["messages"][0]["metadata"] == meta and rest["has_more"] is False
+    with pytest.raises(SlackApiError) as err:
+        await client.chat_postMessage(channel=GENERAL_ID, text="x", metadata={"event_type": "x"})
+    assert err.value.response["error"] == "invalid_metadata_format"
+
+
 async def test_ephemeral_messages_are_kept_apart(sim: SlackSimulator, client: AsyncWebClient) -> None:
     """chat.postEphemeral returns message_ts and lands in sim.ephemerals, not in the channel."""
     answer = await client.chat_postEphemeral(channel=GENERAL_ID, user=MEMBER_ID, text="psst")

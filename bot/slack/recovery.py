@@ -1,20 +1,38 @@
-"""The Slack half of start-up recovery: the card of a create a stopped process left without one."""
+"""The Slack half of start-up recovery: the card of a create a stopped process left without one, and the
+creates it had accepted but never started (run now, or told they were not sent).
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.intake import Recovered
 from bot.operations import Unposted
 from bot.slack import cards
 from bot.slack.cards import Card
-from bot.slack.delivery import Delivery
+from bot.slack.delivery import CARD_EVENT, Delivery, card_metadata
+from bot.slack.modals import prefill_from_command
+from bot.slack.runner import SlackDeps, Where, run, tell_user
+from bot.tasks import ShuttingDown
 
 log = logging.getLogger(__name__)
+
+DELAYED_BY_RESTART = "Delayed by a bot restart: accepted before it, and run once after it."
+NOT_SENT = (
+    "The bot restarted before it could send this, and came back {minutes} minutes after you asked: "
+    "later than it may send without asking you (RECOVERY_MAX_AGE). Nothing was sent."
+)
+# How far back, and how many pages of 200, a restarted bot reads a channel for cards it already posted.
+HISTORY_PAGES = 5
+HISTORY_SKEW = timedelta(minutes=1)
+# Slack keeps a response_url usable for 30 minutes.
+RESPONSE_URL_LIFE = timedelta(minutes=29)
 
 FOUND_AFTER_RESTART = (
     "Posted after the bot restarted: Twilio had accepted the message before the restart, "
@@ -46,13 +64,63 @@ def recovered_card(unposted: Unposted) -> Card:
     )
 
 
+class CardFinder:
+    """The keys of the cards already in a channel (their message metadata), read once per channel."""
+
+    def __init__(self, client: AsyncWebClient, *, pages: int = HISTORY_PAGES) -> None:
+        self._client = client
+        self._pages = pages
+        self._keys: dict[str, set[str]] = {}
+
+    async def posted(self, channel: str, key: str, since: datetime | None) -> bool:
+        """Whether a card for `key` is among the channel's messages since `since` (rows come oldest first,
+        so the first read of a channel covers the later rows too)."""
+        if channel not in self._keys:
+            self._keys[channel] = await self._read(channel, since)
+        return key in self._keys[channel]
+
+    async def _read(self, channel: str, since: datetime | None) -> set[str]:
+        keys: set[str] = set()
+        oldest = f"{(since - HISTORY_SKEW).timestamp():.6f}" if since else "0"
+        cursor: str | None = None
+        try:
+            for _ in range(self._pages):
+                resp = await self._client.conversations_history(
+                    channel=channel, oldest=oldest, limit=200, include_all_metadata=True, cursor=cursor
+                )
+                for message in resp.get("messages") or []:
+                    meta = message.get("metadata") or {}
+                    if meta.get("event_type") == CARD_EVENT:
+                        keys.add(str((meta.get("event_payload") or {}).get("key") or ""))
+                cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
+                if not resp.get("has_more") or not cursor:
+                    break
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as err:
+            # No history scope, not a member, a private channel: cards lost in a crash are posted again.
+            reason = err.response.get("error") if isinstance(err, SlackApiError) else type(err).__name__
+            log.info("cannot read %s for cards already posted (%s)", channel, reason)
+        return keys
+
+
 def poster(delivery: Delivery, client: AsyncWebClient) -> Callable[[Unposted], Awaitable[bool]]:
-    """What `Operations.recover` calls for each card: posts it, False when Slack cannot take it now."""
+    """What `Operations.recover` calls for each card: posts it, False when Slack cannot take it now.
+
+    A card the stopped process had already posted (found by its metadata) is adopted, not posted again.
+    """
+    finder = CardFinder(client)
 
     async def post(unposted: Unposted) -> bool:
         try:
+            channel, key = unposted.channel_id, unposted.key
+            if channel and key and await finder.posted(channel, key, unposted.created_at):
+                log.info("a card the stopped process posted was found in the channel; not posting it again")
+                return True
             await delivery.post(
-                client, unposted.channel_id, recovered_card(unposted), response_url=unposted.response_url
+                client,
+                channel,
+                recovered_card(unposted),
+                response_url=unposted.response_url,
+                metadata=card_metadata(key) if key else None,
             )
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as err:
             # Left as it is: the next start tries again.
@@ -61,3 +129,51 @@ def poster(delivery: Delivery, client: AsyncWebClient) -> Callable[[Unposted], A
         return True
 
     return post
+
+
+async def run_accepted(deps: SlackDeps, client: AsyncWebClient) -> tuple[int, int]:
+    """Run the creates a stopped process had accepted but not started; tell the too-old ones not sent."""
+
+    async def run_now(item: Recovered) -> None:
+        ctx = item.ctx
+        where = Where(
+            channel_id=ctx.channel_id,
+            user_id=ctx.user_id,
+            response_url=ctx.response_url,
+            working_note=bool(ctx.response_url),
+        )
+        job = run(
+            deps,
+            client,
+            ctx,
+            where,
+            item.cmd,
+            key=item.ticket.key,
+            ticket=item.ticket,
+            note=DELAYED_BY_RESTART,
+        )
+        try:
+            deps.tasks.spawn(job, name="accepted before the restart")
+        except ShuttingDown:
+            item.ticket.lease.release()  # still in the journal for the next start
+
+    async def too_old(item: Recovered) -> bool:
+        ctx = item.ctx
+        age = deps.clock() - item.accepted_at
+        fresh_url = ctx.response_url if age < RESPONSE_URL_LIFE else None
+        card = cards.error_card(
+            title=f"Not sent: your {item.cmd.subcommand}",
+            sentence=NOT_SENT.format(minutes=int(age.total_seconds() // 60)),
+            requested_by=ctx.user_id,
+            reopen=(item.cmd.subcommand, prefill_from_command(item.cmd)),
+        )
+        try:
+            await tell_user(deps, client, Where(ctx.channel_id, ctx.user_id, fresh_url), card)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as err:
+            log.warning("could not tell the user a request was not sent yet: %s", type(err).__name__)
+            return False
+        if fresh_url:
+            await deps.delivery.dismiss(fresh_url)
+        return True
+
+    return await deps.intake.recover(run_now=run_now, too_old=too_old)

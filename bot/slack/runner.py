@@ -26,12 +26,13 @@ from bot.core.commands import (
     SendCommand,
     TwilioCommand,
 )
+from bot.intake import Intake, Ticket
 from bot.operations import Context, Duplicate, OperationError, Operations, Sent
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack import cards
 from bot.slack.cards import Card
-from bot.slack.delivery import Delivery, Turn
+from bot.slack.delivery import Delivery, Turn, card_metadata
 from bot.slack.modals import prefill_from_command
 from bot.slack.permissions import Permissions
 from bot.tasks import TaskTracker
@@ -65,6 +66,7 @@ class SlackDeps:
     clock: Callable[[], datetime]
     delivery: Delivery
     permissions: Permissions
+    intake: Intake
 
     @classmethod
     def of(
@@ -79,6 +81,7 @@ class SlackDeps:
             services.clock,
             delivery,
             permissions,
+            services.intake,
         )
 
 
@@ -133,12 +136,20 @@ async def tell_user(deps: SlackDeps, client: AsyncWebClient, where: Where, card:
 
 
 async def publish(
-    deps: SlackDeps, client: AsyncWebClient, ctx: Context, where: Where, card: Card, *, mirror: bool = True
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    ctx: Context,
+    where: Where,
+    card: Card,
+    *,
+    mirror: bool = True,
+    key: str | None = None,
 ) -> None:
     """Put a result card in the channel (or update the card a button was on), and mirror it to the log.
 
     `mirror=False` for views that change nothing (Refresh, Next page): the log channel is a record of
-    operations, and a copy per click would bury them.
+    operations, and a copy per click would bury them. `key`: the create's idempotency key, carried in
+    the card's metadata so a restarted bot can find the card instead of posting it again.
     """
     if where.message_ts and where.channel_id:
         await deps.delivery.update(
@@ -150,7 +161,12 @@ async def publish(
             await turn.wait()
         try:
             await deps.delivery.post(
-                client, where.channel_id, card, response_url=where.response_url, user_id=where.user_id
+                client,
+                where.channel_id,
+                card,
+                response_url=where.response_url,
+                user_id=where.user_id,
+                metadata=card_metadata(key) if key else None,
             )
         finally:
             if turn is not None:
@@ -172,8 +188,13 @@ async def run(
     *,
     key: str,
     page_uri: str | None = None,
+    ticket: Ticket | None = None,
+    note: str | None = None,
 ) -> None:
-    """Run `cmd` and post exactly one outcome for it; a create's card follows earlier creates' (bounded)."""
+    """Run `cmd` and post exactly one outcome for it; a create's card follows earlier creates' (bounded).
+
+    `ticket`: the accepted create's, marked done once its outcome is shown; `note` goes on its card.
+    """
     # Taken before the first await: tasks start in the order they were spawned, which is the order the
     # commands arrived in, whichever Twilio call then finishes first. Only creates queue: a view never
     # waits for someone else's send.
@@ -186,10 +207,12 @@ async def run(
     _TURN.set(turn)
     try:
         await deps.tasks.after_foreground()
-        await _run(deps, client, ctx, where, cmd, key=key, page_uri=page_uri)
+        await _run(deps, client, ctx, where, cmd, key=key, page_uri=page_uri, ticket=ticket, note=note)
     finally:
         if turn is not None:
             turn.done()
+        if ticket is not None:
+            await deps.intake.finish(ticket)
     if where.working_note and where.response_url:
         await deps.delivery.dismiss(where.response_url)
 
@@ -203,15 +226,18 @@ async def _run(
     *,
     key: str,
     page_uri: str | None,
+    ticket: Ticket | None,
+    note: str | None,
 ) -> None:
     name = cmd.subcommand
     ops = deps.operations
     try:
         if isinstance(cmd, SendCommand | ScheduleCommand):
+            lease = ticket.lease if ticket is not None else None
             result: Sent | Duplicate = (
-                await ops.send(ctx, cmd, key=key)
+                await ops.send(ctx, cmd, key=key, lease=lease)
                 if isinstance(cmd, SendCommand)
-                else await ops.schedule(ctx, cmd, key=key)
+                else await ops.schedule(ctx, cmd, key=key, lease=lease)
             )
             if isinstance(result, Duplicate):
                 return  # the first delivery of this action owns the card
@@ -221,9 +247,9 @@ async def _run(
                 account_label=result.account.label,
                 operation="send" if isinstance(cmd, SendCommand) else "schedule",
                 send_at=result.send_at,
-                note=result.note,
+                note=" ".join(n for n in (note, result.note) if n) or None,
             )
-            await publish(deps, client, ctx, where, card)
+            await publish(deps, client, ctx, where, card, key=key)
             await ops.card_posted(key)
         elif isinstance(cmd, ListCommand):
             try:
@@ -310,7 +336,7 @@ async def _twilio_failed(
             account_label=cmd.account or "default",
             detail=str(err),
         )
-        await publish(deps, client, ctx, where, card)
+        await publish(deps, client, ctx, where, card, key=key)
         await deps.operations.card_posted(key)
         return
     reopen = (name, prefill_from_command(cmd)) if not where.message_ts else None

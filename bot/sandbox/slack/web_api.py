@@ -48,6 +48,17 @@ METHOD_SCOPES: Mapping[str, tuple[str, ...]] = {
 }
 
 
+def _metadata(raw: Any) -> Json:
+    """Message metadata as Slack stores it; anything else is Slack's ``invalid_metadata_format``."""
+    if (
+        not isinstance(raw, dict)
+        or not isinstance(raw.get("event_type"), str)
+        or not isinstance(raw.get("event_payload"), dict)
+    ):
+        raise _ApiError("invalid_metadata_format")
+    return {"event_type": raw["event_type"], "event_payload": copy.deepcopy(raw["event_payload"])}
+
+
 class WebApi(SlackState):
     """The ``/api/`` and ``/response/`` routes: what the bot calls, checked and recorded as Slack would."""
 
@@ -85,7 +96,7 @@ class WebApi(SlackState):
             else:
                 form = await request.post()
                 args.update({k: v for k, v in form.items() if isinstance(v, str)})
-        for name in ("blocks", "view", "attachments"):
+        for name in ("blocks", "view", "attachments", "metadata"):
             if isinstance(args.get(name), str) and args[name]:
                 with contextlib.suppress(ValueError):
                     args[name] = json.loads(args[name])
@@ -184,6 +195,8 @@ class WebApi(SlackState):
         text, blocks = self._message_content(args)
         thread_ts = args.get("thread_ts") or None
         message = self._bot_message(text, blocks, thread_ts=str(thread_ts) if thread_ts else None)
+        if args.get("metadata"):
+            message["metadata"] = _metadata(args["metadata"])
         self._store_message(channel.id, message)
         return {"ok": True, "channel": channel.id, "ts": message["ts"], "message": message}
 
@@ -276,12 +289,25 @@ class WebApi(SlackState):
 
     def _conversations_history(self, args: Json) -> Json:
         channel = self._visible_channel(args)
-        top = [m for m in self._messages[channel.id] if m.get("thread_ts", m["ts"]) == m["ts"]]
         try:
             limit = int(args.get("limit") or 100)
+            oldest = float(args.get("oldest") or 0)
+            start = int(args.get("cursor") or 0)
         except ValueError:
-            raise _ApiError("invalid_limit") from None
-        return {"ok": True, "messages": list(reversed(top))[:limit], "has_more": len(top) > limit}
+            raise _ApiError("invalid_arguments") from None
+        # Newest first; `oldest` is exclusive, as in Slack (without inclusive=true).
+        top = [
+            m
+            for m in reversed(self._messages[channel.id])
+            if m.get("thread_ts", m["ts"]) == m["ts"] and float(m["ts"]) > oldest
+        ]
+        page = top[start : start + limit]
+        if str(args.get("include_all_metadata")).lower() not in {"true", "1"}:
+            page = [{k: v for k, v in m.items() if k != "metadata"} for m in page]
+        more = len(top) > start + limit
+        body: Json = {"ok": True, "messages": page, "has_more": more}
+        body["response_metadata"] = {"next_cursor": str(start + limit) if more else ""}
+        return body
 
     def _conversations_replies(self, args: Json) -> Json:
         channel = self._visible_channel(args)
