@@ -52,8 +52,8 @@ NOT_ADMIN = (
 
 # Shut-down began after the request was written down: it stays in the journal for the next start.
 SAVED_FOR_RESTART = (
-    "The bot is restarting. Your request is saved and runs when it is back; if that takes over "
-    "10 minutes, you will hear that it was not sent instead."
+    "The bot is restarting. Your request is saved and runs when the bot is back; if that takes too "
+    "long, you will hear that it was not sent instead."
 )
 
 FORM_DID_NOT_OPEN = (
