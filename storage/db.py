@@ -193,6 +193,16 @@ class Database(Queries):
         migrations). Do not call the database itself inside the block: use `tx`.
         """
 
+    async def write_batches(self, batches: Sequence[tuple[str, Sequence[Params]]]) -> None:
+        """Run each statement once per parameter set, all in one transaction (a group commit).
+
+        SQLite does it in one job on its writer thread; any failure rolls the whole batch back.
+        """
+        async with self.transaction() as tx:
+            for sql, rows in batches:
+                if rows:
+                    await tx.execute_many(sql, rows)
+
     async def ping(self, within: float = PING_TIMEOUT) -> bool:
         """Whether the database answers a trivial query within `within` seconds (for /healthz)."""
         try:

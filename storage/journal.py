@@ -163,11 +163,12 @@ class Journal:
             waiters = [future for _, future in inserts] + [future for _, future in finishes]
             try:
                 now = iso(datetime.now(UTC))
-                async with self._db.transaction() as tx:
-                    if inserts:
-                        await tx.execute_many(_INSERT, [row for row, _ in inserts])
-                    if finishes:
-                        await tx.execute_many(_FINISH, [[now, key] for key, _ in finishes])
+                await self._db.write_batches(
+                    [
+                        (_INSERT, [row for row, _ in inserts]),
+                        (_FINISH, [[now, key] for key, _ in finishes]),
+                    ]
+                )
                 self.transactions += 1
             except Exception as err:
                 log.warning("the journal could not be written: %s", type(err).__name__)

@@ -271,6 +271,22 @@ class SQLiteDatabase(Database):
     async def execute_many(self, sql: str, rows: Sequence[Params]) -> None:
         await self._submit(lambda sdb: _execute_many(sdb.conn, sql, rows))
 
+    async def write_batches(self, batches: Sequence[tuple[str, Sequence[Params]]]) -> None:
+        # One hop to the writer thread for the whole transaction: the ack that waits for it pays once.
+        def job(sdb: sqlite_utils.Database) -> None:
+            conn = sdb.conn
+            conn.execute("BEGIN IMMEDIATE").close()
+            try:
+                for sql, rows in batches:
+                    if rows:
+                        _execute_many(conn, sql, rows)
+            except BaseException:
+                _end(conn, commit=False)
+                raise
+            _end(conn, commit=True)
+
+        await self._submit(job)
+
     @contextlib.asynccontextmanager
     async def transaction(self, *, statement_timeout: float | None = None) -> AsyncIterator[Transaction]:
         # `statement_timeout` is PostgreSQL's; SQLite's wait for the write lock is its busy timeout.

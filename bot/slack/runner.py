@@ -208,11 +208,16 @@ async def run(
     try:
         await deps.tasks.after_foreground()
         await _run(deps, client, ctx, where, cmd, key=key, page_uri=page_uri, ticket=ticket, note=note)
+    except BaseException:
+        if ticket is not None:
+            # Cancelled (shut-down): not marked done, so the next start runs it or settles its claim.
+            ticket.lease.release()
+        raise
     finally:
         if turn is not None:
             turn.done()
-        if ticket is not None:
-            await deps.intake.finish(ticket)
+    if ticket is not None:
+        await deps.intake.finish(ticket)
     if where.working_note and where.response_url:
         await deps.delivery.dismiss(where.response_url)
 
