@@ -142,11 +142,14 @@ class CpuMeter:
         return round(max((_busy_seconds() - busy0) - (self._ours() - ours0), 0.0) / elapsed, 2)
 
 
-def child_env(**extra: str) -> dict[str, str]:
-    """The environment for a helper process: ours without any Slack/Twilio settings, plus `extra`."""
+def child_env(root: Path = ROOT, **extra: str) -> dict[str, str]:
+    """The environment for a helper process: ours without any Slack/Twilio settings, plus `extra`.
+
+    `root` is the checkout whose code the process runs (another one for a before/after comparison).
+    """
     drop = ("SLACK_", "TWILIO_", "DATABASE_PATH", "SECRET_KEY", "ADMIN_USER_IDS", "BOT_", "PORT", "HOST")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
     env.update(extra)
     return env
 
@@ -321,8 +324,8 @@ class Bench:
         await self.wait_healthy(proc.info["url"])
         return proc
 
-    async def start_bot(self, label: str, concurrency: int) -> Proc:
-        """`python -m bot serve` on a fresh SQLite file holding the sandbox Twilio account."""
+    async def start_bot(self, label: str, concurrency: int, *, root: Path = ROOT) -> Proc:
+        """`python -m bot serve` (the code at `root`) on a fresh SQLite file holding the sandbox account."""
         from bot.sandbox.twilio import DEFAULT_FROM, DEFAULT_SERVICE_SID, SANDBOX_ACCOUNT_SID
         from storage.accounts import AccountStore
         from storage.db import Database
@@ -345,6 +348,7 @@ class Bench:
             await db.close()
         port = free_port()
         env = child_env(
+            root,
             SLACK_API_URL=self.slack_info["api_url"],
             TWILIO_API_URL=self.twilio_info["url"],
             DATABASE_PATH=str(db_path),
