@@ -114,34 +114,40 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def twilio_command(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
         ctx = context_of(command)
         text = str(command.get("text") or "")
+        first_word = text.split(None, 1)[0].lower() if text.strip() else "help"
         if deps.tasks.closing:
+            deps.meter.command(first_word, "busy")
             await ack(text="The bot is restarting; nothing was done. Try again in a minute.")
             return
         try:
             parsed = parse_command(text, now=deps.clock(), default_region=deps.settings.default_region)
         except CommandError as err:
+            deps.meter.command(first_word, "rejected")
             # The sentence quotes what the user typed: escaped, so `<!channel>` there stays text.
             await ack(text=f":warning: {escape(err.message)}\nUsage: `{escape(err.usage)}`")
             return
 
         if isinstance(parsed, HelpCommand):
-            card = cards.help_card(
-                USAGE, DESCRIPTIONS, unknown=parsed.topic if parsed.topic not in USAGE else None
-            )
+            unknown = parsed.topic if parsed.topic not in USAGE else None
+            deps.meter.command(first_word, "unknown" if unknown and first_word != "help" else "ok")
+            card = cards.help_card(USAGE, DESCRIPTIONS, unknown=unknown)
             await ack(text=card.text, blocks=list(card.blocks))
             return
         if isinstance(parsed, SetupCommand | LogChannelCommand):
             what = "set up Twilio accounts" if isinstance(parsed, SetupCommand) else "set the log channel"
             if not await deps.permissions.is_admin(client, ctx.team_id, ctx.user_id):
+                deps.meter.command(parsed.subcommand, "denied")
                 await ack(text=NOT_ADMIN.format(what=what))
                 return
             if isinstance(parsed, SetupCommand):
+                deps.meter.command(parsed.subcommand, "form")
                 await ack()
                 await open_modal(
                     deps, client, trigger_id=command["trigger_id"], subcommand="setup", prefill={}, ctx=ctx
                 )
                 return
             await deps.workspace.set_log_channel(ctx, parsed.channel_id)
+            deps.meter.command(parsed.subcommand, "ok")
             await ack(
                 text=f"Every operation's card will also be posted in <#{parsed.channel_id}>."
                 if parsed.channel_id
@@ -155,6 +161,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                     )
             return
         if isinstance(parsed, Incomplete):
+            deps.meter.command(parsed.subcommand, "form")
             await ack()
             await open_modal(
                 deps,
@@ -176,14 +183,19 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 deps.tasks.spawn(_history(deps, client, ctx, where, parsed.limit), name="history")
                 await ack()
             elif isinstance(parsed, SendCommand | ScheduleCommand):
-                await _accept_create(deps, client, ack, ctx, where, parsed, command)
+                # Not written down (database down, shutting down): counted as busy, it was not taken on.
+                taken = await _accept_create(deps, client, ack, ctx, where, parsed, command)
+                deps.meter.command(parsed.subcommand, "accepted" if taken else "busy")
+                return
             else:
                 # A slash command's trigger_id is unique to one invocation: the idempotency key.
                 key = f"cmd:{ctx.team_id}:{command.get('trigger_id') or uuid.uuid4().hex}"
                 noted = dataclasses.replace(where, working_note=True)
                 deps.tasks.spawn(run(deps, client, ctx, noted, parsed, key=key), name="twilio command")
                 await ack(text=WORKING_NOTE)
+            deps.meter.command(parsed.subcommand, "accepted")
         except ShuttingDown as err:
+            deps.meter.command(parsed.subcommand, "busy")
             await ack(text=str(err))
 
 
@@ -195,26 +207,30 @@ async def _accept_create(
     where: Where,
     cmd: SendCommand | ScheduleCommand,
     command: dict[str, Any],
-) -> None:
-    """Write the create down, then ack: an acknowledged command survives a crash (bot.intake)."""
+) -> bool:
+    """Write the create down, then ack: an acknowledged command survives a crash (bot.intake).
+
+    False when it was not taken on now (not written down, or the bot is shutting down).
+    """
     # A slash command's trigger_id is unique to one invocation: the idempotency key.
     key = f"cmd:{ctx.team_id}:{command.get('trigger_id') or uuid.uuid4().hex}"
     try:
         ticket = await deps.intake.accept(ctx, cmd, key=key)
     except NotAccepted as err:
         await ack(text=f":warning: {err.message}")
-        return
+        return False
     if ticket is None:  # a second delivery of a command already being worked on
         await ack(text=WORKING_NOTE)
-        return
+        return True
     noted = dataclasses.replace(where, working_note=True)
     try:
         deps.tasks.spawn(run(deps, client, ctx, noted, cmd, key=key, ticket=ticket), name="twilio command")
     except ShuttingDown:
         ticket.lease.release()
         await ack(text=SAVED_FOR_RESTART)
-        return
+        return False
     await ack(text=WORKING_NOTE)
+    return True
 
 
 async def _announce_log_channel(
