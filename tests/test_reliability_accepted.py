@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botproc import FarEnds, only_text, outbox_rows, start_bot, store_account, until
+from botproc import FarEnds, only_text, outbox_rows, start_bot, store_account
 from harness import form_values
 from slack_sdk.web.async_client import AsyncWebClient
+from waiting import until
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID
 from bot.sandbox.twilio import DEFAULT_FROM, SANDBOX_ACCOUNT_SID

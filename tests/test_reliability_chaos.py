@@ -12,8 +12,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from botproc import BotProcess, FarEnds, start_bot, store_account, until
+from botproc import BotProcess, FarEnds, start_bot, store_account
 from harness import json_text
+from waiting import until
 
 pytestmark = pytest.mark.slow
 
