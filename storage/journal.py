@@ -89,13 +89,19 @@ def _entry(row: Mapping[str, Any]) -> JournalEntry:
 
 
 class Journal:
-    """Accepted requests, written in groups; `transactions` counts the commits (to see the grouping)."""
+    """Accepted requests, written in groups; `transactions` counts the commits (to see the grouping).
+
+    Entries queue into the next batch. A batch starts at once when none is being written; otherwise
+    it starts the moment the one being written commits, with everything that queued meanwhile. Each
+    waiter awaits its batch's future, set in the loop turn after the commit.
+    """
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._inserts: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._finishes: list[tuple[str, asyncio.Future[None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._inserts: list[dict[str, Any]] = []
+        self._finishes: list[str] = []
+        self._next: asyncio.Future[None] | None = None  # the queued batch's, once something is queued
+        self._writing = False
         self.transactions = 0
 
     async def record(
@@ -129,17 +135,13 @@ class Journal:
             "fields_json": _fields_json(fields),
             "accepted_at": iso(accepted_at or datetime.now(UTC)),
         }
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._inserts.append((row, future))
-        self._kick()
-        await asyncio.shield(future)
+        self._inserts.append(row)
+        await asyncio.shield(self._queued())
 
     async def finish(self, key: str) -> None:
         """Mark the entry done (its create reached the outbox, or it ended before); returns once committed."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._finishes.append((key, future))
-        self._kick()
-        await asyncio.shield(future)
+        self._finishes.append(key)
+        await asyncio.shield(self._queued())
 
     async def open_entries(self) -> list[JournalEntry]:
         """Entries not yet done, oldest first (for start-up recovery)."""
@@ -151,36 +153,42 @@ class Journal:
         row = await self._db.fetch_one("SELECT * FROM journal WHERE key = ?", [key])
         return None if row is None else _entry(row)
 
-    def _kick(self) -> None:
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush(), name="journal flush")
+    def _queued(self) -> asyncio.Future[None]:
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+        batch = self._next
+        if not self._writing:
+            self._start()
+        return batch
 
-    async def _flush(self) -> None:
-        # Whatever queued while one transaction ran goes into the next one.
-        while self._inserts or self._finishes:
-            inserts, self._inserts = self._inserts, []
-            finishes, self._finishes = self._finishes, []
-            waiters = [future for _, future in inserts] + [future for _, future in finishes]
-            try:
-                now = iso(datetime.now(UTC))
-                await self._db.write_batches(
-                    [
-                        (_INSERT, [row for row, _ in inserts]),
-                        (_FINISH, [[now, key] for key, _ in finishes]),
-                    ]
-                )
+    def _start(self) -> None:
+        inserts, self._inserts = self._inserts, []
+        finishes, self._finishes = self._finishes, []
+        batch, self._next = self._next, None
+        assert batch is not None
+        self._writing = True
+        now = iso(datetime.now(UTC))
+
+        def written(error: BaseException | None) -> None:
+            self._writing = False
+            if error is None:
                 self.transactions += 1
-            except Exception as err:
-                log.warning("the journal could not be written: %s", type(err).__name__)
-                failure = (
-                    err
-                    if isinstance(err, DatabaseUnavailable)
-                    else DatabaseUnavailable(detail=f"{type(err).__name__}: {err}")
-                )
-                for future in waiters:
-                    if not future.done():
-                        future.set_exception(failure)
-                continue
-            for future in waiters:
-                if not future.done():
-                    future.set_result(None)
+                if not batch.done():
+                    batch.set_result(None)
+            else:
+                log.warning("the journal could not be written: %s", type(error).__name__)
+                if not batch.done():
+                    batch.set_exception(_unavailable(error))
+            if self._inserts or self._finishes:
+                self._start()
+
+        try:
+            self._db.start_batches([(_INSERT, inserts), (_FINISH, [[now, key] for key in finishes])], written)
+        except Exception as err:  # a closed database: refused before anything was handed over
+            written(err)
+
+
+def _unavailable(error: BaseException) -> DatabaseUnavailable:
+    if isinstance(error, DatabaseUnavailable):
+        return error
+    return DatabaseUnavailable(detail=f"{type(error).__name__}: {error}")

@@ -126,6 +126,18 @@ def _execute_many(conn: sqlite3.Connection, sql: str, rows: Sequence[Params]) ->
     conn.executemany(for_sqlite(sql), rows).close()
 
 
+def _write_batches(conn: sqlite3.Connection, batches: Sequence[tuple[str, Sequence[Params]]]) -> None:
+    conn.execute("BEGIN IMMEDIATE").close()
+    try:
+        for sql, rows in batches:
+            if rows:
+                _execute_many(conn, sql, rows)
+    except BaseException:
+        _end(conn, commit=False)
+        raise
+    _end(conn, commit=True)
+
+
 def _end(conn: sqlite3.Connection, *, commit: bool) -> None:
     if commit:
         try:
@@ -274,20 +286,23 @@ class SQLiteDatabase(Database):
 
     async def write_batches(self, batches: Sequence[tuple[str, Sequence[Params]]]) -> None:
         # One hop to the writer thread for the whole transaction: the ack that waits for it pays once.
-        def job(sdb: sqlite_utils.Database) -> None:
-            conn = sdb.conn
-            conn.execute("BEGIN IMMEDIATE").close()
-            try:
-                for sql, rows in batches:
-                    if rows:
-                        _execute_many(conn, sql, rows)
-            except BaseException:
-                _end(conn, commit=False)
-                raise
-            _end(conn, commit=True)
-
         # Urgent: Slack acks wait for these (the journal), not for the background work queued before.
-        await self._submit(job, urgent=True)
+        await self._submit(lambda sdb: _write_batches(sdb.conn, batches), urgent=True)
+
+    def start_batches(
+        self,
+        batches: Sequence[tuple[str, Sequence[Params]]],
+        on_done: Callable[[BaseException | None], None],
+    ) -> None:
+        if self._order.locked() or _IN_TRANSACTION.get() is self:
+            super().start_batches(batches, on_done)  # a transaction is open: queue behind it
+            return
+        # Nobody holds the order lock, so no transaction is open: hand the job over at once, urgent, and
+        # report straight from the writer thread's completion (one turn of the loop, not three).
+        conn = self._connection().conn
+        loop = asyncio.get_running_loop()
+        future = self._executor.submit(lambda: _write_batches(conn, batches), urgent=True)
+        future.add_done_callback(lambda done: loop.call_soon_threadsafe(on_done, done.exception()))
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, statement_timeout: float | None = None) -> AsyncIterator[Transaction]:
