@@ -2,8 +2,8 @@
 
 Slack never retries a slash command or a form submission, so an acknowledged request that only lived in
 memory is lost to a crash. `record()` returns once the entry is committed. Writes are grouped: entries
-queue up and one flusher writes everything queued in one transaction (a group commit), so a burst of
-commands costs a few commits, not one each. `finish()` marks an entry done through the same flusher.
+queued while one commit runs are written together by the next (a group commit), so a burst of commands
+costs a few commits, not one each. `finish()` marks an entry done through the same batches.
 Any failure of the write reaches every waiter as `DatabaseUnavailable` (its text is the user's sentence).
 """
 
