@@ -22,6 +22,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import webhooks
 from bot.inflight import InFlight
 from bot.monitor import LoopMonitor
 from bot.redelivery import Answer, RecentRequests
@@ -30,6 +31,7 @@ from bot.settings import Settings
 from bot.slack import recovery
 from bot.slack.app import build_app, web_client
 from bot.slack.delivery import Delivery
+from bot.slack.live import SlackCards, status_client
 from bot.slack.logcontext import http_request
 from bot.slack.payloads import shape_problem
 from bot.slack.permissions import Permissions
@@ -97,12 +99,21 @@ async def open_runtime(
         settings, services, delivery=Delivery(session), permissions=Permissions(settings.admin_user_ids)
     )
     slack = web_client(settings.slack_bot_token or "", settings.slack_api_url, session)
+    services.status.use_renderer(
+        SlackCards(status_client(settings.slack_bot_token or "", settings.slack_api_url, session))
+    )
     return Runtime(settings, db, session, slack, stores, services, deps, build_app(deps, slack))
 
 
 async def recover(runtime: Runtime) -> int:
-    """Settle creates a dead process left pending, and post the cards it never posted. Never re-sends."""
-    return await runtime.services.operations.recover(recovery.poster(runtime.deps.delivery, runtime.slack))
+    """Settle creates a dead process left pending, and post the cards it never posted. Never re-sends.
+
+    Then bring live cards up to date: reports Twilio sent while the bot was down are not sent again.
+    """
+    services = runtime.services
+    done = await services.operations.recover(recovery.poster(runtime.deps.delivery, runtime.slack))
+    await services.status.refresh_open(services.operations.current)
+    return done
 
 
 def signed_by_slack(secret: str | None, body: bytes, headers: Mapping[str, str]) -> bool:
@@ -189,6 +200,7 @@ def create_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         runtime = await open_runtime(settings, clock=clock)
         app[RUNTIME] = runtime
+        webhooks.use_services(app, runtime.services)
         if settings.loop_monitor:
             app[MONITOR] = LoopMonitor()
             app[MONITOR].start()
@@ -208,6 +220,7 @@ def create_app(
     app.on_shutdown.append(stop_taking_work)
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
+    webhooks.add_routes(app, settings.public_url)
     return app
 
 

@@ -13,12 +13,14 @@ from datetime import datetime
 from bot.inflight import InFlight
 from bot.operations import Operations
 from bot.settings import Settings
+from bot.status import LiveStatus
 from bot.tasks import TaskTracker
 from bot.twilio.client import TwilioClient
 from bot.workspace import Workspace
 from storage.accounts import AccountStore
 from storage.audit import AuditLog
 from storage.db import Database
+from storage.message_cards import MessageCards
 from storage.outbox import Outbox
 from storage.teams import TeamSettings
 
@@ -33,11 +35,12 @@ class Stores:
     audit: AuditLog
     outbox: Outbox
     teams: TeamSettings
+    message_cards: MessageCards
 
     @classmethod
     def over(cls, db: Database) -> Stores:
         """Every repository over `db`."""
-        return cls(AccountStore(db), AuditLog(db), Outbox(db), TeamSettings(db))
+        return cls(AccountStore(db), AuditLog(db), Outbox(db), TeamSettings(db), MessageCards(db))
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class Services:
     workspace: Workspace
     tasks: TaskTracker
     clock: Callable[[], datetime]
+    status: LiveStatus
 
 
 def build_services(
@@ -60,6 +64,14 @@ def build_services(
     inflight: InFlight | None = None,
 ) -> Services:
     """The services over `stores`, calling Twilio through `twilio`."""
+    tasks = tasks or TaskTracker()
+    status = LiveStatus(
+        cards=stores.message_cards,
+        tasks=tasks,
+        clock=clock,
+        enabled=settings.public_url is not None,
+        interval=settings.status_update_interval,
+    )
     operations = Operations(
         twilio=twilio,
         accounts=stores.accounts,
@@ -68,6 +80,8 @@ def build_services(
         concurrency=settings.twilio_concurrency,
         inflight=inflight,
         clock=clock,
+        status_callback=f"{settings.public_url}/twilio/status" if settings.public_url else None,
+        live=status,
     )
     workspace = Workspace(twilio=twilio, accounts=stores.accounts, audit=stores.audit, teams=stores.teams)
-    return Services(operations, workspace, tasks or TaskTracker(), clock)
+    return Services(operations, workspace, tasks, clock, status)

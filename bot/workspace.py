@@ -16,7 +16,7 @@ from bot.operations import Context, OperationError
 from bot.twilio.client import TwilioClient
 from bot.twilio.errors import TwilioError
 from bot.twilio.models import AccountInfo, Credentials
-from storage.accounts import AccountStore, StoredAccount, mask_sid
+from storage.accounts import AccountStore, StoredAccount, WebhookTokens, mask_sid
 from storage.audit import AuditEntry, AuditLog
 from storage.teams import TeamSettings
 
@@ -26,6 +26,7 @@ __all__ = [
     "AuditEntry",
     "SetupRefused",
     "StoredAccount",
+    "WebhookTokens",
     "Workspace",
     "mask_sid",
 ]
@@ -45,6 +46,8 @@ class AccountSetup:
     default_from: str | None = None
     default_service_sid: str | None = None
     make_default: bool = False
+    # With an API key: the account's auth token, kept only to check Twilio's webhook signatures.
+    webhook_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,11 @@ class Workspace:
         except InputError as err:
             raise SetupRefused(err.message, field="label") from None
         info = await self._verify(setup, within) if verify else None
+        webhook_token = setup.webhook_token if setup.api_key_sid else None
+        if webhook_token and verify:
+            await self._verify(
+                AccountSetup(setup.label, setup.account_sid, webhook_token), within, for_webhooks=True
+            )
         account = await self._accounts.add(
             team_id=ctx.team_id,
             enterprise_id=ctx.enterprise_id,
@@ -104,6 +112,7 @@ class Workspace:
             default_service_sid=setup.default_service_sid,
             added_by=ctx.user_id,
             make_default=setup.make_default or None,
+            webhook_token=webhook_token,
         )
         checked = (
             f"twilio_name={info.friendly_name[:60]!r}" if info is not None else "not checked with Twilio"
@@ -121,12 +130,20 @@ class Workspace:
         )
         return AccountAdded(account, info)
 
-    async def _verify(self, setup: AccountSetup, within: float | None) -> AccountInfo:
+    async def _verify(
+        self, setup: AccountSetup, within: float | None, *, for_webhooks: bool = False
+    ) -> AccountInfo:
         creds = Credentials(account_sid=setup.account_sid, secret=setup.secret, api_key_sid=setup.api_key_sid)
         check = self._twilio.verify_account(creds)
         try:
             info = await (asyncio.wait_for(check, within) if within is not None else check)
         except TwilioError as err:
+            if (err.status == 401 or err.code == 20003) and for_webhooks:
+                raise SetupRefused(
+                    f"Twilio rejected the auth token for webhooks (error {err.code or 20003}), so nothing "
+                    "was stored; copy the account's Auth Token again from the Twilio console.",
+                    field="webhook_token",
+                ) from None
             if err.status == 401 or err.code == 20003:
                 what = "API key SID and secret" if setup.api_key_sid else "Account SID and auth token"
                 raise SetupRefused(
@@ -156,6 +173,10 @@ class Workspace:
                 field="account_sid",
             )
         return info
+
+    async def webhook_tokens(self, account_sid: str) -> WebhookTokens:
+        """The auth tokens a Twilio webhook naming `account_sid` may be signed with (any workspace)."""
+        return await self._accounts.webhook_tokens(account_sid)
 
     async def accounts(self, team_id: str) -> list[StoredAccount]:
         """The workspace's accounts, the default first; never a secret."""
