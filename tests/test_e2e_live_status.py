@@ -119,6 +119,15 @@ async def test_without_public_url_nothing_changes(stack: Stack) -> None:
     assert stack.slack.calls_to("chat.update") == []
 
 
+async def test_help_says_how_to_turn_live_status_on_and_when_it_is_on(stack: Stack, live: Stack) -> None:
+    """Without PUBLIC_URL `/twilio help` names it; with it, help says cards update by themselves."""
+    await stack.command("help")
+    assert "PUBLIC_URL" in stack.ephemeral_texts()[-1]
+    await live.command("help")
+    shown = live.ephemeral_texts()[-1]
+    assert "update by themselves" in shown and "PUBLIC_URL" not in shown
+
+
 # ── the card follows ─────────────────────────────────────────────────────────────────────────────────
 
 

@@ -661,10 +661,25 @@ def history_card(entries: Sequence[AuditEntry]) -> Card:
     return Card(text=f"Recent Twilio activity: {shown} entries.", blocks=tuple(blocks))
 
 
+LIVE_ON = "Message cards update by themselves as Twilio reports delivery (live status is on)."
+LIVE_OFF = (
+    "Message cards show the status Twilio gave when they were posted; press Refresh status for news. "
+    "To have them update by themselves, an admin sets PUBLIC_URL to the bot's public address "
+    "(README: Live delivery status)."
+)
+
+
 def help_card(
-    usage: Mapping[str, str], descriptions: Mapping[str, str], *, unknown: str | None = None
+    usage: Mapping[str, str],
+    descriptions: Mapping[str, str],
+    *,
+    unknown: str | None = None,
+    live_status: bool | None = None,
 ) -> Card:
-    """Every subcommand with its usage line and what it does; `unknown` is a subcommand we did not know."""
+    """Every subcommand with its usage line and what it does; `unknown` is a subcommand we did not know.
+
+    `live_status` adds whether cards update by themselves, and how to turn that on.
+    """
     head = [_header("Twilio commands")]
     if unknown is not None:
         head.append(_section(f"There is no {code(f'/twilio {unknown}', 80)} command. These are:"))
@@ -681,7 +696,8 @@ def help_card(
         return [
             _divider(),
             _context(
-                "A command without its required parts opens a form. Numbers: +15551234567 or whatsapp:+1…"
+                "A command without its required parts opens a form. Numbers: +15551234567 or whatsapp:+1…",
+                "" if live_status is None else (LIVE_ON if live_status else LIVE_OFF),
             ),
             _actions(
                 [

@@ -117,7 +117,10 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
 
         if isinstance(parsed, HelpCommand):
             card = cards.help_card(
-                USAGE, DESCRIPTIONS, unknown=parsed.topic if parsed.topic not in USAGE else None
+                USAGE,
+                DESCRIPTIONS,
+                unknown=parsed.topic if parsed.topic not in USAGE else None,
+                live_status=deps.status.enabled,
             )
             await ack(text=card.text, blocks=list(card.blocks))
             return
