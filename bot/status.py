@@ -387,7 +387,6 @@ class LiveStatus:
                 record = await self.cards.get(sid)
                 if record is None or record.shown_status == record.status or self._renderer is None:
                     continue
-                self._last_drawn[sid] = self._monotonic()
                 try:
                     await self._renderer.show(LiveCard(record, CardFacts.from_json(record.card_json)))
                 except RetryLater as wait:
@@ -399,6 +398,10 @@ class LiveStatus:
                     # Slack unreachable: the card lags until the next report or the next start.
                     log.warning("could not update the card of %s", sid, exc_info=True)
                     continue
+                finally:
+                    # Counted from when Slack answered, so two updates of a card also *arrive* at least
+                    # `interval` apart, however long the first one travelled.
+                    self._last_drawn[sid] = self._monotonic()
                 await self.cards.shown(sid, record.status)
         finally:
             self._flushing.discard(sid)
