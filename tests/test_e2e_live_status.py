@@ -393,3 +393,101 @@ async def test_after_a_restart_open_cards_are_refreshed_once_from_twilio(make_st
     # Final now: the next start asks nothing.
     await restart_bot(stack, clock=clock.now)
     assert len([r for r in stack.twilio.requests if r.method == "GET" and sid in r.path]) == len(fetches)
+
+
+# ── with the Twilio simulator calling back, as Twilio does ───────────────────────────────────────────
+
+
+async def _callbacks_done(stack: Stack) -> None:
+    """Let the simulator send what is due by its clock, then wait for the bot's work."""
+    await stack.twilio.settle_callbacks()
+    await stack.settle()
+
+
+async def test_the_simulator_s_signed_callbacks_turn_a_card_delivered(live: Stack) -> None:
+    """Twilio's schedule (queued → sent → delivered), signed by the simulator: 204 each, card delivered."""
+    sid = await send(live)
+    live.twilio.clock.advance(timedelta(seconds=5))
+    await _callbacks_done(live)
+    made = [w for w in live.twilio.status_callbacks if w.message_sid == sid]
+    assert [w.message_status for w in made] == ["queued", "sent", "delivered"]
+    assert all(w.status == 204 for w in made)
+    assert "✅ delivered" in card_text(live.last_card())
+    assert live.slack.calls_to("chat.update")  # redrawn in place, nobody clicked
+    assert len(live.cards()) == 1
+
+
+async def test_a_0666_number_ends_undelivered_with_30003_in_plain_words(live: Stack) -> None:
+    """The simulator's unreachable numbers: the card says undelivered, what 30003 means, and links it."""
+    await live.command("send +15551230666 are you there")
+    live.twilio.clock.advance(timedelta(seconds=5))
+    await _callbacks_done(live)
+    text = card_text(live.last_card())
+    assert "❌ undelivered" in text and "could not be reached" in text and "errors/30003" in text
+
+
+async def test_callbacks_in_reverse_order_leave_the_card_delivered_after_one_update(live: Stack) -> None:
+    """delivered, then sent, then queued: only the first moves the card; the late ones cost nothing."""
+    live.twilio.hold_callbacks()
+    sid = await send(live)
+    live.twilio.clock.advance(timedelta(seconds=5))
+    await live.twilio.settle_callbacks()
+    assert await live.twilio.flush_callbacks(order="reverse") == 3
+    await live.settle()
+    assert [w.message_status for w in live.twilio.status_callbacks if w.message_sid == sid] == [
+        "delivered",
+        "sent",
+        "queued",
+    ]
+    assert len(updates(live)) == 1
+    assert "✅ delivered" in card_text(live.last_card())
+
+
+async def test_a_callback_delivered_twice_updates_the_card_once(live: Stack) -> None:
+    """The simulator sends delivered twice: the second changes nothing and costs no Slack call."""
+    from bot.sandbox.twilio import CallbackFault
+
+    live.twilio.inject_callback_fault(CallbackFault("duplicate", status="delivered"))
+    sid = await send(live)
+    live.twilio.clock.advance(timedelta(seconds=1))
+    await _callbacks_done(live)
+    assert "sent" in card_text(live.last_card())
+    before = len(updates(live))
+    live.twilio.clock.advance(timedelta(seconds=4))
+    await _callbacks_done(live)
+    delivered = [
+        w for w in live.twilio.status_callbacks if w.message_sid == sid and w.message_status == "delivered"
+    ]
+    assert len(delivered) == 2 and all(w.status == 204 for w in delivered)
+    assert len(updates(live)) == before + 1
+    assert "✅ delivered" in card_text(live.last_card())
+
+
+async def test_a_callback_that_never_comes_is_caught_up_at_the_next_start(make_stack: StackFactory) -> None:
+    """delivered is never sent: the card stays at sent until a restart asks Twilio, then shows delivered."""
+    from bot.sandbox.twilio import CallbackFault
+
+    clock = SimClock(START)
+    stack = await make_stack(live_status=True, status_update_interval=0.2, clock=clock)
+    stack.twilio.inject_callback_fault(CallbackFault("drop", status="delivered"))
+    await send(stack)
+    clock.advance(timedelta(seconds=5))
+    await _callbacks_done(stack)
+    assert "✅ sent" in card_text(stack.last_card())
+    await restart_bot(stack, clock=clock.now)
+    assert "✅ delivered" in card_text(stack.last_card())
+
+
+async def test_a_scheduled_card_moves_on_at_its_time_and_a_cancel_shows_canceled(live: Stack) -> None:
+    """scheduled, then at SendAt queued → sent → delivered by itself; another one canceled by its button."""
+    await live.command(f"schedule {TO} in 2h later")
+    first = live.last_card()
+    live.twilio.clock.advance(timedelta(hours=2, seconds=5))
+    await _callbacks_done(live)
+    assert "✅ delivered" in card_text(live.cards()[0])
+    await live.command(f"schedule {TO} in 3h cancel me")
+    second = live.last_card()
+    assert second["ts"] != first["ts"]
+    await live.click(second, "cancel_message")
+    await _callbacks_done(live)
+    assert "🚫 canceled" in card_text(live.last_card())
