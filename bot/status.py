@@ -306,6 +306,7 @@ class LiveStatus:
         rank, below = advance_rule(report.status)
         record = await self.cards.advance(
             report.message_sid,
+            account_sid=report.account_sid,
             status=report.status,
             rank=rank,
             below=below,
@@ -313,12 +314,15 @@ class LiveStatus:
             at=self._clock(),
         )
         if record is None:
-            return False  # unknown message, or a late or repeated report
-        if record.account_sid != report.account_sid:
-            log.warning("a status report for %s named another account; ignored", report.message_sid)
-            return False
+            return False  # unknown message (or another account's), or a late or repeated report
         self._want(record)
         return True
+
+    async def forget(self, message_sid: str) -> None:
+        """The message's card was replaced (deleted): later reports must not draw it back."""
+        if self.enabled:
+            self._dirty.discard(message_sid)
+            await self.cards.forget(message_sid)
 
     async def refresh_open(self, fetch: Fetch, *, window: timedelta = REFRESH_WINDOW) -> int:
         """Once at start-up: ask Twilio about messages younger than `window` whose status is not final,

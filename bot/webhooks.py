@@ -43,8 +43,8 @@ PUBLIC_URL: web.AppKey[str] = web.AppKey("twilio_webhook_public_url", str)
 
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 _FORM = "application/x-www-form-urlencoded"
-# Accounts whose webhooks were refused for want of an auth token: said once per process, not per request.
-_TOLD_NO_TOKEN: set[str] = set()
+# Accounts whose webhooks were refused for want of an auth token: said once per app, not per request.
+TOLD_NO_TOKEN: web.AppKey[set[str]] = web.AppKey("twilio_webhook_told_no_token", set)
 
 
 @dataclass(frozen=True)
@@ -67,13 +67,16 @@ def webhook_url(request: web.Request, public_url: str | None) -> str:
 
 
 async def _read_body(request: web.Request) -> bytes | web.Response:
+    too_big = _text(413, f"The body is larger than {MAX_WEBHOOK_BODY // 1024} KB; nothing was done.")
     declared = request.content_length
     if declared is not None and declared > MAX_WEBHOOK_BODY:
-        return _text(413, f"The body is larger than {MAX_WEBHOOK_BODY // 1024} KB; nothing was done.")
-    body = await request.content.read(MAX_WEBHOOK_BODY + 1)
-    if len(body) > MAX_WEBHOOK_BODY:
-        return _text(413, f"The body is larger than {MAX_WEBHOOK_BODY // 1024} KB; nothing was done.")
-    return body
+        return too_big
+    body = bytearray()
+    async for chunk in request.content.iter_any():  # however the body is split, and without a length
+        body += chunk
+        if len(body) > MAX_WEBHOOK_BODY:
+            return too_big
+    return bytes(body)
 
 
 async def verified_twilio_form(request: web.Request, services: Services) -> VerifiedForm | web.Response:
@@ -100,8 +103,9 @@ async def verified_twilio_form(request: web.Request, services: Services) -> Veri
         return _text(403, "This request is not signed by Twilio for an account set up here.")
     keys = await services.workspace.webhook_tokens(account_sid)
     if keys.stored and not keys.tokens:
-        if account_sid not in _TOLD_NO_TOKEN:
-            _TOLD_NO_TOKEN.add(account_sid)
+        told = request.app[TOLD_NO_TOKEN]
+        if account_sid not in told:
+            told.add(account_sid)
             log.warning(
                 "refused Twilio webhooks for account %s: it was set up with an API key and no auth token "
                 "for webhooks, so their signatures cannot be checked; add the auth token with /twilio setup "
@@ -123,14 +127,19 @@ async def twilio_status(request: web.Request) -> web.Response:
     services = request.app.get(SERVICES)
     if services is None:
         return _text(503, "The bot is starting; try again in a moment.")
-    form = await verified_twilio_form(request, services)
-    if isinstance(form, web.Response):
-        return form
-    report = parse_status_report(form.account_sid, form.fields)
-    if isinstance(report, str):
-        return _text(400, report)
-    if isinstance(report, StatusReport):
-        await services.status.report(report)
+    try:
+        form = await verified_twilio_form(request, services)
+        if isinstance(form, web.Response):
+            return form
+        report = parse_status_report(form.account_sid, form.fields)
+        if isinstance(report, str):
+            return _text(400, report)
+        if isinstance(report, StatusReport):
+            await services.status.report(report)
+    except Exception:
+        # The database or the key is at fault, not the request: say so, never with a traceback.
+        log.exception("could not handle a status callback")
+        return _text(503, "The bot could not handle this status report just now; nothing was changed.")
     return web.Response(status=204)
 
 
@@ -138,6 +147,7 @@ def add_routes(app: web.Application, public_url: str | None) -> None:
     """Mount the Twilio webhooks on `app`; `use_services` gives them the services once they exist."""
     if public_url:
         app[PUBLIC_URL] = public_url
+    app[TOLD_NO_TOKEN] = set()
     app.router.add_post(STATUS_PATH, twilio_status)
 
 

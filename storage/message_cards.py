@@ -26,7 +26,8 @@ _OPEN = (
 # Raised only: a rank at or below `below` moves to `rank`; anything else (late, repeated) changes nothing.
 _ADVANCE = (
     "UPDATE message_cards SET status = :status, status_rank = :rank, error_code = :error_code, "
-    "status_at = :at, updated_at = :now WHERE message_sid = :message_sid AND status_rank < :below "
+    "status_at = :at, updated_at = :now WHERE message_sid = :message_sid AND account_sid = :account_sid "
+    "AND status_rank < :below "
     "RETURNING *"
 )
 
@@ -148,6 +149,7 @@ class MessageCards:
         self,
         message_sid: str,
         *,
+        account_sid: str,
         status: str,
         rank: int,
         below: int,
@@ -156,12 +158,14 @@ class MessageCards:
     ) -> MessageCard | None:
         """Move the message to `status` (rank `rank`) if its rank is below `below`; the row, or None.
 
-        None when the message is unknown, or the report is late or repeated: nothing was changed.
+        None when the message is unknown (or belongs to another account), or the report is late or
+        repeated: nothing was changed.
         """
         rows = await self._db.fetch_all(
             _ADVANCE,
             {
                 "message_sid": message_sid,
+                "account_sid": account_sid,
                 "status": status,
                 "rank": rank,
                 "below": below,
@@ -176,6 +180,10 @@ class MessageCards:
         """The tracked message, or None."""
         row = await self._db.fetch_one("SELECT * FROM message_cards WHERE message_sid = ?", [message_sid])
         return None if row is None else _card(row)
+
+    async def forget(self, message_sid: str) -> None:
+        """Stop tracking the message (its card no longer shows it)."""
+        await self._db.execute("DELETE FROM message_cards WHERE message_sid = ?", [message_sid])
 
     async def shown(self, message_sid: str, status: str) -> None:
         """The card in Slack now shows `status`."""

@@ -491,3 +491,58 @@ async def test_a_scheduled_card_moves_on_at_its_time_and_a_cancel_shows_canceled
     await live.click(second, "cancel_message")
     await _callbacks_done(live)
     assert "🚫 canceled" in card_text(live.last_card())
+
+
+async def test_another_workspace_s_account_cannot_move_our_card(live: Stack) -> None:
+    """A report correctly signed for another stored account, naming our message: 204, nothing changes."""
+    from harness import OTHER_ACCOUNT_SID, OTHER_TEAM
+
+    await live.add_account(team_id=OTHER_TEAM, sid=OTHER_ACCOUNT_SID, token=live.other_token)
+    sid = await send(live)
+    forged = status_form(sid, "failed", error_code=30007, account=OTHER_ACCOUNT_SID)
+    assert await post_callback(live, forged, token=live.other_token) == 204
+    await live.settle()
+    assert live.slack.calls_to("chat.update") == []
+    record = await live.runtime.stores.message_cards.get(sid)
+    assert record is not None and record.status == "queued"
+
+
+async def test_a_deleted_card_is_not_drawn_back_by_a_late_report(live: Stack) -> None:
+    """Delete a delivered message from its card: a later read report leaves the card deleted."""
+    sid = await send(live)
+    live.twilio.clock.advance(timedelta(seconds=5))
+    await _callbacks_done(live)
+    await live.click(live.last_card(), "delete_message")
+    assert "Message deleted" in card_text(live.last_card())
+    calls = len(updates(live))
+    assert await post_callback(live, status_form(sid, "read")) == 204
+    await live.settle()
+    assert len(updates(live)) == calls
+    assert "Message deleted" in card_text(live.last_card())
+
+
+async def _post_chunked(stack: Stack, body: bytes, signature: str) -> int:
+    async def pieces() -> Any:
+        for start in range(0, len(body), 7):
+            yield body[start : start + 7]
+
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{stack.bot_url}/twilio/status", data=pieces(), headers=headers) as resp,
+    ):
+        return resp.status
+
+
+async def test_a_body_sent_in_pieces_without_a_length_is_read_whole(live: Stack) -> None:
+    """Chunked in 7-byte pieces: the whole form is read and its signature holds; 64 KB still caps it."""
+    from urllib.parse import urlencode
+
+    sid = await send(live)
+    form = status_form(sid, "delivered")
+    url = f"{live.settings.public_url}/twilio/status"
+    signature = RequestValidator(live.twilio_token).compute_signature(url, form)
+    assert await _post_chunked(live, urlencode(form).encode(), signature) == 204
+    await live.settle()
+    assert "✅ delivered" in card_text(live.last_card())
+    assert await _post_chunked(live, b"Body=" + b"x" * MAX_WEBHOOK_BODY, signature) == 413

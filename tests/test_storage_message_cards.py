@@ -32,7 +32,9 @@ async def _open(cards: MessageCards, sid: str = SID, at: datetime = T0) -> None:
 
 async def _advance(cards: MessageCards, status: str, rule: tuple[int, int], code: int | None = None) -> bool:
     rank, below = rule
-    done = await cards.advance(SID, status=status, rank=rank, below=below, error_code=code, at=T0)
+    done = await cards.advance(
+        SID, account_sid=ACCOUNT, status=status, rank=rank, below=below, error_code=code, at=T0
+    )
     return done is not None
 
 
@@ -57,9 +59,13 @@ async def test_canceled_ends_it_but_cannot_undo_a_final_status(db: Database) -> 
     assert not await _advance(cards, "delivered", DELIVERED)
     other = MessageCards(db)
     await _open(other, "SM" + "b" * 32)
-    await other.advance("SM" + "b" * 32, status="delivered", rank=4, below=4, error_code=None, at=T0)
+    await other.advance(
+        "SM" + "b" * 32, account_sid=ACCOUNT, status="delivered", rank=4, below=4, error_code=None, at=T0
+    )
     assert (
-        await other.advance("SM" + "b" * 32, status="canceled", rank=99, below=4, error_code=None, at=T0)
+        await other.advance(
+            "SM" + "b" * 32, account_sid=ACCOUNT, status="canceled", rank=99, below=4, error_code=None, at=T0
+        )
         is None
     )
 
@@ -67,6 +73,28 @@ async def test_canceled_ends_it_but_cannot_undo_a_final_status(db: Database) -> 
 async def test_an_unknown_message_is_not_advanced(db: Database) -> None:
     """A report for a message nobody tracks finds nothing."""
     assert not await _advance(MessageCards(db), "delivered", DELIVERED)
+
+
+async def test_another_account_cannot_move_a_message(db: Database) -> None:
+    """A report signed for another account names a message that is not its own: nothing changes."""
+    cards = MessageCards(db)
+    await _open(cards)
+    other = "AC" + "2" * 32
+    assert (
+        await cards.advance(SID, account_sid=other, status="failed", rank=4, below=4, error_code=1, at=T0)
+        is None
+    )
+    card = await cards.get(SID)
+    assert card is not None and card.status == "queued"
+
+
+async def test_a_forgotten_message_is_no_longer_tracked(db: Database) -> None:
+    """forget removes the row; later reports find nothing."""
+    cards = MessageCards(db)
+    await _open(cards)
+    await cards.forget(SID)
+    assert await cards.get(SID) is None
+    assert not await _advance(cards, "delivered", DELIVERED)
 
 
 async def test_racing_reports_apply_once(db: Database) -> None:

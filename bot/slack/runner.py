@@ -296,6 +296,7 @@ async def _run(
             account = await ops.delete(ctx, cmd)
             card = cards.deleted_card(cmd.sid, requested_by=ctx.user_id, account_label=account.label)
             await publish(deps, client, ctx, where, card)
+            await deps.status.forget(cmd.sid)  # a late report must not draw the message back
     except OperationError as err:
         await tell_user(
             deps,
