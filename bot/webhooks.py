@@ -83,7 +83,10 @@ async def verified_twilio_form(request: web.Request, services: Services) -> Veri
     """The request's form if Twilio signed it for a stored account, else the answer to give (403/413/400).
 
     Checked before anything is stored or posted. The signature is compared in constant time against
-    every auth token stored for the form's AccountSid (several workspaces may store one account).
+    every auth token stored for the form's AccountSid (several workspaces may store one account), over
+    the PUBLIC_URL that `add_routes` put on the app (or the URL as received). Every Twilio webhook
+    handler starts with it: `form = await verified_twilio_form(request, services)`, and returns `form`
+    when it is a `web.Response`.
     """
     body = await _read_body(request)
     if isinstance(body, web.Response):
@@ -103,9 +106,10 @@ async def verified_twilio_form(request: web.Request, services: Services) -> Veri
         return _text(403, "This request is not signed by Twilio for an account set up here.")
     keys = await services.workspace.webhook_tokens(account_sid)
     if keys.stored and not keys.tokens:
-        told = request.app[TOLD_NO_TOKEN]
-        if account_sid not in told:
-            told.add(account_sid)
+        told = request.app.get(TOLD_NO_TOKEN)
+        if told is None or account_sid not in told:
+            if told is not None:
+                told.add(account_sid)
             log.warning(
                 "refused Twilio webhooks for account %s: it was set up with an API key and no auth token "
                 "for webhooks, so their signatures cannot be checked; add the auth token with /twilio setup "
