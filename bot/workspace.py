@@ -8,6 +8,7 @@ Nothing here knows Slack.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 
 from bot.core.errors import InputError
@@ -71,6 +72,11 @@ class SetupRefused(OperationError):
         self.unreachable = unreachable
 
 
+# How long the auth tokens for one Account SID are kept in memory for checking webhooks: a burst of
+# status callbacks then costs one database read (and decryption) per account, not one per callback.
+WEBHOOK_TOKENS_TTL = 10.0
+
+
 class Workspace:
     """Account management, the log channel and the history of one workspace, for every door."""
 
@@ -81,6 +87,7 @@ class Workspace:
         self._accounts = accounts
         self._audit = audit
         self._teams = teams
+        self._webhook_tokens: dict[str, tuple[float, WebhookTokens]] = {}
 
     async def set_up_account(
         self, ctx: Context, setup: AccountSetup, *, verify: bool = True, within: float | None = None
@@ -101,6 +108,7 @@ class Workspace:
             await self._verify(
                 AccountSetup(setup.label, setup.account_sid, webhook_token), within, for_webhooks=True
             )
+        self._webhook_tokens.clear()
         account = await self._accounts.add(
             team_id=ctx.team_id,
             enterprise_id=ctx.enterprise_id,
@@ -114,6 +122,7 @@ class Workspace:
             make_default=setup.make_default or None,
             webhook_token=webhook_token,
         )
+        self._webhook_tokens.clear()  # again: a webhook may have read the old ones meanwhile
         checked = (
             f"twilio_name={info.friendly_name[:60]!r}" if info is not None else "not checked with Twilio"
         )
@@ -175,8 +184,19 @@ class Workspace:
         return info
 
     async def webhook_tokens(self, account_sid: str) -> WebhookTokens:
-        """The auth tokens a Twilio webhook naming `account_sid` may be signed with (any workspace)."""
-        return await self._accounts.webhook_tokens(account_sid)
+        """The auth tokens a Twilio webhook naming `account_sid` may be signed with (any workspace).
+
+        Kept for WEBHOOK_TOKENS_TTL seconds; forgotten at once when this process changes an account.
+        """
+        now = time.monotonic()
+        cached = self._webhook_tokens.get(account_sid)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        found = await self._accounts.webhook_tokens(account_sid)
+        if len(self._webhook_tokens) > 1000:
+            self._webhook_tokens = {k: v for k, v in self._webhook_tokens.items() if v[0] > now}
+        self._webhook_tokens[account_sid] = (now + WEBHOOK_TOKENS_TTL, found)
+        return found
 
     async def accounts(self, team_id: str) -> list[StoredAccount]:
         """The workspace's accounts, the default first; never a secret."""
@@ -188,7 +208,9 @@ class Workspace:
 
     async def remove_account(self, team_id: str, label: str) -> bool:
         """Remove the account called `label`; False when there is none (another one becomes the default)."""
-        return await self._accounts.remove(team_id, label)
+        removed = await self._accounts.remove(team_id, label)
+        self._webhook_tokens.clear()
+        return removed
 
     async def make_default(self, team_id: str, label: str) -> bool:
         """Make the account called `label` the default; False when there is none."""

@@ -18,9 +18,11 @@ import pytest
 from harness import Stack, card_text, restart_bot
 from twilio.request_validator import RequestValidator
 
+from bot.operations import Context
 from bot.sandbox.slack import GENERAL_ID, OPS_ID, PRIVATE_ID
 from bot.sandbox.twilio import SANDBOX_ACCOUNT_SID, SimClock
 from bot.webhooks import MAX_WEBHOOK_BODY
+from bot.workspace import AccountSetup
 
 TO = "+15551234567"
 KEY_SECRET = "api-key-secret-0123456789"
@@ -328,15 +330,16 @@ async def test_an_api_key_account_without_a_webhook_token_is_refused_with_one_lo
     said = [r.getMessage() for r in caplog.records if "API key" in r.getMessage()]
     assert len(said) == 1 and "webhook" in said[0]
     assert stack.twilio_token not in caplog.text
-    await accounts.add(
-        team_id="T0PLAYGRND",
+    # The admin gives the auth token for webhooks (setup again, unchecked here): accepted at once.
+    setup = AccountSetup(
         label="keyed",
         account_sid=SANDBOX_ACCOUNT_SID,
         secret=KEY_SECRET,
         api_key_sid="SK" + "0" * 32,
-        added_by="U0ADMIN",
         webhook_token=stack.twilio_token,
     )
+    who = Context(team_id="T0PLAYGRND", user_id="U0ADMIN", channel_id=None)
+    await stack.runtime.services.workspace.set_up_account(who, setup, verify=False)
     assert await post_callback(stack, form) == 204
 
 
