@@ -111,7 +111,9 @@ async def recover(runtime: Runtime) -> int:
     Then bring live cards up to date: reports Twilio sent while the bot was down are not sent again.
     """
     services = runtime.services
-    done = await services.operations.recover(recovery.poster(runtime.deps.delivery, runtime.slack))
+    done = await services.operations.recover(
+        recovery.poster(runtime.deps.delivery, runtime.slack, services.status)
+    )
     await services.status.refresh_open(services.operations.current)
     return done
 

@@ -549,3 +549,37 @@ async def test_a_body_sent_in_pieces_without_a_length_is_read_whole(live: Stack)
     await live.settle()
     assert "✅ delivered" in card_text(live.last_card())
     assert await _post_chunked(live, b"Body=" + b"x" * MAX_WEBHOOK_BODY, signature) == 413
+
+
+async def test_a_card_posted_by_start_up_recovery_is_live_too(make_stack: StackFactory) -> None:
+    """A create a dead process left without its card: the restart posts it, and reports then redraw it."""
+    from bot.sandbox.slack import ADMIN_ID
+    from bot.sandbox.twilio import DEFAULT_FROM
+    from bot.twilio.models import Credentials
+
+    clock = SimClock(START)
+    stack = await make_stack(live_status=True, status_update_interval=0.2, clock=clock)
+    creds = Credentials(account_sid=SANDBOX_ACCOUNT_SID, secret=stack.twilio_token)
+    message = await stack.runtime.services.operations.twilio.send(
+        creds, to=TO, body="left behind", from_=DEFAULT_FROM
+    )
+    outbox = stack.runtime.stores.outbox
+    key = "cmd:T0PLAYGRND:1234.5678.dead"
+    request = {"to": TO, "from": DEFAULT_FROM, "body": "left behind"}
+    await outbox.claim(
+        key=key,
+        team_id="T0PLAYGRND",
+        user_id=ADMIN_ID,
+        channel_id=GENERAL_ID,
+        operation="send",
+        request=request,
+        account_label="main",
+        account_sid=SANDBOX_ACCOUNT_SID,
+    )
+    await outbox.settle(key, state="sent", message_sid=message.sid)
+    await restart_bot(stack, clock=clock.now)
+    assert "after the bot restarted" in card_text(stack.last_card())
+    assert await post_callback(stack, status_form(message.sid, "delivered")) == 204
+    await stack.settle()
+    (card,) = stack.cards()
+    assert "✅ delivered" in card_text(card) and "after the bot restarted" in card_text(card)
