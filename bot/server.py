@@ -267,6 +267,12 @@ async def run_socket_mode(settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
     runtime = await open_runtime(settings, mode="socket")
+    if settings.public_url:
+        log.warning(
+            "PUBLIC_URL is set, so Twilio will report statuses to %s/twilio/status, which Socket Mode does "
+            "not serve: run `serve` there on the same database, or unset PUBLIC_URL",
+            settings.public_url,
+        )
     runtime.services.tasks.spawn(recover(runtime), name="recover outbox")
     handler = AsyncSocketModeHandler(runtime.bolt, settings.slack_app_token or "")
     # SIGTERM/SIGINT end the wait below, so shut-down runs as for `serve`: stop taking work, then drain.
