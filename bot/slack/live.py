@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncServerErrorRetryHandler,
@@ -28,14 +29,24 @@ log = logging.getLogger(__name__)
 DEFAULT_RETRY_AFTER = 1.0
 
 
-def status_client(token: str, base_url: str, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
-    """A Web API client for card updates: it retries drops and 5xx, but hands 429s back to the caller."""
+def status_client(
+    token: str,
+    base_url: str,
+    session: aiohttp.ClientSession | None = None,
+    *,
+    observer: AsyncRetryHandler | None = None,
+) -> AsyncWebClient:
+    """A Web API client for card updates: it retries drops and 5xx, but hands 429s back to the caller.
+
+    `observer` (the metrics' counter) goes first, as in `bot.slack.app.web_client`.
+    """
     return AsyncWebClient(
         token=token,
         base_url=base_url,
         session=session,
         timeout=10,
         retry_handlers=[
+            *([observer] if observer is not None else []),
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
             AsyncServerErrorRetryHandler(max_retry_count=2),
         ],
