@@ -324,6 +324,11 @@ async def _add(
         f"Stored the account '{account.label}' ({mask_sid(account.account_sid)}) for team {account.team_id}, "
         f"{checked}.{default}\n"
     )
+    if args.api_key is not None and webhook_token is None:
+        stdout.write(
+            "Twilio's status callbacks for this account will be refused (403): they are signed with the "
+            "auth token, not the API key. Add it again with --webhook-token to give it.\n"
+        )
 
 
 def _run(

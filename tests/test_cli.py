@@ -138,6 +138,7 @@ async def test_add_with_api_key_verifies_with_the_key(
     result = await asyncio.to_thread(_add, env, "--api-key", KEY_SID, token=API_SECRET)
     assert result.code == 0, result.err
     assert API_SECRET not in result.out + result.err
+    assert "status callbacks for this account will be refused" in result.out
 
 
 async def test_wrong_token_is_explained_and_nothing_is_stored(
@@ -290,6 +291,7 @@ async def test_add_with_api_key_takes_an_auth_token_for_webhooks(
     result = await asyncio.to_thread(run_accounts, argv, env, f"{API_SECRET}\n{TOKEN}\n")
     assert result.code == 0, result.err
     assert TOKEN not in result.out + result.err and API_SECRET not in result.out + result.err
+    assert "will be refused" not in result.out
 
     db = await Database.open(env["DATABASE_PATH"], secret_keys=OLD_KEY)
     try:
