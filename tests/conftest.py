@@ -25,6 +25,7 @@ import pytest
 from botproc import FarEnds, start_far_ends, unused_port
 from harness import Stack, start_stack, stop_stack
 from hypothesis import HealthCheck, settings
+from sandbox_helpers import FakeClock
 from waiting import until_sync
 
 from bot.sandbox.twilio import SANDBOX_ACCOUNT, SimClock, TwilioSimulator
@@ -94,6 +95,12 @@ class RecordingSleep:
     async def __call__(self, delay: float) -> None:
         self.delays.append(delay)
         await asyncio.sleep(0)
+
+
+@pytest.fixture
+def slack_clock() -> FakeClock:
+    """A settable clock for a Slack simulator (`clock=`): tests move `.now` on."""
+    return FakeClock()
 
 
 @pytest.fixture

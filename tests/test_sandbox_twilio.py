@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sandbox_helpers import ACCOUNT, MESSAGES, NUMBER, OTHER, OTHER_TOKEN, SERVICE, START, TO, TOKEN
 
 from bot.sandbox.twilio import (
     DEFAULT_FROM,
@@ -26,17 +27,8 @@ from bot.sandbox.twilio import (
     segment_count,
 )
 
-ACCOUNT = "AC" + "1" * 32
-TOKEN = "token-one"
-OTHER = "AC" + "2" * 32
-OTHER_TOKEN = "token-two"
 KEY_SID = "SK" + "3" * 32
 KEY_SECRET = "key-secret"
-SERVICE = "MG" + "4" * 32
-NUMBER = "+15557654321"
-TO = "+15551230000"
-START = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
-MESSAGES = f"/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
 
 # Every property of api.v2010.account.message in Twilio's spec (twilio_messages_mock.json).
 MESSAGE_FIELDS = {

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
-from botproc import free_port, until
+from botproc import until, unused_port
+from sandbox_helpers import ACCOUNT, MESSAGES, NUMBER, SERVICE, START, TO, TOKEN, serve
 from twilio.request_validator import RequestValidator
 
 from bot.sandbox.twilio import (
@@ -23,13 +24,6 @@ from bot.sandbox.twilio import (
     WebhookPolicy,
 )
 
-ACCOUNT = "AC" + "1" * 32
-TOKEN = "token-one"
-SERVICE = "MG" + "4" * 32
-NUMBER = "+15557654321"
-TO = "+15551230000"
-START = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
-MESSAGES = f"/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
 CALLBACK_FIELDS = {
     "MessageSid",
     "SmsSid",
@@ -91,14 +85,9 @@ async def sim(clock: SimClock) -> AsyncIterator[TwilioSimulator]:
 @pytest.fixture
 async def bot() -> AsyncIterator[FakeBot]:
     fake = FakeBot()
-    app = web.Application()
-    app.router.add_post("/twilio/status", fake.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    fake.url = f"http://127.0.0.1:{runner.addresses[0][1]}/twilio/status"
-    yield fake
-    await runner.cleanup()
+    async with serve({"/twilio/status": fake.handle}) as base:
+        fake.url = f"{base}/twilio/status"
+        yield fake
 
 
 AUTH = {"Authorization": aiohttp.encode_basic_auth(ACCOUNT, TOKEN)}
@@ -238,7 +227,7 @@ async def test_connection_failure_is_retried_http_error_is_not(
     sim: TwilioSimulator, clock: SimClock, bot: FakeBot
 ) -> None:
     """A refused connection is tried again (rc=1 by default); a 500 from the bot is not."""
-    closed = f"http://127.0.0.1:{free_port()}/twilio/status"
+    closed = f"http://127.0.0.1:{unused_port()}/twilio/status"
     await create(sim, StatusCallback=closed)
     await create(sim, StatusCallback=f"{closed}#rc=3")
 
