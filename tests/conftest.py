@@ -25,7 +25,7 @@ import pytest
 from botproc import FarEnds, start_far_ends, unused_port
 from harness import Stack, start_stack, stop_stack
 from hypothesis import HealthCheck, settings
-from sandbox_helpers import FakeClock
+from sandbox_helpers import START, FakeClock
 from waiting import until_sync
 
 from bot.sandbox.twilio import SANDBOX_ACCOUNT, SimClock, TwilioSimulator
@@ -101,6 +101,12 @@ class RecordingSleep:
 def slack_clock() -> FakeClock:
     """A settable clock for a Slack simulator (`clock=`): tests move `.now` on."""
     return FakeClock()
+
+
+@pytest.fixture
+def clock() -> SimClock:
+    """The simulated clock a Twilio simulator test starts its simulator on (at START)."""
+    return SimClock(START)
 
 
 @pytest.fixture

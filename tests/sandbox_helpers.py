@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -25,6 +25,14 @@ START = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
 MESSAGES = f"/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class _Simulator(Protocol):
+    async def start(self) -> Any: ...
+    async def stop(self) -> Any: ...
+
+
+SimT = TypeVar("SimT", bound=_Simulator)
 
 
 class FakeClock:
@@ -53,13 +61,20 @@ async def serve(routes: Mapping[str, Handler]) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def running_slack(bot_token: str, **options: Any) -> AsyncIterator[SlackSimulator]:
-    """A started Slack simulator without a manifest, signing with SLACK_SECRET; stopped afterwards."""
-    simulator = SlackSimulator(
-        signing_secret=SLACK_SECRET, bot_token=bot_token, manifest_path=None, **options
-    )
+async def running(simulator: SimT) -> AsyncIterator[SimT]:
+    """Start a simulator (Slack or Twilio) for the block and stop it afterwards."""
     await simulator.start()
     try:
         yield simulator
     finally:
         await simulator.stop()
+
+
+@contextlib.asynccontextmanager
+async def running_slack(bot_token: str, **options: Any) -> AsyncIterator[SlackSimulator]:
+    """A started Slack simulator without a manifest, signing with SLACK_SECRET; stopped afterwards."""
+    simulator = SlackSimulator(
+        signing_secret=SLACK_SECRET, bot_token=bot_token, manifest_path=None, **options
+    )
+    async with running(simulator):
+        yield simulator

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from botproc import until, unused_port
-from sandbox_helpers import ACCOUNT, MESSAGES, NUMBER, SERVICE, START, TO, TOKEN, serve
+from sandbox_helpers import ACCOUNT, MESSAGES, NUMBER, SERVICE, START, TO, TOKEN, running, serve
 from twilio.request_validator import RequestValidator
 
 from bot.sandbox.twilio import (
@@ -69,17 +69,11 @@ class FakeBot:
 
 
 @pytest.fixture
-def clock() -> SimClock:
-    return SimClock(START)
-
-
-@pytest.fixture
 async def sim(clock: SimClock) -> AsyncIterator[TwilioSimulator]:
     simulator = TwilioSimulator(clock)
     simulator.add_account(ACCOUNT, TOKEN, numbers=[NUMBER], services=[SERVICE])
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+    async with running(simulator):
+        yield simulator
 
 
 @pytest.fixture
