@@ -20,12 +20,9 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import time
 from typing import Any
 
-import aiohttp
-
-from bot.sandbox.slack.records import Delivery, Json, SlackResponse
+from bot.sandbox.slack.records import Delivery, Json
 from bot.sandbox.slack.socket_mode import SocketMode
 from bot.sandbox.slack.workspace import API_APP_ID, VERIFICATION_TOKEN, Team, _Channel
 
@@ -197,29 +194,10 @@ class EventsApi(SocketMode):
             return delivery
         assert self._session is not None and self.bot_events_url
         body = json.dumps(envelope).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
-            **self.sign(body, int(time.time())),
-        }
+        headers = self._bot_headers(body, "application/json")
         if attempt:
             headers.update({"X-Slack-Retry-Num": str(attempt), "X-Slack-Retry-Reason": reason})
-        started = time.monotonic()
-        try:
-            async with self._session.post(
-                self.bot_events_url,
-                data=body,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self.ack_timeout),
-            ) as resp:
-                text = await resp.text()
-                response = SlackResponse(
-                    resp.status, text, dict(resp.headers), None, time.monotonic() - started
-                )
-        except TimeoutError:
-            response = SlackResponse(0, "", {}, "operation_timeout", time.monotonic() - started)
-        except aiohttp.ClientError:
-            response = SlackResponse(0, "", {}, "dispatch_failed", time.monotonic() - started)
+        response = await self._post_to_bot(body, headers)
         delivery = Delivery("event_callback", envelope, body, headers, response)
         self.deliveries.append(delivery)
         return delivery
