@@ -78,31 +78,25 @@ class EventsApi(SocketMode):
         return event
 
     def _changed_event(self, channel: _Channel, message: Json, previous: Json) -> Json:
-        ts = self._next_ts()
-        return {
-            "type": "message",
-            "subtype": "message_changed",
-            "hidden": True,
-            "channel": channel.id,
-            "channel_type": "group" if channel.is_private else "channel",
-            "ts": ts,
-            "event_ts": ts,
-            "message": {k: v for k, v in message.items() if k not in _HIDDEN_FIELDS},
-            "previous_message": {k: v for k, v in previous.items() if k not in _HIDDEN_FIELDS},
-        }
+        visible = {k: v for k, v in message.items() if k not in _HIDDEN_FIELDS}
+        return self._hidden_event(channel, "message_changed", previous, message=visible)
 
     def _deleted_event(self, channel: _Channel, message: Json) -> Json:
+        return self._hidden_event(channel, "message_deleted", message, deleted_ts=message["ts"])
+
+    def _hidden_event(self, channel: _Channel, subtype: str, previous: Json, **fields: Any) -> Json:
+        """A hidden message event (an edit or a deletion) carrying the message as it was before."""
         ts = self._next_ts()
         return {
             "type": "message",
-            "subtype": "message_deleted",
+            "subtype": subtype,
             "hidden": True,
             "channel": channel.id,
             "channel_type": "group" if channel.is_private else "channel",
             "ts": ts,
-            "deleted_ts": message["ts"],
             "event_ts": ts,
-            "previous_message": {k: v for k, v in message.items() if k not in _HIDDEN_FIELDS},
+            **fields,
+            "previous_message": {k: v for k, v in previous.items() if k not in _HIDDEN_FIELDS},
         }
 
     def _raise_channel_event(self, channel: _Channel, event: Json) -> asyncio.Task[list[Delivery]] | None:
