@@ -288,6 +288,16 @@ async def far_ends() -> AsyncIterator[FarEnds]:
         await running.stop()
 
 
+@pytest.fixture
+async def socket_far_ends() -> AsyncIterator[FarEnds]:
+    """Like far_ends, but Slack delivers commands only over Socket Mode (to a bot with botproc.APP_TOKEN)."""
+    running = await start_far_ends(socket_mode=True)
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
 # ── storage on both engines (issue 10) ───────────────────────────────────────────────────────────────
 # The parametrised `db` fixture (SQLite and PostgreSQL) and its helpers live in storage_fixtures.py.
 
