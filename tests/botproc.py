@@ -260,6 +260,18 @@ async def hold_a_create(ends: FarEnds, text: str) -> None:
     await until(ends.twilio.wait_held(), what="Twilio to hold the create")
 
 
+async def start_bot_mid_create(ends: FarEnds, db_path: Path, text: str, **options: str) -> BotProcess:
+    """Store the account, start the bot (`start_bot` options) and hold its create for `/twilio <text>`."""
+    await store_account(ends, db_path)
+    bot = await start_bot(ends, db_path, **options)
+    try:
+        await hold_a_create(ends, text)
+    except BaseException:
+        await bot.stop()
+        raise
+    return bot
+
+
 async def recover(
     ends: FarEnds, db_path: Path, *, log_name: str = "bot", what: str = "the recovered card"
 ) -> None:
