@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from botproc import APP_TOKEN, FarEnds, store_account, until
+from botproc import APP_TOKEN, FarEnds, store_account
 from deliveries import interaction, last_body
 from harness import Stack, start_stack, stop_stack
 from signing import post
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from waiting import until
 
 from bot import logs
 from bot.sandbox.slack import ADMIN_ID, MEMBER_ID, PRIVATE_ID, TEAM_ID

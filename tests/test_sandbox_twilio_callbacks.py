@@ -11,9 +11,10 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from botproc import until, unused_port
+from botproc import unused_port
 from sandbox_helpers import ACCOUNT, MESSAGES, NUMBER, SERVICE, START, TO, TOKEN, running, serve
 from twilio.request_validator import RequestValidator
+from waiting import until
 
 from bot.sandbox.twilio import (
     DELIVERED_AFTER,
