@@ -22,6 +22,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import webhooks
 from bot.inflight import InFlight
 from bot.metrics import (
     CONTENT_TYPE,
@@ -38,6 +39,7 @@ from bot.settings import Settings
 from bot.slack import recovery
 from bot.slack.app import build_app, web_client
 from bot.slack.delivery import Delivery
+from bot.slack.live import SlackCards, status_client
 from bot.slack.logcontext import http_request
 from bot.slack.payloads import shape_problem
 from bot.slack.permissions import Permissions
@@ -115,6 +117,10 @@ async def open_runtime(
     slack = web_client(
         settings.slack_bot_token or "", settings.slack_api_url, session, observer=SlackCallCounter(metrics)
     )
+    updates = status_client(
+        settings.slack_bot_token or "", settings.slack_api_url, session, observer=SlackCallCounter(metrics)
+    )
+    services.status.use_renderer(SlackCards(updates))
     metrics.watch(tasks=services.tasks.__len__, pending=stores.outbox.count_pending)
     bolt = build_app(deps, slack)
     return Runtime(settings, db, session, slack, stores, services, deps, bolt, metrics=metrics)
@@ -122,9 +128,16 @@ async def open_runtime(
 
 async def recover(runtime: Runtime) -> int:
     """Settle creates a dead process left pending, post the cards it never posted (never re-sending), and
-    run the creates it had accepted but not started."""
-    done = await runtime.services.operations.recover(recovery.poster(runtime.deps.delivery, runtime.slack))
+    run the creates it had accepted but not started.
+
+    Then bring live cards up to date: reports Twilio sent while the bot was down are not sent again.
+    """
+    services = runtime.services
+    done = await services.operations.recover(
+        recovery.poster(runtime.deps.delivery, runtime.slack, services.status)
+    )
     await recovery.run_accepted(runtime.deps, runtime.slack)
+    await services.status.refresh_open(services.operations.current)
     return done
 
 
@@ -227,6 +240,7 @@ def create_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         runtime = await open_runtime(settings, clock=clock)
         app[RUNTIME] = runtime
+        webhooks.use_services(app, runtime.services)
         if settings.loop_monitor:
             app[MONITOR] = LoopMonitor()
             app[MONITOR].start()
@@ -250,6 +264,7 @@ def create_app(
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    webhooks.add_routes(app, settings.public_url)
     return app
 
 
@@ -294,6 +309,12 @@ async def run_socket_mode(settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
     runtime = await open_runtime(settings, mode="socket")
+    if settings.public_url:
+        log.warning(
+            "PUBLIC_URL is set, so Twilio will report statuses to %s/twilio/status, which Socket Mode does "
+            "not serve: run `serve` there on the same database, or unset PUBLIC_URL",
+            settings.public_url,
+        )
     runtime.services.tasks.spawn(recover(runtime), name="recover outbox")
     handler = AsyncSocketModeHandler(runtime.bolt, settings.slack_app_token or "")
     # SIGTERM/SIGINT end the wait below, so shut-down runs as for `serve`: stop taking work, then drain.

@@ -14,6 +14,7 @@ from bot.inflight import InFlight
 from bot.intake import Intake
 from bot.operations import Operations
 from bot.settings import Settings
+from bot.status import LiveStatus
 from bot.tasks import TaskTracker
 from bot.twilio.client import TwilioClient
 from bot.workspace import Workspace
@@ -21,6 +22,7 @@ from storage.accounts import AccountStore
 from storage.audit import AuditLog
 from storage.db import Database
 from storage.journal import Journal
+from storage.message_cards import MessageCards
 from storage.outbox import Outbox
 from storage.teams import TeamSettings
 
@@ -35,12 +37,15 @@ class Stores:
     audit: AuditLog
     outbox: Outbox
     teams: TeamSettings
+    message_cards: MessageCards
     journal: Journal
 
     @classmethod
     def over(cls, db: Database) -> Stores:
         """Every repository over `db`."""
-        return cls(AccountStore(db), AuditLog(db), Outbox(db), TeamSettings(db), Journal(db))
+        return cls(
+            AccountStore(db), AuditLog(db), Outbox(db), TeamSettings(db), MessageCards(db), Journal(db)
+        )
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class Services:
     workspace: Workspace
     tasks: TaskTracker
     clock: Callable[[], datetime]
+    status: LiveStatus
     intake: Intake
 
 
@@ -64,6 +70,14 @@ def build_services(
     inflight: InFlight | None = None,
 ) -> Services:
     """The services over `stores`, calling Twilio through `twilio`."""
+    tasks = tasks or TaskTracker()
+    status = LiveStatus(
+        cards=stores.message_cards,
+        tasks=tasks,
+        clock=clock,
+        enabled=settings.public_url is not None,
+        interval=settings.status_update_interval,
+    )
     operations = Operations(
         twilio=twilio,
         accounts=stores.accounts,
@@ -72,6 +86,8 @@ def build_services(
         concurrency=settings.twilio_concurrency,
         inflight=inflight,
         clock=clock,
+        status_callback=f"{settings.public_url}/twilio/status" if settings.public_url else None,
+        live=status,
     )
     workspace = Workspace(twilio=twilio, accounts=stores.accounts, audit=stores.audit, teams=stores.teams)
     # The same leases as the operations': a key accepted here is the key the create then claims.
@@ -82,4 +98,4 @@ def build_services(
         clock=clock,
         max_age=timedelta(seconds=settings.recovery_max_age),
     )
-    return Services(operations, workspace, tasks or TaskTracker(), clock, intake)
+    return Services(operations, workspace, tasks, clock, status, intake)

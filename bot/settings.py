@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 class SettingsError(Exception):
@@ -44,6 +45,11 @@ class Settings:
     # an older one is reported as not sent.
     recovery_max_age: float = 600.0
     loop_monitor: bool = False
+    # The bot's public base URL (no trailing slash): creates carry StatusCallback on it and Twilio's
+    # webhook signatures are checked against it. None: no status callbacks.
+    public_url: str | None = None
+    # The least time between two updates of one card by status callbacks (Slack allows ~50 a minute).
+    status_update_interval: float = 2.0
 
     def require(self, *names: str, mode: str) -> None:
         """Fail with a sentence naming the first missing variable that `mode` needs."""
@@ -76,6 +82,20 @@ def _url(name: str, value: str) -> str:
     if not re.match(r"^https?://[^\s/]+", value):
         raise SettingsError(f"{name} must be an http(s) URL such as https://slack.com/api/, not {value!r}.")
     return value
+
+
+def _public_url(value: str) -> str:
+    parsed = urlsplit(value)
+    if parsed.scheme not in {"http", "https"} or not parsed.netloc or parsed.query or parsed.fragment:
+        raise SettingsError(
+            "PUBLIC_URL must be the bot's public base URL, such as https://bridge.example.com "
+            f"(http or https, no query), not {value!r}."
+        )
+    try:
+        parsed.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        raise SettingsError(f"PUBLIC_URL has a port that is not a number: {value!r}.") from None
+    return value.rstrip("/")
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None = Path(".env")) -> Settings:
@@ -159,6 +179,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
     if monitor_text not in {"0", "1", "true", "false"}:
         raise SettingsError(f"BOT_LOOP_MONITOR must be 1 (on) or 0 (off), not {monitor_text!r}.")
 
+    public_url = get("PUBLIC_URL")
+    if public_url is not None:
+        public_url = _public_url(public_url)
+
     slack_api_url = _url("SLACK_API_URL", get("SLACK_API_URL") or "https://slack.com/api/")
     if not slack_api_url.endswith("/"):
         slack_api_url += "/"
@@ -181,4 +205,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         shutdown_timeout=shutdown_timeout,
         recovery_max_age=recovery_max_age,
         loop_monitor=monitor_text in {"1", "true"},
+        public_url=public_url,
     )

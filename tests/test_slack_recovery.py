@@ -28,10 +28,11 @@ async def test_a_card_is_found_by_its_key_and_only_by_it() -> None:
         await client.chat_postMessage(channel=GENERAL_ID, text="card", metadata=card_metadata("cmd:T:1"))
         await client.chat_postMessage(channel=GENERAL_ID, text="plain chatter")
         finder = CardFinder(client)
-        assert await finder.posted(GENERAL_ID, "cmd:T:1", EARLIER) is True
-        assert await finder.posted(GENERAL_ID, "cmd:T:2", EARLIER) is False
-        assert await finder.posted(OPS_ID, "cmd:T:1", EARLIER) is False
-        assert len(sim.calls_to("conversations.history")) == 2  # once per channel
+        card = await client.conversations_history(channel=GENERAL_ID, limit=2)
+        assert await finder.posted(GENERAL_ID, "cmd:T:1", EARLIER) == card["messages"][1]["ts"]
+        assert await finder.posted(GENERAL_ID, "cmd:T:2", EARLIER) is None
+        assert await finder.posted(OPS_ID, "cmd:T:1", EARLIER) is None
+        assert len(sim.calls_to("conversations.history")) == 3  # the test's own read, then once per channel
     finally:
         await sim.stop()
 
@@ -41,7 +42,7 @@ async def test_without_the_history_scopes_nothing_is_found_and_nothing_fails() -
     sim, client = await _simulator(scopes={"commands", "chat:write", "users:read"})
     try:
         await client.chat_postMessage(channel=GENERAL_ID, text="card", metadata=card_metadata("cmd:T:1"))
-        assert await CardFinder(client).posted(GENERAL_ID, "cmd:T:1", EARLIER) is False
+        assert await CardFinder(client).posted(GENERAL_ID, "cmd:T:1", EARLIER) is None
         [call] = sim.calls_to("conversations.history")
         assert call.response["error"] == "missing_scope"
     finally:

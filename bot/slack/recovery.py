@@ -16,10 +16,12 @@ from bot.intake import Recovered
 from bot.operations import Unposted
 from bot.slack import cards
 from bot.slack.cards import Card
-from bot.slack.delivery import CARD_EVENT, Delivery, card_metadata
+from bot.slack.delivery import CARD_EVENT, NOT_LIVE_HINT, Delivery, card_metadata
 from bot.slack.modals import prefill_from_command
 from bot.slack.runner import SlackDeps, Where, run, tell_user
+from bot.status import CardFacts, LiveStatus
 from bot.tasks import ShuttingDown
+from bot.twilio.models import Message
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +72,17 @@ class CardFinder:
     def __init__(self, client: AsyncWebClient, *, pages: int = HISTORY_PAGES) -> None:
         self._client = client
         self._pages = pages
-        self._keys: dict[str, set[str]] = {}
+        self._cards: dict[str, dict[str, str]] = {}
 
-    async def posted(self, channel: str, key: str, since: datetime | None) -> bool:
-        """Whether a card for `key` is among the channel's messages since `since` (rows come oldest first,
-        so the first read of a channel covers the later rows too)."""
-        if channel not in self._keys:
-            self._keys[channel] = await self._read(channel, since)
-        return key in self._keys[channel]
+    async def posted(self, channel: str, key: str, since: datetime | None) -> str | None:
+        """The ts of the card for `key` among the channel's messages since `since`, or None (rows come
+        oldest first, so the first read of a channel covers the later rows too)."""
+        if channel not in self._cards:
+            self._cards[channel] = await self._read(channel, since)
+        return self._cards[channel].get(key)
 
-    async def _read(self, channel: str, since: datetime | None) -> set[str]:
-        keys: set[str] = set()
+    async def _read(self, channel: str, since: datetime | None) -> dict[str, str]:
+        keys: dict[str, str] = {}
         oldest = f"{(since - HISTORY_SKEW).timestamp():.6f}" if since else "0"
         cursor: str | None = None
         try:
@@ -91,7 +93,7 @@ class CardFinder:
                 for message in resp.get("messages") or []:
                     meta = message.get("metadata") or {}
                     if meta.get("event_type") == CARD_EVENT:
-                        keys.add(str((meta.get("event_payload") or {}).get("key") or ""))
+                        keys[str((meta.get("event_payload") or {}).get("key") or "")] = str(message["ts"])
                 cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
                 if not resp.get("has_more") or not cursor:
                     break
@@ -102,33 +104,60 @@ class CardFinder:
         return keys
 
 
-def poster(delivery: Delivery, client: AsyncWebClient) -> Callable[[Unposted], Awaitable[bool]]:
+def poster(
+    delivery: Delivery, client: AsyncWebClient, live: LiveStatus | None = None
+) -> Callable[[Unposted], Awaitable[bool]]:
     """What `Operations.recover` calls for each card: posts it, False when Slack cannot take it now.
 
     A card the stopped process had already posted (found by its metadata) is adopted, not posted again.
+    With `live`, a recovered message card is followed like any other, so Twilio's reports redraw it.
     """
     finder = CardFinder(client)
 
     async def post(unposted: Unposted) -> bool:
         try:
             channel, key = unposted.channel_id, unposted.key
-            if channel and key and await finder.posted(channel, key, unposted.created_at):
+            ts = await finder.posted(channel, key, unposted.created_at) if channel and key else None
+            if ts is not None:
                 log.info("a card the stopped process posted was found in the channel; not posting it again")
-                return True
-            await delivery.post(
-                client,
-                channel,
-                recovered_card(unposted),
-                response_url=unposted.response_url,
-                metadata=card_metadata(key) if key else None,
-            )
+            else:
+                ts = await delivery.post(
+                    client,
+                    channel,
+                    recovered_card(unposted),
+                    response_url=unposted.response_url,
+                    fallback_note=NOT_LIVE_HINT if live is not None and live.enabled else None,
+                    metadata=card_metadata(key) if key else None,
+                )
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as err:
             # Left as it is: the next start tries again.
             log.warning("could not post a recovered card yet: %s", type(err).__name__)
             return False
+        if live is not None and unposted.message is not None:
+            await _follow(live, unposted, unposted.message, ts)
         return True
 
     return post
+
+
+async def _follow(live: LiveStatus, unposted: Unposted, message: Message, ts: str | None) -> None:
+    facts = CardFacts(
+        message=message,
+        requested_by=unposted.user_id,
+        account_label=unposted.account_label,
+        operation=unposted.operation,
+        note=FOUND_AFTER_RESTART,
+    )
+    try:
+        await live.opened(
+            team_id=unposted.team_id, message=message, account_sid=message.account_sid, facts=facts
+        )
+        await live.posted(
+            message.sid, shown_status=message.status, channel_id=unposted.channel_id, card_ts=ts
+        )
+    except Exception:
+        # The card is out; only its live updates are lost.
+        log.exception("could not follow the status of a recovered card")
 
 
 async def run_accepted(deps: SlackDeps, client: AsyncWebClient) -> tuple[int, int]:
