@@ -162,11 +162,14 @@ class CpuMeter:
         return round(max((_busy_seconds() - busy0) - (self._ours() - ours0), 0.0) / elapsed, 2)
 
 
-def child_env(**extra: str) -> dict[str, str]:
-    """The environment for a helper process: ours without any Slack/Twilio settings, plus `extra`."""
+def child_env(root: Path = ROOT, **extra: str) -> dict[str, str]:
+    """The environment for a helper process: ours without any Slack/Twilio settings, plus `extra`.
+
+    `root` is the checkout whose code the process runs (another one for a before/after comparison).
+    """
     drop = ("SLACK_", "TWILIO_", "DATABASE_", "SECRET_KEY", "ADMIN_USER_IDS", "BOT_", "PORT", "HOST")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
     env.update(extra)
     return env
 
@@ -287,13 +290,18 @@ class Bench:
         for proc in list(self.procs):
             await self.stop(proc)
 
-    async def start_simulators(self) -> None:
-        """The Twilio and Slack simulators, each in its own process, off the server CPU."""
+    async def start_simulators(self, *, hold_callbacks: bool = False) -> None:
+        """The Twilio and Slack simulators, each in its own process, off the server CPU.
+
+        `hold_callbacks`: the Twilio simulator keeps its status callbacks to itself (the live-status
+        benchmark sends its own).
+        """
         s = self.secrets
         helper = [sys.executable, "-m", "benchmarks.servers"]
-        self.twilio = await self.spawn(
-            "twilio", [*helper, "twilio"], child_env(BENCH_TWILIO_TOKEN=s.twilio_token), server=False
+        twilio_env = child_env(
+            BENCH_TWILIO_TOKEN=s.twilio_token, BENCH_HOLD_CALLBACKS="1" if hold_callbacks else "0"
         )
+        self.twilio = await self.spawn("twilio", [*helper, "twilio"], twilio_env, server=False)
         self.slack = await self.spawn(
             "slack",
             [*helper, "slack"],
@@ -370,10 +378,20 @@ class Bench:
             await db.close()
 
     async def start_bot(
-        self, label: str, concurrency: int, *, database_url: str | None = None, pinned: bool = True
+        self,
+        label: str,
+        concurrency: int,
+        *,
+        live_status: bool = False,
+        root: Path = ROOT,
+        database_url: str | None = None,
+        pinned: bool = True,
     ) -> Proc:
-        """`python -m bot serve` on a fresh SQLite file holding the sandbox Twilio account, or on the
-        PostgreSQL at `database_url` (the account stored there beforehand, see `store_account`)."""
+        """`python -m bot serve` (the code at `root`) on a fresh SQLite file holding the sandbox account,
+        or on the PostgreSQL at `database_url` (the account stored there beforehand: `store_account`).
+
+        `live_status`: PUBLIC_URL is the bot's own address, so creates carry StatusCallback.
+        """
         home = self.workdir / f"bot-{label}"
         home.mkdir()
         db_path = home / "bot.db"
@@ -382,6 +400,7 @@ class Bench:
         port = free_port()
         engine = {"DATABASE_URL": database_url} if database_url else {}
         env = child_env(
+            root,
             SLACK_API_URL=self.slack_info["api_url"],
             TWILIO_API_URL=self.twilio_info["url"],
             DATABASE_PATH=str(db_path),
@@ -395,6 +414,8 @@ class Bench:
             SECRET_KEY=self.secrets.secret_key,
             **engine,
         )
+        if live_status:
+            env["PUBLIC_URL"] = f"http://127.0.0.1:{port}"
         # cwd is the bot's own directory, so a developer's .env in the checkout is not read.
         proc = await Proc.start(
             f"bot-{label}",

@@ -23,6 +23,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import webhooks
 from bot.inflight import InFlight
 from bot.leases import Leases
 from bot.metrics import (
@@ -40,6 +41,7 @@ from bot.settings import Settings
 from bot.slack import recovery
 from bot.slack.app import build_app, web_client
 from bot.slack.delivery import Delivery
+from bot.slack.live import SlackCards, status_client
 from bot.slack.logcontext import http_request
 from bot.slack.payloads import shape_problem
 from bot.slack.permissions import Permissions
@@ -139,14 +141,28 @@ async def open_runtime(
     slack = web_client(
         settings.slack_bot_token or "", settings.slack_api_url, session, observer=SlackCallCounter(metrics)
     )
+    updates = status_client(
+        settings.slack_bot_token or "", settings.slack_api_url, session, observer=SlackCallCounter(metrics)
+    )
+    services.status.use_renderer(SlackCards(updates))
     metrics.watch(tasks=services.tasks.__len__, pending=stores.outbox.count_pending)
     bolt = build_app(deps, slack)
     return Runtime(settings, db, session, slack, stores, services, deps, bolt, metrics=metrics)
 
 
 async def recover(runtime: Runtime) -> int:
-    """Settle creates a dead process left pending, and post the cards it never posted. Never re-sends."""
-    return await runtime.services.operations.recover(recovery.poster(runtime.deps.delivery, runtime.slack))
+    """Settle creates a dead process left pending, post the cards it never posted (never re-sending), and
+    run the creates it had accepted but not started.
+
+    Then bring live cards up to date: reports Twilio sent while the bot was down are not sent again.
+    """
+    services = runtime.services
+    done = await services.operations.recover(
+        recovery.poster(runtime.deps.delivery, runtime.slack, services.status)
+    )
+    await recovery.run_accepted(runtime.deps, runtime.slack)
+    await services.status.refresh_open(services.operations.current)
+    return done
 
 
 async def tend_leases(runtime: Runtime) -> None:
@@ -156,12 +172,14 @@ async def tend_leases(runtime: Runtime) -> None:
     A database that does not answer is logged and tried again next round: the bot keeps running.
     """
     operations = runtime.services.operations
-    post = recovery.poster(runtime.deps.delivery, runtime.slack)
+    post = recovery.poster(runtime.deps.delivery, runtime.slack, runtime.services.status)
     first = True
     while True:
         try:
             if first:
-                await operations.recover(post)  # rows without an owner, then stale leases
+                # Start-up recovery: rows without an owner, stale leases, then the journal's accepted
+                # creates and live cards, as on SQLite.
+                await recover(runtime)
                 first = False
             else:
                 await operations.tend_leases(post, take=not runtime.services.tasks.closing)
@@ -274,6 +292,7 @@ def create_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         runtime = await open_runtime(settings, clock=clock)
         app[RUNTIME] = runtime
+        webhooks.use_services(app, runtime.services)
         if settings.loop_monitor:
             app[MONITOR] = LoopMonitor()
             app[MONITOR].start()
@@ -300,6 +319,7 @@ def create_app(
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    webhooks.add_routes(app, settings.public_url)
     return app
 
 
@@ -344,6 +364,12 @@ async def run_socket_mode(settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
     runtime = await open_runtime(settings, mode="socket")
+    if settings.public_url:
+        log.warning(
+            "PUBLIC_URL is set, so Twilio will report statuses to %s/twilio/status, which Socket Mode does "
+            "not serve: run `serve` there on the same database, or unset PUBLIC_URL",
+            settings.public_url,
+        )
     if runtime.services.operations.leases is not None:
         runtime.start_tending()
     else:

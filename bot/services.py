@@ -8,18 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.inflight import InFlight
+from bot.intake import Intake
 from bot.leases import Leases
 from bot.operations import Operations
 from bot.settings import Settings
+from bot.status import LiveStatus
 from bot.tasks import TaskTracker
 from bot.twilio.client import TwilioClient
 from bot.workspace import Workspace
 from storage.accounts import AccountStore
 from storage.audit import AuditLog
 from storage.db import Database
+from storage.journal import Journal
+from storage.message_cards import MessageCards
 from storage.outbox import Outbox
 from storage.teams import TeamSettings
 
@@ -34,11 +38,15 @@ class Stores:
     audit: AuditLog
     outbox: Outbox
     teams: TeamSettings
+    message_cards: MessageCards
+    journal: Journal
 
     @classmethod
     def over(cls, db: Database) -> Stores:
         """Every repository over `db`."""
-        return cls(AccountStore(db), AuditLog(db), Outbox(db), TeamSettings(db))
+        return cls(
+            AccountStore(db), AuditLog(db), Outbox(db), TeamSettings(db), MessageCards(db), Journal(db)
+        )
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,8 @@ class Services:
     workspace: Workspace
     tasks: TaskTracker
     clock: Callable[[], datetime]
+    status: LiveStatus
+    intake: Intake
 
 
 def build_services(
@@ -62,6 +72,14 @@ def build_services(
     leases: Leases | None = None,
 ) -> Services:
     """The services over `stores`, calling Twilio through `twilio`; `leases` on a shared PostgreSQL."""
+    tasks = tasks or TaskTracker()
+    status = LiveStatus(
+        cards=stores.message_cards,
+        tasks=tasks,
+        clock=clock,
+        enabled=settings.public_url is not None,
+        interval=settings.status_update_interval,
+    )
     operations = Operations(
         twilio=twilio,
         accounts=stores.accounts,
@@ -71,6 +89,16 @@ def build_services(
         inflight=inflight,
         leases=leases,
         clock=clock,
+        status_callback=f"{settings.public_url}/twilio/status" if settings.public_url else None,
+        live=status,
     )
     workspace = Workspace(twilio=twilio, accounts=stores.accounts, audit=stores.audit, teams=stores.teams)
-    return Services(operations, workspace, tasks or TaskTracker(), clock)
+    # The same leases as the operations': a key accepted here is the key the create then claims.
+    intake = Intake(
+        journal=stores.journal,
+        outbox=stores.outbox,
+        inflight=operations.inflight,
+        clock=clock,
+        max_age=timedelta(seconds=settings.recovery_max_age),
+    )
+    return Services(operations, workspace, tasks, clock, status, intake)

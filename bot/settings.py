@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 class SettingsError(Exception):
@@ -47,7 +48,15 @@ class Settings:
     twilio_backoff_base: float = 0.5
     # On SIGTERM: how long operations already running may take before they are cancelled.
     shutdown_timeout: float = 25.0
+    # At start-up, an accepted command that never reached Twilio runs if it is younger than this (seconds);
+    # an older one is reported as not sent.
+    recovery_max_age: float = 600.0
     loop_monitor: bool = False
+    # The bot's public base URL (no trailing slash): creates carry StatusCallback on it and Twilio's
+    # webhook signatures are checked against it. None: no status callbacks.
+    public_url: str | None = None
+    # The least time between two updates of one card by status callbacks (Slack allows ~50 a minute).
+    status_update_interval: float = 2.0
 
     @property
     def database_target(self) -> str | Path:
@@ -100,6 +109,20 @@ def _seconds(name: str, text: str, low: float, high: float) -> float:
     if not low <= value <= high:
         raise SettingsError(f"{name} must be a number of seconds from {low:g} to {high:g}, not {text!r}.")
     return value
+
+
+def _public_url(value: str) -> str:
+    parsed = urlsplit(value)
+    if parsed.scheme not in {"http", "https"} or not parsed.netloc or parsed.query or parsed.fragment:
+        raise SettingsError(
+            "PUBLIC_URL must be the bot's public base URL, such as https://bridge.example.com "
+            f"(http or https, no query), not {value!r}."
+        )
+    try:
+        parsed.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        raise SettingsError(f"PUBLIC_URL has a port that is not a number: {value!r}.") from None
+    return value.rstrip("/")
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None = Path(".env")) -> Settings:
@@ -169,6 +192,16 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
             f"SHUTDOWN_TIMEOUT must be a number of seconds from 0 to 600, not {shutdown_text!r}."
         )
 
+    max_age_text = get("RECOVERY_MAX_AGE") or "600"
+    try:
+        recovery_max_age = float(max_age_text)
+    except ValueError:
+        recovery_max_age = -1.0
+    if not 0 <= recovery_max_age <= 86400:
+        raise SettingsError(
+            f"RECOVERY_MAX_AGE must be a number of seconds from 0 to 86400 (a day), not {max_age_text!r}."
+        )
+
     monitor_text = (get("BOT_LOOP_MONITOR") or "0").lower()
     if monitor_text not in {"0", "1", "true", "false"}:
         raise SettingsError(f"BOT_LOOP_MONITOR must be 1 (on) or 0 (off), not {monitor_text!r}.")
@@ -189,6 +222,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
             "RECONCILE_INTERVAL must be at most half of OUTBOX_LEASE_SECONDS, so a live replica renews its "
             "claims before they run out."
         )
+    public_url = get("PUBLIC_URL")
+    if public_url is not None:
+        public_url = _public_url(public_url)
 
     slack_api_url = _url("SLACK_API_URL", get("SLACK_API_URL") or "https://slack.com/api/")
     if not slack_api_url.endswith("/"):
@@ -214,5 +250,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         twilio_concurrency=int(concurrency_text),
         twilio_timeout=timeout,
         shutdown_timeout=shutdown_timeout,
+        recovery_max_age=recovery_max_age,
         loop_monitor=monitor_text in {"1", "true"},
+        public_url=public_url,
     )

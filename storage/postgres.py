@@ -43,6 +43,8 @@ IDLE_IN_TRANSACTION_TIMEOUT = 60.0
 # How long a statement may queue for a pooled connection while the server keeps answering others (a
 # burst): longer than the pool's own timeout, which alone would call a busy pool an outage.
 BUSY_POOL_WAIT = 60.0
+# How long one wait for a pooled connection lasts before the wait checks whether the server is down.
+CHECKOUT_TURN = 0.5
 # The key of `tx.lock(name)`: per schema, so two deployments sharing one database do not block each other.
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || %s, 0))"
 
@@ -161,8 +163,6 @@ class PostgresDatabase(Database):
         connect_timeout: float = 5.0,
     ) -> PostgresDatabase:
         """See `Database.connect`."""
-        from storage.migrations import apply_migrations
-
         if pool_size < 1:
             raise ValueError(f"The database pool needs at least one connection, not {pool_size}.")
         if statement_timeout <= 0:
@@ -214,16 +214,8 @@ class PostgresDatabase(Database):
             await pool.close()
             raise
         database = cls(pool, box, url, connect_timeout)
-        try:
-            await apply_migrations(database)
-        except BaseException:
-            await database.close()
-            raise
+        await database._migrate_or_close()
         return database
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     def _usable(self) -> AsyncConnectionPool[Connection]:
         if self._closed:
@@ -247,18 +239,21 @@ class PostgresDatabase(Database):
         in line up to BUSY_POOL_WAIT; when it has not answered lately (or a statement just failed), give
         up after one checkout timeout (PoolTimeout, an outage)."""
         pool = self._usable()
-        deadline = time.monotonic() + BUSY_POOL_WAIT
+        started = time.monotonic()
         failures = _failures(pool)
         while True:
             try:
-                conn = await pool.getconn(timeout=self._checkout_timeout)
+                # Short turns, so an outage shows within one: the pool's reconnections fail at once.
+                conn = await pool.getconn(timeout=min(CHECKOUT_TURN, self._checkout_timeout))
                 break
             except PoolTimeout:
-                # Busy, not down: the server answered lately (a failed statement resets `_answered`,
-                # and a hung server fails statements by their timeout) and the pool's attempts to
-                # (re)connect meanwhile all worked.
+                if _failures(pool) != failures:
+                    raise  # new connections cannot be made: the server is not answering
+                # Busy, not down, while the server answered lately: a failed statement resets
+                # `_answered`, and a hung server fails statements by their timeout.
+                waited = time.monotonic() - started
                 answering = time.monotonic() - self._answered < 3 * self._checkout_timeout
-                if not answering or _failures(pool) != failures or time.monotonic() > deadline:
+                if waited >= (BUSY_POOL_WAIT if answering else self._checkout_timeout):
                     raise
         try:
             yield conn
@@ -323,9 +318,9 @@ class PostgresDatabase(Database):
 
 
 def _failures(pool: AsyncConnectionPool[Connection]) -> int:
-    """Connections the pool could not open or found broken so far (its counters only grow)."""
-    stats = pool.get_stats()
-    return stats.get("connections_errors", 0) + stats.get("connections_lost", 0)
+    """Connections the pool tried to open and could not, so far. (Connections found broken are not
+    counted: after a server restart they are replaced at once, which is no outage.)"""
+    return pool.get_stats().get("connections_errors", 0)
 
 
 def _box(secret_keys: str | None, key_file: Path | None) -> SecretBox:
