@@ -141,12 +141,19 @@ class PostgresDatabase(Database):
     engine: Engine = "postgresql"
 
     def __init__(
-        self, pool: AsyncConnectionPool[Connection], box: SecretBox, url: str, checkout_timeout: float = 5.0
+        self,
+        pool: AsyncConnectionPool[Connection],
+        box: SecretBox,
+        url: str,
+        checkout_timeout: float = 5.0,
+        *,
+        urgent: AsyncConnectionPool[Connection] | None = None,
     ) -> None:
         """Use `Database.connect`; this only stores what it prepared."""
         self.box = box
         self.url = redact_url(url)
         self._pool = pool
+        self._urgent = urgent
         self._checkout_timeout = checkout_timeout
         self._closed = False
         self._answered = 0.0  # monotonic time of the last statement the server answered
@@ -192,28 +199,36 @@ class PostgresDatabase(Database):
                 [_milliseconds(statement_timeout), _milliseconds(IDLE_IN_TRANSACTION_TIMEOUT)],
             )
 
-        pool = AsyncConnectionPool(
-            url,
-            connection_class=Connection,
-            kwargs=kwargs,
-            min_size=pool_size,
-            max_size=pool_size,
-            open=False,
-            configure=configure,
-            # Checked on checkout: a connection the server dropped (restart, failover) is replaced.
-            check=AsyncConnectionPool.check_connection,
-            timeout=connect_timeout,
-            # Give up a failing slot soon; the next request that finds the pool short makes a new one.
-            reconnect_timeout=max(10.0, 2 * connect_timeout),
-            name="bot-database",
-        )
+        def new_pool(size: int, name: str) -> AsyncConnectionPool[Connection]:
+            return AsyncConnectionPool(
+                url,
+                connection_class=Connection,
+                kwargs=kwargs,
+                min_size=size,
+                max_size=size,
+                open=False,
+                configure=configure,
+                # Checked on checkout: a connection the server dropped (restart, failover) is replaced.
+                check=AsyncConnectionPool.check_connection,
+                timeout=connect_timeout,
+                # Give up a failing slot soon; the next request that finds the pool short makes a new one.
+                reconnect_timeout=max(10.0, 2 * connect_timeout),
+                name=name,
+            )
+
+        pool = new_pool(pool_size, "bot-database")
+        # One connection of its own for the group commits written before an ack (`write_batches`), so
+        # an ack never queues behind the background work holding every connection of the main pool.
+        urgent = new_pool(1, "bot-database-acks")
         try:
             with _answering():
                 await pool.open(wait=True, timeout=connect_timeout)
+                await urgent.open(wait=True, timeout=connect_timeout)
         except BaseException:
             await pool.close()
+            await urgent.close()
             raise
-        database = cls(pool, box, url, connect_timeout)
+        database = cls(pool, box, url, connect_timeout, urgent=urgent)
         await database._migrate_or_close()
         return database
 
@@ -234,11 +249,14 @@ class PostgresDatabase(Database):
         self._answered = time.monotonic()
 
     @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Connection]:
+    async def _connection(
+        self, pool: AsyncConnectionPool[Connection] | None = None
+    ) -> AsyncIterator[Connection]:
         """A pooled connection. While every one is busy but the server keeps answering (a burst), wait
         in line up to BUSY_POOL_WAIT; when it has not answered lately (or a statement just failed), give
         up after one checkout timeout (PoolTimeout, an outage)."""
-        pool = self._usable()
+        usable = self._usable()
+        pool = pool or usable
         started = time.monotonic()
         failures = _failures(pool)
         while True:
@@ -286,6 +304,14 @@ class PostgresDatabase(Database):
             return True
         return await super().ping(within)
 
+    async def write_batches(self, batches: Sequence[tuple[str, Sequence[Params]]]) -> None:
+        """`Database.write_batches` on the connection kept for the writes an ack waits for."""
+        with self._answering():
+            async with self._connection(self._urgent) as conn, conn.transaction():
+                for sql, rows in batches:
+                    if rows:
+                        await _execute_many(conn, sql, rows)
+
     async def execute_many(self, sql: str, rows: Sequence[Params]) -> None:
         with self._answering():
             async with self._connection() as conn, conn.transaction():
@@ -311,6 +337,8 @@ class PostgresDatabase(Database):
             return
         self._closed = True
         await self._pool.close()
+        if self._urgent is not None:
+            await self._urgent.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"

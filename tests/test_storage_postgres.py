@@ -170,3 +170,30 @@ async def test_a_busy_pool_is_waited_for_not_called_an_outage(postgres_schema: s
     finally:
         await db.close()
         await watcher.close()
+
+
+async def test_writes_before_an_ack_do_not_queue_behind_a_busy_pool(postgres_schema: str) -> None:
+    """write_batches (the journal's group commit) has a connection of its own: it commits at once while
+    every connection of the main pool is busy."""
+    db = await Database.connect(postgres_schema, secret_keys=DB_KEY, pool_size=1)
+    watcher = await DbTarget("postgresql", postgres_schema).open()
+    marker = f"hog_{secrets.token_hex(4)}"
+    try:
+        await db.execute("CREATE TABLE acks (n INTEGER)")
+        busy = asyncio.create_task(db.fetch_one(f"SELECT pg_sleep(3) AS {marker}"))
+
+        async def running() -> bool:
+            row = await watcher.fetch_one(
+                "SELECT 1 AS found FROM pg_stat_activity WHERE query LIKE ? AND state = 'active'",
+                [f"%AS {marker}"],
+            )
+            return row is not None
+
+        await eventually(running, what="the long statement to hold the main pool's only connection")
+        await asyncio.wait_for(db.write_batches([("INSERT INTO acks (n) VALUES (?)", [[1], [2]])]), 1.5)
+        assert not busy.done()
+        assert await watcher.fetch_one("SELECT count(*) AS n FROM acks") == {"n": 2}
+        await busy
+    finally:
+        await db.close()
+        await watcher.close()
