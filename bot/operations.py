@@ -243,6 +243,30 @@ class Operations:
         }
         return await self._create(ctx, cmd.subcommand, account, creds, request, key=key)
 
+    async def reply(
+        self,
+        ctx: Context,
+        *,
+        account_label: str,
+        account_sid: str,
+        from_: str,
+        to: str,
+        body: str,
+        key: str,
+    ) -> Sent | Duplicate:
+        """Send a conversation's reply from our number to theirs, at most once per `key`.
+
+        The account must still be the one the conversation began on: a label now naming another
+        Twilio account (or none) is refused rather than sending from someone else's number.
+        """
+        account, creds = await self.resolve(ctx, account_label)
+        if account.account_sid != account_sid:
+            raise OperationError(
+                f"the Twilio account labelled '{account_label}' is not the one this conversation began on."
+            )
+        request: dict[str, str | int | None] = {"to": to, "from": from_, "body": body}
+        return await self._create(ctx, "reply", account, creds, request, key=key)
+
     async def schedule(self, ctx: Context, cmd: ScheduleCommand, *, key: str) -> Sent | Duplicate:
         """Schedule one message through a Messaging Service, at most once per `key`."""
         account, creds = await self.resolve(ctx, cmd.account)
@@ -551,7 +575,7 @@ class Operations:
             user_id=entry.user_id,
             channel_id=entry.channel_id or None,
             response_url=entry.response_url,
-            operation="send" if entry.operation == "send" else "schedule",
+            operation="schedule" if entry.operation == "schedule" else "send",
             account_label=entry.account_label or "default",
             to=str(entry.request.get("to") or ""),
             body=str(entry.request.get("body") or ""),

@@ -34,7 +34,9 @@ from bot.slack.logcontext import http_request
 from bot.slack.payloads import shape_problem
 from bot.slack.permissions import Permissions
 from bot.slack.runner import SlackDeps
+from bot.slack.threads import SlackThreads
 from bot.twilio.client import TwilioClient
+from bot.webhooks import CONVERSATIONS, add_routes
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -97,11 +99,16 @@ async def open_runtime(
         settings, services, delivery=Delivery(session), permissions=Permissions(settings.admin_user_ids)
     )
     slack = web_client(settings.slack_bot_token or "", settings.slack_api_url, session)
+    services.conversations.attach(SlackThreads(slack, deps.delivery))
     return Runtime(settings, db, session, slack, stores, services, deps, build_app(deps, slack))
 
 
 async def recover(runtime: Runtime) -> int:
-    """Settle creates a dead process left pending, and post the cards it never posted. Never re-sends."""
+    """Settle creates a dead process left pending, and post the cards it never posted. Never re-sends.
+
+    Texts a dead process stored but did not show are queued for their threads again, in order.
+    """
+    await runtime.services.conversations.recover()
     return await runtime.services.operations.recover(recovery.poster(runtime.deps.delivery, runtime.slack))
 
 
@@ -189,6 +196,7 @@ def create_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         runtime = await open_runtime(settings, clock=clock)
         app[RUNTIME] = runtime
+        app[CONVERSATIONS] = runtime.services.conversations
         if settings.loop_monitor:
             app[MONITOR] = LoopMonitor()
             app[MONITOR].start()
@@ -208,6 +216,7 @@ def create_app(
     app.on_shutdown.append(stop_taking_work)
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
+    add_routes(app, settings.public_url)
     return app
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.conversations import Conversations
 from bot.inflight import InFlight
 from bot.operations import Operations
 from bot.settings import Settings
@@ -18,6 +19,7 @@ from bot.twilio.client import TwilioClient
 from bot.workspace import Workspace
 from storage.accounts import AccountStore
 from storage.audit import AuditLog
+from storage.conversations import ConversationStore
 from storage.db import Database
 from storage.outbox import Outbox
 from storage.teams import TeamSettings
@@ -33,11 +35,12 @@ class Stores:
     audit: AuditLog
     outbox: Outbox
     teams: TeamSettings
+    conversations: ConversationStore
 
     @classmethod
     def over(cls, db: Database) -> Stores:
         """Every repository over `db`."""
-        return cls(AccountStore(db), AuditLog(db), Outbox(db), TeamSettings(db))
+        return cls(AccountStore(db), AuditLog(db), Outbox(db), TeamSettings(db), ConversationStore(db))
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class Services:
     workspace: Workspace
     tasks: TaskTracker
     clock: Callable[[], datetime]
+    conversations: Conversations
 
 
 def build_services(
@@ -70,4 +74,15 @@ def build_services(
         clock=clock,
     )
     workspace = Workspace(twilio=twilio, accounts=stores.accounts, audit=stores.audit, teams=stores.teams)
-    return Services(operations, workspace, tasks or TaskTracker(), clock)
+    tracker = tasks or TaskTracker()
+    conversations = Conversations(
+        store=stores.conversations,
+        accounts=stores.accounts,
+        twilio=twilio,
+        operations=operations,
+        tasks=tracker,
+        clock=clock,
+        idle_days=settings.conversation_idle_days,
+        public_url=settings.public_url,
+    )
+    return Services(operations, workspace, tracker, clock, conversations)

@@ -41,6 +41,10 @@ class Settings:
     # On SIGTERM: how long operations already running may take before they are cancelled.
     shutdown_timeout: float = 25.0
     loop_monitor: bool = False
+    # The bot's public base URL: Twilio signs webhooks against it, and the route card's button uses it.
+    public_url: str | None = None
+    # A conversation with no text for this many days is over: the next text opens a new thread.
+    conversation_idle_days: int = 7
 
     def require(self, *names: str, mode: str) -> None:
         """Fail with a sentence naming the first missing variable that `mode` needs."""
@@ -146,6 +150,15 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
     if monitor_text not in {"0", "1", "true", "false"}:
         raise SettingsError(f"BOT_LOOP_MONITOR must be 1 (on) or 0 (off), not {monitor_text!r}.")
 
+    public_url = get("PUBLIC_URL")
+    if public_url is not None:
+        public_url = _url("PUBLIC_URL", public_url).rstrip("/")
+    idle_text = get("CONVERSATION_IDLE_DAYS") or "7"
+    if not idle_text.isdigit() or not 1 <= int(idle_text) <= 365:
+        raise SettingsError(
+            f"CONVERSATION_IDLE_DAYS must be a whole number from 1 to 365, not {idle_text!r}."
+        )
+
     slack_api_url = _url("SLACK_API_URL", get("SLACK_API_URL") or "https://slack.com/api/")
     if not slack_api_url.endswith("/"):
         slack_api_url += "/"
@@ -167,4 +180,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         twilio_timeout=timeout,
         shutdown_timeout=shutdown_timeout,
         loop_monitor=monitor_text in {"1", "true"},
+        public_url=public_url,
+        conversation_idle_days=int(idle_text),
     )

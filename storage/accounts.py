@@ -195,6 +195,16 @@ class AccountStore:
         )
         return account, creds
 
+    async def auth_tokens(self, account_sid: str) -> tuple[str, ...]:
+        """The decrypted auth tokens stored for `account_sid` in any workspace (webhook signatures).
+
+        Accounts set up with an API key hold the key's secret, not the auth token, and are left out.
+        """
+        rows = await self._db.fetch_all(
+            "SELECT secret_enc FROM accounts WHERE account_sid = ? AND api_key_sid IS NULL", [account_sid]
+        )
+        return tuple(sorted({self._db.box.decrypt(str(row["secret_enc"])) for row in rows}))
+
     async def remove(self, team_id: str, label: str) -> bool:
         """Remove the team's account called `label`; True if it existed.
 

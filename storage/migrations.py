@@ -151,6 +151,86 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX outbox_open_leases ON outbox (lease_until) WHERE card_posted = 0",
         ),
     ),
+    Migration(
+        "0009_conversations",
+        (
+            # Which of our numbers (of which account) opens threads in which channel, per workspace; a
+            # number of an account belongs to one workspace's routes, so a text has one place to go.
+            """
+            CREATE TABLE routes (
+                id {IDENTITY},
+                team_id TEXT NOT NULL,
+                number TEXT NOT NULL,
+                channel_id TEXT NOT NULL,
+                account_label TEXT NOT NULL,
+                account_sid TEXT NOT NULL,
+                created_by TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                UNIQUE (team_id, number),
+                UNIQUE (account_sid, number)
+            )
+            """,
+            # One Slack thread per (our number, their number) until closed or idle.
+            """
+            CREATE TABLE conversations (
+                id {IDENTITY},
+                team_id TEXT NOT NULL,
+                channel_id TEXT NOT NULL,
+                account_label TEXT NOT NULL,
+                account_sid TEXT NOT NULL,
+                our_number TEXT NOT NULL,
+                their_number TEXT NOT NULL,
+                profile_name TEXT,
+                thread_ts TEXT,
+                previous_id BIGINT,
+                opened_at TEXT NOT NULL,
+                last_at TEXT NOT NULL,
+                closed_at TEXT,
+                closed_by TEXT,
+                opted_out INTEGER NOT NULL DEFAULT 0 CHECK (opted_out IN (0, 1))
+            )
+            """,
+            "CREATE INDEX conversations_pair ON conversations (team_id, our_number, their_number, id)",
+            "CREATE UNIQUE INDEX conversations_thread ON conversations (team_id, channel_id, thread_ts)",
+            # Every text Twilio delivered, once per MessageSid, routed or not; `state` says how far it got.
+            """
+            CREATE TABLE inbound_messages (
+                id {IDENTITY},
+                message_sid TEXT NOT NULL UNIQUE,
+                account_sid TEXT NOT NULL,
+                team_id TEXT,
+                our_number TEXT NOT NULL,
+                their_number TEXT NOT NULL,
+                body TEXT NOT NULL,
+                profile_name TEXT,
+                opt_out_type TEXT,
+                num_media INTEGER NOT NULL DEFAULT 0,
+                received_at TEXT NOT NULL,
+                state TEXT NOT NULL,
+                conversation_id BIGINT,
+                posted_ts TEXT
+            )
+            """,
+            "CREATE INDEX inbound_messages_state ON inbound_messages (state, id)",
+            # Replies sent from a thread: the Slack message each Twilio message came from (for reactions).
+            """
+            CREATE TABLE replies (
+                key TEXT PRIMARY KEY,
+                team_id TEXT NOT NULL,
+                conversation_id BIGINT NOT NULL,
+                channel_id TEXT NOT NULL,
+                message_ts TEXT NOT NULL,
+                message_sid TEXT,
+                status TEXT NOT NULL,
+                created_at TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX replies_sid ON replies (message_sid)",
+            # Slack event_ids already handled: the Events API retries, and Bolt does not dedupe.
+            "CREATE TABLE slack_events "
+            "(event_id TEXT PRIMARY KEY, team_id TEXT NOT NULL, seen_at TEXT NOT NULL)",
+        ),
+    ),
 )
 
 

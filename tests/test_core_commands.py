@@ -22,9 +22,12 @@ from bot.core.commands import (
     Incomplete,
     ListCommand,
     LogChannelCommand,
+    RouteCommand,
+    RoutesCommand,
     ScheduleCommand,
     SendCommand,
     SetupCommand,
+    UnrouteCommand,
     parse_command,
 )
 from bot.core.errors import CommandError
@@ -736,6 +739,9 @@ COMMAND_TYPES = (
     DeleteCommand,
     HistoryCommand,
     LogChannelCommand,
+    RouteCommand,
+    RoutesCommand,
+    UnrouteCommand,
     Incomplete,
 )
 

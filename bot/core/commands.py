@@ -7,6 +7,7 @@
     /twilio list [scheduled] [--to TO] [--from FROM] [--date YYYY-MM-DD] [--limit N] [--account LABEL]
     /twilio fetch|cancel|delete SID [--account LABEL]
     /twilio history [N] · /twilio log-channel #channel | off
+    /twilio route NUMBER #channel [--account LABEL] · /twilio routes · /twilio unroute NUMBER
 
 Each request class knows its subcommand's name (`SendCommand.subcommand == "send"`). The words are
 read by `bot.core.words`; every value is checked by the one rule for it in `bot.core.rules`.
@@ -56,10 +57,13 @@ __all__ = [
     "Incomplete",
     "ListCommand",
     "LogChannelCommand",
+    "RouteCommand",
+    "RoutesCommand",
     "ScheduleCommand",
     "SendCommand",
     "SetupCommand",
     "TwilioCommand",
+    "UnrouteCommand",
     "parse_command",
 ]
 
@@ -78,6 +82,9 @@ SUBCOMMANDS: tuple[str, ...] = (
     "delete",
     "history",
     "log-channel",
+    "route",
+    "routes",
+    "unroute",
 )
 
 USAGE: dict[str, str] = {
@@ -94,6 +101,9 @@ USAGE: dict[str, str] = {
     "delete": "/twilio delete SID [--account LABEL]",
     "history": "/twilio history [N]",
     "log-channel": "/twilio log-channel #channel | off",
+    "route": "/twilio route NUMBER #channel [--account LABEL]",
+    "routes": "/twilio routes",
+    "unroute": "/twilio unroute NUMBER",
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -108,6 +118,10 @@ DESCRIPTIONS: dict[str, str] = {
     "delete": "Delete a message's record from Twilio.",
     "history": f"Show the last N commands run here (default {DEFAULT_HISTORY}, at most {MAX_HISTORY}).",
     "log-channel": "Copy every result to a channel, or stop with off (admins only).",
+    "route": "Open a thread in #channel for each person who texts our NUMBER; replies there go back as SMS "
+    "(admins only).",
+    "routes": "List which of our numbers open threads in which channels.",
+    "unroute": "Stop opening threads for texts to NUMBER (admins only).",
 }
 
 _ALIASES = {
@@ -232,6 +246,33 @@ class LogChannelCommand:
 
 
 @dataclass(frozen=True)
+class RouteCommand:
+    """Texts to our `number` (of account `account`, or the default) open threads in `channel_id`."""
+
+    subcommand: ClassVar[str] = "route"
+
+    number: PhoneNumber
+    channel_id: str
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class RoutesCommand:
+    """List the workspace's routes."""
+
+    subcommand: ClassVar[str] = "routes"
+
+
+@dataclass(frozen=True)
+class UnrouteCommand:
+    """Remove the route of our `number`."""
+
+    subcommand: ClassVar[str] = "unroute"
+
+    number: PhoneNumber
+
+
+@dataclass(frozen=True)
 class Incomplete:
     """Required arguments are missing: open `subcommand`'s modal prefilled with the raw text given.
 
@@ -256,6 +297,9 @@ Command = (
     | DeleteCommand
     | HistoryCommand
     | LogChannelCommand
+    | RouteCommand
+    | RoutesCommand
+    | UnrouteCommand
     | Incomplete
 )
 # The commands that call Twilio: each runs as an operation after Slack's ack.
@@ -282,8 +326,8 @@ def parse_command(
     first = text.split(None, 1)
     word = first[0].lower() if first else ""
     word = _ALIASES.get(word, word)
-    # log-channel needs the channel ID inside <#C…|name>; everywhere else mentions become plain text.
-    clean = unescape(unwrap(text, mentions=word != "log-channel"))
+    # log-channel and route need the channel ID inside <#C…|name>; elsewhere mentions become plain text.
+    clean = unescape(unwrap(text, mentions=word not in _CHANNEL_SUBS))
     tokens = tokenize(clean)
     if not tokens:
         return HelpCommand(None)
@@ -308,6 +352,7 @@ def parse_command(
 
 # --- flags ----------------------------------------------------------------------------------------
 
+_CHANNEL_SUBS = frozenset({"log-channel", "route"})
 _FLAG_NAMES = frozenset({"to", "from", "date", "limit", "account", "service"})
 _PHONE_FLAGS = frozenset({"to", "from"})
 
@@ -702,18 +747,55 @@ def _parse_log_channel(ctx: _Context) -> Command:
     raw = args.positionals[0][1].value.strip()
     if raw.lower() in _OFF:
         return LogChannelCommand(None)
+    return LogChannelCommand(_channel_id(ctx, raw, also=" or off"))
+
+
+def _channel_id(ctx: _Context, raw: str, *, also: str = "") -> str:
+    """The channel ID in `<#C…|name>` or a bare `C…`, or a CommandError saying how to pick one."""
     ref = _CHANNEL_REF.fullmatch(raw)
     if ref:
-        return LogChannelCommand(ref.group(1))
+        return ref.group(1)
     if _CHANNEL_ID.fullmatch(raw):
-        return LogChannelCommand(raw)
+        return raw
     if raw.startswith("#"):
         raise ctx.fail(
             f"Slack sent {quoted(raw)} as plain text, without the channel's ID; pick the channel from "
             "the list that appears after typing #, or give its ID like C0123456789.",
             "channel",
         )
-    raise ctx.fail(f"{quoted(raw)} is not a channel; write #channel-name or off.", "channel")
+    raise ctx.fail(f"{quoted(raw)} is not a channel; write #channel-name{also}.", "channel")
+
+
+def _parse_route(ctx: _Context) -> Command:
+    """/twilio route NUMBER #channel [--account LABEL]."""
+    args = ctx.split(("account",))
+    pos = args.positionals
+    count = _positional_phone(ctx, args, "number") if pos else 0
+    if len(pos) <= count:
+        raise ctx.fail(
+            "Say which of our numbers and which channel, like /twilio route +15557654321 #support.",
+            "number" if not pos else "channel",
+        )
+    ctx.no_positionals(args, after=count + 1)
+    number = ctx.phone(ctx.join([tok for _, tok in pos[:count]]), "number")
+    return RouteCommand(number, _channel_id(ctx, pos[count][1].value.strip()), ctx.account(args))
+
+
+def _parse_routes(ctx: _Context) -> Command:
+    """/twilio routes: no arguments."""
+    args = ctx.split(())
+    ctx.no_positionals(args)
+    return RoutesCommand()
+
+
+def _parse_unroute(ctx: _Context) -> Command:
+    """/twilio unroute NUMBER."""
+    args = ctx.split(())
+    if not args.positionals:
+        raise ctx.fail("Say which number, like /twilio unroute +15557654321.", "number")
+    count = _positional_phone(ctx, args, "number")
+    ctx.no_positionals(args, after=count)
+    return UnrouteCommand(ctx.phone(ctx.join([tok for _, tok in args.positionals[:count]]), "number"))
 
 
 _PARSERS: dict[str, Callable[[_Context], Command]] = {
@@ -727,4 +809,7 @@ _PARSERS: dict[str, Callable[[_Context], Command]] = {
     DeleteCommand.subcommand: _sid_parser(DeleteCommand),
     HistoryCommand.subcommand: _parse_history,
     LogChannelCommand.subcommand: _parse_log_channel,
+    RouteCommand.subcommand: _parse_route,
+    RoutesCommand.subcommand: _parse_routes,
+    UnrouteCommand.subcommand: _parse_unroute,
 }

@@ -48,6 +48,7 @@ __all__ = [
     "list_card",
     "log_channel_card",
     "message_card",
+    "notice_card",
     "parse_button_value",
     "parse_reopen_value",
     "unknown_outcome_card",
@@ -562,6 +563,11 @@ def error_card(
         if value is not None:
             blocks.append(_actions([_button("Edit and try again", ACTION_REOPEN, value, style="primary")]))
     return Card(text=_fallback(f"{title}: {sentence}"), blocks=tuple(blocks))
+
+
+def notice_card(sentence: str) -> Card:
+    """One plain sentence from the bot (escaped)."""
+    return Card(text=_fallback(sentence), blocks=(_section(safe(sentence, MAX_SECTION)),))
 
 
 def log_channel_card(*, set_by: str) -> Card:

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.conversations import Conversations
 from bot.core.commands import (
     CancelCommand,
     FetchCommand,
@@ -65,6 +66,7 @@ class SlackDeps:
     clock: Callable[[], datetime]
     delivery: Delivery
     permissions: Permissions
+    conversations: Conversations
 
     @classmethod
     def of(
@@ -79,6 +81,7 @@ class SlackDeps:
             services.clock,
             delivery,
             permissions,
+            services.conversations,
         )
 
 
