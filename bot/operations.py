@@ -265,7 +265,8 @@ class Operations:
                 f"the Twilio account labelled '{account_label}' is not the one this conversation began on."
             )
         request: dict[str, str | int | None] = {"to": to, "from": from_, "body": body}
-        return await self._create(ctx, "reply", account, creds, request, key=key)
+        # A reply is a send to the outbox and the audit log (its key says it came from a thread).
+        return await self._create(ctx, "send", account, creds, request, key=key)
 
     async def schedule(self, ctx: Context, cmd: ScheduleCommand, *, key: str) -> Sent | Duplicate:
         """Schedule one message through a Messaging Service, at most once per `key`."""
@@ -575,7 +576,7 @@ class Operations:
             user_id=entry.user_id,
             channel_id=entry.channel_id or None,
             response_url=entry.response_url,
-            operation="schedule" if entry.operation == "schedule" else "send",
+            operation="send" if entry.operation == "send" else "schedule",
             account_label=entry.account_label or "default",
             to=str(entry.request.get("to") or ""),
             body=str(entry.request.get("body") or ""),

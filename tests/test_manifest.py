@@ -13,7 +13,19 @@ from bot.core.commands import SUBCOMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
 TWILIO_SUBCOMMANDS = ("send", "schedule", "list", "fetch", "cancel", "delete")
-SCOPES = {"commands", "chat:write", "chat:write.public", "users:read"}
+SCOPES = {
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "users:read",
+    "channels:history",
+    "groups:history",
+    "files:read",
+    "files:write",
+    "reactions:write",
+}
+# Each subscribed event and the Bolt event type a listener takes it under.
+EVENTS = {"message.channels": "message", "message.groups": "message"}
 
 _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]*):(?:\s+(.*))?$")
 
@@ -178,7 +190,7 @@ def test_manifest_names_the_app(manifest: dict[str, Any]) -> None:
 
 
 def test_manifest_has_the_designed_scopes(manifest: dict[str, Any]) -> None:
-    """Exactly the four bot scopes of design.md."""
+    """Exactly the bot scopes of design.md: the four of commands, and those of conversations."""
     scopes = manifest["oauth_config"]["scopes"]["bot"]
     assert set(scopes) == SCOPES
     assert len(scopes) == len(SCOPES)
@@ -207,6 +219,38 @@ def test_manifest_enables_interactivity(manifest: dict[str, Any]) -> None:
     assert settings["socket_mode_enabled"] is False
     assert settings["org_deploy_enabled"] is False
     assert settings["token_rotation_enabled"] is False
+
+
+def test_manifest_subscribes_to_the_events_the_listeners_take(manifest: dict[str, Any]) -> None:
+    """The subscribed events go to /slack/events, and the app has a listener for each of them."""
+    from slack_bolt.async_app import AsyncApp
+
+    from bot.slack import events
+
+    subscriptions = manifest["settings"]["event_subscriptions"]
+    assert subscriptions["request_url"].endswith("/slack/events")
+    assert set(subscriptions["bot_events"]) == set(EVENTS)
+    app = AsyncApp(token="xoxb-test", signing_secret="unused")
+    events.register(app, deps=None)  # type: ignore[arg-type]  # registering reads no dependency
+    listeners = app._async_listeners  # Bolt keeps no public list of them
+    for kind in set(EVENTS.values()):
+        assert any(_listens_to(listener, kind) for listener in listeners), f"no listener for {kind}"
+
+
+def _listens_to(listener: Any, kind: str) -> bool:
+    """Whether a Bolt listener's matchers accept an event of type `kind` (as Slack would send it)."""
+    from slack_bolt.request.async_request import AsyncBoltRequest
+
+    body = {"type": "event_callback", "team_id": "T1", "event": {"type": kind, "channel": "C1"}}
+    request = AsyncBoltRequest(body=json.dumps(body), mode="socket_mode")
+    return all(await_free_match(matcher, request) for matcher in listener.matchers)
+
+
+def await_free_match(matcher: Any, request: Any) -> bool:
+    """Run an async Bolt matcher to completion (it does no I/O)."""
+    import asyncio
+
+    return bool(asyncio.run(matcher.async_matches(request, None)))
 
 
 def test_manifest_explains_socket_mode() -> None:

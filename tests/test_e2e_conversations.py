@@ -1,0 +1,214 @@
+"""Two-way conversations, as the team sees them: routes, texts in threads, replies going out as SMS."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from conversation_helpers import (
+    OURS,
+    PHONE,
+    creates,
+    inbound_form,
+    message_event,
+    post_event,
+    post_form,
+    roots,
+    route_ops,
+    text_in,
+    thread,
+)
+from harness import OTHER_ACCOUNT_SID, Stack, buttons, card_text
+
+from bot.sandbox.slack import GENERAL_ID, MEMBER_ID, OPS_ID
+
+
+async def test_an_admin_routes_a_number_and_everyone_can_list_routes(stack: Stack) -> None:
+    """The route card names number and channel; `routes` lists it; a member may not route."""
+    await route_ops(stack)
+    card = card_text(stack.last_card(GENERAL_ID))
+    assert OURS in card and f"<#{OPS_ID}>" in card
+    await stack.command("routes", user_id=MEMBER_ID)
+    listing = stack.ephemeral_texts(MEMBER_ID)[-1]
+    assert f"{OURS} → <#{OPS_ID}>" in listing
+    resp = await stack.command("route +15557654321 <#C0GENERAL|general>", user_id=MEMBER_ID)
+    assert "Only workspace admins" in str(resp.body)
+    await stack.command(f"unroute {OURS}")
+    await stack.command("routes")
+    assert "No number is routed yet" in stack.ephemeral_texts()[-1]
+
+
+async def test_a_text_opens_a_thread_and_later_texts_join_it(stack: Stack) -> None:
+    """The first text posts a root card and the text in its thread; the second joins the same thread."""
+    await route_ops(stack)
+    await text_in(stack, "hello <!channel> *bold*", ProfileName="Ann")
+    await text_in(stack, "second")
+    (root,) = roots(stack)
+    root_text = card_text(root)
+    assert PHONE in root_text and "Ann" in root_text and OURS in root_text and "main" in root_text
+    assert "//" in root_text  # the help line says notes stay internal
+    assert set(buttons(root)) == {"conversation_close", "reopen_modal:send"}
+    texts = [card_text(m) for m in thread(stack, root["ts"])]
+    assert len(texts) == 2
+    assert "hello &lt;!channel&gt; *bold*" in texts[0] and "Received" in texts[0]
+    assert "<!channel>" not in texts[0]
+    assert "second" in texts[1]
+
+
+async def test_a_text_delivered_twice_is_shown_once(stack: Stack) -> None:
+    """Twilio's retry of the same MessageSid adds nothing to the thread."""
+    await route_ops(stack)
+    form = inbound_form("only once")
+    for _ in range(3):
+        status, content_type, body = await post_form(stack, form)
+        assert (status, content_type) == (200, "text/xml") and "<Response/>" in body
+    await stack.settle()
+    (root,) = roots(stack)
+    assert len(thread(stack, root["ts"])) == 1
+
+
+async def test_unsigned_wrongly_signed_and_unknown_account_texts_get_403(stack: Stack) -> None:
+    """Nothing is posted or stored for a request Twilio did not sign with a stored account's token."""
+    await route_ops(stack)
+    form = inbound_form("forged")
+    assert (await post_form(stack, form, signature=""))[0] == 403
+    assert (await post_form(stack, form, signature="bm90IGl0"))[0] == 403
+    assert (await post_form(stack, form, token="some-other-token"))[0] == 403
+    other = inbound_form("other account", AccountSid=OTHER_ACCOUNT_SID)
+    assert (await post_form(stack, other, token=stack.other_token))[0] == 403
+    await stack.settle()
+    assert roots(stack) == []
+    assert await stack.runtime.stores.conversations.unposted_inbound() == []
+
+
+async def test_a_text_to_an_unrouted_number_is_stored_and_counted(stack: Stack) -> None:
+    """No thread opens; `/twilio routes` says one text arrived unrouted."""
+    await text_in(stack, "anyone there?")
+    assert roots(stack) == []
+    await stack.command("routes")
+    assert "1 text arrived for numbers with no route" in stack.ephemeral_texts()[-1]
+
+
+async def test_closing_a_conversation_makes_the_next_text_open_a_new_linked_thread(stack: Stack) -> None:
+    """Close updates the root card; the next text opens a new thread that links the earlier one."""
+    await route_ops(stack)
+    await text_in(stack, "first")
+    (first,) = roots(stack)
+    await stack.click(first, "conversation_close", channel_id=OPS_ID)
+    assert "Closed" in card_text(stack.slack.message(OPS_ID, first["ts"]))
+    await text_in(stack, "again")
+    old, new = roots(stack)
+    assert old["ts"] == first["ts"]
+    assert "Earlier conversation" in card_text(new)
+    (again,) = thread(stack, new["ts"])
+    assert "again" in card_text(again)
+
+
+async def test_an_idle_conversation_ends_after_the_idle_days(stack: Stack) -> None:
+    """A text eight days after the last one opens a new thread."""
+    await route_ops(stack)
+    await text_in(stack, "monday")
+    stack.twilio.clock.advance(timedelta(days=8))
+    await text_in(stack, "next week")
+    assert len(roots(stack)) == 2
+
+
+async def test_texts_keep_their_order_while_slack_rate_limits(stack: Stack) -> None:
+    """Under repeated 429s every text appears once, in the order Twilio delivered them."""
+    await route_ops(stack)
+    stack.slack.inject("chat.postMessage", status=429, retry_after=0, times=10)
+    bodies = [f"part {n}" for n in range(6)]
+    for body in bodies:
+        status, _, _ = await post_form(stack, inbound_form(body))
+        assert status == 200
+    await stack.settle()
+    (root,) = roots(stack)
+    shown = [card_text(m) for m in thread(stack, root["ts"])]
+    assert len(shown) == len(bodies)
+    for body, text in zip(bodies, shown, strict=True):
+        assert body in text
+
+
+async def test_a_reply_in_the_thread_is_sent_once_from_our_number(stack: Stack) -> None:
+    """The reply goes from our number to theirs; Slack's retries of the event create nothing more."""
+    await route_ops(stack)
+    await text_in(stack, "hi")
+    (root,) = roots(stack)
+    event = message_event("Thanks, on it!", thread_ts=root["ts"])
+    assert await post_event(stack, event, event_id="EvReply1") == 200
+    assert await post_event(stack, event, event_id="EvReply1", retry=1) == 200
+    assert await post_event(stack, event, event_id="EvReply1", retry=2) == 200
+    sent = creates(stack)
+    assert len(sent) == 1
+    assert (sent[0]["From"], sent[0]["To"], sent[0]["Body"]) == (OURS, PHONE, "Thanks, on it!")
+
+
+async def test_notes_bots_edits_and_broadcasts_are_never_sent(stack: Stack) -> None:
+    """`//` notes, other bots' posts, edits, deletions, broadcasts and top-level posts make no create."""
+    await route_ops(stack)
+    await text_in(stack, "hi")
+    (root,) = roots(stack)
+    ts = root["ts"]
+    for event in (
+        message_event("// internal: VIP customer", thread_ts=ts),
+        message_event("from a bot", thread_ts=ts, bot_id="B0OTHER", subtype="bot_message"),
+        message_event("edited", thread_ts=ts, subtype="message_changed"),
+        message_event("gone", thread_ts=ts, subtype="message_deleted"),
+        message_event("also to channel", thread_ts=ts, subtype="thread_broadcast"),
+        message_event("top level", thread_ts=None),
+    ):
+        assert await post_event(stack, event) == 200
+    assert creates(stack) == []
+
+
+async def test_a_reply_too_long_for_a_text_is_refused_in_the_thread(stack: Stack) -> None:
+    """1,601 characters: a notice in the thread, no Twilio call."""
+    await route_ops(stack)
+    await text_in(stack, "hi")
+    (root,) = roots(stack)
+    await post_event(stack, message_event("x" * 1601, thread_ts=root["ts"]))
+    assert creates(stack) == []
+    assert "1,601 characters" in card_text(thread(stack, root["ts"])[-1])
+
+
+async def test_stop_holds_replies_until_start(stack: Stack) -> None:
+    """After STOP a reply is held with a notice and no create; after START replies go out again."""
+    await route_ops(stack)
+    await text_in(stack, "hi")
+    (root,) = roots(stack)
+    await text_in(stack, "STOP", OptOutType="STOP")
+    assert "texted STOP" in card_text(thread(stack, root["ts"])[-1])
+    await post_event(stack, message_event("are you there?", thread_ts=root["ts"]))
+    assert creates(stack) == []
+    assert "Held, not sent" in card_text(thread(stack, root["ts"])[-1])
+    await text_in(stack, "start")
+    await post_event(stack, message_event("welcome back", thread_ts=root["ts"]))
+    assert [c["Body"] for c in creates(stack)] == ["welcome back"]
+
+
+async def test_a_reply_in_another_workspace_never_uses_this_ones_thread(stack: Stack) -> None:
+    """The same channel and thread ts from another team is not a conversation there: nothing is sent."""
+    await route_ops(stack)
+    await text_in(stack, "hi")
+    (root,) = roots(stack)
+    await post_event(stack, message_event("cross-team", thread_ts=root["ts"]), team_id="T0OTHERTEAM")
+    assert creates(stack) == []
+
+
+async def test_a_signed_form_without_its_fields_is_answered_and_logged_not_failed(stack: Stack) -> None:
+    """A signed form missing From is answered with empty TwiML, stores nothing and posts nothing."""
+    await route_ops(stack)
+    form = inbound_form("no sender")
+    del form["From"]
+    status, content_type, _ = await post_form(stack, form)
+    assert (status, content_type) == (200, "text/xml")
+    await stack.settle()
+    assert roots(stack) == []
+
+
+async def test_a_hundred_kilobyte_body_is_shown_cut_not_lost(stack: Stack) -> None:
+    """A huge body is stored and shown cut to fit, with its length."""
+    await route_ops(stack)
+    await text_in(stack, "y" * 100_000)
+    (root,) = roots(stack)
+    (shown,) = thread(stack, root["ts"])
+    assert "characters; cut to fit" in card_text(shown)
