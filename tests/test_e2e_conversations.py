@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from conversation_helpers import (
     OURS,
@@ -17,9 +18,9 @@ from conversation_helpers import (
     text_in,
     thread,
 )
-from harness import OTHER_ACCOUNT_SID, Stack, buttons, card_text
+from harness import OTHER_ACCOUNT_SID, Stack, buttons, card_text, start_stack, stop_stack
 
-from bot.sandbox.slack import GENERAL_ID, MEMBER_ID, OPS_ID
+from bot.sandbox.slack import GENERAL_ID, MEMBER_ID, OPS_ID, TEAM_ID
 
 
 async def test_an_admin_routes_a_number_and_everyone_can_list_routes(stack: Stack) -> None:
@@ -212,3 +213,30 @@ async def test_a_hundred_kilobyte_body_is_shown_cut_not_lost(stack: Stack) -> No
     (root,) = roots(stack)
     (shown,) = thread(stack, root["ts"])
     assert "characters; cut to fit" in card_text(shown)
+
+
+async def test_a_reply_retried_after_a_restart_is_not_sent_again(tmp_path: Path) -> None:
+    """The reply's key is in the database: Slack's retry to a new process creates nothing."""
+    first = await start_stack(tmp_path / "bot.db")
+    try:
+        await route_ops(first)
+        await text_in(first, "hi")
+        (root,) = roots(first)
+        event = message_event("sent before the restart", thread_ts=root["ts"])
+        await post_event(first, event, event_id="EvRestart")
+        assert len(creates(first)) == 1
+    finally:
+        await stop_stack(first)
+    second = await start_stack(tmp_path / "bot.db", with_account=False)
+    try:
+        assert await post_event(second, event, event_id="EvRestart", retry=1) == 200
+        assert creates(second) == []
+    finally:
+        await stop_stack(second)
+
+
+async def test_a_route_to_an_unknown_account_label_is_refused(stack: Stack) -> None:
+    """`--account nope` names the labels this workspace has, and routes nothing."""
+    await stack.command(f"route {OURS} <#{OPS_ID}|ops> --account nope")
+    assert "no Twilio account labelled 'nope'" in stack.ephemeral_texts()[-1]
+    assert await stack.runtime.stores.conversations.routes(TEAM_ID) == []

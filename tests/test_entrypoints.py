@@ -35,6 +35,9 @@ REPO = Path(__file__).resolve().parents[1]
         ({"DEFAULT_REGION": "USA"}, "DEFAULT_REGION"),
         ({"TWILIO_CONCURRENCY": "0"}, "TWILIO_CONCURRENCY"),
         ({"TWILIO_TIMEOUT": "-1"}, "TWILIO_TIMEOUT"),
+        ({"PUBLIC_URL": "bridge.example.com"}, "PUBLIC_URL"),
+        ({"CONVERSATION_IDLE_DAYS": "0"}, "CONVERSATION_IDLE_DAYS"),
+        ({"CONVERSATION_IDLE_DAYS": "a week"}, "CONVERSATION_IDLE_DAYS"),
     ],
 )
 def test_malformed_setting_is_named(env: dict[str, str], named: str) -> None:
@@ -52,6 +55,11 @@ def test_defaults_follow_the_design_contract() -> None:
     assert settings.database_path == Path("./data/bot.db")
     assert (settings.host, settings.port) == ("0.0.0.0", 3000)
     assert (settings.log_level, settings.log_format) == ("INFO", "console")
+    assert (settings.public_url, settings.conversation_idle_days) == (None, 7)
+    assert (
+        load_settings({"PUBLIC_URL": "https://bridge.example.com/"}).public_url
+        == "https://bridge.example.com"
+    )
 
 
 def test_settings_repr_hides_secrets() -> None:
