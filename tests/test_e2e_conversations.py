@@ -20,7 +20,7 @@ from conversation_helpers import (
 )
 from harness import OTHER_ACCOUNT_SID, Stack, buttons, card_text, start_stack, stop_stack
 
-from bot.sandbox.slack import GENERAL_ID, MEMBER_ID, OPS_ID, TEAM_ID
+from bot.sandbox.slack import GENERAL_ID, MEMBER_ID, OPS_ID, PRIVATE_ID, TEAM_ID
 
 
 async def test_an_admin_routes_a_number_and_everyone_can_list_routes(stack: Stack) -> None:
@@ -240,3 +240,24 @@ async def test_a_route_to_an_unknown_account_label_is_refused(stack: Stack) -> N
     await stack.command(f"route {OURS} <#{OPS_ID}|ops> --account nope")
     assert "no Twilio account labelled 'nope'" in stack.ephemeral_texts()[-1]
     assert await stack.runtime.stores.conversations.routes(TEAM_ID) == []
+
+
+async def test_a_reply_twilio_refuses_says_why_in_the_thread(stack: Stack) -> None:
+    """Twilio's 21610 (they unsubscribed) comes back as a sentence in the thread; nothing is retried."""
+    await route_ops(stack)
+    await text_in(stack, "hi", from_="+15005550004")
+    (root,) = roots(stack)
+    await post_event(stack, message_event("hello?", thread_ts=root["ts"]))
+    assert len(creates(stack)) == 1
+    said = card_text(thread(stack, root["ts"])[-1])
+    assert "Twilio did not send this reply" in said and "21610" in said
+
+
+async def test_a_text_for_a_channel_the_bot_cannot_post_in_is_kept(stack: Stack) -> None:
+    """The bot is not in the private channel: the text is stored as failed and logged, not lost."""
+    await stack.command(f"route {OURS} <#{PRIVATE_ID}|private-team>")
+    sid = await text_in(stack, "into the void")
+    row = await stack.runtime.db.fetch_one(
+        "SELECT state, body FROM inbound_messages WHERE message_sid = ?", [sid]
+    )
+    assert row == {"state": "failed", "body": "into the void"}

@@ -63,11 +63,13 @@ async def _reply(deps: SlackDeps, client: AsyncWebClient, req: ReplyRequest) -> 
 
 
 async def _show(deps: SlackDeps, client: AsyncWebClient, req: ReplyRequest, outcome: ReplyOutcome) -> None:
-    if outcome.kind == "sent":
-        await client.reactions_add(channel=req.channel_id, timestamp=req.ts, name=REACTION_SENT)
-        return
-    if outcome.kind == "failed":
-        await client.reactions_add(channel=req.channel_id, timestamp=req.ts, name=REACTION_FAILED)
+    if outcome.kind in {"sent", "failed"}:
+        name = REACTION_SENT if outcome.kind == "sent" else REACTION_FAILED
+        try:
+            await client.reactions_add(channel=req.channel_id, timestamp=req.ts, name=name)
+        except SlackApiError as err:
+            # The thread line below still says what happened; a missing reaction is only cosmetic.
+            log.warning("could not react to a reply: %s", err.response.get("error"))
     if outcome.sentence and req.thread_ts:
         card = notice_card(outcome.sentence)
         await deps.delivery.post_in_thread(client, req.channel_id, req.thread_ts, card)
