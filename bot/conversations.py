@@ -23,6 +23,7 @@ from bot.operations import Context, Duplicate, OperationError, Operations, Sent
 from bot.tasks import ShuttingDown, TaskTracker
 from bot.twilio.client import TwilioClient
 from bot.twilio.errors import TwilioError
+from bot.twilio.media import FetchedMedia, MediaFetcher
 from bot.twilio.models import IncomingNumber
 from storage.accounts import AccountStore
 from storage.conversations import Conversation, ConversationStore, InboundRow, Route, RouteTaken
@@ -52,6 +53,8 @@ log = logging.getLogger(__name__)
 
 INBOUND_PATH = "/twilio/inbound"
 MAX_REPLY = 1600
+# Twilio attaches at most 10 media to a message.
+MAX_MEDIA = 10
 NOTE_PREFIX = "//"
 # What the webhook keeps of a body; an SMS is at most 1600 characters, so more is not a real text.
 MAX_STORED_BODY = 20_000
@@ -90,6 +93,9 @@ class ThreadSink(Protocol):
     async def notice(self, conversation: Conversation, sentence: str) -> None:
         """Say something in the thread (opted out, back in…)."""
 
+    async def upload(self, conversation: Conversation, filename: str, content_type: str, data: bytes) -> None:
+        """Put a text's attachment into the thread."""
+
 
 @dataclass(frozen=True)
 class InboundText:
@@ -103,20 +109,29 @@ class InboundText:
     num_media: int = 0
     profile_name: str | None = None
     opt_out_type: str | None = None
+    # (MediaUrl, MediaContentType) of each attachment.
+    media: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_form(cls, form: Mapping[str, str]) -> InboundText:
         """Read a webhook form already checked by `inbound_problem`."""
         media = form.get("NumMedia", "0")
+        count = int(media) if media.isdigit() and len(media) < 4 else 0
+        items = tuple(
+            (form[f"MediaUrl{n}"][:2000], form.get(f"MediaContentType{n}", "")[:200])
+            for n in range(min(count, MAX_MEDIA))
+            if form.get(f"MediaUrl{n}")
+        )
         return cls(
             message_sid=form["MessageSid"],
             account_sid=form["AccountSid"],
             from_=form["From"],
             to=form["To"],
             body=form.get("Body", "")[:MAX_STORED_BODY],
-            num_media=int(media) if media.isdigit() and len(media) < 4 else 0,
+            num_media=count,
             profile_name=(form.get("ProfileName") or None),
             opt_out_type=(form.get("OptOutType") or None),
+            media=items,
         )
 
 
@@ -210,6 +225,7 @@ class Conversations:
         clock: Callable[[], datetime],
         idle_days: int = 7,
         public_url: str | None = None,
+        media: MediaFetcher | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self.store = store
@@ -221,6 +237,7 @@ class Conversations:
         self._idle = timedelta(days=idle_days)
         self._public_url = public_url.rstrip("/") if public_url else None
         self._sleep = sleep
+        self._media = media
         self._sink: ThreadSink | None = None
         self._queues: dict[tuple[str, str, str], deque[InboundRow]] = {}
 
@@ -315,6 +332,7 @@ class Conversations:
             opt_out_type=text.opt_out_type,
             num_media=text.num_media,
             received_at=self._clock(),
+            media=text.media,
         )
         if row is None:
             log.info("text %s delivered again; already stored", text.message_sid)
@@ -376,7 +394,9 @@ class Conversations:
                 )
                 if change is not None and change != conversation.opted_out:
                     await self.store.set_opted_out(conversation.id, change)
-                    await self._notice(sink, conversation, change)
+                    await self._say(sink, conversation, _opt_sentence(conversation, change))
+                if row.media:
+                    await self._attachments(sink, route, conversation, row)
                 return
             except RetryLater as wait:
                 # Never drop a text: wait as long as Slack asks, then post the same one again.
@@ -386,13 +406,8 @@ class Conversations:
                 await self.store.mark_inbound(row.message_sid, state="failed", team_id=route.team_id)
                 return
 
-    async def _notice(self, sink: ThreadSink, conversation: Conversation, opted_out: bool) -> None:
-        sentence = (
-            f"{conversation.their_number} texted STOP: replies from this thread are held and not sent "
-            "until they text START."
-            if opted_out
-            else f"{conversation.their_number} texted START: replies from this thread are sent again."
-        )
+    async def _say(self, sink: ThreadSink, conversation: Conversation, sentence: str) -> None:
+        """A line in the thread, waiting out rate limits; given up (logged) when Slack refuses it."""
         while True:
             try:
                 await sink.notice(conversation, sentence)
@@ -400,8 +415,47 @@ class Conversations:
             except RetryLater as wait:
                 await self._sleep(min(max(wait.seconds, 0.0), RETRY_MAX))
             except PostFailed as err:
-                log.warning("could not post the opt-out notice: %s", err.reason)
+                log.warning("could not post a line in the thread: %s", err.reason)
                 return
+
+    async def _attachments(
+        self, sink: ThreadSink, route: Route, conversation: Conversation, row: InboundRow
+    ) -> None:
+        """Each attachment into the thread, or a note saying what it was and why it is not there."""
+        found = await self._operations.credentials(route.team_id, route.account_label)
+        for index, (url, kind) in enumerate(row.media, start=1):
+            if self._media is None or found is None or found[0].account_sid != route.account_sid:
+                fetched = FetchedMedia(kind, None, None, "the bot cannot fetch media for this account")
+            else:
+                fetched = await self._media.fetch(found[1], url, kind)
+            if fetched.data is not None:
+                name = f"{row.message_sid}-{index}{_extension(fetched.content_type)}"
+                try:
+                    await self._upload(sink, conversation, name, fetched)
+                    continue
+                except PostFailed as err:
+                    fetched = FetchedMedia(
+                        fetched.content_type, None, fetched.size, f"Slack refused it ({err.reason})"
+                    )
+            size = f", {fetched.size:,} bytes" if fetched.size is not None else ""
+            log.warning("attachment %d of %s not shown: %s", index, row.message_sid, fetched.problem)
+            await self._say(
+                sink,
+                conversation,
+                f"Attachment {index} ({fetched.content_type or 'unknown type'}{size}) is not shown: "
+                f"{fetched.problem}.",
+            )
+
+    async def _upload(
+        self, sink: ThreadSink, conversation: Conversation, name: str, media: FetchedMedia
+    ) -> None:
+        assert media.data is not None
+        while True:
+            try:
+                await sink.upload(conversation, name, media.content_type, media.data)
+                return
+            except RetryLater as wait:
+                await self._sleep(min(max(wait.seconds, 0.0), RETRY_MAX))
 
     async def _conversation(self, sink: ThreadSink, route: Route, row: InboundRow) -> Conversation:
         """The open conversation this text joins, or a new one with its root card posted."""
@@ -534,3 +588,30 @@ class Conversations:
 def reply_key(team_id: str, channel_id: str, ts: str) -> str:
     """The outbox key of the reply a Slack message makes."""
     return f"reply:{team_id}:{channel_id}:{ts}"
+
+
+def _opt_sentence(conversation: Conversation, opted_out: bool) -> str:
+    if opted_out:
+        return (
+            f"{conversation.their_number} texted STOP: replies from this thread are held and not sent "
+            "until they text START."
+        )
+    return f"{conversation.their_number} texted START: replies from this thread are sent again."
+
+
+_EXTENSIONS = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/gif": ".gif",
+    "image/webp": ".webp",
+    "video/mp4": ".mp4",
+    "audio/mpeg": ".mp3",
+    "audio/ogg": ".ogg",
+    "application/pdf": ".pdf",
+    "text/vcard": ".vcf",
+    "text/plain": ".txt",
+}
+
+
+def _extension(content_type: str) -> str:
+    return _EXTENSIONS.get(content_type.lower(), "")

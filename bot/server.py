@@ -36,6 +36,7 @@ from bot.slack.permissions import Permissions
 from bot.slack.runner import SlackDeps
 from bot.slack.threads import SlackThreads
 from bot.twilio.client import TwilioClient
+from bot.twilio.media import MediaFetcher
 from bot.webhooks import CONVERSATIONS, add_routes
 from storage.db import Database
 
@@ -93,7 +94,12 @@ async def open_runtime(
     )
     stores = Stores.over(db)
     services = build_services(
-        settings, stores, twilio, clock=clock, inflight=InFlight.beside(settings.database_path)
+        settings,
+        stores,
+        twilio,
+        clock=clock,
+        inflight=InFlight.beside(settings.database_path),
+        media=MediaFetcher(session, settings.twilio_api_url, timeout=settings.twilio_timeout),
     )
     deps = SlackDeps.of(
         settings, services, delivery=Delivery(session), permissions=Permissions(settings.admin_user_ids)

@@ -16,6 +16,7 @@ from bot.operations import Operations
 from bot.settings import Settings
 from bot.tasks import TaskTracker
 from bot.twilio.client import TwilioClient
+from bot.twilio.media import MediaFetcher
 from bot.workspace import Workspace
 from storage.accounts import AccountStore
 from storage.audit import AuditLog
@@ -62,6 +63,7 @@ def build_services(
     clock: Callable[[], datetime],
     tasks: TaskTracker | None = None,
     inflight: InFlight | None = None,
+    media: MediaFetcher | None = None,
 ) -> Services:
     """The services over `stores`, calling Twilio through `twilio`."""
     operations = Operations(
@@ -84,5 +86,6 @@ def build_services(
         clock=clock,
         idle_days=settings.conversation_idle_days,
         public_url=settings.public_url,
+        media=media,
     )
     return Services(operations, workspace, tracker, clock, conversations)

@@ -6,6 +6,7 @@ are looked up by the account and number Twilio names, which together belong to a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,6 +79,8 @@ class InboundRow:
     received_at: datetime
     state: str
     conversation_id: int | None
+    # (MediaUrl, MediaContentType) of each attachment, in Twilio's order.
+    media: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,13 @@ def _inbound(row: Mapping[str, Any]) -> InboundRow:
         received_at=datetime.fromisoformat(str(row["received_at"])),
         state=str(row["state"]),
         conversation_id=None if row["conversation_id"] is None else int(row["conversation_id"]),
+        media=_media(row["media_json"]),
     )
+
+
+def _media(text: object) -> tuple[tuple[str, str], ...]:
+    items = json.loads(str(text or "[]"))
+    return tuple((str(url), str(kind)) for url, kind in items)
 
 
 def _reply(row: Mapping[str, Any]) -> Reply:
@@ -165,7 +174,7 @@ _ROUTE = (
 _CONVERSATION = "SELECT * FROM conversations "
 _INBOUND = (
     "SELECT id, message_sid, account_sid, team_id, our_number, their_number, body, profile_name, "
-    "opt_out_type, num_media, received_at, state, conversation_id FROM inbound_messages "
+    "opt_out_type, num_media, media_json, received_at, state, conversation_id FROM inbound_messages "
 )
 
 
@@ -242,12 +251,14 @@ class ConversationStore:
         opt_out_type: str | None,
         num_media: int,
         received_at: datetime,
+        media: Sequence[tuple[str, str]] = (),
     ) -> InboundRow | None:
         """Store a text once per MessageSid; None when that MessageSid was stored before."""
         row = await self._db.fetch_one(
             "INSERT INTO inbound_messages (message_sid, account_sid, our_number, their_number, body, "
-            "profile_name, opt_out_type, num_media, received_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "'received') ON CONFLICT (message_sid) DO NOTHING RETURNING id",
+            "profile_name, opt_out_type, num_media, media_json, received_at, state) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received') "
+            "ON CONFLICT (message_sid) DO NOTHING RETURNING id",
             [
                 message_sid,
                 account_sid,
@@ -257,6 +268,7 @@ class ConversationStore:
                 profile_name,
                 opt_out_type,
                 num_media,
+                json.dumps([list(item) for item in media]),
                 iso(received_at),
             ],
         )

@@ -205,6 +205,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 profile_name TEXT,
                 opt_out_type TEXT,
                 num_media INTEGER NOT NULL DEFAULT 0,
+                media_json TEXT NOT NULL DEFAULT '[]',
                 received_at TEXT NOT NULL,
                 state TEXT NOT NULL,
                 conversation_id BIGINT,

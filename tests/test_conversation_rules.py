@@ -133,5 +133,5 @@ def test_a_text_card_shows_the_body_as_typed_and_escaped() -> None:
     card = inbound_text_card(row)
     text = _blocks_text(card)
     assert "&lt;!here&gt;" in text and "<!here>" not in text and "&amp;" in text
-    assert "Received" in text and "2 attachment(s)" in text
+    assert "Received" in text and "2 attachment(s) below" in text
     assert "<!here>" not in card.text

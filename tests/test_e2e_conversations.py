@@ -261,3 +261,19 @@ async def test_a_text_for_a_channel_the_bot_cannot_post_in_is_kept(stack: Stack)
         "SELECT state, body FROM inbound_messages WHERE message_sid = ?", [sid]
     )
     assert row == {"state": "failed", "body": "into the void"}
+
+
+async def test_an_attachment_whose_link_is_not_twilios_is_noted_and_the_text_kept(stack: Stack) -> None:
+    """The credentials never leave for another host: a note with its type, and the text still shown."""
+    await route_ops(stack)
+    await text_in(
+        stack,
+        "see photo",
+        NumMedia="1",
+        MediaUrl0="https://media.example.com/photo.jpg",
+        MediaContentType0="image/jpeg",
+    )
+    (root,) = roots(stack)
+    text, note = (card_text(m) for m in thread(stack, root["ts"]))
+    assert "see photo" in text and "1 attachment(s) below" in text
+    assert "Attachment 1 (image/jpeg) is not shown" in note and "not on Twilio's API host" in note

@@ -167,6 +167,6 @@ def inbound_text_card(text: InboundRow, *, received_at: datetime | None = None) 
     if len(body) > 2800:
         parts.append(f"{len(body):,} characters; cut to fit")
     if text.num_media:
-        parts.append(f"{text.num_media} attachment(s), not shown here")
+        parts.append(f"{text.num_media} attachment(s) below")
     blocks = [_section(shown), _context(" · ".join(parts))]
     return Card(text=_fallback(body or "(no text)"), blocks=tuple(blocks))

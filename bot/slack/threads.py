@@ -61,6 +61,22 @@ class SlackThreads:
         """A line from the bot in the thread."""
         await self._post(conversation.channel_id, conversation.thread_ts, notice_card(sentence))
 
+    async def upload(self, conversation: Conversation, filename: str, content_type: str, data: bytes) -> None:
+        """A text's attachment, uploaded into the thread (files.getUploadURLExternal and its completion)."""
+        try:
+            await self._client.files_upload_v2(
+                channel=conversation.channel_id,
+                thread_ts=conversation.thread_ts,
+                file=data,
+                filename=filename,
+                title=filename,
+                request_file_info=False,
+            )
+        except SlackApiError as err:
+            raise _translated(err) from None
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise RetryLater(SLACK_DOWN_RETRY) from err
+
 
 def notice_card(sentence: str) -> Card:
     """A line from the bot in a thread (escaped)."""
