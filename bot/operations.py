@@ -235,12 +235,14 @@ class Operations:
                 sender = str(sender_for(cmd.to, PhoneNumber.from_str(sender)))
         except InputError as err:
             raise OperationError(err.message) from None
-        request: dict[str, str | int | None] = {
+        request: dict[str, str | int | list[str] | None] = {
             "to": str(cmd.to),
             "from": sender,
             "service": service,
             "body": cmd.body,
         }
+        if cmd.media:
+            request["media_urls"] = list(cmd.media)
         return await self._create(ctx, cmd.subcommand, account, creds, request, key=key)
 
     async def reply(
@@ -264,7 +266,7 @@ class Operations:
             raise OperationError(
                 f"the Twilio account labelled '{account_label}' is not the one this conversation began on."
             )
-        request: dict[str, str | int | None] = {"to": to, "from": from_, "body": body}
+        request: dict[str, str | int | list[str] | None] = {"to": to, "from": from_, "body": body}
         # A reply is a send to the outbox and the audit log (its key says it came from a thread).
         return await self._create(ctx, "send", account, creds, request, key=key)
 
@@ -277,12 +279,14 @@ class Operations:
             )
         except InputError as err:
             raise OperationError(err.message) from None
-        request: dict[str, str | int | None] = {
+        request: dict[str, str | int | list[str] | None] = {
             "to": str(cmd.to),
             "service": service,
             "body": cmd.body,
             "send_at": format_send_at(cmd.send_at),
         }
+        if cmd.media:
+            request["media_urls"] = list(cmd.media)
         return await self._create(ctx, cmd.subcommand, account, creds, request, key=key)
 
     async def _create(
@@ -291,7 +295,7 @@ class Operations:
         operation: str,
         account: StoredAccount,
         creds: Credentials,
-        request: dict[str, str | int | None],
+        request: dict[str, str | int | list[str] | None],
         *,
         key: str,
     ) -> Sent | Duplicate:
@@ -399,12 +403,21 @@ class Operations:
                 return message
         return None
 
-    async def _call_create(self, creds: Credentials, request: Mapping[str, str | int | None]) -> Message:
+    async def _call_create(
+        self, creds: Credentials, request: Mapping[str, str | int | list[str] | None]
+    ) -> Message:
         to, body = str(request["to"]), str(request["body"])
+        media = request.get("media_urls")
+        media_urls = tuple(media) if isinstance(media, list) else ()
         send_at = _send_at(request)
         if send_at is not None:
             return await self.twilio.schedule(
-                creds, to=to, body=body, messaging_service_sid=str(request["service"]), send_at=send_at
+                creds,
+                to=to,
+                body=body,
+                messaging_service_sid=str(request["service"]),
+                send_at=send_at,
+                media_urls=media_urls,
             )
         sender = request.get("from")
         service = request.get("service")
@@ -414,6 +427,7 @@ class Operations:
             body=body,
             from_=str(sender) if sender else None,
             messaging_service_sid=str(service) if service and not sender else None,
+            media_urls=media_urls,
         )
 
     async def list(

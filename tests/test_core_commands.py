@@ -342,7 +342,7 @@ def test_incomplete_send_reports_the_first_invalid_value(
         (
             "send +15551234567 hi --urgent",
             None,
-            "Unknown option --urgent; /twilio send takes --from and --account",
+            "Unknown option --urgent; /twilio send takes --from, --account and --media",
         ),
         ("send +15551234567 hi --service " + MG, None, "Unknown option --service"),
         ("send +15551234567 hi --account ''", "account", "--account needs a value"),

@@ -6,7 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.core.commands import RouteCommand, RoutesCommand, UnrouteCommand, parse_command
+from bot.core.commands import (
+    RouteCommand,
+    RoutesCommand,
+    ScheduleCommand,
+    SendCommand,
+    UnrouteCommand,
+    parse_command,
+)
 from bot.core.errors import CommandError
 from bot.core.phone import PhoneNumber
 
@@ -56,3 +63,34 @@ def test_route_commands_refuse_bad_input(text: str, field: str | None, needle: s
     assert info.value.field == field
     assert needle in info.value.message
     assert info.value.usage.startswith("/twilio " + text.split()[0].lower())
+
+
+def test_send_and_schedule_take_repeated_media_links() -> None:
+    """--media may be given up to ten times; the links are kept in order and cut from the body."""
+    cmd = parse_command(
+        "send +15551234567 look --media https://a.example/1.jpg here --media=https://a.example/2.png", now=NOW
+    )
+    assert isinstance(cmd, SendCommand)
+    assert cmd.body == "look here"
+    assert cmd.media == ("https://a.example/1.jpg", "https://a.example/2.png")
+    sched = parse_command("schedule +15551234567 in 1h hi --media https://a.example/x.gif", now=NOW)
+    assert isinstance(sched, ScheduleCommand) and sched.media == ("https://a.example/x.gif",)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("send +15551234567 hi --media photo.jpg", "is not a media link"),
+        ("send +15551234567 hi --media ftp://a.example/x", "is not a media link"),
+        (
+            "send +15551234567 hi " + " ".join(f"--media https://a.example/{n}" for n in range(11)),
+            "at most 10",
+        ),
+        ("send +15551234567 hi --account main --account other", "given twice"),
+    ],
+)
+def test_bad_media_links_are_refused(text: str, needle: str) -> None:
+    """A link that is not http(s), or more than ten, is refused before anything is sent."""
+    with pytest.raises(CommandError) as info:
+        parse_command(text, now=NOW)
+    assert needle in info.value.message

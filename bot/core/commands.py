@@ -30,6 +30,7 @@ from bot.core.rules import (
     DELAY_PATTERN,
     check_account_label,
     check_body,
+    check_media_urls,
     check_sid,
     parse_count,
     parse_date,
@@ -91,8 +92,8 @@ USAGE: dict[str, str] = {
     "help": "/twilio help [COMMAND]",
     "setup": "/twilio setup",
     "accounts": "/twilio accounts",
-    "send": "/twilio send TO BODY… [--from FROM] [--account LABEL]",
-    "schedule": "/twilio schedule TO WHEN BODY… [--service MG…] [--account LABEL]",
+    "send": "/twilio send TO BODY… [--from FROM] [--account LABEL] [--media URL]…",
+    "schedule": "/twilio schedule TO WHEN BODY… [--service MG…] [--account LABEL] [--media URL]…",
     "list": (
         "/twilio list [scheduled] [--to TO] [--from FROM] [--date YYYY-MM-DD] [--limit N] [--account LABEL]"
     ),
@@ -169,6 +170,7 @@ class SendCommand:
     body: str
     from_: PhoneNumber | None = None
     account: str | None = None
+    media: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,7 @@ class ScheduleCommand:
     body: str
     service: str | None = None
     account: str | None = None
+    media: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -353,7 +356,9 @@ def parse_command(
 # --- flags ----------------------------------------------------------------------------------------
 
 _CHANNEL_SUBS = frozenset({"log-channel", "route"})
-_FLAG_NAMES = frozenset({"to", "from", "date", "limit", "account", "service"})
+_FLAG_NAMES = frozenset({"to", "from", "date", "limit", "account", "service", "media"})
+# Flags that may be given more than once (each value kept, in order).
+_REPEATABLE = frozenset({"media"})
 _PHONE_FLAGS = frozenset({"to", "from"})
 
 
@@ -364,6 +369,7 @@ class _Args:
     positionals: list[tuple[int, Token]]  # (index in the token list, token)
     flags: dict[str, str]
     flag_spans: list[tuple[int, int]]
+    repeated: dict[str, list[str]] = field(default_factory=dict)
 
 
 class _Context:
@@ -407,7 +413,7 @@ class _Context:
             shown = f"--{name}"
             if name not in allowed:
                 raise self.fail(self._unknown_flag(shown, allowed))
-            if name in args.flags:
+            if name in args.flags and name not in _REPEATABLE:
                 raise self.fail(f"{shown} is given twice; give it once.", name)
             if inline is not None:
                 value, last = inline, i
@@ -421,6 +427,7 @@ class _Context:
             if not value.strip():
                 raise self.fail(f"{shown} needs a value, like {_FLAG_EXAMPLES[name]}.", name)
             args.flags[name] = value
+            args.repeated.setdefault(name, []).append(value)
             # Remove the flag up to the next word, so "hi --from X there" leaves "hi there".
             stop = tokens[last + 1].start if last + 1 < len(tokens) else len(self.text)
             args.flag_spans.append((tok.start, stop))
@@ -530,9 +537,17 @@ class _Context:
 
 
 _BODY_SUBS = frozenset({"send", "schedule"})
+
+
+def _media(args: _Args) -> tuple[str, ...]:
+    """The --media links, checked."""
+    return check_media_urls(args.repeated.get("media", []))
+
+
 _FLAG_EXAMPLES = {"to": "--to +15551234567", "from": "--from +15551234567", "date": "--date 2026-12-01",
                   "limit": "--limit 50", "account": "--account main",
-                  "service": "--service MG0123456789abcdef0123456789abcdef"}  # fmt: skip
+                  "service": "--service MG0123456789abcdef0123456789abcdef",
+                  "media": "--media https://example.com/photo.jpg"}  # fmt: skip
 _MAX_PHONE_WORDS = 6
 _PHONE_FIRST = re.compile(r"(?:whatsapp:|tel:)?[+＋]?[0-9()\-.]*[0-9][0-9()\-.]*", re.ASCII | re.IGNORECASE)
 _PHONE_NEXT = re.compile(r"\(?[0-9][0-9()\-.]*", re.ASCII)
@@ -574,8 +589,8 @@ def _parse_accounts(ctx: _Context) -> Command:
 
 def _parse_send(ctx: _Context) -> Command:
     """/twilio send TO BODY… [--from FROM] [--account LABEL]."""
-    args = ctx.split(("from", "account"))
-    prefill = dict(args.flags)
+    args = ctx.split(("from", "account", "media"))
+    prefill = {k: v for k, v in args.flags.items() if k != "media"}
     checks: list[Callable[[], object]] = []
     if "from" in args.flags:
         checks.append(lambda: ctx.phone(args.flags["from"], "from"))
@@ -594,7 +609,10 @@ def _parse_send(ctx: _Context) -> Command:
     from_ = ctx.phone(args.flags["from"], "from") if "from" in args.flags else None
     body = ctx.body(args, pos[to_count][0])
     check_body(body)
-    return SendCommand(to=to, body=body, from_=_same_channel(ctx, to, from_), account=ctx.account(args))
+    media = _media(args)
+    return SendCommand(
+        to=to, body=body, from_=_same_channel(ctx, to, from_), account=ctx.account(args), media=media
+    )
 
 
 def _same_channel(ctx: _Context, to: PhoneNumber, from_: PhoneNumber | None) -> PhoneNumber | None:
@@ -618,8 +636,8 @@ def _positional_phone(ctx: _Context, args: _Args, field: str) -> int:
 
 def _parse_schedule(ctx: _Context) -> Command:
     """/twilio schedule TO WHEN BODY… [--service MG…] [--account LABEL]."""
-    args = ctx.split(("service", "account"))
-    prefill = dict(args.flags)
+    args = ctx.split(("service", "account", "media"))
+    prefill = {k: v for k, v in args.flags.items() if k != "media"}
     checks: list[Callable[[], object]] = []
     if "service" in args.flags:
         checks.append(lambda: check_sid(args.flags["service"], "service", field="service"))
@@ -651,7 +669,9 @@ def _parse_schedule(ctx: _Context) -> Command:
     )
     body = ctx.body(args, rest[when_count][0])
     check_body(body)
-    return ScheduleCommand(to=to, send_at=send_at, body=body, service=service, account=ctx.account(args))
+    return ScheduleCommand(
+        to=to, send_at=send_at, body=body, service=service, account=ctx.account(args), media=_media(args)
+    )
 
 
 _WHEN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
