@@ -240,6 +240,9 @@ class Conversations:
         self._media = media
         self._sink: ThreadSink | None = None
         self._queues: dict[tuple[str, str, str], deque[InboundRow]] = {}
+        # One reply at a time per thread, in the order the events arrived (asyncio.Lock is first come,
+        # first served, and each reply task takes it before its first await).
+        self._reply_locks: dict[tuple[str, str, str], tuple[asyncio.Lock, list[int]]] = {}
 
     def attach(self, sink: ThreadSink) -> None:
         """Show conversations through `sink` (the composition root calls this once)."""
@@ -506,7 +509,22 @@ class Conversations:
     # ── replies ─────────────────────────────────────────────────────────────────────────────────────
 
     async def reply(self, req: ReplyRequest) -> ReplyOutcome:
-        """Send a person's message in a conversation thread as a text, at most once per Slack message."""
+        """Send a person's message in a conversation thread as a text, at most once per Slack message.
+
+        Replies in one thread reach Twilio in the order Slack delivered them.
+        """
+        key = (req.team_id, req.channel_id, req.thread_ts or "")
+        lock, users = self._reply_locks.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                return await self._reply(req)
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._reply_locks[key]
+
+    async def _reply(self, req: ReplyRequest) -> ReplyOutcome:
         if (
             not req.thread_ts
             or req.thread_ts == req.ts

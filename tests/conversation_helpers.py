@@ -78,6 +78,7 @@ async def post_event(
     event_id: str | None = None,
     team_id: str = TEAM_ID,
     retry: int = 0,
+    wait: bool = True,
 ) -> int:
     """Deliver an Events API `event_callback`, signed as Slack signs it; waits for the bot."""
     payload = {
@@ -107,7 +108,8 @@ async def post_event(
         session.post(f"{stack.bot_url}/slack/events", data=body, headers=headers) as resp,
     ):
         status = resp.status
-    await stack.settle()
+    if wait:
+        await stack.settle()
     return status
 
 

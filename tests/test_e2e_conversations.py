@@ -21,6 +21,7 @@ from conversation_helpers import (
 from harness import OTHER_ACCOUNT_SID, Stack, buttons, card_text, start_stack, stop_stack
 
 from bot.sandbox.slack import GENERAL_ID, MEMBER_ID, OPS_ID, PRIVATE_ID, TEAM_ID
+from bot.sandbox.twilio import Fault
 
 
 async def test_an_admin_routes_a_number_and_everyone_can_list_routes(stack: Stack) -> None:
@@ -277,3 +278,22 @@ async def test_an_attachment_whose_link_is_not_twilios_is_noted_and_the_text_kep
     text, note = (card_text(m) for m in thread(stack, root["ts"]))
     assert "see photo" in text and "1 attachment(s) below" in text
     assert "Attachment 1 (image/jpeg) is not shown" in note and "not on Twilio's API host" in note
+
+
+async def test_replies_in_one_thread_reach_twilio_in_the_order_written(stack: Stack) -> None:
+    """The first reply's create is told to retry (429): the later ones wait for it and go out in order."""
+    await route_ops(stack)
+    await text_in(stack, "hi")
+    (root,) = roots(stack)
+    stack.twilio.inject(
+        Fault("status", method="POST", path_contains="/Messages.json", status=429, retry_after=0.2)
+    )
+    for n in range(4):
+        await post_event(stack, message_event(f"reply {n}", thread_ts=root["ts"]), wait=False)
+    await stack.settle()
+    accepted = [
+        dict(r.form)["Body"]
+        for r in stack.twilio.requests
+        if r.path.endswith("/Messages.json") and r.method == "POST" and r.status == 201
+    ]
+    assert accepted == [f"reply {n}" for n in range(4)]
