@@ -19,6 +19,7 @@ from typing import Protocol
 
 from bot.core.commands import RouteCommand
 from bot.core.phone import PhoneNumber
+from bot.media_links import FileRef, MediaLinks
 from bot.operations import Context, Duplicate, OperationError, Operations, Sent
 from bot.tasks import ShuttingDown, TaskTracker
 from bot.twilio.client import TwilioClient
@@ -53,8 +54,9 @@ log = logging.getLogger(__name__)
 
 INBOUND_PATH = "/twilio/inbound"
 MAX_REPLY = 1600
-# Twilio attaches at most 10 media to a message.
+# Twilio attaches at most 10 media to a message, 5 MB in all.
 MAX_MEDIA = 10
+MAX_MMS_BYTES = 5 * 1024 * 1024
 NOTE_PREFIX = "//"
 # What the webhook keeps of a body; an SMS is at most 1600 characters, so more is not a real text.
 MAX_STORED_BODY = 20_000
@@ -186,7 +188,7 @@ class ReplyRequest:
     event_id: str
     subtype: str | None = None
     bot_id: str | None = None
-    has_files: bool = False
+    files: tuple[FileRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -226,6 +228,7 @@ class Conversations:
         idle_days: int = 7,
         public_url: str | None = None,
         media: MediaFetcher | None = None,
+        links: MediaLinks | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self.store = store
@@ -238,6 +241,7 @@ class Conversations:
         self._public_url = public_url.rstrip("/") if public_url else None
         self._sleep = sleep
         self._media = media
+        self._links = links
         self._sink: ThreadSink | None = None
         self._queues: dict[tuple[str, str, str], deque[InboundRow]] = {}
         # One reply at a time per thread, in the order the events arrived (asyncio.Lock is first come,
@@ -247,6 +251,11 @@ class Conversations:
     def attach(self, sink: ThreadSink) -> None:
         """Show conversations through `sink` (the composition root calls this once)."""
         self._sink = sink
+
+    @property
+    def links(self) -> MediaLinks | None:
+        """The media links replies' attachments go out through (None without PUBLIC_URL)."""
+        return self._links
 
     @property
     def inbound_url(self) -> str | None:
@@ -539,7 +548,7 @@ class Conversations:
         text = req.text.strip()
         if text.startswith(NOTE_PREFIX):
             return ReplyOutcome("note", conversation)
-        if not text:
+        if not text and not req.files:
             return ReplyOutcome("ignored", conversation)
         if len(text) > MAX_REPLY:
             sentence = (
@@ -547,6 +556,9 @@ class Conversations:
                 "Shorten it or split it into several replies."
             )
             return await self._told("too_long", conversation, sentence, req)
+        problem = self._files_problem(req.files)
+        if problem is not None:
+            return await self._told("refused", conversation, f"Not sent: {problem}", req)
         if conversation.opted_out:
             sentence = (
                 f"Held, not sent: {conversation.their_number} texted STOP. Replies go out again once they "
@@ -570,6 +582,7 @@ class Conversations:
                 from_=conversation.our_number,
                 to=conversation.their_number,
                 body=text,
+                media=[self._links.link(f) for f in req.files] if self._links else [],
                 key=key,
             )
         except OperationError as err:
@@ -589,6 +602,25 @@ class Conversations:
         assert isinstance(result, Sent)
         await self.store.settle_reply(key, status=result.message.status, message_sid=result.message.sid)
         return ReplyOutcome("sent", conversation, message_sid=result.message.sid, key=key)
+
+    def _files_problem(self, files: tuple[FileRef, ...]) -> str | None:
+        """Why these attachments cannot go out as an MMS, or None."""
+        if not files:
+            return None
+        if self._links is None:
+            return (
+                "attachments go out through a link to the bot, and the bot does not know its address "
+                "(PUBLIC_URL is not set). Send the text without the file, or ask an admin to set PUBLIC_URL."
+            )
+        if len(files) > MAX_MEDIA:
+            return f"a text takes at most {MAX_MEDIA} attachments, not {len(files)}."
+        total = sum(f.size or 0 for f in files)
+        if total > MAX_MMS_BYTES:
+            return (
+                f"the attachments add up to {total / 1_048_576:.1f} MB, and a text takes at most "
+                f"{MAX_MMS_BYTES / 1_048_576:g} MB."
+            )
+        return None
 
     async def replied(self, key: str) -> None:
         """The thread shows the reply's outcome: start-up recovery leaves it be."""

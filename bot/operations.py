@@ -255,6 +255,7 @@ class Operations:
         to: str,
         body: str,
         key: str,
+        media: list[str] | None = None,
     ) -> Sent | Duplicate:
         """Send a conversation's reply from our number to theirs, at most once per `key`.
 
@@ -267,6 +268,8 @@ class Operations:
                 f"the Twilio account labelled '{account_label}' is not the one this conversation began on."
             )
         request: dict[str, str | int | list[str] | None] = {"to": to, "from": from_, "body": body}
+        if media:
+            request["media_urls"] = media
         # A reply is a send to the outbox and the audit log (its key says it came from a thread).
         return await self._create(ctx, "send", account, creds, request, key=key)
 

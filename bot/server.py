@@ -23,6 +23,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.inflight import InFlight
+from bot.media_links import MediaLinks
 from bot.monitor import LoopMonitor
 from bot.redelivery import Answer, RecentRequests
 from bot.services import Services, Stores, build_services
@@ -30,6 +31,7 @@ from bot.settings import Settings
 from bot.slack import recovery
 from bot.slack.app import build_app, web_client
 from bot.slack.delivery import Delivery
+from bot.slack.files import SlackFiles
 from bot.slack.logcontext import http_request
 from bot.slack.payloads import shape_problem
 from bot.slack.permissions import Permissions
@@ -37,7 +39,7 @@ from bot.slack.runner import SlackDeps
 from bot.slack.threads import SlackThreads
 from bot.twilio.client import TwilioClient
 from bot.twilio.media import MediaFetcher
-from bot.webhooks import CONVERSATIONS, add_routes
+from bot.webhooks import CONVERSATIONS, MEDIA, add_routes
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,7 @@ async def open_runtime(
         clock=clock,
         inflight=InFlight.beside(settings.database_path),
         media=MediaFetcher(session, settings.twilio_api_url, timeout=settings.twilio_timeout),
+        links=MediaLinks(db.box, settings.public_url, clock) if settings.public_url else None,
     )
     deps = SlackDeps.of(
         settings, services, delivery=Delivery(session), permissions=Permissions(settings.admin_user_ids)
@@ -203,6 +206,10 @@ def create_app(
         runtime = await open_runtime(settings, clock=clock)
         app[RUNTIME] = runtime
         app[CONVERSATIONS] = runtime.services.conversations
+        links = runtime.services.conversations.links
+        if links is not None:
+            files = SlackFiles(runtime.session, settings.slack_bot_token or "", settings.slack_api_url)
+            app[MEDIA] = (links, files)
         if settings.loop_monitor:
             app[MONITOR] = LoopMonitor()
             app[MONITOR].start()

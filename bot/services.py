@@ -12,6 +12,7 @@ from datetime import datetime
 
 from bot.conversations import Conversations
 from bot.inflight import InFlight
+from bot.media_links import MediaLinks
 from bot.operations import Operations
 from bot.settings import Settings
 from bot.tasks import TaskTracker
@@ -64,6 +65,7 @@ def build_services(
     tasks: TaskTracker | None = None,
     inflight: InFlight | None = None,
     media: MediaFetcher | None = None,
+    links: MediaLinks | None = None,
 ) -> Services:
     """The services over `stores`, calling Twilio through `twilio`."""
     operations = Operations(
@@ -87,5 +89,6 @@ def build_services(
         idle_days=settings.conversation_idle_days,
         public_url=settings.public_url,
         media=media,
+        links=links,
     )
     return Services(operations, workspace, tracker, clock, conversations)

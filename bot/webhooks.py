@@ -10,17 +10,29 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Protocol
 
 from aiohttp import web
 
 from bot.conversations import INBOUND_PATH, Conversations, InboundText, inbound_problem
+from bot.media_links import MEDIA_PATH, FileRef, MediaLinks
 from bot.twilio.signature import SIGNATURE_HEADER, validate
 
-__all__ = ["CONVERSATIONS", "EMPTY_TWIML", "add_routes", "verified_twilio_form"]
+__all__ = ["CONVERSATIONS", "EMPTY_TWIML", "MEDIA", "add_routes", "verified_twilio_form"]
 
 log = logging.getLogger(__name__)
 
 CONVERSATIONS: web.AppKey[Conversations] = web.AppKey("conversations")
+
+
+class FileSource(Protocol):
+    """Where a media link's file is read from (the Slack door's SlackFiles)."""
+
+    async def respond(self, request: web.Request, ref: FileRef) -> web.StreamResponse:
+        """Stream the file named by `ref`, or answer why not."""
+
+
+MEDIA: web.AppKey[tuple[MediaLinks, FileSource]] = web.AppKey("media_links")
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 # Twilio's form fields are short; a body far above an SMS's 1600 characters is not Twilio's.
 MAX_FORM_BYTES = 256 * 1024
@@ -76,4 +88,12 @@ def add_routes(app: web.Application, public_url: str | None) -> None:
         await conversations.receive(InboundText.from_form(form))
         return _twiml()
 
+    async def media(request: web.Request) -> web.StreamResponse:
+        found = request.app.get(MEDIA)
+        ref = found[0].read(request.match_info["token"]) if found else None
+        if found is None or ref is None:
+            return web.Response(status=404, text="This media link is unknown or has expired.")
+        return await found[1].respond(request, ref)
+
     app.router.add_post(INBOUND_PATH, inbound)
+    app.router.add_get(MEDIA_PATH + "{token}", media)

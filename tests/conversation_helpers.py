@@ -51,9 +51,13 @@ def inbound_form(
 async def post_form(
     stack: Stack, form: Mapping[str, str], *, token: str | None = None, signature: str | None = None
 ) -> tuple[int, str, str]:
-    """POST `form` to /twilio/inbound signed with `token` (the stack's by default); status, type, body."""
+    """POST `form` to /twilio/inbound signed with `token` (the stack's by default); status, type, body.
+
+    The signature covers PUBLIC_URL's address when the bot has one, as Twilio's would.
+    """
     url = f"{stack.bot_url}/twilio/inbound"
-    signed = RequestValidator(token or stack.twilio_token).compute_signature(url, dict(form))
+    signed_url = f"{stack.settings.public_url or stack.bot_url}/twilio/inbound"
+    signed = RequestValidator(token or stack.twilio_token).compute_signature(signed_url, dict(form))
     headers = {"X-Twilio-Signature": signed if signature is None else signature}
     async with (
         aiohttp.ClientSession() as session,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 from conversation_helpers import (
     OURS,
     PHONE,
@@ -297,3 +299,63 @@ async def test_replies_in_one_thread_reach_twilio_in_the_order_written(stack: St
         if r.path.endswith("/Messages.json") and r.method == "POST" and r.status == 201
     ]
     assert accepted == [f"reply {n}" for n in range(4)]
+
+
+PUBLIC = "https://bridge.example.com"
+
+
+def slack_file(stack: Stack, file_id: str = "F0PHOTO1", size: int = 2048) -> dict[str, object]:
+    """A file as a message event carries it (its private URL on the Slack stand-in's host)."""
+    origin = stack.settings.slack_api_url.split("/api/")[0]
+    return {
+        "id": file_id,
+        "name": "photo.png",
+        "mimetype": "image/png",
+        "size": size,
+        "url_private": f"{origin}/files-pri/{file_id}/photo.png",
+    }
+
+
+async def test_a_reply_with_a_file_goes_out_through_a_sealed_expiring_link(make_stack: Any) -> None:
+    """The MMS names PUBLIC_URL/media/…; the link works for an hour, and an altered one never."""
+    stack = await make_stack(public_url=PUBLIC)
+    await route_ops(stack)
+    await text_in(stack, "send me the photo")
+    (root,) = roots(stack)
+    event = message_event("here it is", thread_ts=root["ts"], subtype="file_share", files=[slack_file(stack)])
+    await post_event(stack, event)
+    (create,) = [r for r in stack.twilio.requests if r.path.endswith("/Messages.json") and r.method == "POST"]
+    (link,) = [v for k, v in create.form if k == "MediaUrl"]
+    assert link.startswith(f"{PUBLIC}/media/") and "files-pri" not in link
+    path = link.removeprefix(PUBLIC)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(stack.bot_url + path) as resp:
+            assert resp.status == 502  # the link is good; the Slack stand-in does not serve files yet
+        async with session.get(stack.bot_url + path[:-3] + "abc") as resp:
+            assert resp.status == 404
+        stack.twilio.clock.advance(timedelta(hours=1, minutes=1))
+        async with session.get(stack.bot_url + path) as resp:
+            assert resp.status == 404 and "expired" in await resp.text()
+
+
+async def test_a_file_reply_without_public_url_is_refused_in_the_thread(stack: Stack) -> None:
+    """No PUBLIC_URL: no link can be made, so nothing is sent and the thread says why."""
+    await route_ops(stack)
+    await text_in(stack, "hi")
+    (root,) = roots(stack)
+    event = message_event("photo", thread_ts=root["ts"], subtype="file_share", files=[slack_file(stack)])
+    await post_event(stack, event)
+    assert creates(stack) == []
+    assert "PUBLIC_URL is not set" in card_text(thread(stack, root["ts"])[-1])
+
+
+async def test_files_above_five_megabytes_are_refused(make_stack: Any) -> None:
+    """6 MB of attachments: refused in the thread, no Twilio call."""
+    stack = await make_stack(public_url=PUBLIC)
+    await route_ops(stack)
+    await text_in(stack, "hi")
+    (root,) = roots(stack)
+    big = slack_file(stack, size=6 * 1024 * 1024)
+    await post_event(stack, message_event("big", thread_ts=root["ts"], subtype="file_share", files=[big]))
+    assert creates(stack) == []
+    assert "6.0 MB" in card_text(thread(stack, root["ts"])[-1])

@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.conversations import ReplyOutcome, ReplyRequest
+from bot.media_links import FileRef
 from bot.slack.runner import SlackDeps
 from bot.slack.threads import REACTION_FAILED, REACTION_SENT, notice_card
 from bot.tasks import ShuttingDown
@@ -33,8 +34,30 @@ def reply_request(body: dict[str, Any], event: dict[str, Any]) -> ReplyRequest:
         event_id=str(body.get("event_id") or ""),
         subtype=str(event["subtype"]) if event.get("subtype") else None,
         bot_id=str(event["bot_id"]) if event.get("bot_id") else None,
-        has_files=bool(event.get("files")),
+        files=_files(str(body.get("team_id") or event.get("team") or ""), event.get("files")),
     )
+
+
+def _files(team_id: str, raw: object) -> tuple[FileRef, ...]:
+    """The files a message carries, as references the media links can name."""
+    if not isinstance(raw, list):
+        return ()
+    refs = []
+    for item in raw:
+        if not isinstance(item, dict) or not item.get("id"):
+            continue
+        size = item.get("size")
+        refs.append(
+            FileRef(
+                team_id=team_id,
+                file_id=str(item["id"]),
+                url=str(item.get("url_private_download") or item.get("url_private") or ""),
+                mimetype=str(item.get("mimetype") or "application/octet-stream"),
+                name=str(item.get("name") or ""),
+                size=size if isinstance(size, int) else None,
+            )
+        )
+    return tuple(refs)
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:

@@ -1,0 +1,88 @@
+"""Streaming a Slack file to whoever holds a valid media link (Twilio, fetching a reply's attachment).
+
+The file is read with the bot's token, and only from Slack's file host (or the Slack API's own host,
+for the simulator); the token never goes anywhere else, not even across a redirect.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+import aiohttp
+from aiohttp import web
+from yarl import URL
+
+from bot.media_links import FileRef
+
+__all__ = ["SlackFiles"]
+
+log = logging.getLogger(__name__)
+
+SLACK_FILE_HOSTS: Final = frozenset({"files.slack.com"})
+MAX_FILE_BYTES: Final = 5 * 1024 * 1024
+_CHUNK: Final = 64 * 1024
+
+
+class SlackFiles:
+    """Reads Slack files with the bot token and hands them on."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, bot_token: str, api_url: str, *, timeout: float = 15.0
+    ) -> None:
+        self._session = session
+        self._token = bot_token
+        self._api_origin = URL(api_url).origin()
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    def is_slacks(self, url: str) -> bool:
+        """Whether `url` is where Slack serves files (the only place the bot token is sent)."""
+        try:
+            parsed = URL(url)
+        except ValueError:
+            return False
+        if not parsed.is_absolute() or parsed.user is not None:
+            return False
+        return (
+            parsed.scheme == "https" and parsed.host in SLACK_FILE_HOSTS
+        ) or parsed.origin() == self._api_origin
+
+    async def respond(self, request: web.Request, ref: FileRef) -> web.StreamResponse:
+        """Stream the file to the requester, or answer with a status and a sentence."""
+        if not self.is_slacks(ref.url):
+            log.warning("a media link names a file outside Slack's file host; refused")
+            return web.Response(status=404, text="This media link does not name a Slack file.")
+        headers = {"Authorization": f"Bearer {self._token}"}
+        target = URL(ref.url)
+        try:
+            for _ in range(3):
+                async with self._session.get(
+                    target, headers=headers, allow_redirects=False, timeout=self._timeout
+                ) as upstream:
+                    if upstream.status in {301, 302, 303, 307, 308} and upstream.headers.get("Location"):
+                        target = target.join(URL(upstream.headers["Location"]))
+                        headers = {}  # the bot token stays with Slack
+                        continue
+                    if upstream.status != 200:
+                        log.warning("Slack answered HTTP %s for a reply's file", upstream.status)
+                        return web.Response(status=502, text="Slack did not hand over the file.")
+                    if (upstream.content_length or 0) > MAX_FILE_BYTES:
+                        return web.Response(status=413, text="The file is larger than a text may carry.")
+                    response = web.StreamResponse(
+                        headers={
+                            "Content-Type": ref.mimetype
+                            or upstream.content_type
+                            or "application/octet-stream"
+                        }
+                    )
+                    if upstream.content_length is not None:
+                        response.content_length = upstream.content_length
+                    await response.prepare(request)
+                    async for chunk in upstream.content.iter_chunked(_CHUNK):
+                        await response.write(chunk)
+                    await response.write_eof()
+                    return response
+        except (aiohttp.ClientError, TimeoutError) as err:
+            log.warning("could not read a reply's file from Slack: %s", type(err).__name__)
+            return web.Response(status=502, text="Slack did not hand over the file.")
+        return web.Response(status=502, text="Slack redirected the file too many times.")
