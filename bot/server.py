@@ -205,11 +205,7 @@ def create_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         runtime = await open_runtime(settings, clock=clock)
         app[RUNTIME] = runtime
-        app[CONVERSATIONS] = runtime.services.conversations
-        links = runtime.services.conversations.links
-        if links is not None:
-            files = SlackFiles(runtime.session, settings.slack_bot_token or "", settings.slack_api_url)
-            app[MEDIA] = (links, files)
+        _mount_conversations(app, runtime)
         if settings.loop_monitor:
             app[MONITOR] = LoopMonitor()
             app[MONITOR].start()
@@ -255,6 +251,29 @@ async def _freeze_startup_objects(app: web.Application) -> None:
     gc.freeze()
 
 
+def _mount_conversations(app: web.Application, runtime: Runtime) -> None:
+    """Give the Twilio door its services: the conversations, and the media links when there are any."""
+    app[CONVERSATIONS] = runtime.services.conversations
+    links = runtime.services.conversations.links
+    if links is not None:
+        settings = runtime.settings
+        files = SlackFiles(runtime.session, settings.slack_bot_token or "", settings.slack_api_url)
+        app[MEDIA] = (links, files)
+
+
+async def _socket_mode_webhooks(runtime: Runtime) -> web.AppRunner:
+    """In Socket Mode with PUBLIC_URL set: listen on HOST:PORT for Twilio's webhooks and media fetches."""
+    settings = runtime.settings
+    app = web.Application(client_max_size=1024 * 1024)
+    _mount_conversations(app, runtime)
+    add_routes(app, settings.public_url)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.host, settings.port).start()
+    log.info("listening for Twilio's webhooks on http://%s:%s", settings.host, settings.port)
+    return runner
+
+
 def serve(settings: Settings) -> None:
     """Run the HTTP server until SIGTERM or Ctrl-C (aiohttp then runs the shut-down above)."""
     app = create_app(settings)
@@ -287,9 +306,12 @@ async def run_socket_mode(settings: Settings) -> None:
         log.info("connected to Slack over Socket Mode")
 
     connecting = asyncio.ensure_future(connect())
+    webhooks = await _socket_mode_webhooks(runtime) if settings.public_url else None
     try:
         await stop.wait()
     finally:
+        if webhooks is not None:
+            await webhooks.cleanup()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         connecting.cancel()

@@ -75,6 +75,14 @@ def add_routes(app: web.Application, public_url: str | None) -> None:
     """Mount Twilio's messaging webhook on `app` (which holds the Conversations under CONVERSATIONS)."""
 
     async def inbound(request: web.Request) -> web.Response:
+        try:
+            return await _inbound(request)
+        except Exception:
+            # Our side failed (the database, the key): Twilio retries or calls its fallback on a 503.
+            log.exception("could not take a text from Twilio")
+            return web.Response(status=503, text="The bot cannot take texts right now; try again.")
+
+    async def _inbound(request: web.Request) -> web.Response:
         conversations = request.app[CONVERSATIONS]
         form = await verified_twilio_form(request, conversations, public_url)
         if form is None:

@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import secrets
+import socket
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -18,10 +19,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 from botproc import REPO_ROOT, BotProcess, FarEnds, store_account, until
+from conftest import unused_port
 from cryptography.fernet import Fernet
+from twilio.request_validator import RequestValidator
 
-from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, SlackSimulator
-from bot.sandbox.twilio import SimClock, TwilioSimulator
+from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, OPS_ID, TEAM_ID, SlackSimulator
+from bot.sandbox.twilio import DEFAULT_FROM, SANDBOX_ACCOUNT_SID, SimClock, TwilioSimulator
+from storage.conversations import ConversationStore
+from storage.db import Database
 
 APP_TOKEN = "xapp-1-A0PLAYGRND-1-" + secrets.token_hex(16)
 
@@ -44,7 +49,7 @@ async def ends() -> AsyncIterator[FarEnds]:
         await running.stop()
 
 
-async def start_socket_bot(ends: FarEnds, db_path: Path) -> BotProcess:
+async def start_socket_bot(ends: FarEnds, db_path: Path, **extra: str) -> BotProcess:
     """Run `python -m bot socket` against `ends` (no signing secret, no port: it only dials out)."""
     environment = {
         "PATH": os.environ.get("PATH", ""),
@@ -57,6 +62,7 @@ async def start_socket_bot(ends: FarEnds, db_path: Path) -> BotProcess:
         "DATABASE_PATH": str(db_path),
         "SECRET_KEY": ends.secret_key,
         "LOG_LEVEL": "INFO",
+        **extra,
     }
     log_path = db_path.parent / "socket-bot.log"
     with log_path.open("ab") as log:
@@ -149,3 +155,56 @@ async def test_a_command_over_socket_mode_is_acked_on_the_socket_and_sends_once(
     assert "+15551234567" in json.dumps(cards[0])
     assert not ends.slack.problems
     assert not ends.slack.socket_connected
+
+
+@pytest.mark.slow
+async def test_socket_mode_takes_twilio_texts_when_public_url_is_set(ends: FarEnds, tmp_path: Path) -> None:
+    """With PUBLIC_URL and PORT, the Socket Mode bot also listens for Twilio: a text opens its thread."""
+    db_path = tmp_path / "bot.db"
+    await store_account(ends, db_path)
+    db = await Database.open(db_path, secret_keys=ends.secret_key)
+    try:
+        await ConversationStore(db).add_route(
+            team_id=TEAM_ID,
+            number=DEFAULT_FROM,
+            channel_id=OPS_ID,
+            account_label="main",
+            account_sid=SANDBOX_ACCOUNT_SID,
+            created_by=ADMIN_ID,
+        )
+    finally:
+        await db.close()
+    port = unused_port()
+    public = f"http://127.0.0.1:{port}"
+    bot = await start_socket_bot(ends, db_path, PUBLIC_URL=public, PORT=str(port), HOST="127.0.0.1")
+    try:
+        form = {
+            "MessageSid": "SM" + "5" * 32,
+            "AccountSid": SANDBOX_ACCOUNT_SID,
+            "From": "+15550001111",
+            "To": DEFAULT_FROM,
+            "Body": "hello over socket mode",
+        }
+        url = f"{public}/twilio/inbound"
+        signature = RequestValidator(ends.twilio_token).compute_signature(url, form)
+        await until(
+            lambda: _listening(port) or bot.proc.returncode is not None, timeout=20, what="the webhook port"
+        )
+        headers = {"X-Twilio-Signature": signature}
+        async with aiohttp.ClientSession() as session, session.post(url, data=form, headers=headers) as resp:
+            assert resp.status == 200, (await resp.text(), bot.log()[-3000:])
+        await until(lambda: len(ends.cards(OPS_ID)) >= 2, timeout=10, what="the root card and the text")
+        assert "hello over socket mode" in json.dumps(ends.cards(OPS_ID)[1])
+    finally:
+        if bot.proc.returncode is None:
+            bot.terminate()
+    assert await bot.wait(timeout=15) == 0, bot.log()[-3000:]
+
+
+def _listening(port: int) -> bool:
+    """Whether something accepts connections on the loopback port."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
