@@ -87,6 +87,7 @@ FIELDS: tuple[str, ...] = (
     "to",
     "from",
     "body",
+    "media",
     "service",
     "send_at",
     "date",
@@ -301,6 +302,15 @@ def _send_blocks(accounts: Sequence[StoredAccount], prefill: Mapping[str, str]) 
             hint=BODY_HINT,
             multiline=True,
             max_length=MAX_BODY,
+        ),
+        _text_input(
+            "media",
+            "Media URLs",
+            initial=prefill.get("media"),
+            placeholder="https://example.com/photo.jpg",
+            hint="Pictures or files to send as MMS: public links, one a line, up to 10.",
+            optional=True,
+            multiline=True,
         ),
     ]
 
@@ -542,6 +552,8 @@ def prefill_from_command(cmd: Command) -> dict[str, str]:
         out = {"to": str(cmd.to), "body": cmd.body}
         if cmd.from_ is not None:
             out["from"] = str(cmd.from_)
+        if cmd.media:
+            out["media"] = "\n".join(cmd.media)
     elif isinstance(cmd, ScheduleCommand):
         out = {"to": str(cmd.to), "body": cmd.body, "send_at": format_send_at(cmd.send_at)}
         if cmd.service:
