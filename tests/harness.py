@@ -298,7 +298,11 @@ async def start_stack(
         database_path=db_path,
         **settings,
     )
-    runner, bot_url = await start_server(config, host="127.0.0.1", port=0, clock=bot_clock or sim_clock.now)
+    # A fixed `port` when the bot must know its own address beforehand (PUBLIC_URL); any free one otherwise.
+    port = int(settings.get("port", 0))
+    runner, bot_url = await start_server(
+        config, host="127.0.0.1", port=port, clock=bot_clock or sim_clock.now
+    )
     slack.set_bot_url(f"{bot_url}/slack/events")
     stack = Stack(slack, twilio, runner, bot_url, config, token, signing_secret, bot_token, other_token)
     await stack.settle()  # start-up recovery

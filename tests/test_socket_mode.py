@@ -124,7 +124,7 @@ async def test_a_command_over_socket_mode_is_acked_on_the_socket_and_sends_once(
         # A mistake is answered in the ack itself: its text comes back over the socket, shown as an ephemeral.
         wrong = await ends.slack.slash_command("send not-a-number hello")
         assert wrong.error is None and wrong.status == 200, (wrong, bot.log()[-3000:])
-        (ack,) = ends.slack.socket_acks
+        ack = ends.slack.socket_acks[0]
         assert ack["payload"]["text"] and json.loads(wrong.body) == ack["payload"]
         (shown,) = ends.slack.ephemerals
         assert (shown["source"], shown["user"], shown["channel"]) == ("ack", ADMIN_ID, GENERAL_ID)
@@ -132,13 +132,16 @@ async def test_a_command_over_socket_mode_is_acked_on_the_socket_and_sends_once(
         resp = await ends.slack.slash_command("send +15551234567 hello over socket")
 
         assert resp.error is None and resp.status == 200, (resp, bot.log()[-3000:])
-        first, delivery = ends.slack.deliveries
+        # The commands only: the bot's own posts also come back as (subscribed) message events.
+        first, delivery = [d for d in ends.slack.deliveries if d.kind == "slash_command"]
         assert first.transport == delivery.transport == "socket"
         envelope = json.loads(delivery.body)
         assert envelope["type"] == "slash_commands" and envelope["accepts_response_payload"] is True
         assert envelope["payload"]["text"] == "send +15551234567 hello over socket"
-        ack = ends.slack.socket_acks[-1]
-        assert len(ends.slack.socket_acks) == 2 and ack["envelope_id"] == envelope["envelope_id"]
+        commands = {json.loads(d.body)["envelope_id"] for d in (first, delivery)}
+        command_acks = [a for a in ends.slack.socket_acks if a["envelope_id"] in commands]
+        ack = command_acks[-1]
+        assert len(command_acks) == 2 and ack["envelope_id"] == envelope["envelope_id"]
         assert resp.body == (json.dumps(ack["payload"]) if ack.get("payload") else "")
 
         await until(lambda: len(ends.cards()) >= 1, timeout=10, what="the card in #general")

@@ -1,7 +1,8 @@
 """Streaming a Slack file to whoever holds a valid media link (Twilio, fetching a reply's attachment).
 
 The file is read with the bot's token, and only from Slack's file host (or the Slack API's own host,
-for the simulator); the token never goes anywhere else, not even across a redirect.
+for the simulator); the token never goes anywhere else, and a redirect (Slack's sign-in page) is not
+followed.
 """
 
 from __future__ import annotations
@@ -53,36 +54,25 @@ class SlackFiles:
             log.warning("a media link names a file outside Slack's file host; refused")
             return web.Response(status=404, text="This media link does not name a Slack file.")
         headers = {"Authorization": f"Bearer {self._token}"}
-        target = URL(ref.url)
         try:
-            for _ in range(3):
-                async with self._session.get(
-                    target, headers=headers, allow_redirects=False, timeout=self._timeout
-                ) as upstream:
-                    if upstream.status in {301, 302, 303, 307, 308} and upstream.headers.get("Location"):
-                        target = target.join(URL(upstream.headers["Location"]))
-                        headers = {}  # the bot token stays with Slack
-                        continue
-                    if upstream.status != 200:
-                        log.warning("Slack answered HTTP %s for a reply's file", upstream.status)
-                        return web.Response(status=502, text="Slack did not hand over the file.")
-                    if (upstream.content_length or 0) > MAX_FILE_BYTES:
-                        return web.Response(status=413, text="The file is larger than a text may carry.")
-                    response = web.StreamResponse(
-                        headers={
-                            "Content-Type": ref.mimetype
-                            or upstream.content_type
-                            or "application/octet-stream"
-                        }
-                    )
-                    if upstream.content_length is not None:
-                        response.content_length = upstream.content_length
-                    await response.prepare(request)
-                    async for chunk in upstream.content.iter_chunked(_CHUNK):
-                        await response.write(chunk)
-                    await response.write_eof()
-                    return response
+            async with self._session.get(
+                URL(ref.url), headers=headers, allow_redirects=False, timeout=self._timeout
+            ) as upstream:
+                # Slack serves a file to its bot token directly; a redirect goes to a sign-in page.
+                if upstream.status != 200:
+                    log.warning("Slack answered HTTP %s for a reply's file", upstream.status)
+                    return web.Response(status=502, text="Slack did not hand over the file.")
+                if (upstream.content_length or 0) > MAX_FILE_BYTES:
+                    return web.Response(status=413, text="The file is larger than a text may carry.")
+                kind = ref.mimetype or upstream.content_type or "application/octet-stream"
+                response = web.StreamResponse(headers={"Content-Type": kind})
+                if upstream.content_length is not None:
+                    response.content_length = upstream.content_length
+                await response.prepare(request)
+                async for chunk in upstream.content.iter_chunked(_CHUNK):
+                    await response.write(chunk)
+                await response.write_eof()
+                return response
         except (aiohttp.ClientError, TimeoutError) as err:
             log.warning("could not read a reply's file from Slack: %s", type(err).__name__)
             return web.Response(status=502, text="Slack did not hand over the file.")
-        return web.Response(status=502, text="Slack redirected the file too many times.")
