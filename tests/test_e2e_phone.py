@@ -180,3 +180,20 @@ async def test_a_file_in_a_reply_reaches_the_phone_through_a_link_to_the_bot(mak
     assert link.startswith(f"{stack.settings.public_url}/media/")
     async with aiohttp.ClientSession() as session, session.get(link) as resp:
         assert resp.status == 200 and await resp.read() == pdf
+
+
+async def test_a_whatsapp_number_routes_and_replies_the_same_way(make_stack: MakeStack) -> None:
+    """whatsapp: numbers: the root card shows the profile name, and the reply goes back on WhatsApp."""
+    port = unused_port()
+    stack = await make_stack(public_url=f"http://127.0.0.1:{port}", port=port)
+    stack.twilio.set_sms_url(OURS, f"http://127.0.0.1:{port}/twilio/inbound")
+    await stack.command(f"route whatsapp:{OURS} <#{OPS_ID}|ops>")
+    await stack.twilio.receive_text(f"whatsapp:{PHONE}", f"whatsapp:{OURS}", "hola", profile_name="Ana")
+    await stack.settle()
+    (root,) = roots(stack)
+    assert "Ana" in card_text(root) and f"whatsapp:{PHONE}" in card_text(root)
+    await stack.slack.post_message(OPS_ID, "¡Hola Ana!", user=ADMIN_ID, thread_ts=root["ts"])
+    await stack.settle()
+    (create,) = stack.twilio.creates()
+    form = dict(create.form)
+    assert (form["From"], form["To"], form["Body"]) == (f"whatsapp:{OURS}", f"whatsapp:{PHONE}", "¡Hola Ana!")
