@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import secrets
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Coroutine
@@ -21,6 +22,7 @@ from typing import Any
 from bot import logs
 from bot.core.commands import DESCRIPTIONS, USAGE
 from bot.sandbox import twilio as twilio_sim
+from bot.sandbox.phone import DEFAULT_PHONE, PhonePanel
 from bot.sandbox.slack import ADMIN_ID, TEAM_ID, SlackSimulator
 from bot.server import start_server
 from bot.settings import Settings
@@ -81,12 +83,16 @@ async def run(db_path: Path, *, host: str, port: int, ready: asyncio.Event | Non
         page_url = await slack.start(host=host, port=0)  # the usual port is taken: any free one will do
 
     logs.configure("WARNING", "console", secrets=[signing_secret, bot_token, token])
+    # The bot must know its own address before it starts: Twilio signs texts against it (PUBLIC_URL).
+    bot_port = _free_port()
+    public_url = f"http://127.0.0.1:{bot_port}"
     settings = Settings(
         slack_signing_secret=signing_secret,
         slack_bot_token=bot_token,
         slack_api_url=slack.api_url,
         twilio_api_url=twilio_url,
         database_path=db_path,
+        public_url=public_url,
     )
     db = await Database.open(db_path)
     try:
@@ -103,14 +109,22 @@ async def run(db_path: Path, *, host: str, port: int, ready: asyncio.Event | Non
     finally:
         await db.close()
 
-    runner, bot_url = await start_server(settings, host="127.0.0.1", port=0)
+    runner, bot_url = await start_server(settings, host="127.0.0.1", port=bot_port)
     slack.set_bot_url(f"{bot_url}/slack/events")
+    # Texts to the sandbox number already come to the bot; route it to a channel to see them.
+    twilio.set_sms_url(twilio_sim.DEFAULT_FROM, f"{public_url}/twilio/inbound")
+    phone = PhonePanel(twilio, [twilio_sim.DEFAULT_FROM, SECOND_FROM])
+    phone_url = await phone.start(host=host)
     print(
         f"\nPlayground ready: open {page_url}/ in a browser.\n\n"
         f"  bot        {bot_url} (the real server; Slack requests are signed and checked)\n"
         f"  Twilio     {twilio_url} (simulator; account 'sandbox', From {twilio_sim.DEFAULT_FROM},\n"
         f"             Messaging Service {twilio_sim.DEFAULT_SERVICE_SID})\n"
-        f"  database   {db_path}\n\n{MAGIC_NUMBERS}\n\n"
+        f"  database   {db_path}\n"
+        f"  phone      {phone_url}/ (a customer's phone, {DEFAULT_PHONE}: text our numbers from it)\n\n"
+        f"{MAGIC_NUMBERS}\n\n"
+        f"Two-way texts: `/twilio route {twilio_sim.DEFAULT_FROM} #ops`, then text that number from the\n"
+        "phone page; the text opens a thread in #ops, and a reply in the thread comes back to the phone.\n\n"
         f"To try `/twilio setup` (as Ada Admin), add the simulator's second account:\n"
         f"  Account SID {SECOND_ACCOUNT_SID}  Auth Token {second_token}\n"
         f"  From {SECOND_FROM}  Messaging Service {SECOND_SERVICE_SID}\n\n"
@@ -122,9 +136,18 @@ async def run(db_path: Path, *, host: str, port: int, ready: asyncio.Event | Non
     try:
         await asyncio.Event().wait()
     finally:
+        await phone.stop()
         await runner.cleanup()
         await slack.stop()
         await twilio.stop()
+
+
+def _free_port() -> int:
+    """A loopback port free right now (bound, read, released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
 
 
 def main(argv: list[str]) -> int:
