@@ -197,3 +197,24 @@ async def test_a_whatsapp_number_routes_and_replies_the_same_way(make_stack: Mak
     (create,) = stack.twilio.creates()
     form = dict(create.form)
     assert (form["From"], form["To"], form["Body"]) == (f"whatsapp:{OURS}", f"whatsapp:{PHONE}", "¡Hola Ana!")
+
+
+async def test_a_burst_under_slacks_real_rate_limit_arrives_whole_and_in_order(make_stack: MakeStack) -> None:
+    """Three phones, four texts each at once, Slack at 10 posts/s a channel: each thread gets its own texts,
+    once each, in the order sent, after the 429s are waited out."""
+    stack = await public_stack(make_stack)
+    stack.slack.enable_rate_limits(post_per_second=10.0, post_burst=3)
+    phones = ["+15550003001", "+15550003002", "+15550003003"]
+    for n in range(4):
+        for phone in phones:
+            await stack.twilio.receive_text(phone, OURS, f"{phone} #{n}", wait=False)
+    await stack.twilio.settle_inbound()
+    await stack.settle()
+    assert stack.slack.rate_limited, "the burst never met the rate limit"
+    threads = {card_text(root).split("Texts from ")[1][:12]: root["ts"] for root in roots(stack)}
+    assert sorted(threads) == phones
+    for phone, ts in threads.items():
+        shown = [card_text(m) for m in thread(stack, ts)]
+        assert len(shown) == 4
+        for n, text in enumerate(shown):
+            assert f"{phone} #{n}" in text
