@@ -94,7 +94,21 @@ async def run_slack() -> None:
     for i, cid in enumerate(channel_ids(int(os.environ.get("BENCH_CHANNELS", "0")))):
         sim.channels[cid] = slack._Channel(cid, f"bench-{i}", False, list(members))
         sim._messages[cid] = []
+    if os.environ.get("BENCH_POST_RATE"):
+        # Slack's ~1 post a second per channel (with short bursts), for the conversations benchmark.
+        sim.enable_rate_limits(
+            post_per_second=float(os.environ["BENCH_POST_RATE"]),
+            post_burst=int(os.environ.get("BENCH_POST_BURST", "3")),
+        )
     url = await sim.start()
+
+    async def messages(request: web.Request) -> web.Response:
+        """A channel's messages as [ts, thread_ts, text]: the threads the conversations benchmark checks."""
+        stored = sim.messages(request.query["channel"])
+        return web.json_response([[m.get("ts"), m.get("thread_ts"), m.get("text") or ""] for m in stored])
+
+    async def limited(request: web.Request) -> web.Response:
+        return web.json_response({"rate_limited": len(sim.rate_limited)})
 
     async def cards(request: web.Request) -> web.Response:
         found: list[list[Any]] = []
@@ -113,6 +127,8 @@ async def run_slack() -> None:
     control = web.Application()
     control.router.add_get("/bench/cards", cards)
     control.router.add_delete("/bench/cards", clear)
+    control.router.add_get("/bench/messages", messages)
+    control.router.add_get("/bench/rate-limited", limited)
     runner, control_url = await _serve(control)
     _announce(url=url, api_url=sim.api_url, control=control_url)
     try:
