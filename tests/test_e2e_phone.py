@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-from conftest import unused_port
+from botproc import unused_port
 from conversation_helpers import OURS, roots, thread
 from harness import Stack, buttons, card_text
 
