@@ -62,6 +62,8 @@ NOTE_PREFIX = "//"
 MAX_STORED_BODY = 20_000
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_WORDS = frozenset({"START", "UNSTOP", "YES"})
+# How long handled Slack event_ids are kept: Slack retries for minutes, so a day is plenty.
+EVENT_MEMORY = timedelta(days=1)
 # How long a worker waits before asking Slack again when it gives no Retry-After.
 DEFAULT_RETRY = 1.0
 RETRY_MAX = 60.0
@@ -354,6 +356,7 @@ class Conversations:
 
     async def recover(self) -> int:
         """Queue the texts a stopped process received but did not show, in the order received."""
+        await self.store.forget_events(self._clock() - EVENT_MEMORY)
         rows = await self.store.unposted_inbound()
         for row in rows:
             self._enqueue(row)

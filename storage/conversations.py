@@ -411,6 +411,10 @@ class ConversationStore:
         )
         return row is not None
 
+    async def forget_events(self, before: datetime) -> int:
+        """Drop handled event_ids older than `before` (Slack stops retrying after minutes); how many."""
+        return await self._db.execute("DELETE FROM slack_events WHERE seen_at < ?", [iso(before)])
+
     async def record_reply(
         self, *, key: str, team_id: str, conversation_id: int, channel_id: str, message_ts: str
     ) -> None:

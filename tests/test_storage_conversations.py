@@ -101,6 +101,9 @@ async def test_events_and_replies_are_recorded_once(db: Database) -> None:
     store = ConversationStore(db)
     assert await store.first_event("Ev1", "T1")
     assert not await store.first_event("Ev1", "T1")
+    assert await store.forget_events(datetime.now(UTC) - timedelta(days=1)) == 0
+    assert await store.forget_events(datetime.now(UTC) + timedelta(seconds=1)) == 1
+    assert await store.first_event("Ev1", "T1")
     await store.record_reply(key="k", team_id="T1", conversation_id=1, channel_id="C1", message_ts="1.2")
     await store.record_reply(key="k", team_id="T1", conversation_id=1, channel_id="C1", message_ts="1.2")
     await store.settle_reply("k", status="sent", message_sid="SM" + "b" * 32)
