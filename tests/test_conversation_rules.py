@@ -135,3 +135,23 @@ def test_a_text_card_shows_the_body_as_typed_and_escaped() -> None:
     assert "&lt;!here&gt;" in text and "<!here>" not in text and "&amp;" in text
     assert "Received" in text and "2 attachment(s) below" in text
     assert "<!here>" not in card.text
+
+
+def test_an_incoming_number_reads_its_messaging_service_from_the_application_sid() -> None:
+    """Twilio shows a service number's MG SID as sms_application_sid; an AP app is not a service."""
+    base = {"sid": PN, "phone_number": ROUTE.number, "sms_url": "", "sms_method": "post"}
+    plain = IncomingNumber.from_json({**base, "sms_application_sid": "AP" + "1" * 32})
+    assert (plain.sms_url, plain.sms_method, plain.service_sid) == (None, "POST", None)
+    service = IncomingNumber.from_json({**base, "sms_application_sid": "MG" + "3" * 32})
+    assert service.service_sid == "MG" + "3" * 32
+
+
+@pytest.mark.parametrize("data", [[], {"sid": PN}, {"incoming_phone_numbers": "x"}])
+def test_a_malformed_number_answer_is_a_twilio_error(data: object) -> None:
+    """Not a number, or a list that is not a list: TwilioError with a sentence, never KeyError."""
+    from bot.twilio.errors import TwilioError
+
+    with pytest.raises(TwilioError):
+        IncomingNumber.from_json(data)
+    with pytest.raises(TwilioError):
+        IncomingNumber.list_from_json(data)

@@ -359,3 +359,13 @@ async def test_files_above_five_megabytes_are_refused(make_stack: Any) -> None:
     await post_event(stack, message_event("big", thread_ts=root["ts"], subtype="file_share", files=[big]))
     assert creates(stack) == []
     assert "6.0 MB" in card_text(thread(stack, root["ts"])[-1])
+
+
+async def test_media_links_that_are_not_the_bots_get_404(make_stack: Any) -> None:
+    """Garbage, overlong and non-ASCII tokens are answered 404 with a sentence, never a 500."""
+    stack = await make_stack(public_url=PUBLIC)
+    async with aiohttp.ClientSession() as session:
+        for token in ("x", "A" * 5000, "%C3%A9t%C3%A9", "gAAAAA" + "b" * 100):
+            async with session.get(f"{stack.bot_url}/media/{token}") as resp:
+                assert resp.status == 404, token
+                assert "unknown or has expired" in await resp.text()
