@@ -133,11 +133,7 @@ async def open_runtime(
 
 
 async def recover(runtime: Runtime) -> int:
-    """Settle creates a dead process left pending, and post the cards it never posted. Never re-sends.
-
-    Texts a dead process stored but did not show are queued for their threads again, in order.
-    """
-    await runtime.services.conversations.recover()
+    """Settle creates a dead process left pending, and post the cards it never posted. Never re-sends."""
     return await runtime.services.operations.recover(recovery.poster(runtime.deps.delivery, runtime.slack))
 
 
@@ -246,6 +242,8 @@ def create_app(
             app[MONITOR].start()
         app[LAG_SAMPLER] = LagSampler(runtime.metrics.loop_lag)
         app[LAG_SAMPLER].start()
+        # Before the first webhook: texts a stopped process stored but did not show go first, in order.
+        await runtime.services.conversations.recover()
         runtime.services.tasks.spawn(recover(runtime), name="recover outbox")
         yield
         await runtime.close(drain)
@@ -332,6 +330,7 @@ async def run_socket_mode(settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
     runtime = await open_runtime(settings, mode="socket")
+    await runtime.services.conversations.recover()
     runtime.services.tasks.spawn(recover(runtime), name="recover outbox")
     handler = AsyncSocketModeHandler(runtime.bolt, settings.slack_app_token or "")
     # SIGTERM/SIGINT end the wait below, so shut-down runs as for `serve`: stop taking work, then drain.

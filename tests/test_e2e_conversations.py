@@ -369,3 +369,25 @@ async def test_media_links_that_are_not_the_bots_get_404(make_stack: Any) -> Non
             async with session.get(f"{stack.bot_url}/media/{token}") as resp:
                 assert resp.status == 404, token
                 assert "unknown or has expired" in await resp.text()
+
+
+async def test_texts_not_yet_shown_when_the_bot_stops_are_shown_after_the_restart(tmp_path: Path) -> None:
+    """Slack is down until shut-down: the stored texts wait, and the next start shows them, in order."""
+    first = await start_stack(tmp_path / "bot.db", shutdown_timeout=0.2)
+    try:
+        await route_ops(first)
+        first.slack.inject("chat.postMessage", status=503, times=1000)
+        for body in ("one", "two", "three"):
+            status, _, _ = await post_form(first, inbound_form(body))
+            assert status == 200
+    finally:
+        await stop_stack(first)
+    second = await start_stack(tmp_path / "bot.db", with_account=False)
+    try:
+        await second.settle()
+        (root,) = roots(second)
+        shown = [card_text(m) for m in thread(second, root["ts"])]
+        assert len(shown) == 3
+        assert all(body in text for body, text in zip(("one", "two", "three"), shown, strict=True))
+    finally:
+        await stop_stack(second)
