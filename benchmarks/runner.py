@@ -142,11 +142,14 @@ class CpuMeter:
         return round(max((_busy_seconds() - busy0) - (self._ours() - ours0), 0.0) / elapsed, 2)
 
 
-def child_env(**extra: str) -> dict[str, str]:
-    """The environment for a helper process: ours without any Slack/Twilio settings, plus `extra`."""
+def child_env(root: Path = ROOT, **extra: str) -> dict[str, str]:
+    """The environment for a helper process: ours without any Slack/Twilio settings, plus `extra`.
+
+    `root` is the checkout whose code the process runs (another one for a before/after comparison).
+    """
     drop = ("SLACK_", "TWILIO_", "DATABASE_PATH", "SECRET_KEY", "ADMIN_USER_IDS", "BOT_", "PORT", "HOST")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
     env.update(extra)
     return env
 
@@ -259,13 +262,18 @@ class Bench:
         for proc in list(self.procs):
             await self.stop(proc)
 
-    async def start_simulators(self) -> None:
-        """The Twilio and Slack simulators, each in its own process, off the server CPU."""
+    async def start_simulators(self, *, hold_callbacks: bool = False) -> None:
+        """The Twilio and Slack simulators, each in its own process, off the server CPU.
+
+        `hold_callbacks`: the Twilio simulator keeps its status callbacks to itself (the live-status
+        benchmark sends its own).
+        """
         s = self.secrets
         helper = [sys.executable, "-m", "benchmarks.servers"]
-        self.twilio = await self.spawn(
-            "twilio", [*helper, "twilio"], child_env(BENCH_TWILIO_TOKEN=s.twilio_token), server=False
+        twilio_env = child_env(
+            BENCH_TWILIO_TOKEN=s.twilio_token, BENCH_HOLD_CALLBACKS="1" if hold_callbacks else "0"
         )
+        self.twilio = await self.spawn("twilio", [*helper, "twilio"], twilio_env, server=False)
         self.slack = await self.spawn(
             "slack",
             [*helper, "slack"],
@@ -321,8 +329,13 @@ class Bench:
         await self.wait_healthy(proc.info["url"])
         return proc
 
-    async def start_bot(self, label: str, concurrency: int) -> Proc:
-        """`python -m bot serve` on a fresh SQLite file holding the sandbox Twilio account."""
+    async def start_bot(
+        self, label: str, concurrency: int, *, live_status: bool = False, root: Path = ROOT
+    ) -> Proc:
+        """`python -m bot serve` (the code at `root`) on a fresh SQLite file holding the sandbox account.
+
+        `live_status`: PUBLIC_URL is the bot's own address, so creates carry StatusCallback.
+        """
         from bot.sandbox.twilio import DEFAULT_FROM, DEFAULT_SERVICE_SID, SANDBOX_ACCOUNT_SID
         from storage.accounts import AccountStore
         from storage.db import Database
@@ -345,6 +358,7 @@ class Bench:
             await db.close()
         port = free_port()
         env = child_env(
+            root,
             SLACK_API_URL=self.slack_info["api_url"],
             TWILIO_API_URL=self.twilio_info["url"],
             DATABASE_PATH=str(db_path),
@@ -356,6 +370,8 @@ class Bench:
             TWILIO_CONCURRENCY=str(concurrency),
             BOT_LOOP_MONITOR="1",
         )
+        if live_status:
+            env["PUBLIC_URL"] = f"http://127.0.0.1:{port}"
         # cwd is the bot's own directory, so a developer's .env in the checkout is not read.
         proc = await Proc.start(
             f"bot-{label}",

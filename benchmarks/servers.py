@@ -48,12 +48,40 @@ def _announce(**urls: str) -> None:
     print(json.dumps(urls), flush=True)
 
 
+async def _serve_beside(
+    sim: Any,
+    path: str,
+    found: Handler,
+    clear: Handler,
+    *,
+    extra: dict[str, Handler] | None = None,
+    **urls: str,
+) -> None:
+    """Serve `path` (GET: what was found, DELETE: clear it) and the `extra` GET routes beside the simulator
+    `sim` until a signal, announcing `urls` and the control URL; then stop both."""
+    control = web.Application()
+    for extra_path, handler in (extra or {}).items():
+        control.router.add_get(extra_path, handler)
+    control.router.add_get(path, found)
+    control.router.add_delete(path, clear)
+    runner, control_url = await _serve(control)
+    _announce(**urls, control=control_url)
+    try:
+        await _until_signal()
+    finally:
+        await runner.cleanup()
+        await sim.stop()
+
+
 async def run_twilio() -> None:
     """The Twilio simulator plus `/bench/creates`: [token, HTTP status] for every message create."""
     from bot.sandbox.twilio import SimClock, TwilioSimulator
 
     sim = TwilioSimulator(SimClock(follow_real_time=True))
     sim.add_sandbox_account(os.environ["BENCH_TWILIO_TOKEN"])
+    hold = getattr(sim, "hold_callbacks", None)
+    if os.environ.get("BENCH_HOLD_CALLBACKS") == "1" and callable(hold):
+        hold()  # the live-status benchmark sends its own callbacks, at its own pace
     url = await sim.start()
 
     async def creates(request: web.Request) -> web.Response:
@@ -64,21 +92,20 @@ async def run_twilio() -> None:
                 found.extend([tok, rec.status] for tok in tokens_in(body))
         return web.json_response(found)
 
+    async def sids(request: web.Request) -> web.Response:
+        found: list[list[Any]] = []
+        for rec in sim.requests:
+            if rec.method == "POST" and rec.path.endswith("/Messages.json") and rec.message_sid:
+                body = next((v for k, v in rec.form if k == "Body"), "")
+                found.extend([tok, rec.message_sid] for tok in tokens_in(body))
+        return web.json_response(found)
+
     async def clear(request: web.Request) -> web.Response:
         sim.requests.clear()
         sim.messages.clear()
         return web.json_response({"ok": True})
 
-    control = web.Application()
-    control.router.add_get("/bench/creates", creates)
-    control.router.add_delete("/bench/creates", clear)
-    runner, control_url = await _serve(control)
-    _announce(url=url, control=control_url)
-    try:
-        await _until_signal()
-    finally:
-        await runner.cleanup()
-        await sim.stop()
+    await _serve_beside(sim, "/bench/creates", creates, clear, extra={"/bench/sids": sids}, url=url)
 
 
 async def run_slack() -> None:
@@ -118,24 +145,32 @@ async def run_slack() -> None:
                 found.extend([tok, call.time, call.method, call.ok] for tok in dict.fromkeys(tokens_in(text)))
         return web.json_response(found)
 
+    async def updates(request: web.Request) -> web.Response:
+        """[ts, time, ok] for every chat.update; then [ts, tokens, text] of every bot message now."""
+        calls = [[c.args.get("ts"), c.time, c.ok] for c in sim.calls if c.method == "chat.update"]
+        now = [
+            [m.get("ts"), tokens_in(json.dumps(m.get("blocks") or [])), m.get("text")]
+            for stored in sim._messages.values()
+            for m in stored
+            if m.get("bot_id")
+        ]
+        return web.json_response({"updates": calls, "messages": now})
+
     async def clear(request: web.Request) -> web.Response:
         sim.calls.clear()
         for stored in sim._messages.values():  # the channels' history: only memory for a benchmark
             stored.clear()
         return web.json_response({"ok": True})
 
-    control = web.Application()
-    control.router.add_get("/bench/cards", cards)
-    control.router.add_delete("/bench/cards", clear)
-    control.router.add_get("/bench/messages", messages)
-    control.router.add_get("/bench/rate-limited", limited)
-    runner, control_url = await _serve(control)
-    _announce(url=url, api_url=sim.api_url, control=control_url)
-    try:
-        await _until_signal()
-    finally:
-        await runner.cleanup()
-        await sim.stop()
+    await _serve_beside(
+        sim,
+        "/bench/cards",
+        cards,
+        clear,
+        extra={"/bench/updates": updates, "/bench/messages": messages, "/bench/rate-limited": limited},
+        url=url,
+        api_url=sim.api_url,
+    )
 
 
 async def run_floor() -> None:

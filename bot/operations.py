@@ -36,7 +36,8 @@ from bot.core.rules import (
     sender_for,
     sender_or_service,
 )
-from bot.inflight import InFlight
+from bot.inflight import InFlight, Lease
+from bot.status import CardFacts, LiveStatus
 from bot.twilio.client import TwilioClient
 from bot.twilio.errors import TwilioError
 from bot.twilio.models import Credentials, Message, MessagePage
@@ -123,6 +124,9 @@ class Unposted:
     message: Message | None
     # Set when the outcome is unknown because the account was removed here since.
     account_gone: bool = False
+    # The action's idempotency key and when it was claimed: a card already posted for it can be found.
+    key: str = ""
+    created_at: datetime | None = None
 
 
 def _summary(fields: Mapping[str, object]) -> str:
@@ -153,8 +157,13 @@ class Operations:
         concurrency: int = 50,
         inflight: InFlight | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        status_callback: str | None = None,
+        live: LiveStatus | None = None,
     ) -> None:
         self.twilio = twilio
+        # Where Twilio reports each message's status changes (PUBLIC_URL/twilio/status), if anywhere.
+        self.status_callback = status_callback
+        self._live = live
         self.accounts = accounts
         self.audit = audit
         self.outbox = outbox
@@ -221,8 +230,10 @@ class Operations:
             error_message=str(error)[:300] if error else None,
         )
 
-    async def send(self, ctx: Context, cmd: SendCommand, *, key: str) -> Sent | Duplicate:
-        """Send one message, at most once per `key`."""
+    async def send(
+        self, ctx: Context, cmd: SendCommand, *, key: str, lease: Lease | None = None
+    ) -> Sent | Duplicate:
+        """Send one message, at most once per `key` (`lease`: the key's, when the caller took it)."""
         account, creds = await self.resolve(ctx, cmd.account)
         try:
             sender, service = sender_or_service(
@@ -243,7 +254,7 @@ class Operations:
         }
         if cmd.media:
             request["media_urls"] = list(cmd.media)
-        return await self._create(ctx, cmd.subcommand, account, creds, request, key=key)
+        return await self._create(ctx, cmd.subcommand, account, creds, request, key=key, lease=lease)
 
     async def reply(
         self,
@@ -273,7 +284,9 @@ class Operations:
         # A reply is a send to the outbox and the audit log (its key says it came from a thread).
         return await self._create(ctx, "send", account, creds, request, key=key)
 
-    async def schedule(self, ctx: Context, cmd: ScheduleCommand, *, key: str) -> Sent | Duplicate:
+    async def schedule(
+        self, ctx: Context, cmd: ScheduleCommand, *, key: str, lease: Lease | None = None
+    ) -> Sent | Duplicate:
         """Schedule one message through a Messaging Service, at most once per `key`."""
         account, creds = await self.resolve(ctx, cmd.account)
         try:
@@ -290,7 +303,7 @@ class Operations:
         }
         if cmd.media:
             request["media_urls"] = list(cmd.media)
-        return await self._create(ctx, cmd.subcommand, account, creds, request, key=key)
+        return await self._create(ctx, cmd.subcommand, account, creds, request, key=key, lease=lease)
 
     async def _create(
         self,
@@ -301,8 +314,10 @@ class Operations:
         request: dict[str, str | int | list[str] | None],
         *,
         key: str,
+        lease: Lease | None = None,
     ) -> Sent | Duplicate:
-        lease = self.inflight.try_acquire(key)
+        # A lease handed in was taken when the action was accepted, before its ack.
+        lease = lease if lease is not None and lease.key == key else self.inflight.try_acquire(key)
         if lease is None:
             log.info("duplicate delivery of %s ignored (another delivery is working on it)", operation)
             return Duplicate()
@@ -348,7 +363,9 @@ class Operations:
                 log.warning("%s: Twilio's answer was lost; found the message by looking it up", operation)
                 await self.outbox.settle(key, state="sent", message_sid=found.sid)
                 await self._audit(ctx, operation, account, summary, outcome="ok", message_sid=found.sid)
-                return Sent(found, account, _send_at(request), note=FOUND_AFTER_LOST_ANSWER)
+                sent = Sent(found, account, _send_at(request), note=FOUND_AFTER_LOST_ANSWER)
+                await self._track(ctx, operation, sent)
+                return sent
             state = "unknown" if err.unknown_outcome else "failed"
             await self.outbox.settle(key, state=state, error_code=err.code, error_message=str(err)[:300])
             await self._audit(
@@ -366,7 +383,43 @@ class Operations:
             raise
         await self.outbox.settle(key, state="sent", message_sid=message.sid)
         await self._audit(ctx, operation, account, summary, outcome="ok", message_sid=message.sid)
-        return Sent(message, account, _send_at(request))
+        sent = Sent(message, account, _send_at(request))
+        await self._track(ctx, operation, sent)
+        return sent
+
+    async def _track(self, ctx: Context, operation: str, sent: Sent) -> None:
+        """Follow the message's status from now on (when live status is on), before its card is out."""
+        if self._live is None or not self._live.enabled:
+            return
+        facts = CardFacts(
+            message=sent.message,
+            requested_by=ctx.user_id,
+            account_label=sent.account.label,
+            operation=operation,
+            send_at=sent.send_at,
+            note=sent.note,
+        )
+        try:
+            await self._live.opened(
+                team_id=ctx.team_id, message=sent.message, account_sid=sent.account.account_sid, facts=facts
+            )
+        except Exception:
+            # The message went out and its card must still be posted; only live updates are lost.
+            log.exception("could not start following the status of %s", sent.message.sid)
+
+    async def current(self, team_id: str, account_label: str, sid: str) -> Message | None:
+        """The message as Twilio has it now, asked with the team's account `account_label`; None when the
+        account is gone or Twilio cannot say (logged)."""
+        found = await self.credentials(team_id, account_label)
+        if found is None:
+            return None
+        account, creds = found
+        try:
+            async with self._limit(account.account_sid):
+                return await self.twilio.fetch(creds, sid)
+        except TwilioError as err:
+            log.warning("could not fetch %s to refresh its card: %s", sid, err.code or type(err).__name__)
+            return None
 
     async def _look_up(
         self,
@@ -421,6 +474,7 @@ class Operations:
                 messaging_service_sid=str(request["service"]),
                 send_at=send_at,
                 media_urls=media_urls,
+                status_callback=self.status_callback,
             )
         sender = request.get("from")
         service = request.get("service")
@@ -431,6 +485,7 @@ class Operations:
             from_=str(sender) if sender else None,
             messaging_service_sid=str(service) if service and not sender else None,
             media_urls=media_urls,
+            status_callback=self.status_callback,
         )
 
     async def list(
@@ -599,6 +654,8 @@ class Operations:
             body=str(entry.request.get("body") or ""),
             message=message,
             account_gone=gone,
+            key=entry.key,
+            created_at=entry.created_at,
         )
 
 

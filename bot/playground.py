@@ -34,7 +34,7 @@ Twilio's test numbers work here as they do with Twilio's test credentials:
   To +15005550001 → invalid number (21211)     To +15005550004 → recipient sent STOP (21610)
   To +15005550003 → no permission (21408)      To +15005550009 → not a mobile number (21614)
   To a number ending in 0666 → undelivered     From +15005550007 → not your number (21606)
-Any other possible number is delivered: queued → sent (1 s) → delivered (3 s)."""
+Any other possible number is delivered: queued → sent (1 s) → delivered (3 s), and the card follows."""
 
 # A second simulated Twilio account that is not set up in the bot, so `/twilio setup` can be tried; once
 # added, every form offers a choice of account.
@@ -83,7 +83,8 @@ async def run(db_path: Path, *, host: str, port: int, ready: asyncio.Event | Non
         page_url = await slack.start(host=host, port=0)  # the usual port is taken: any free one will do
 
     logs.configure("WARNING", "console", secrets=[signing_secret, bot_token, token])
-    # The bot must know its own address before it starts: Twilio signs texts against it (PUBLIC_URL).
+    # The bot's own address is its PUBLIC_URL here: the Twilio simulator calls each message's
+    # StatusCallback on it (cards change live in the page) and delivers texts to our numbers there.
     bot_port = _free_port()
     public_url = f"http://127.0.0.1:{bot_port}"
     settings = Settings(

@@ -22,6 +22,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import webhooks
 from bot.inflight import InFlight
 from bot.media_links import MediaLinks
 from bot.metrics import (
@@ -40,6 +41,7 @@ from bot.slack import recovery
 from bot.slack.app import build_app, web_client
 from bot.slack.delivery import Delivery
 from bot.slack.files import SlackFiles
+from bot.slack.live import SlackCards, status_client
 from bot.slack.logcontext import http_request
 from bot.slack.payloads import shape_problem
 from bot.slack.permissions import Permissions
@@ -47,7 +49,6 @@ from bot.slack.runner import SlackDeps
 from bot.slack.threads import SlackThreads
 from bot.twilio.client import TwilioClient
 from bot.twilio.media import MediaFetcher
-from bot.webhooks import CONVERSATIONS, MEDIA, add_routes
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,10 @@ async def open_runtime(
     slack = web_client(
         settings.slack_bot_token or "", settings.slack_api_url, session, observer=SlackCallCounter(metrics)
     )
+    updates = status_client(
+        settings.slack_bot_token or "", settings.slack_api_url, session, observer=SlackCallCounter(metrics)
+    )
+    services.status.use_renderer(SlackCards(updates))
     services.conversations.attach(SlackThreads(slack, deps.delivery))
     metrics.watch(tasks=services.tasks.__len__, pending=stores.outbox.count_pending)
     bolt = build_app(deps, slack)
@@ -133,8 +138,18 @@ async def open_runtime(
 
 
 async def recover(runtime: Runtime) -> int:
-    """Settle creates a dead process left pending, and post the cards it never posted. Never re-sends."""
-    return await runtime.services.operations.recover(recovery.poster(runtime.deps.delivery, runtime.slack))
+    """Settle creates a dead process left pending, post the cards it never posted (never re-sending), and
+    run the creates it had accepted but not started.
+
+    Then bring live cards up to date: reports Twilio sent while the bot was down are not sent again.
+    """
+    services = runtime.services
+    done = await services.operations.recover(
+        recovery.poster(runtime.deps.delivery, runtime.slack, services.status)
+    )
+    await recovery.run_accepted(runtime.deps, runtime.slack)
+    await services.status.refresh_open(services.operations.current)
+    return done
 
 
 def signed_by_slack(secret: str | None, body: bytes, headers: Mapping[str, str]) -> bool:
@@ -236,6 +251,7 @@ def create_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         runtime = await open_runtime(settings, clock=clock)
         app[RUNTIME] = runtime
+        webhooks.use_services(app, runtime.services)
         _mount_conversations(app, runtime)
         if settings.loop_monitor:
             app[MONITOR] = LoopMonitor()
@@ -262,7 +278,7 @@ def create_app(
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    add_routes(app, settings.public_url)
+    webhooks.add_routes(app, settings.public_url)
     return app
 
 
@@ -289,21 +305,22 @@ async def _freeze_startup_objects(app: web.Application) -> None:
 
 
 def _mount_conversations(app: web.Application, runtime: Runtime) -> None:
-    """Give the Twilio door its services: the conversations, and the media links when there are any."""
-    app[CONVERSATIONS] = runtime.services.conversations
+    """Give the Twilio door the media links replies' files go out through, when there are any."""
     links = runtime.services.conversations.links
     if links is not None:
         settings = runtime.settings
         files = SlackFiles(runtime.session, settings.slack_bot_token or "", settings.slack_api_url)
-        app[MEDIA] = (links, files)
+        app[webhooks.MEDIA] = (links, files)
 
 
 async def _socket_mode_webhooks(runtime: Runtime) -> web.AppRunner:
-    """In Socket Mode with PUBLIC_URL set: listen on HOST:PORT for Twilio's webhooks and media fetches."""
+    """In Socket Mode with PUBLIC_URL set: listen on HOST:PORT for Twilio's webhooks (texts, statuses) and
+    media fetches, which Slack's socket does not carry."""
     settings = runtime.settings
     app = web.Application(client_max_size=1024 * 1024)
+    webhooks.add_routes(app, settings.public_url)
+    webhooks.use_services(app, runtime.services)
     _mount_conversations(app, runtime)
-    add_routes(app, settings.public_url)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()
@@ -344,12 +361,12 @@ async def run_socket_mode(settings: Settings) -> None:
         log.info("connected to Slack over Socket Mode")
 
     connecting = asyncio.ensure_future(connect())
-    webhooks = await _socket_mode_webhooks(runtime) if settings.public_url else None
+    listener = await _socket_mode_webhooks(runtime) if settings.public_url else None
     try:
         await stop.wait()
     finally:
-        if webhooks is not None:
-            await webhooks.cleanup()
+        if listener is not None:
+            await listener.cleanup()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         connecting.cancel()

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.conversations import Conversations
 from bot.inflight import InFlight
+from bot.intake import Intake
 from bot.media_links import MediaLinks
 from bot.operations import Operations
 from bot.settings import Settings
+from bot.status import LiveStatus
 from bot.tasks import TaskTracker
 from bot.twilio.client import TwilioClient
 from bot.twilio.media import MediaFetcher
@@ -23,6 +25,8 @@ from storage.accounts import AccountStore
 from storage.audit import AuditLog
 from storage.conversations import ConversationStore
 from storage.db import Database
+from storage.journal import Journal
+from storage.message_cards import MessageCards
 from storage.outbox import Outbox
 from storage.teams import TeamSettings
 
@@ -37,12 +41,22 @@ class Stores:
     audit: AuditLog
     outbox: Outbox
     teams: TeamSettings
+    message_cards: MessageCards
+    journal: Journal
     conversations: ConversationStore
 
     @classmethod
     def over(cls, db: Database) -> Stores:
         """Every repository over `db`."""
-        return cls(AccountStore(db), AuditLog(db), Outbox(db), TeamSettings(db), ConversationStore(db))
+        return cls(
+            AccountStore(db),
+            AuditLog(db),
+            Outbox(db),
+            TeamSettings(db),
+            MessageCards(db),
+            Journal(db),
+            ConversationStore(db),
+        )
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,8 @@ class Services:
     workspace: Workspace
     tasks: TaskTracker
     clock: Callable[[], datetime]
+    status: LiveStatus
+    intake: Intake
     conversations: Conversations
 
 
@@ -68,6 +84,14 @@ def build_services(
     links: MediaLinks | None = None,
 ) -> Services:
     """The services over `stores`, calling Twilio through `twilio`."""
+    tasks = tasks or TaskTracker()
+    status = LiveStatus(
+        cards=stores.message_cards,
+        tasks=tasks,
+        clock=clock,
+        enabled=settings.public_url is not None,
+        interval=settings.status_update_interval,
+    )
     operations = Operations(
         twilio=twilio,
         accounts=stores.accounts,
@@ -76,19 +100,28 @@ def build_services(
         concurrency=settings.twilio_concurrency,
         inflight=inflight,
         clock=clock,
+        status_callback=f"{settings.public_url}/twilio/status" if settings.public_url else None,
+        live=status,
     )
     workspace = Workspace(twilio=twilio, accounts=stores.accounts, audit=stores.audit, teams=stores.teams)
-    tracker = tasks or TaskTracker()
+    # The same leases as the operations': a key accepted here is the key the create then claims.
+    intake = Intake(
+        journal=stores.journal,
+        outbox=stores.outbox,
+        inflight=operations.inflight,
+        clock=clock,
+        max_age=timedelta(seconds=settings.recovery_max_age),
+    )
     conversations = Conversations(
         store=stores.conversations,
         accounts=stores.accounts,
         twilio=twilio,
         operations=operations,
-        tasks=tracker,
+        tasks=tasks,
         clock=clock,
         idle_days=settings.conversation_idle_days,
         public_url=settings.public_url,
         media=media,
         links=links,
     )
-    return Services(operations, workspace, tracker, clock, conversations)
+    return Services(operations, workspace, tasks, clock, status, intake, conversations)

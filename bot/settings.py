@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 class SettingsError(Exception):
@@ -40,9 +41,15 @@ class Settings:
     twilio_backoff_base: float = 0.5
     # On SIGTERM: how long operations already running may take before they are cancelled.
     shutdown_timeout: float = 25.0
+    # At start-up, an accepted command that never reached Twilio runs if it is younger than this (seconds);
+    # an older one is reported as not sent.
+    recovery_max_age: float = 600.0
     loop_monitor: bool = False
-    # The bot's public base URL: Twilio signs webhooks against it, and the route card's button uses it.
+    # The bot's public base URL (no trailing slash): creates carry StatusCallback on it and Twilio's
+    # webhook signatures are checked against it. None: no status callbacks.
     public_url: str | None = None
+    # The least time between two updates of one card by status callbacks (Slack allows ~50 a minute).
+    status_update_interval: float = 2.0
     # A conversation with no text for this many days is over: the next text opens a new thread.
     conversation_idle_days: int = 7
 
@@ -77,6 +84,20 @@ def _url(name: str, value: str) -> str:
     if not re.match(r"^https?://[^\s/]+", value):
         raise SettingsError(f"{name} must be an http(s) URL such as https://slack.com/api/, not {value!r}.")
     return value
+
+
+def _public_url(value: str) -> str:
+    parsed = urlsplit(value)
+    if parsed.scheme not in {"http", "https"} or not parsed.netloc or parsed.query or parsed.fragment:
+        raise SettingsError(
+            "PUBLIC_URL must be the bot's public base URL, such as https://bridge.example.com "
+            f"(http or https, no query), not {value!r}."
+        )
+    try:
+        parsed.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        raise SettingsError(f"PUBLIC_URL has a port that is not a number: {value!r}.") from None
+    return value.rstrip("/")
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None = Path(".env")) -> Settings:
@@ -146,13 +167,23 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
             f"SHUTDOWN_TIMEOUT must be a number of seconds from 0 to 600, not {shutdown_text!r}."
         )
 
+    max_age_text = get("RECOVERY_MAX_AGE") or "600"
+    try:
+        recovery_max_age = float(max_age_text)
+    except ValueError:
+        recovery_max_age = -1.0
+    if not 0 <= recovery_max_age <= 86400:
+        raise SettingsError(
+            f"RECOVERY_MAX_AGE must be a number of seconds from 0 to 86400 (a day), not {max_age_text!r}."
+        )
+
     monitor_text = (get("BOT_LOOP_MONITOR") or "0").lower()
     if monitor_text not in {"0", "1", "true", "false"}:
         raise SettingsError(f"BOT_LOOP_MONITOR must be 1 (on) or 0 (off), not {monitor_text!r}.")
 
     public_url = get("PUBLIC_URL")
     if public_url is not None:
-        public_url = _url("PUBLIC_URL", public_url).rstrip("/")
+        public_url = _public_url(public_url)
     idle_text = get("CONVERSATION_IDLE_DAYS") or "7"
     if not idle_text.isdigit() or not 1 <= int(idle_text) <= 365:
         raise SettingsError(
@@ -179,6 +210,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         twilio_concurrency=int(concurrency_text),
         twilio_timeout=timeout,
         shutdown_timeout=shutdown_timeout,
+        recovery_max_age=recovery_max_age,
         loop_monitor=monitor_text in {"1", "true"},
         public_url=public_url,
         conversation_idle_days=int(idle_text),

@@ -13,6 +13,8 @@ from bot.core.commands import SUBCOMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
 TWILIO_SUBCOMMANDS = ("send", "schedule", "list", "fetch", "cancel", "delete")
+# design.md's four; the history scopes a restarted bot reads its own cards back with (issue 14) and
+# conversations read thread replies with; and the conversations' files and reactions.
 SCOPES = {
     "commands",
     "chat:write",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from builders import ACCOUNT_SID, NOW, SERVICE, USER, stored_account
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -38,35 +38,18 @@ from bot.slack.modals import (
 from bot.workspace import AccountSetup
 from storage.accounts import StoredAccount
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-USER = "U0123ABCD"
 META = ModalMetadata(
     channel_id="C0123ABCD", response_url="https://hooks.slack.com/commands/T1/1/abc", user_id=USER
 )
-SERVICE = "MG" + "0123456789abcdef" * 2
 OTHER_SERVICE = "MG" + "fedcba9876543210" * 2
 SID = "SM" + "0123456789abcdef" * 2
-ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 KEY_SID = "SK" + "0123456789abcdef" * 2
 TOKEN = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
 
 
 def make_account(label: str, **changes: Any) -> StoredAccount:
-    """A stored account with a default sender and Messaging Service."""
-    base = StoredAccount(
-        id=1,
-        team_id="T1",
-        enterprise_id=None,
-        label=label,
-        account_sid=ACCOUNT_SID,
-        api_key_sid=None,
-        default_from="+15557654321",
-        default_service_sid=SERVICE,
-        is_default=False,
-        added_by=USER,
-        added_at=NOW,
-    )
-    return replace(base, **changes)
+    """A stored account with a default sender and Messaging Service; not the default unless said."""
+    return stored_account(label, **({"is_default": False} | changes))
 
 
 ONE = (make_account("main", is_default=True),)
@@ -639,13 +622,30 @@ def test_setup_with_api_key_and_defaults() -> None:
     assert sub.default_from == "whatsapp:+15557654321"
     assert sub.default_service_sid == SERVICE
     assert sub.make_default is True
+    assert sub.webhook_token is None
+
+
+def test_setup_with_an_api_key_keeps_the_auth_token_for_webhooks_only() -> None:
+    """With an API key, an Auth Token given too is the webhook token; the key's secret stays the secret."""
+    values = submit(
+        form("setup", ()),
+        account_sid=ACCOUNT_SID,
+        auth_token=TOKEN,
+        api_key_sid=KEY_SID,
+        api_secret="abcdefghijklmnopqrstuvwxyz012345",
+    )
+    sub = parse("setup", values, ONE)
+    assert sub.api_key_sid == KEY_SID
+    assert sub.secret == "abcdefghijklmnopqrstuvwxyz012345"
+    assert sub.webhook_token == TOKEN
+    assert TOKEN not in repr(sub)
 
 
 @pytest.mark.parametrize(
     ("changes", "fields"),
     [
         ({}, {"auth_token"}),
-        ({"auth_token": TOKEN, "api_key_sid": KEY_SID, "api_secret": TOKEN}, {"auth_token"}),
+        ({"auth_token": "short", "api_key_sid": KEY_SID, "api_secret": TOKEN}, {"auth_token"}),
         ({"api_key_sid": KEY_SID}, {"api_secret"}),
         ({"api_secret": TOKEN}, {"api_key_sid"}),
         ({"api_key_sid": "SK123", "api_secret": TOKEN}, {"api_key_sid"}),
@@ -659,7 +659,7 @@ def test_setup_with_api_key_and_defaults() -> None:
     ],
 )
 def test_setup_invalid_field(changes: dict[str, Any], fields: set[str]) -> None:
-    """Exactly one of token or key+secret, valid SIDs, a valid label, and each error on its block."""
+    """A token or key+secret, valid SIDs, a valid label, and each error on its block."""
     values = submit(form("setup", ()), **{"account_sid": ACCOUNT_SID, **changes})
     errors = errors_of("setup", values, ())
     assert set(errors) == fields

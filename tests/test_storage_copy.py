@@ -76,7 +76,15 @@ async def test_every_row_is_copied_with_secrets_still_encrypted(tmp_path: Path, 
     source = tmp_path / "bot.db"
     await _fill(source)
     counts = await copy_sqlite_to_postgres(source, postgres_schema)
-    assert counts == {"accounts": 2, "audit": 3, "outbox": 3, "teams": 1, **NO_CONVERSATIONS}
+    assert counts == {
+        "accounts": 2,
+        "audit": 3,
+        "journal": 0,
+        "message_cards": 0,
+        "outbox": 3,
+        "teams": 1,
+        **NO_CONVERSATIONS,
+    }
 
     sqlite_db = await Database.open(source, secret_keys=SQLITE_KEY)
     pg = await DbTarget("postgresql", postgres_schema).open(SQLITE_KEY)
@@ -116,6 +124,8 @@ async def test_the_source_file_is_left_untouched(tmp_path: Path, postgres_schema
     assert await copy_sqlite_to_postgres(source, postgres_schema) == {
         "accounts": 0,
         "audit": 0,
+        "journal": 0,
+        "message_cards": 0,
         "outbox": 1,
         "teams": 1,
         **NO_CONVERSATIONS,

@@ -130,10 +130,6 @@ class Conversations:
         """Set the routed number's SmsUrl to PUBLIC_URL/twilio/inbound (POST); OperationError otherwise."""
         return await self.routing.point(ctx, number)
 
-    async def auth_tokens(self, account_sid: str) -> tuple[str, ...]:
-        """The stored auth tokens of `account_sid` (any workspace): what its webhooks are signed with."""
-        return await self._accounts.auth_tokens(account_sid)
-
     async def receive(self, text: InboundText) -> bool:
         """Store a text once and queue it for its thread; False when its MessageSid was seen before."""
         return await self.inbound.receive(text)

@@ -100,7 +100,3 @@ class Routes:
         updated = await self._twilio.update_incoming_number(found[1], current.sid, sms_url=self.inbound_url)
         log.info("pointed %s at %s", route.number, self.inbound_url)
         return RouteView(route, updated, None, self.inbound_url)
-
-    async def auth_tokens(self, account_sid: str) -> tuple[str, ...]:
-        """The stored auth tokens of `account_sid` (any workspace): what its webhooks are signed with."""
-        return await self._accounts.auth_tokens(account_sid)

@@ -25,10 +25,22 @@ log = logging.getLogger(__name__)
 _CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
 # How long a create's card waits for the cards of earlier creates in its channel before it goes first anyway.
 ORDER_WAIT = 2.0
+# The event type of the metadata on every create's card: it carries the idempotency key, so a restarted
+# bot can find a card it posted just before it died (conversations.history) instead of posting another.
+CARD_EVENT = "twilio_bridge_card"
 INVITE_HINT = (
     "I am not a member of this channel, so this card came through the command's reply link. "
     "Invite me with `/invite @Twilio Bridge` to keep the team log here."
 )
+NOT_LIVE_HINT = (
+    "Its status is not live: a card sent this way cannot be changed later, so press Refresh status to see "
+    "where the message is."
+)
+
+
+def card_metadata(key: str) -> dict[str, Any]:
+    """The message metadata that marks a card as the outcome of the action keyed `key`."""
+    return {"event_type": CARD_EVENT, "event_payload": {"key": key}}
 
 
 class Turn:
@@ -88,13 +100,22 @@ class Delivery:
         *,
         response_url: str | None = None,
         user_id: str | None = None,
+        fallback_note: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> str | None:
-        """Post `card` to `channel`; returns the message ts, or None when it went by response_url."""
+        """Post `card` to `channel`; returns the message ts, or None when it went by response_url.
+
+        `fallback_note` is added to the card when it has to go through the response_url.
+        """
         if channel:
             try:
                 async with self._lock(channel):
                     resp = await client.chat_postMessage(
-                        channel=channel, text=card.text, blocks=list(card.blocks), unfurl_links=False
+                        channel=channel,
+                        text=card.text,
+                        blocks=list(card.blocks),
+                        unfurl_links=False,
+                        metadata=metadata,
                     )
                 ts = resp.get("ts")
                 return str(ts) if ts else None
@@ -104,7 +125,8 @@ class Delivery:
                     raise
                 log.info("cannot post to %s (%s); falling back to response_url", channel, error)
         if response_url:
-            await self.respond(response_url, card, note=INVITE_HINT if channel else None, ephemeral=False)
+            note = " ".join(n for n in (INVITE_HINT if channel else None, fallback_note) if n) or None
+            await self.respond(response_url, card, note=note, ephemeral=False)
             return None
         if user_id and channel:
             await client.chat_postEphemeral(

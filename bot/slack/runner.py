@@ -27,15 +27,17 @@ from bot.core.commands import (
     SendCommand,
     TwilioCommand,
 )
+from bot.intake import Intake, Ticket
 from bot.meter import NO_METER, Meter
 from bot.operations import Context, Duplicate, OperationError, Operations, Sent
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack import cards
 from bot.slack.cards import Card
-from bot.slack.delivery import Delivery, Turn
+from bot.slack.delivery import NOT_LIVE_HINT, Delivery, Turn, card_metadata
 from bot.slack.modals import prefill_from_command
 from bot.slack.permissions import Permissions
+from bot.status import LiveStatus
 from bot.tasks import TaskTracker
 from bot.twilio.errors import TwilioError
 from bot.workspace import Workspace
@@ -67,6 +69,8 @@ class SlackDeps:
     clock: Callable[[], datetime]
     delivery: Delivery
     permissions: Permissions
+    status: LiveStatus
+    intake: Intake
     conversations: Conversations
     meter: Meter = NO_METER
 
@@ -89,6 +93,8 @@ class SlackDeps:
             services.clock,
             delivery,
             permissions,
+            services.status,
+            services.intake,
             services.conversations,
             meter,
         )
@@ -144,14 +150,33 @@ async def tell_user(deps: SlackDeps, client: AsyncWebClient, where: Where, card:
         await client.chat_postMessage(channel=where.user_id, text=card.text, blocks=list(card.blocks))
 
 
+@dataclass(frozen=True)
+class Posted:
+    """Where a card went: its ts in the channel (None: through the response_url) and its log copy's."""
+
+    ts: str | None
+    log_channel: str | None = None
+    log_ts: str | None = None
+
+
 async def publish(
-    deps: SlackDeps, client: AsyncWebClient, ctx: Context, where: Where, card: Card, *, mirror: bool = True
-) -> None:
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    ctx: Context,
+    where: Where,
+    card: Card,
+    *,
+    mirror: bool = True,
+    fallback_note: str | None = None,
+    key: str | None = None,
+) -> Posted:
     """Put a result card in the channel (or update the card a button was on), and mirror it to the log.
 
     `mirror=False` for views that change nothing (Refresh, Next page): the log channel is a record of
-    operations, and a copy per click would bury them.
+    operations, and a copy per click would bury them. `key`: the create's idempotency key, carried in
+    the card's metadata so a restarted bot can find the card instead of posting it again.
     """
+    ts: str | None = where.message_ts
     if where.message_ts and where.channel_id:
         await deps.delivery.update(
             client, where.channel_id, where.message_ts, card, response_url=where.response_url
@@ -161,18 +186,26 @@ async def publish(
         if turn is not None:
             await turn.wait()
         try:
-            await deps.delivery.post(
-                client, where.channel_id, card, response_url=where.response_url, user_id=where.user_id
+            ts = await deps.delivery.post(
+                client,
+                where.channel_id,
+                card,
+                response_url=where.response_url,
+                user_id=where.user_id,
+                fallback_note=fallback_note,
+                metadata=card_metadata(key) if key else None,
             )
         finally:
             if turn is not None:
                 turn.done()
     log_channel = await deps.workspace.log_channel(ctx.team_id) if mirror else None
+    log_ts: str | None = None
     if log_channel and log_channel != where.channel_id:
         try:
-            await deps.delivery.post(client, log_channel, card)
+            log_ts = await deps.delivery.post(client, log_channel, card)
         except SlackApiError as err:
             log.warning("could not mirror to the log channel: %s", err.response.get("error"))
+    return Posted(ts, log_channel if log_ts else None, log_ts)
 
 
 async def run(
@@ -184,8 +217,13 @@ async def run(
     *,
     key: str,
     page_uri: str | None = None,
+    ticket: Ticket | None = None,
+    note: str | None = None,
 ) -> None:
-    """Run `cmd` and post exactly one outcome for it; a create's card follows earlier creates' (bounded)."""
+    """Run `cmd` and post exactly one outcome for it; a create's card follows earlier creates' (bounded).
+
+    `ticket`: the accepted create's, marked done once its outcome is shown; `note` goes on its card.
+    """
     # Taken before the first await: tasks start in the order they were spawned, which is the order the
     # commands arrived in, whichever Twilio call then finishes first. Only creates queue: a view never
     # waits for someone else's send.
@@ -199,11 +237,20 @@ async def run(
     outcome = "error"  # unless _run returns: it raised while telling the user about a failure
     try:
         await deps.tasks.after_foreground()
-        outcome = await _run(deps, client, ctx, where, cmd, key=key, page_uri=page_uri)
+        outcome = await _run(
+            deps, client, ctx, where, cmd, key=key, page_uri=page_uri, ticket=ticket, note=note
+        )
+    except BaseException:
+        if ticket is not None:
+            # Cancelled (shut-down): not marked done, so the next start runs it or settles its claim.
+            ticket.lease.release()
+        raise
     finally:
         if turn is not None:
             turn.done()
         deps.meter.operation(cmd.subcommand, outcome)
+    if ticket is not None:
+        await deps.intake.finish(ticket)
     if where.working_note and where.response_url:
         await deps.delivery.dismiss(where.response_url)
 
@@ -217,16 +264,19 @@ async def _run(
     *,
     key: str,
     page_uri: str | None,
+    ticket: Ticket | None,
+    note: str | None,
 ) -> str:
     """Run `cmd` and show its outcome; returns the outcome's name for the metrics."""
     name = cmd.subcommand
     ops = deps.operations
     try:
         if isinstance(cmd, SendCommand | ScheduleCommand):
+            lease = ticket.lease if ticket is not None else None
             result: Sent | Duplicate = (
-                await ops.send(ctx, cmd, key=key)
+                await ops.send(ctx, cmd, key=key, lease=lease)
                 if isinstance(cmd, SendCommand)
-                else await ops.schedule(ctx, cmd, key=key)
+                else await ops.schedule(ctx, cmd, key=key, lease=lease)
             )
             if isinstance(result, Duplicate):
                 return "duplicate"  # the first delivery of this action owns the card
@@ -236,10 +286,15 @@ async def _run(
                 account_label=result.account.label,
                 operation="send" if isinstance(cmd, SendCommand) else "schedule",
                 send_at=result.send_at,
-                note=result.note,
+                note=" ".join(n for n in (note, result.note) if n) or None,
             )
-            await publish(deps, client, ctx, where, card)
+            live = deps.status.enabled
+            posted = await publish(
+                deps, client, ctx, where, card, fallback_note=NOT_LIVE_HINT if live else None, key=key
+            )
             await ops.card_posted(key)
+            if live:
+                await _follow(deps, result, where, posted)
         elif isinstance(cmd, ListCommand):
             try:
                 page, account = await ops.list(ctx, cmd, page_uri=page_uri)
@@ -279,6 +334,7 @@ async def _run(
             account = await ops.delete(ctx, cmd)
             card = cards.deleted_card(cmd.sid, requested_by=ctx.user_id, account_label=account.label)
             await publish(deps, client, ctx, where, card)
+            await deps.status.forget(cmd.sid)  # a late report must not draw the message back
         return "ok"
     except OperationError as err:
         await tell_user(
@@ -309,6 +365,21 @@ async def _run(
         return "error"
 
 
+async def _follow(deps: SlackDeps, result: Sent, where: Where, posted: Posted) -> None:
+    """Tell live status where the card went, so Twilio's reports can redraw it; never fails the command."""
+    try:
+        await deps.status.posted(
+            result.message.sid,
+            shown_status=result.message.status,
+            channel_id=where.channel_id,
+            card_ts=posted.ts,
+            log_channel_id=posted.log_channel,
+            log_ts=posted.log_ts,
+        )
+    except Exception:
+        log.exception("could not note where the card of %s went: it will not update", result.message.sid)
+
+
 async def _twilio_failed(
     deps: SlackDeps,
     client: AsyncWebClient,
@@ -329,7 +400,7 @@ async def _twilio_failed(
             account_label=cmd.account or "default",
             detail=str(err),
         )
-        await publish(deps, client, ctx, where, card)
+        await publish(deps, client, ctx, where, card, key=key)
         await deps.operations.card_posted(key)
         return
     reopen = (name, prefill_from_command(cmd)) if not where.message_ts else None
