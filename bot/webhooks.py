@@ -162,6 +162,7 @@ async def twilio_status(request: web.Request) -> web.Response:
             return _text(400, report)
         if isinstance(report, StatusReport):
             await services.status.report(report)
+            await services.conversations.status(report)  # a reply's reaction follows its status
     except Exception:
         # The database or the key is at fault, not the request: say so, never with a traceback.
         log.exception("could not handle a status callback")

@@ -432,6 +432,18 @@ class ConversationStore:
             [status, message_sid, key],
         )
 
+    async def advance_reply(self, message_sid: str, *, status: str, only_from: Sequence[str]) -> Reply | None:
+        """Move the reply of `message_sid` to `status` if it is now at one of `only_from`; the reply, or None
+        when there is none or it was already further (callbacks come late and twice)."""
+        if not only_from:
+            return None
+        marks = ", ".join("?" for _ in only_from)
+        changed = await self._db.execute(
+            f"UPDATE replies SET status = ? WHERE message_sid = ? AND status IN ({marks})",  # noqa: S608
+            [status, message_sid, *only_from],
+        )
+        return await self.reply_by_sid(message_sid) if changed else None
+
     async def reply_by_sid(self, message_sid: str) -> Reply | None:
         """The reply that made Twilio message `message_sid`."""
         row = await self._db.fetch_one("SELECT * FROM replies WHERE message_sid = ?", [message_sid])

@@ -4,6 +4,7 @@ the number's SmsUrl) and Slack delivers the people's messages in the thread as e
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -218,3 +219,25 @@ async def test_a_burst_under_slacks_real_rate_limit_arrives_whole_and_in_order(m
         assert len(shown) == 4
         for n, text in enumerate(shown):
             assert f"{phone} #{n}" in text
+
+
+async def test_a_replys_reaction_follows_its_status_to_delivered_or_failed(make_stack: MakeStack) -> None:
+    """Twilio's status callbacks swap 📤 for ✅, or for ❌ with the reason in the thread."""
+    stack = await public_stack(make_stack)
+    unlucky = "+15550000666"  # the simulator never delivers to numbers ending in 0666
+    for phone in (PHONE, unlucky):
+        await stack.twilio.receive_text(phone, OURS, f"hi from {phone}")
+    await stack.settle()
+    threads = {card_text(root).split("Texts from ")[1][:12]: root["ts"] for root in roots(stack)}
+    answers = {}
+    for phone, ts in threads.items():
+        answers[phone] = await stack.slack.post_message(OPS_ID, "Thanks!", user=ADMIN_ID, thread_ts=ts)
+    await stack.settle()
+    assert all("outbox_tray" in stack.slack.reactions_on(OPS_ID, a["ts"]) for a in answers.values())
+    stack.twilio.clock.advance(timedelta(seconds=10))
+    await stack.twilio.settle_callbacks()
+    await stack.settle()
+    assert set(stack.slack.reactions_on(OPS_ID, answers[PHONE]["ts"])) == {"white_check_mark"}
+    assert set(stack.slack.reactions_on(OPS_ID, answers[unlucky]["ts"])) == {"x"}
+    said = card_text(thread(stack, threads[unlucky])[-1])
+    assert "Twilio could not deliver this reply" in said

@@ -36,11 +36,12 @@ from bot.core.commands import RouteCommand
 from bot.core.phone import PhoneNumber
 from bot.media_links import MediaLinks
 from bot.operations import Context, Operations
+from bot.status import StatusReport
 from bot.tasks import TaskTracker
 from bot.twilio.client import TwilioClient
 from bot.twilio.media import MediaFetcher
 from storage.accounts import AccountStore
-from storage.conversations import Conversation, ConversationStore, InboundRow, Route
+from storage.conversations import Conversation, ConversationStore, InboundRow, Reply, Route
 
 __all__ = [
     "INBOUND_PATH",
@@ -52,6 +53,7 @@ __all__ = [
     "InboundRow",
     "InboundText",
     "PostFailed",
+    "Reply",
     "ReplyOutcome",
     "ReplyRequest",
     "RetryLater",
@@ -103,6 +105,7 @@ class Conversations:
     def attach(self, sink: ThreadSink) -> None:
         """Show conversations through `sink` (the composition root calls this once)."""
         self.inbound.attach(sink)
+        self.replies.attach(sink)
 
     @property
     def links(self) -> MediaLinks | None:
@@ -149,6 +152,10 @@ class Conversations:
     async def reply(self, req: ReplyRequest) -> ReplyOutcome:
         """Send a person's message in a conversation thread as a text, at most once per Slack message."""
         return await self.replies.reply(req)
+
+    async def status(self, report: StatusReport) -> bool:
+        """A status callback: when it is a reply's, its reaction follows. False when not a reply's."""
+        return await self.replies.status(report)
 
     async def replied(self, key: str) -> None:
         """The thread shows the reply's outcome: start-up recovery leaves it be."""

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from bot.media_links import FileRef
 from bot.twilio.models import IncomingNumber
-from storage.conversations import Conversation, InboundRow, Route
+from storage.conversations import Conversation, InboundRow, Reply, Route
 
 INBOUND_PATH = "/twilio/inbound"
 MAX_REPLY = 1600
@@ -56,6 +56,11 @@ class ThreadSink(Protocol):
 
     async def upload(self, conversation: Conversation, filename: str, content_type: str, data: bytes) -> None:
         """Put a text's attachment into the thread."""
+
+    async def reply_status(
+        self, conversation: Conversation, reply: Reply, status: str, sentence: str | None
+    ) -> None:
+        """A reply was delivered or failed: change its reaction, and say why it failed in the thread."""
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,13 @@ from bot.conversations.model import (
     NOTE_PREFIX,
     ReplyOutcome,
     ReplyRequest,
+    ThreadSink,
     reply_key,
 )
 from bot.media_links import FileRef, MediaLinks
 from bot.operations import Context, Duplicate, OperationError, Operations, Sent
-from bot.twilio.errors import TwilioError
+from bot.status import STATUS_RANKS, StatusReport
+from bot.twilio.errors import TwilioError, hint_for
 from storage.conversations import Conversation, ConversationStore
 
 
@@ -29,6 +31,37 @@ class Replies:
         # One reply at a time per thread, in the order the events arrived (asyncio.Lock is first come,
         # first served, and each reply task takes it before its first await).
         self._reply_locks: dict[tuple[str, str, str], tuple[asyncio.Lock, list[int]]] = {}
+        self._sink: ThreadSink | None = None
+
+    def attach(self, sink: ThreadSink) -> None:
+        """Show replies' outcomes through `sink`."""
+        self._sink = sink
+
+    async def status(self, report: StatusReport) -> bool:
+        """A status callback for a reply: once delivered or failed, its reaction follows (forward only).
+
+        False when the message is not a reply of this account's conversations, or the news is old.
+        """
+        outcome = _OUTCOMES.get(report.status)
+        if outcome is None:
+            return False
+        earlier = [s for s, rank in STATUS_RANKS.items() if rank < STATUS_RANKS[report.status]] + ["sending"]
+        known = await self.store.reply_by_sid(report.message_sid)
+        if known is None:
+            return False
+        conversation = await self.store.get(known.team_id, known.conversation_id)
+        if conversation is None or conversation.account_sid != report.account_sid:
+            return False  # another account's callback names this SID: not ours to act on
+        reply = await self.store.advance_reply(report.message_sid, status=report.status, only_from=earlier)
+        if reply is None or self._sink is None:
+            return False
+        sentence = None
+        if outcome == "failed":
+            hint = hint_for(report.error_code)
+            code = f" (error {report.error_code})" if report.error_code else ""
+            sentence = f"Twilio could not deliver this reply{code}." + (f" {hint}" if hint else "")
+        await self._sink.reply_status(conversation, reply, outcome, sentence)
+        return True
 
     async def reply(self, req: ReplyRequest) -> ReplyOutcome:
         """Send a person's message in a conversation thread as a text, at most once per Slack message.
@@ -146,3 +179,7 @@ class Replies:
         if not await self.store.first_event(req.event_id or f"ts:{req.channel_id}:{req.ts}", req.team_id):
             return ReplyOutcome("ignored", conversation)
         return ReplyOutcome(kind, conversation, sentence)
+
+
+# What a reply's reaction shows for each final status.
+_OUTCOMES = {"delivered": "delivered", "read": "delivered", "undelivered": "failed", "failed": "failed"}

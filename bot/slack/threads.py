@@ -8,7 +8,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.conversations import Conversation, InboundRow, PostFailed, RetryLater
+from bot.conversations import Conversation, InboundRow, PostFailed, Reply, RetryLater
 from bot.slack.cards import Card, _context, _fallback
 from bot.slack.conversation_cards import inbound_text_card, root_card
 from bot.slack.delivery import Delivery
@@ -76,6 +76,22 @@ class SlackThreads:
             raise _translated(err) from None
         except (aiohttp.ClientError, TimeoutError) as err:
             raise RetryLater(SLACK_DOWN_RETRY) from err
+
+    async def reply_status(
+        self, conversation: Conversation, reply: Reply, status: str, sentence: str | None
+    ) -> None:
+        """Swap the reply's 📤 for ✅ (delivered) or ❌ (failed, with the reason in the thread)."""
+        new = REACTION_DELIVERED if status == "delivered" else REACTION_FAILED
+        for call, name in ((self._client.reactions_remove, REACTION_SENT), (self._client.reactions_add, new)):
+            try:
+                await call(channel=reply.channel_id, timestamp=reply.message_ts, name=name)
+            except SlackApiError as err:
+                log.info("could not change a reply's reaction: %s", err.response.get("error"))
+        if sentence and conversation.thread_ts:
+            try:
+                await self._post(conversation.channel_id, conversation.thread_ts, notice_card(sentence))
+            except (RetryLater, PostFailed) as err:
+                log.warning("could not say in the thread why a reply failed: %s", err)
 
 
 def notice_card(sentence: str) -> Card:
