@@ -20,7 +20,7 @@ from conversation_helpers import (
     text_in,
     thread,
 )
-from harness import OTHER_ACCOUNT_SID, Stack, buttons, card_text, start_stack, stop_stack
+from harness import OTHER_ACCOUNT_SID, Stack, buttons, card_text, initial_values, start_stack, stop_stack
 
 from bot.sandbox.slack import GENERAL_ID, MEMBER_ID, OPS_ID, PRIVATE_ID, TEAM_ID
 from bot.sandbox.twilio import Fault
@@ -391,3 +391,13 @@ async def test_texts_not_yet_shown_when_the_bot_stops_are_shown_after_the_restar
         assert all(body in text for body, text in zip(("one", "two", "three"), shown, strict=True))
     finally:
         await stop_stack(second)
+
+
+async def test_send_a_text_on_the_root_card_opens_the_form_prefilled(stack: Stack) -> None:
+    """The button opens the send form with their number, our number and the account filled in."""
+    await route_ops(stack)
+    await text_in(stack, "hi")
+    (root,) = roots(stack)
+    await stack.click(root, "reopen_modal:send", channel_id=OPS_ID)
+    values = initial_values(stack.opened_view())
+    assert (values["to"], values["from"]) == (PHONE, OURS)

@@ -116,7 +116,8 @@ async def test_a_command_over_socket_mode_is_acked_on_the_socket_and_sends_once(
 async def test_socket_mode_takes_twilio_texts_when_public_url_is_set(
     socket_far_ends: FarEnds, tmp_path: Path
 ) -> None:
-    """With PUBLIC_URL and PORT, the Socket Mode bot also listens for Twilio: a text opens its thread."""
+    """With PUBLIC_URL and PORT, the Socket Mode bot also listens for Twilio: a text opens its thread, and a
+    reply in it, delivered as an event over the socket, is sent once."""
     ends = socket_far_ends
     db_path = tmp_path / "bot.db"
     await store_account(ends, db_path)
@@ -153,6 +154,12 @@ async def test_socket_mode_takes_twilio_texts_when_public_url_is_set(
             assert resp.status == 200, (await resp.text(), bot.log()[-3000:])
         await until(lambda: len(ends.cards(OPS_ID)) >= 2, timeout=10, what="the root card and the text")
         assert "hello over socket mode" in json.dumps(ends.cards(OPS_ID)[1])
+        # A reply in the thread reaches the bot as a message event over the socket, and goes out once.
+        root_ts = ends.cards(OPS_ID)[0]["ts"]
+        await ends.slack.post_message(OPS_ID, "answered over the socket", user=ADMIN_ID, thread_ts=root_ts)
+        await until(lambda: len(ends.twilio.creates()) >= 1, timeout=10, what="the reply's create")
+        (create,) = ends.twilio.creates()
+        assert dict(create.form)["Body"] == "answered over the socket"
     finally:
         if bot.proc.returncode is None:
             bot.terminate()
