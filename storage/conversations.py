@@ -311,6 +311,13 @@ class ConversationStore:
             total += int(row["n"]) if row is not None else 0
         return total
 
+    async def unshown_count(self, team_id: str) -> int:
+        """How many of the workspace's routed texts Slack refused to show (the bot left the channel…)."""
+        row = await self._db.fetch_one(
+            "SELECT COUNT(*) AS n FROM inbound_messages WHERE state = 'failed' AND team_id = ?", [team_id]
+        )
+        return int(row["n"]) if row is not None else 0
+
     # ── conversations ───────────────────────────────────────────────────────────────────────────────
 
     async def latest(self, team_id: str, our_number: str, their_number: str) -> Conversation | None:

@@ -264,6 +264,8 @@ async def test_a_text_for_a_channel_the_bot_cannot_post_in_is_kept(stack: Stack)
         "SELECT state, body FROM inbound_messages WHERE message_sid = ?", [sid]
     )
     assert row == {"state": "failed", "body": "into the void"}
+    await stack.command("routes")
+    assert "1 text could not be shown in the routed channel" in stack.ephemeral_texts()[-1]
 
 
 async def test_an_attachment_whose_link_is_not_twilios_is_noted_and_the_text_kept(stack: Stack) -> None:

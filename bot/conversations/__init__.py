@@ -121,8 +121,8 @@ class Conversations:
         """Route our number to a channel in the asking workspace; OperationError in a sentence."""
         return await self.routing.route(ctx, cmd)
 
-    async def routes(self, team_id: str) -> tuple[list[Route], int]:
-        """The workspace's routes, and how many texts to its accounts' numbers arrived unrouted."""
+    async def routes(self, team_id: str) -> tuple[list[Route], int, int]:
+        """The workspace's routes, and how many texts arrived unrouted, and how many Slack would not show."""
         return await self.routing.routes(team_id)
 
     async def unroute(self, team_id: str, number: PhoneNumber) -> bool:

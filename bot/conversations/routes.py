@@ -70,10 +70,15 @@ class Routes:
         problem = None if number is not None else "Twilio does not list this number in that account"
         return RouteView(route, number, problem, self.inbound_url)
 
-    async def routes(self, team_id: str) -> tuple[list[Route], int]:
-        """The workspace's routes, and how many texts to its accounts' numbers arrived unrouted."""
+    async def routes(self, team_id: str) -> tuple[list[Route], int, int]:
+        """The workspace's routes, how many texts to its accounts' numbers arrived unrouted, and how many
+        routed ones Slack would not show."""
         sids = sorted({a.account_sid for a in await self._accounts.list(team_id)})
-        return await self.store.routes(team_id), await self.store.unrouted_count(sids)
+        return (
+            await self.store.routes(team_id),
+            await self.store.unrouted_count(sids),
+            await self.store.unshown_count(team_id),
+        )
 
     async def unroute(self, team_id: str, number: PhoneNumber) -> bool:
         """Remove the workspace's route of `number`; False when there was none."""

@@ -280,8 +280,8 @@ async def _routes(
 ) -> None:
     """Route, list or unroute, and show the outcome."""
     if isinstance(cmd, RoutesCommand):
-        routes, unrouted = await deps.conversations.routes(ctx.team_id)
-        await tell_user(deps, client, where, conversation_cards.routes_card(routes, unrouted))
+        routes, unrouted, unshown = await deps.conversations.routes(ctx.team_id)
+        await tell_user(deps, client, where, conversation_cards.routes_card(routes, unrouted, unshown))
         return
     if isinstance(cmd, UnrouteCommand):
         removed = await deps.conversations.unroute(ctx.team_id, cmd.number)

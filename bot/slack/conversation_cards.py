@@ -102,8 +102,8 @@ def parse_point_value(raw: str) -> str:
     return str(value["number"])
 
 
-def routes_card(routes: Sequence[Route], unrouted: int) -> Card:
-    """The workspace's routes, and how many texts arrived for numbers with none."""
+def routes_card(routes: Sequence[Route], unrouted: int, unshown: int = 0) -> Card:
+    """The workspace's routes, how many texts arrived for numbers with none, and how many Slack refused."""
     rows = [
         f"{safe(r.number, 40)} → <#{r.channel_id}> · account *{safe(r.account_label, 80)}*" for r in routes
     ]
@@ -113,6 +113,13 @@ def routes_card(routes: Sequence[Route], unrouted: int) -> Card:
             _section(
                 f"⚠️ {unrouted} text{'s' if unrouted != 1 else ''} arrived for numbers with no route: stored, "
                 "not shown. Route the number with `/twilio route NUMBER #channel`."
+            )
+        )
+    if unshown:
+        blocks.append(
+            _section(
+                f"⚠️ {unshown} text{'s' if unshown != 1 else ''} could not be shown in the routed channel "
+                "(is the bot still a member? `/invite @Twilio Bridge`): stored, with the reason in the log."
             )
         )
     blocks.append(_context("`/twilio route NUMBER #channel` adds one; `/twilio unroute NUMBER` removes one."))
