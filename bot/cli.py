@@ -400,10 +400,13 @@ def main_rotate_key(
         del args
         async with _workspace(settings) as (workspace, db):
             count = await workspace.rotate_keys()
+            tokens = await workspace.rotate_slack_tokens()
             key_count = db.box.key_count
         source = "SECRET_KEY" if settings.secret_key else f"the key file beside {settings.database_path}"
         plural = "" if count == 1 else "s"
         stdout.write(f"Re-encrypted {count} stored Twilio secret{plural} with the newest key in {source}.\n")
+        if tokens:
+            stdout.write(f"Re-encrypted {tokens} stored Slack token{'' if tokens == 1 else 's'} as well.\n")
         if settings.secret_key and key_count > 1:
             stdout.write(
                 "The older keys in SECRET_KEY are no longer needed: remove them once every replica "

@@ -19,6 +19,8 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackClientError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -27,7 +29,7 @@ from bot.monitor import LoopMonitor
 from bot.redelivery import Answer, RecentRequests
 from bot.services import Services, Stores, build_services
 from bot.settings import Settings
-from bot.slack import recovery
+from bot.slack import oauth, recovery
 from bot.slack.app import build_app, web_client
 from bot.slack.delivery import Delivery
 from bot.slack.logcontext import http_request
@@ -60,7 +62,19 @@ class Runtime:
     services: Services
     deps: SlackDeps
     bolt: AsyncApp
+    # OAuth mode only: finds (and refreshes) each workspace's bot token.
+    authorize: oauth.InstallationAuthorize | None = None
     recent: RecentRequests = field(default_factory=RecentRequests)
+
+    async def team_client(self, team_id: str) -> AsyncWebClient | None:
+        """The Slack client for a workspace: the bot's own one, or (OAuth mode) its installation's; None
+        when that workspace has not installed the app."""
+        if self.authorize is None:
+            return self.slack
+        found = await self.authorize.installation(team_id=team_id, enterprise_id=None)
+        if found is None:
+            return None
+        return web_client(found.bot_token, self.settings.slack_api_url, self.session)
 
     async def close(self, drain_timeout: float) -> None:
         """Finish in-flight work (up to `drain_timeout` seconds), then close the session and database."""
@@ -74,7 +88,12 @@ async def open_runtime(
     settings: Settings, *, clock: Callable[[], datetime] = utcnow, mode: str = "serve"
 ) -> Runtime:
     """Open the database and HTTP session, build the services once and the Slack door on them."""
-    if mode == "socket":
+    if settings.oauth_mode:
+        # Each workspace's token comes from its installation; the signing secret checks every request.
+        settings.require("SLACK_SIGNING_SECRET", mode=f"{mode} in OAuth mode")
+        if mode == "socket":
+            settings.require("SLACK_APP_TOKEN", mode="socket")
+    elif mode == "socket":
         settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", mode="socket")
     else:
         settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", mode="serve")
@@ -96,13 +115,71 @@ async def open_runtime(
     deps = SlackDeps.of(
         settings, services, delivery=Delivery(session), permissions=Permissions(settings.admin_user_ids)
     )
+    if settings.oauth_mode:
+        slack = web_client("", settings.slack_api_url, session)
+        slack.token = None  # every request gets its workspace's token from the authorize step
+        authorize = oauth.installation_authorize(settings, services.installs, slack)
+        bolt = build_app(deps, slack, authorize=authorize)
+        return Runtime(settings, db, session, slack, stores, services, deps, bolt, authorize)
     slack = web_client(settings.slack_bot_token or "", settings.slack_api_url, session)
     return Runtime(settings, db, session, slack, stores, services, deps, build_app(deps, slack))
 
 
 async def recover(runtime: Runtime) -> int:
     """Settle creates a dead process left pending, and post the cards it never posted. Never re-sends."""
-    return await runtime.services.operations.recover(recovery.poster(runtime.deps.delivery, runtime.slack))
+    client = runtime.slack if runtime.authorize is None else runtime.team_client
+    return await runtime.services.operations.recover(recovery.poster(runtime.deps.delivery, client))
+
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _page(bolt_response: BoltResponse, request: web.Request) -> web.Response:
+    """An OAuth page or redirect as aiohttp sends it, with its state cookie.
+
+    The cookie is Secure, so a browser sends it back over HTTPS only; on a plain-HTTP loopback address
+    (the playground) that would break every install, so there it goes without the flag.
+    """
+    headers = bolt_response.first_headers_without_set_cookie()
+    response = web.Response(status=bolt_response.status, body=bolt_response.body.encode("utf-8"))
+    for name in ("Content-Type", "Location"):
+        value = headers.get(name) or headers.get(name.lower())
+        if value:
+            response.headers[name] = value
+    plain_loopback = not request.secure and (request.url.host or "") in _LOOPBACK
+    for cookie in bolt_response.headers.get("set-cookie", []):
+        response.headers.add("Set-Cookie", cookie.replace("; Secure", "") if plain_loopback else cookie)
+    return response
+
+
+async def slack_oauth(request: web.Request) -> web.StreamResponse:
+    """GET /slack/install (the "Add to Slack" page) and GET /slack/oauth_redirect (Slack's answer).
+
+    Every failure is a plain page saying what happened, with nothing stored: a bad, replayed or old
+    state, a cancelled install, a code Slack refuses, Slack out of reach.
+    """
+    runtime = request.app[RUNTIME]
+    flow = runtime.bolt.oauth_flow
+    if flow is None:
+        return web.Response(
+            status=404,
+            text="This bot serves one workspace (SLACK_BOT_TOKEN), so there is nothing to install here. "
+            "Set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET to let workspaces install it (README: "
+            "'Serve many workspaces').",
+        )
+    bolt_request = await to_bolt_request(request)
+    try:
+        if request.path == oauth.INSTALL_PATH:
+            answer = await flow.handle_installation(bolt_request)
+        else:
+            answer = await flow.handle_callback(bolt_request)
+    except (aiohttp.ClientError, TimeoutError, SlackClientError) as err:
+        log.warning("OAuth: could not reach Slack: %s", type(err).__name__)
+        answer = oauth.failure_page("unreachable", 502)
+    except Exception:
+        log.exception("OAuth: the install could not be completed")
+        answer = oauth.failure_page("storage_error", 503)
+    return _page(answer, request)
 
 
 def signed_by_slack(secret: str | None, body: bytes, headers: Mapping[str, str]) -> bool:
@@ -207,8 +284,15 @@ def create_app(
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(stop_taking_work)
     app.router.add_post("/slack/events", slack_events)
+    add_oauth_routes(app)
     app.router.add_get("/healthz", healthz)
     return app
+
+
+def add_oauth_routes(app: web.Application) -> None:
+    """The two OAuth pages (they answer 404 with a sentence in single-workspace mode)."""
+    app.router.add_get(oauth.INSTALL_PATH, slack_oauth)
+    app.router.add_get(oauth.REDIRECT_PATH, slack_oauth)
 
 
 async def start_server(
@@ -265,13 +349,32 @@ async def run_socket_mode(settings: Settings) -> None:
         log.info("connected to Slack over Socket Mode")
 
     connecting = asyncio.ensure_future(connect())
+    pages = await _serve_oauth_pages(runtime) if settings.oauth_mode else None
     try:
         await stop.wait()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         connecting.cancel()
+        if pages is not None:
+            await pages.cleanup()
         runtime.services.tasks.close()
         log.info("shutting down: no new work; waiting up to %g s", settings.shutdown_timeout)
         await handler.close_async()  # type: ignore[no-untyped-call]
         await runtime.close(settings.shutdown_timeout)
+
+
+async def _serve_oauth_pages(runtime: Runtime) -> web.AppRunner:
+    """Socket Mode in OAuth mode: Slack's events come over the socket, but a browser still needs the
+    install and redirect pages, so they (and /healthz) are served over HTTP on HOST:PORT."""
+    app = web.Application()
+    app[RUNTIME] = runtime
+    add_oauth_routes(app)
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, runtime.settings.host, runtime.settings.port).start()
+    log.info(
+        "install pages on http://%s:%s%s", runtime.settings.host, runtime.settings.port, oauth.INSTALL_PATH
+    )
+    return runner

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.inflight import InFlight
+from bot.installs import Installs
 from bot.operations import Operations
 from bot.settings import Settings
 from bot.tasks import TaskTracker
@@ -19,6 +20,7 @@ from bot.workspace import Workspace
 from storage.accounts import AccountStore
 from storage.audit import AuditLog
 from storage.db import Database
+from storage.installations import InstallationStore, OAuthStates
 from storage.outbox import Outbox
 from storage.teams import TeamSettings
 
@@ -33,11 +35,20 @@ class Stores:
     audit: AuditLog
     outbox: Outbox
     teams: TeamSettings
+    installations: InstallationStore
+    states: OAuthStates
 
     @classmethod
     def over(cls, db: Database) -> Stores:
         """Every repository over `db`."""
-        return cls(AccountStore(db), AuditLog(db), Outbox(db), TeamSettings(db))
+        return cls(
+            AccountStore(db),
+            AuditLog(db),
+            Outbox(db),
+            TeamSettings(db),
+            InstallationStore(db),
+            OAuthStates(db),
+        )
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,7 @@ class Services:
     workspace: Workspace
     tasks: TaskTracker
     clock: Callable[[], datetime]
+    installs: Installs
 
 
 def build_services(
@@ -69,5 +81,12 @@ def build_services(
         inflight=inflight,
         clock=clock,
     )
-    workspace = Workspace(twilio=twilio, accounts=stores.accounts, audit=stores.audit, teams=stores.teams)
-    return Services(operations, workspace, tasks or TaskTracker(), clock)
+    workspace = Workspace(
+        twilio=twilio,
+        accounts=stores.accounts,
+        audit=stores.audit,
+        teams=stores.teams,
+        installations=stores.installations,
+    )
+    installs = Installs(stores.installations, stores.states, stores.audit)
+    return Services(operations, workspace, tasks or TaskTracker(), clock, installs)

@@ -46,13 +46,26 @@ def recovered_card(unposted: Unposted) -> Card:
     )
 
 
-def poster(delivery: Delivery, client: AsyncWebClient) -> Callable[[Unposted], Awaitable[bool]]:
-    """What `Operations.recover` calls for each card: posts it, False when Slack cannot take it now."""
+def poster(
+    delivery: Delivery, client: AsyncWebClient | Callable[[str], Awaitable[AsyncWebClient | None]]
+) -> Callable[[Unposted], Awaitable[bool]]:
+    """What `Operations.recover` calls for each card: posts it, False when Slack cannot take it now.
+
+    `client` is the bot's client, or (OAuth mode) a function giving a team's client, None once that
+    workspace uninstalled the app; such a card is dropped, since no one there can see it any more.
+    """
 
     async def post(unposted: Unposted) -> bool:
+        if isinstance(client, AsyncWebClient):
+            team_client: AsyncWebClient | None = client
+        else:
+            team_client = await client(unposted.team_id)
+        if team_client is None:
+            log.info("dropped a recovered card: its workspace no longer has the app installed")
+            return True
         try:
             await delivery.post(
-                client, unposted.channel_id, recovered_card(unposted), response_url=unposted.response_url
+                team_client, unposted.channel_id, recovered_card(unposted), response_url=unposted.response_url
             )
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as err:
             # Left as it is: the next start tries again.

@@ -26,6 +26,7 @@ from bot.core.commands import (
     SendCommand,
     TwilioCommand,
 )
+from bot.installs import Installs
 from bot.operations import Context, Duplicate, OperationError, Operations, Sent
 from bot.services import Services
 from bot.settings import Settings
@@ -65,6 +66,7 @@ class SlackDeps:
     clock: Callable[[], datetime]
     delivery: Delivery
     permissions: Permissions
+    installs: Installs
 
     @classmethod
     def of(
@@ -79,6 +81,7 @@ class SlackDeps:
             services.clock,
             delivery,
             permissions,
+            services.installs,
         )
 
 
