@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.home import Home
 from bot.inflight import InFlight
 from bot.installs import Installs
 from bot.operations import Operations
@@ -60,6 +61,7 @@ class Services:
     tasks: TaskTracker
     clock: Callable[[], datetime]
     installs: Installs
+    home: Home
 
 
 def build_services(
@@ -89,4 +91,5 @@ def build_services(
         installations=stores.installations,
     )
     installs = Installs(stores.installations, stores.states, stores.audit)
-    return Services(operations, workspace, tasks or TaskTracker(), clock, installs)
+    home = Home(accounts=stores.accounts, audit=stores.audit)
+    return Services(operations, workspace, tasks or TaskTracker(), clock, installs, home)

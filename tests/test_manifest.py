@@ -209,6 +209,29 @@ def test_manifest_enables_interactivity(manifest: dict[str, Any]) -> None:
     assert settings["token_rotation_enabled"] is False
 
 
+def test_manifest_subscribes_to_exactly_the_events_the_bot_listens_to(manifest: dict[str, Any]) -> None:
+    """bot_events are the events with a listener under bot/slack, posted to /slack/events."""
+    listened = {
+        name
+        for path in (ROOT / "bot" / "slack").rglob("*.py")
+        for name in re.findall(r"@app\.event\(\"([a-z_]+)\"\)", path.read_text(encoding="utf-8"))
+    }
+    subscriptions = manifest["settings"]["event_subscriptions"]
+    assert {"app_home_opened", "app_uninstalled", "tokens_revoked"} <= listened
+    assert set(subscriptions["bot_events"]) == listened
+    assert subscriptions["request_url"].endswith("/slack/events")
+
+
+def test_manifest_has_the_oauth_redirect_and_the_home_tab(manifest: dict[str, Any]) -> None:
+    """The redirect URL is the bot's /slack/oauth_redirect; the scopes are the ones OAuth mode asks for."""
+    from bot.slack.oauth import BOT_SCOPES, REDIRECT_PATH
+
+    (redirect,) = manifest["oauth_config"]["redirect_urls"]
+    assert redirect.startswith("https://") and redirect.endswith(REDIRECT_PATH)
+    assert manifest["oauth_config"]["scopes"]["bot"] == list(BOT_SCOPES)
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+
+
 def test_manifest_explains_socket_mode() -> None:
     """The comment beside socket_mode_enabled says how to switch."""
     text = (ROOT / "manifest.yml").read_text(encoding="utf-8")

@@ -234,3 +234,17 @@ async def test_install_pages_in_single_workspace_mode_say_there_is_nothing_to_in
     async with browser.get(f"{stack.bot_url}/slack/install") as resp:
         assert resp.status == 404
         assert "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET" in await resp.text()
+
+
+async def test_opening_the_home_tab_publishes_one_view_of_this_workspace(oauth_stack: Stack) -> None:
+    """app_home_opened: one views.publish, for the viewer, with the workspace's masked account."""
+    await oauth_stack.runtime.services.installs.save(_installed(oauth_stack))
+    account = await oauth_stack.add_account()
+    event = {"type": "app_home_opened", "user": ADMIN_ID, "channel": "D0HOME", "tab": "home"}
+    assert await _post_event(oauth_stack, TEAM_ID, event) == 200
+    (call,) = oauth_stack.slack.calls_to("views.publish")
+    assert call.args["user_id"] == ADMIN_ID
+    view = call.args["view"] if isinstance(call.args["view"], dict) else json.loads(call.args["view"])
+    text = json.dumps(view, ensure_ascii=False)
+    assert view["type"] == "home" and account.label in text
+    assert account.account_sid not in text and account.account_sid[-4:] in text

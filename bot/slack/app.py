@@ -14,7 +14,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack import actions, commands, lifecycle, oauth, submissions
+from bot.slack import actions, commands, home, lifecycle, oauth, submissions
 from bot.slack.logcontext import bind_request
 from bot.slack.runner import SlackDeps
 
@@ -77,6 +77,7 @@ def build_app(
     actions.register(app, deps)
     submissions.register(app, deps)
     lifecycle.register(app, deps)
+    home.register(app, deps)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any], logger: logging.Logger) -> BoltResponse | None:

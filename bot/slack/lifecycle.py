@@ -40,10 +40,11 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
 
     @app.event("app_uninstalled")
     async def uninstalled(body: dict[str, Any]) -> None:
-        await _forget(deps, body, "app uninstalled")
+        # Tracked, so shut-down waits for it (and tests can): the forgetting is never left half done.
+        deps.tasks.spawn(_forget(deps, body, "app uninstalled"), name="forget workspace")
 
     @app.event("tokens_revoked")
     async def revoked(body: dict[str, Any], event: dict[str, Any]) -> None:
         if (event.get("tokens") or {}).get("bot"):
-            await _forget(deps, body, "bot token revoked")
+            deps.tasks.spawn(_forget(deps, body, "bot token revoked"), name="forget workspace")
         # Revoked user tokens change nothing: the bot keeps none.

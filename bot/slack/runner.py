@@ -26,6 +26,7 @@ from bot.core.commands import (
     SendCommand,
     TwilioCommand,
 )
+from bot.home import Home
 from bot.installs import Installs
 from bot.operations import Context, Duplicate, OperationError, Operations, Sent
 from bot.services import Services
@@ -67,6 +68,7 @@ class SlackDeps:
     delivery: Delivery
     permissions: Permissions
     installs: Installs
+    home: Home
 
     @classmethod
     def of(
@@ -82,6 +84,7 @@ class SlackDeps:
             delivery,
             permissions,
             services.installs,
+            services.home,
         )
 
 
