@@ -44,7 +44,7 @@ async def ends() -> AsyncIterator[FarEnds]:
         await running.stop()
 
 
-async def start_socket_bot(ends: FarEnds, db_path: Path) -> BotProcess:
+async def start_socket_bot(ends: FarEnds, db_path: Path, **extra_env: str) -> BotProcess:
     """Run `python -m bot socket` against `ends` (no signing secret, no port: it only dials out)."""
     environment = {
         "PATH": os.environ.get("PATH", ""),
@@ -57,6 +57,7 @@ async def start_socket_bot(ends: FarEnds, db_path: Path) -> BotProcess:
         "DATABASE_PATH": str(db_path),
         "SECRET_KEY": ends.secret_key,
         "LOG_LEVEL": "INFO",
+        **extra_env,
     }
     log_path = db_path.parent / "socket-bot.log"
     with log_path.open("ab") as log:
@@ -149,3 +150,59 @@ async def test_a_command_over_socket_mode_is_acked_on_the_socket_and_sends_once(
     assert "+15551234567" in json.dumps(cards[0])
     assert not ends.slack.problems
     assert not ends.slack.socket_connected
+
+
+@pytest.mark.slow
+async def test_oauth_mode_over_socket_mode_serves_the_install_pages_and_installed_teams(
+    ends: FarEnds, tmp_path: Path
+) -> None:
+    """OAuth + Socket Mode: commands of an installed team work over the socket; /slack/install is on HTTP."""
+    from conftest import unused_port
+
+    from bot.sandbox.slack import TEAM_ID
+    from storage.db import Database
+    from storage.installations import InstallationStore, StoredInstallation
+
+    db_path = tmp_path / "bot.db"
+    await store_account(ends, db_path)
+    db = await Database.open(db_path, secret_keys=ends.secret_key)
+    try:
+        await InstallationStore(db).save(
+            StoredInstallation(
+                team_id=TEAM_ID, enterprise_id=None, is_enterprise_install=False, bot_token=ends.bot_token
+            )
+        )
+    finally:
+        await db.close()
+    port = unused_port()
+    bot = await start_socket_bot(
+        ends,
+        db_path,
+        SLACK_BOT_TOKEN="",
+        SLACK_CLIENT_ID="1111.2222",
+        SLACK_CLIENT_SECRET=secrets.token_hex(8),
+        SLACK_SIGNING_SECRET=ends.signing_secret,
+        HOST="127.0.0.1",
+        PORT=str(port),
+    )
+    try:
+        await until(
+            lambda: ends.slack.socket_connected or bot.proc.returncode is not None,
+            timeout=20,
+            what="the bot's Socket Mode connection",
+        )
+        assert ends.slack.socket_connected, f"the bot exited with {bot.proc.returncode}:\n{bot.log()[-3000:]}"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/slack/install") as page,
+        ):
+            assert page.status == 200 and "oauth/v2/authorize" in await page.text()
+        resp = await ends.slack.slash_command("send +15551234567 hello from an installed team")
+        assert resp.error is None and resp.status == 200, (resp, bot.log()[-3000:])
+        await until(lambda: len(ends.cards()) >= 1, timeout=10, what="the card in #general")
+    finally:
+        if bot.proc.returncode is None:
+            bot.terminate()
+    assert await bot.wait(timeout=15) == 0, bot.log()[-3000:]
+    assert "Traceback" not in bot.log()
+    assert len(ends.twilio.creates()) == 1
