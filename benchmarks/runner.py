@@ -321,11 +321,16 @@ class Bench:
         await self.wait_healthy(proc.info["url"])
         return proc
 
-    async def start_bot(self, label: str, concurrency: int) -> Proc:
-        """`python -m bot serve` on a fresh SQLite file holding the sandbox Twilio account."""
+    async def start_bot(self, label: str, concurrency: int, *, oauth: bool = False) -> Proc:
+        """`python -m bot serve` on a fresh SQLite file holding the sandbox Twilio account.
+
+        `oauth`: in OAuth mode, the workspace installed (its bot token stored, encrypted) instead of
+        SLACK_BOT_TOKEN.
+        """
         from bot.sandbox.twilio import DEFAULT_FROM, DEFAULT_SERVICE_SID, SANDBOX_ACCOUNT_SID
         from storage.accounts import AccountStore
         from storage.db import Database
+        from storage.installations import InstallationStore, StoredInstallation
 
         home = self.workdir / f"bot-{label}"
         home.mkdir()
@@ -341,20 +346,35 @@ class Bench:
                 default_service_sid=DEFAULT_SERVICE_SID,
                 added_by=ADMIN_ID,
             )
+            if oauth:
+                await InstallationStore(db).save(
+                    StoredInstallation(
+                        team_id=TEAM_ID,
+                        enterprise_id=None,
+                        is_enterprise_install=False,
+                        bot_token=self.secrets.bot_token,
+                        installed_by=ADMIN_ID,
+                    )
+                )
         finally:
             await db.close()
         port = free_port()
+        slack_auth = (
+            {"SLACK_CLIENT_ID": "1111.2222", "SLACK_CLIENT_SECRET": "bench-client-secret"}
+            if oauth
+            else {"SLACK_BOT_TOKEN": self.secrets.bot_token}
+        )
         env = child_env(
             SLACK_API_URL=self.slack_info["api_url"],
             TWILIO_API_URL=self.twilio_info["url"],
             DATABASE_PATH=str(db_path),
-            SLACK_BOT_TOKEN=self.secrets.bot_token,
             SLACK_SIGNING_SECRET=self.secrets.signing_secret,
             HOST="127.0.0.1",
             PORT=str(port),
             LOG_LEVEL="WARNING",
             TWILIO_CONCURRENCY=str(concurrency),
             BOT_LOOP_MONITOR="1",
+            **slack_auth,
         )
         # cwd is the bot's own directory, so a developer's .env in the checkout is not read.
         proc = await Proc.start(
@@ -570,6 +590,14 @@ async def run_all(options: Options) -> dict[str, Any]:
                 runs["bot_c200_2s"]["peak_rss_mb"] = peak_rss_mb(bot.pid)
                 await bench.stop(bot)
 
+                say("bot: OAuth mode, the team's token from its (cached) installation")
+                bot = await bench.start_bot("oauth", TARGET_CONCURRENCY, oauth=True)
+                await ack_only(bench, bot.info["url"], "warmoauth", 100, 10, bot=bot)
+                runs["bot_oauth_ack_only_c50"] = await ack_only(
+                    bench, bot.info["url"], "oauth", n, 50, bot=bot
+                )
+                await bench.stop(bot)
+
                 say(f"bot: default per-account concurrency {DEFAULT_CONCURRENCY}")
                 await bench.twilio_latency(FAST_TWILIO)
                 bot = await bench.start_bot("default", DEFAULT_CONCURRENCY)
@@ -610,6 +638,8 @@ def targets(runs: dict[str, Any], options: Options) -> list[Target]:
     ours50, floor50 = runs["bot_c50_200ms"]["ack"], runs["floor_c50"]["ack"]
     ours200, floor200 = runs["bot_c200_200ms"]["ack"], runs["floor_c200"]["ack"]
     alone = runs["bot_ack_only_c50"]["ack"]
+    oauth = runs["bot_oauth_ack_only_c50"]["ack"]
+    oauth_thr = ratio(oauth["requests_per_second"], alone["requests_per_second"])
     thr = ratio(ours50["requests_per_second"], floor50["requests_per_second"])
     p99 = ratio(ours50["latency_ms"]["p99"], floor50["latency_ms"]["p99"])
     slow = runs["bot_c200_2s"]["ack"]
@@ -634,6 +664,18 @@ def targets(runs: dict[str, Any], options: Options) -> list[Target]:
         Target(
             "  ack path alone p99 / floor's p99",
             ratio(alone["latency_ms"]["p99"], floor50["latency_ms"]["p99"]),
+            "report",
+            None,
+        ),
+        Target(
+            "ack path in OAuth mode / single-workspace (throughput)",
+            oauth_thr,
+            ">= 0.9",
+            oauth_thr is not None and oauth_thr >= 0.9,
+        ),
+        Target(
+            "  ack path p99 in OAuth mode / single-workspace",
+            ratio(oauth["latency_ms"]["p99"], alone["latency_ms"]["p99"]),
             "report",
             None,
         ),
