@@ -590,13 +590,20 @@ async def run_all(options: Options) -> dict[str, Any]:
                 runs["bot_c200_2s"]["peak_rss_mb"] = peak_rss_mb(bot.pid)
                 await bench.stop(bot)
 
-                say("bot: OAuth mode, the team's token from its (cached) installation")
-                bot = await bench.start_bot("oauth", TARGET_CONCURRENCY, oauth=True)
-                await ack_only(bench, bot.info["url"], "warmoauth", 100, 10, bot=bot)
-                runs["bot_oauth_ack_only_c50"] = await ack_only(
-                    bench, bot.info["url"], "oauth", n, 50, bot=bot
-                )
-                await bench.stop(bot)
+                say("ack path: single-workspace vs OAuth mode, fresh bots, alternating, best of 2 each")
+                for round_ in (1, 2):
+                    for label, oauth in (("single", False), ("oauth", True)):
+                        bot = await bench.start_bot(f"{label}{round_}", TARGET_CONCURRENCY, oauth=oauth)
+                        url = bot.info["url"]
+                        await ack_only(bench, url, f"warm{label}{round_}", 200, 10, bot=bot)
+                        run = await ack_only(bench, url, f"{label}{round_}", n, 50, bot=bot)
+                        best = runs.get(f"ack_path_{label}")
+                        if (
+                            best is None
+                            or run["ack"]["requests_per_second"] > best["ack"]["requests_per_second"]
+                        ):
+                            runs[f"ack_path_{label}"] = run
+                        await bench.stop(bot)
 
                 say(f"bot: default per-account concurrency {DEFAULT_CONCURRENCY}")
                 await bench.twilio_latency(FAST_TWILIO)
@@ -638,8 +645,8 @@ def targets(runs: dict[str, Any], options: Options) -> list[Target]:
     ours50, floor50 = runs["bot_c50_200ms"]["ack"], runs["floor_c50"]["ack"]
     ours200, floor200 = runs["bot_c200_200ms"]["ack"], runs["floor_c200"]["ack"]
     alone = runs["bot_ack_only_c50"]["ack"]
-    oauth = runs["bot_oauth_ack_only_c50"]["ack"]
-    oauth_thr = ratio(oauth["requests_per_second"], alone["requests_per_second"])
+    single, oauth = runs["ack_path_single"]["ack"], runs["ack_path_oauth"]["ack"]
+    oauth_thr = ratio(oauth["requests_per_second"], single["requests_per_second"])
     thr = ratio(ours50["requests_per_second"], floor50["requests_per_second"])
     p99 = ratio(ours50["latency_ms"]["p99"], floor50["latency_ms"]["p99"])
     slow = runs["bot_c200_2s"]["ack"]
@@ -675,7 +682,7 @@ def targets(runs: dict[str, Any], options: Options) -> list[Target]:
         ),
         Target(
             "  ack path p99 in OAuth mode / single-workspace",
-            ratio(oauth["latency_ms"]["p99"], alone["latency_ms"]["p99"]),
+            ratio(oauth["latency_ms"]["p99"], single["latency_ms"]["p99"]),
             "report",
             None,
         ),
