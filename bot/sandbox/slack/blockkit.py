@@ -313,3 +313,35 @@ def _iter_elements(blocks: Iterable[Json]) -> Iterable[tuple[Json, Json]]:
             yield block, block["accessory"]
         elif block.get("type") == "input" and isinstance(block.get("element"), dict):
             yield block, block["element"]
+
+
+def _empty_state(element: Json) -> Json:
+    kind = element.get("type", "")
+    state: Json = {"type": kind}
+    if kind in {"static_select", "external_select", "overflow", "radio_buttons"}:
+        state["selected_option"] = element.get("initial_option")
+    elif (kind.startswith("multi_") and kind.endswith("_select")) or kind == "checkboxes":
+        state["selected_options"] = element.get("initial_options", [])
+    elif kind == "users_select":
+        state["selected_user"] = element.get("initial_user")
+    elif kind in {"conversations_select", "channels_select"}:
+        key = "selected_conversation" if kind == "conversations_select" else "selected_channel"
+        state[key] = element.get(
+            "initial_conversation" if kind == "conversations_select" else "initial_channel"
+        )
+    elif kind == "datepicker":
+        state["selected_date"] = element.get("initial_date")
+    elif kind == "timepicker":
+        state["selected_time"] = element.get("initial_time")
+    elif kind == "datetimepicker":
+        state["selected_date_time"] = element.get("initial_date_time")
+    else:
+        state["value"] = element.get("initial_value")
+    return state
+
+
+def _is_empty(state: Json) -> bool:
+    for key, value in state.items():
+        if key != "type":
+            return value in (None, "", [])
+    return True

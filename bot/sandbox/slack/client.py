@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from bot.sandbox.slack.blockkit import _iter_elements, validate_view
+from bot.sandbox.slack.blockkit import _empty_state, _is_empty, _iter_elements, validate_view
 from bot.sandbox.slack.records import (
     Delivery,
     Json,
@@ -35,61 +35,26 @@ def escape_mrkdwn(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _empty_state(element: Json) -> Json:
-    kind = element.get("type", "")
-    state: Json = {"type": kind}
-    if kind in {"static_select", "external_select", "overflow", "radio_buttons"}:
-        state["selected_option"] = element.get("initial_option")
-    elif (kind.startswith("multi_") and kind.endswith("_select")) or kind == "checkboxes":
-        state["selected_options"] = element.get("initial_options", [])
-    elif kind == "users_select":
-        state["selected_user"] = element.get("initial_user")
-    elif kind in {"conversations_select", "channels_select"}:
-        key = "selected_conversation" if kind == "conversations_select" else "selected_channel"
-        state[key] = element.get(
-            "initial_conversation" if kind == "conversations_select" else "initial_channel"
-        )
-    elif kind == "datepicker":
-        state["selected_date"] = element.get("initial_date")
-    elif kind == "timepicker":
-        state["selected_time"] = element.get("initial_time")
-    elif kind == "datetimepicker":
-        state["selected_date_time"] = element.get("initial_date_time")
-    else:
-        state["value"] = element.get("initial_value")
-    return state
-
-
-def _is_empty(state: Json) -> bool:
-    for key, value in state.items():
-        if key != "type":
-            return value in (None, "", [])
-    return True
-
-
 class Client(SocketMode):
     """A person's actions in Slack, delivered to the bot's ``/slack/events`` (or its socket)."""
 
-    def sign(self, body: bytes, timestamp: int) -> dict[str, str]:
-        """The two headers Slack signs a request with."""
-        signature = self._verifier.generate_signature(timestamp=str(timestamp), body=body)
-        return {"X-Slack-Request-Timestamp": str(timestamp), "X-Slack-Signature": signature or ""}
-
     def post_user_message(self, text: str, *, user_id: str = ADMIN_ID, channel_id: str = GENERAL_ID) -> Json:
-        """A plain message typed by a person (the bot gets no event for it)."""
+        """A plain message typed by a person, stored only (`post_message` also sends the bot its event)."""
+        user = self._user(user_id)
         message: Json = {
             "type": "message",
-            "user": self._user(user_id).id,
+            "user": user.id,
             "text": escape_mrkdwn(text),
             "ts": self._next_ts(),
-            "team": self.team_id,
+            "team": self._team_of_user(user).id,
         }
         self._store_message(self._channel(channel_id).id, message)
         return copy.deepcopy(message)
 
     def _issue_trigger(self, user_id: str, view_id: str | None = None) -> str:
+        team = self._team_of_user(self._user(user_id))
         trigger = _Trigger(
-            id=f"{next(self._seq)}{secrets.randbelow(10**6):06d}.{self.team_id[1:]}.{secrets.token_hex(16)}",
+            id=f"{next(self._seq)}{secrets.randbelow(10**6):06d}.{team.id[1:]}.{secrets.token_hex(16)}",
             issued=self._clock(),
             user_id=user_id,
             view_id=view_id,
@@ -100,7 +65,9 @@ class Client(SocketMode):
     def _issue_response_url(
         self, channel_id: str, user_id: str, *, source_ts: str | None = None, ephemeral: bool = False
     ) -> str:
-        rid = f"{self.team_id}-{next(self._seq)}-{secrets.token_hex(12)}"
+        rid = (
+            f"{self._team_of_channel(self._channel(channel_id)).id}-{next(self._seq)}-{secrets.token_hex(12)}"
+        )
         self._response_urls[rid] = _ResponseUrl(
             rid, channel_id, user_id, self._clock(), source_ts, source_ephemeral=ephemeral
         )
@@ -108,16 +75,23 @@ class Client(SocketMode):
 
     def _user_payload(self, user_id: str) -> Json:
         user = self._user(user_id)
-        return {"id": user.id, "username": user.name, "name": user.name, "team_id": self.team_id}
+        return {
+            "id": user.id,
+            "username": user.name,
+            "name": user.name,
+            "team_id": self._team_of_user(user).id,
+        }
 
     def _interaction_base(self, kind: str, user_id: str) -> Json:
+        team = self._team_of_user(self._user(user_id))
+        enterprise = {"id": team.enterprise_id, "name": team.enterprise_id} if team.enterprise_id else None
         return {
             "type": kind,
             "user": self._user_payload(user_id),
             "api_app_id": API_APP_ID,
             "token": VERIFICATION_TOKEN,
-            "team": {"id": self.team_id, "domain": self.team_domain},
-            "enterprise": None,
+            "team": {"id": team.id, "domain": team.domain},
+            "enterprise": enterprise,
             "is_enterprise_install": False,
         }
 
@@ -187,10 +161,11 @@ class Client(SocketMode):
         """
         user, channel = self._user(user_id), self._channel(channel_id)
         echo_ts, ack_ts = self._next_ts(), self._next_ts()
+        team = self._team_of_channel(channel)
         fields = {
             "token": VERIFICATION_TOKEN,
-            "team_id": self.team_id,
-            "team_domain": self.team_domain,
+            "team_id": team.id,
+            "team_domain": team.domain,
             "channel_id": channel.id,
             "channel_name": "privategroup" if channel.is_private else channel.name,
             "user_id": user.id,
@@ -198,6 +173,7 @@ class Client(SocketMode):
             "command": command,
             "text": escape_mrkdwn(text),
             "api_app_id": API_APP_ID,
+            **({"enterprise_id": team.enterprise_id} if team.enterprise_id else {}),
             "is_enterprise_install": "false",
             # Its original is the ephemeral ack, which `delete_original`/`replace_original` act on.
             "response_url": self._issue_response_url(channel.id, user.id, source_ts=ack_ts, ephemeral=True),
@@ -252,10 +228,11 @@ class Client(SocketMode):
                     "user": user.id,
                     "text": escape_mrkdwn(line),
                     "ts": user_ts,
-                    "team": self.team_id,
+                    "team": user.team_id or self.team_id,
                 },
             )
-            self._store_message(channel.id, self._bot_message(body_text, blocks, ts=ack_ts))
+            team = self._team_of_channel(channel)
+            self._store_message(channel.id, self._bot_message(body_text, blocks, ts=ack_ts, team=team))
         else:
             self._add_ephemeral(channel.id, user.id, body_text, blocks, source="ack", ts=ack_ts)
 

@@ -103,12 +103,14 @@ def parse_yaml_subset(text: str) -> Any:
 
 @dataclass(frozen=True)
 class ManifestInfo:
-    """What the simulator takes from ``manifest.yml``: names, slash commands and bot scopes."""
+    """What the simulator takes from ``manifest.yml``: names, slash commands, bot scopes and bot events."""
 
     app_name: str = "Twilio"
     bot_name: str = "twilio"
     commands: tuple[Json, ...] = ({"command": "/twilio", "description": "", "usage_hint": ""},)
     scopes: frozenset[str] | None = None
+    bot_events: frozenset[str] = frozenset()  # settings.event_subscriptions.bot_events
+    token_rotation: bool = False
 
 
 def read_manifest(path: Path | None) -> ManifestInfo:
@@ -134,9 +136,13 @@ def read_manifest(path: Path | None) -> ManifestInfo:
         if isinstance(c, dict) and c.get("command")
     )
     scopes = ((data.get("oauth_config") or {}).get("scopes") or {}).get("bot")
+    settings = data.get("settings") or {}
+    events = (settings.get("event_subscriptions") or {}).get("bot_events") or []
     return ManifestInfo(
         app_name=str(info.get("name") or "Twilio"),
         bot_name=str(bot_user.get("display_name") or info.get("name") or "twilio"),
         commands=commands or ManifestInfo().commands,
         scopes=frozenset(str(s) for s in scopes) if isinstance(scopes, list) else None,
+        bot_events=frozenset(str(e) for e in events) if isinstance(events, list) else frozenset(),
+        token_rotation=settings.get("token_rotation_enabled") is True,
     )

@@ -1,7 +1,8 @@
 """The playground page: looks like a Slack channel, updates live over server-sent events, drives the client.
 
 ``GET /`` serves the page, ``GET /events`` the event stream, and JSON endpoints under ``/ui/`` run the
-client's actions.
+client's actions: commands and typed messages (``thread_ts`` for a reply), clicks, submissions,
+closing a modal, opening the App Home (``/ui/app_home``) and removing the app (``/ui/uninstall``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.sandbox.slack.activity import UserActivity
+from bot.sandbox.slack.app_home import AppHome
 from bot.sandbox.slack.client import Client
 from bot.sandbox.slack.records import Json, SlackResponse, call_summary
 from bot.sandbox.slack.workspace import ADMIN_ID, BOT_ID, BOT_USER_ID, GENERAL_ID
@@ -20,7 +23,7 @@ from bot.sandbox.slack.workspace import ADMIN_ID, BOT_ID, BOT_USER_ID, GENERAL_I
 STATIC_DIR = Path(__file__).with_name("static")
 
 
-class Page(Client):
+class Page(Client, UserActivity, AppHome):
     """The page and its ``/ui/`` endpoints."""
 
     def state(self, *, with_messages: bool = True) -> Json:
@@ -31,8 +34,9 @@ class Page(Client):
         ]
         state: Json = {
             "team": {"id": self.team_id, "domain": self.team_domain},
+            "teams": [t.to_json() for t in self.teams.values()],
             "app": {"name": self.manifest.app_name, "bot_user_id": BOT_USER_ID, "bot_id": BOT_ID},
-            "users": [u.to_slack(self.team_id) for u in self.users.values()],
+            "users": [u.to_slack(u.team_id or self.team_id) for u in self.users.values()],
             "channels": [c.to_slack() for c in self.channels.values()],
             "commands": list(self.manifest.commands),
             "subcommands": [
@@ -41,6 +45,10 @@ class Page(Client):
             ],
             "bot_url": self.bot_events_url,
             "views": views,
+            "home_views": [
+                {"team_id": team_id, "user_id": user_id, "view": view}
+                for (team_id, user_id), view in self.home_views.items()
+            ],
             "problems": self.problems[-20:],
             "calls": [call_summary(c) for c in self.calls[-50:]],
         }
@@ -124,7 +132,8 @@ class Page(Client):
         if not line:
             return web.json_response({"ok": False, "error": "empty"}, status=400)
         if not line.startswith("/"):
-            return await self._ui_run(lambda: self._ui_plain(line, user_id, channel_id))
+            thread_ts = str(body["thread_ts"]) if body.get("thread_ts") else None
+            return await self._ui_run(lambda: self._ui_plain(line, user_id, channel_id, thread_ts))
         command, _, text = line.partition(" ")
         known = {c["command"] for c in self.manifest.commands}
         if command not in known:
@@ -134,8 +143,9 @@ class Page(Client):
             lambda: self.slash_command(text.strip(), user_id=user_id, channel_id=channel_id, command=command)
         )
 
-    async def _ui_plain(self, line: str, user_id: str, channel_id: str) -> None:
-        self.post_user_message(line, user_id=user_id, channel_id=channel_id)
+    async def _ui_plain(self, line: str, user_id: str, channel_id: str, thread_ts: str | None) -> None:
+        # A typed message (or thread reply) reaches the bot as a message event, as in Slack.
+        await self.post_message(channel_id, line, user=user_id, thread_ts=thread_ts)
 
     async def _handle_ui_click(self, request: web.Request) -> web.Response:
         body = await self._ui_body(request)
@@ -178,3 +188,23 @@ class Page(Client):
         return await self._ui_run(
             lambda: self.close_view(str(body.get("view_id")), user_id=str(user_id) if user_id else None)
         )
+
+    async def _handle_ui_app_home(self, request: web.Request) -> web.Response:
+        body = await self._ui_body(request)
+        user_id = str(body.get("user_id") or ADMIN_ID)
+
+        async def open_home() -> None:
+            await self.open_app_home(user_id, str(body.get("tab") or "home"))
+
+        return await self._ui_run(open_home)
+
+    async def _handle_ui_uninstall(self, request: web.Request) -> web.Response:
+        body = await self._ui_body(request)
+        team_id = str(body.get("team_id") or self.team_id)
+        if team_id not in self.teams:
+            return web.json_response({"ok": False, "error": f"no team {team_id}"}, status=400)
+
+        async def uninstall() -> None:
+            await self.uninstall_app(team_id)
+
+        return await self._ui_run(uninstall)

@@ -19,6 +19,7 @@ class ApiCall:
     time: float
     status: int = 200
     response: Json = field(default_factory=dict)
+    team_id: str | None = None  # the team the call's token belongs to (None: no valid token)
 
     @property
     def ok(self) -> bool:
@@ -64,12 +65,21 @@ class SlackResponse:
 class Delivery:
     """A signed request the simulator sent to the bot, with its payload decoded."""
 
-    kind: str  # "slash_command", "block_actions", "view_submission", "view_closed"
+    kind: str  # "slash_command", "block_actions", "view_submission", "view_closed", "event_callback"
     payload: Json
     body: bytes
     headers: Mapping[str, str]
     response: SlackResponse
     transport: str = "http"  # "socket" when it went over a Socket Mode connection (body: the envelope)
+
+
+@dataclass
+class _Token:
+    value: str = field(repr=False)
+    team_id: str
+    scopes: frozenset[str] | None  # None: the app's configured scopes
+    expires_at: float | None = None  # simulator clock; None: never (no token rotation)
+    revoked: bool = False
 
 
 @dataclass

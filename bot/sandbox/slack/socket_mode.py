@@ -59,18 +59,24 @@ class SocketMode(SlackState):
                 self._sockets.remove(ws)
         return ws
 
-    async def _deliver_socket(self, kind: str, payload: Json) -> tuple[SlackResponse, bytes]:
+    async def _deliver_socket(
+        self, kind: str, payload: Json, *, retry_attempt: int | None = None, retry_reason: str = ""
+    ) -> tuple[SlackResponse, bytes]:
+        """Send one envelope over the newest connection and wait for its ack (``ack_timeout``)."""
         sockets = [ws for ws in self._sockets if not ws.closed]
         started = time.monotonic()
         if not sockets:
             return SlackResponse(0, "", {}, "dispatch_failed"), b""
         envelope_id = secrets.token_hex(16)
-        envelope = {
+        kinds = {"slash_command": "slash_commands", "event_callback": "events_api"}
+        envelope: Json = {
             "envelope_id": envelope_id,
-            "type": "slash_commands" if kind == "slash_command" else "interactive",
-            "accepts_response_payload": True,
+            "type": kinds.get(kind, "interactive"),
+            "accepts_response_payload": kind != "event_callback",
             "payload": payload,
         }
+        if retry_attempt is not None:
+            envelope.update(retry_attempt=retry_attempt, retry_reason=retry_reason)
         raw = json.dumps(envelope)
         waiter: asyncio.Future[Json] = asyncio.get_running_loop().create_future()
         self._pending_acks[envelope_id] = waiter

@@ -1,4 +1,5 @@
-"""What the simulated Slack holds and every face shares: channels' messages, ephemerals, open modals.
+"""What the simulated Slack holds and every face shares: teams and tokens, channels' messages, ephemerals,
+open modals, files, App Home views, and the request signer.
 
 `SlackState` is the base of `SlackSimulator`: the Web API, Socket Mode, the client and the page each
 add their part on top of it (one mixin a module).
@@ -14,7 +15,7 @@ import secrets
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -31,23 +32,30 @@ from bot.sandbox.slack.records import (
     _json_arg,
     _OpenView,
     _ResponseUrl,
+    _Token,
     _Trigger,
     call_summary,
 )
 from bot.sandbox.slack.workspace import (
     API_APP_ID,
-    BOT_ID,
-    BOT_USER_ID,
     TEAM_DOMAIN,
     TEAM_ID,
+    Team,
     _Channel,
     _User,
     default_channels,
     default_users,
 )
 
+if TYPE_CHECKING:
+    from bot.sandbox.slack.files import _File, _Upload
+    from bot.sandbox.slack.oauth import _Code
+    from bot.sandbox.slack.rate_limits import RateLimiter
+
 MAX_BLOCKS_JSON = 13_000
 MAX_VIEW_STACK = 3
+CLIENT_ID = "1000000000.2000000000"
+CLIENT_SECRET = "playground-client-secret"  # noqa: S105 - the simulated app's, printed by the playground
 
 
 class SlackState:
@@ -69,6 +77,10 @@ class SlackState:
         ack_timeout: float = 3.0,
         app_token: str | None = None,
         socket_mode: bool = False,
+        events: Collection[str] | None = None,
+        client_id: str = CLIENT_ID,
+        client_secret: str = CLIENT_SECRET,
+        token_rotation: bool | None = None,
     ) -> None:
         self.signing_secret = signing_secret
         self.bot_token = bot_token
@@ -85,6 +97,20 @@ class SlackState:
         self.command_descriptions: dict[str, str] = dict(command_descriptions or {})
         self.manifest = read_manifest(Path(manifest_path) if manifest_path is not None else None)
         self.scopes: frozenset[str] | None = frozenset(scopes) if scopes is not None else self.manifest.scopes
+        # The events the app subscribes to (message.channels, app_home_opened…): only these are sent.
+        self.bot_events = frozenset(events) if events is not None else self.manifest.bot_events
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.token_rotation = self.manifest.token_rotation if token_rotation is None else token_rotation
+
+        # The first team, installed with `bot_token`; add_team makes more.
+        self.team = Team(team_id, "Playground", team_domain)
+        self.teams: dict[str, Team] = {team_id: self.team}
+        self._tokens: dict[str, _Token] = {bot_token: _Token(bot_token, team_id, None)}
+        self._refresh_tokens: dict[str, str] = {}  # refresh token → team id
+        self._oauth_codes: dict[str, _Code] = {}
+        self.installs: list[Json] = []  # every OAuth authorization: team, scopes, outcome
+        self.oauth_redirect_url: str | None = None  # where the authorize page sends people by default
 
         self.users: dict[str, _User] = default_users(self.manifest.bot_name, self.manifest.app_name)
         self.channels: dict[str, _Channel] = default_channels()
@@ -112,6 +138,18 @@ class SlackState:
         self._sockets: list[web.WebSocketResponse] = []
         self._socket_tickets: set[str] = set()
         self._pending_acks: dict[str, asyncio.Future[Json]] = {}
+        # Events API
+        self.skipped_events: list[Json] = []  # events not sent: the app does not subscribe, or no bot URL
+        self.event_retry_delays: tuple[float, ...] = (0.0, 0.0, 0.0)  # Slack: ~1 min and ~5 min apart
+        self._forced_retries: list[str] = []  # retry reasons to force on the next deliveries
+        self._event_tasks: set[asyncio.Task[list[Delivery]]] = set()
+        # Files, reactions, App Home, rate limits
+        self._files: dict[str, _File] = {}
+        self._uploads: dict[str, _Upload] = {}
+        self.file_downloads: list[Json] = []  # every url_private request: file, had a token, served
+        self.home_views: dict[tuple[str, str], Json] = {}  # (team id, user id) → the published Home view
+        self.rate_limiter: RateLimiter | None = None
+        self.rate_limited: list[ApiCall] = []
 
     # ------------------------------------------------------------------ what it recorded
 
@@ -142,18 +180,34 @@ class SlackState:
 
     # ------------------------------------------------------------------ state
 
+    def sign(self, body: bytes, timestamp: int) -> dict[str, str]:
+        """The two headers Slack signs a request with (every request to the bot goes through here)."""
+        signature = self._verifier.generate_signature(timestamp=str(timestamp), body=body)
+        return {"X-Slack-Request-Timestamp": str(timestamp), "X-Slack-Signature": signature or ""}
+
+    def _team(self, team_id: str | None) -> Team:
+        return self.teams[team_id or self.team_id]
+
+    def _team_of_user(self, user: _User) -> Team:
+        return self._team(user.team_id)
+
+    def _team_of_channel(self, channel: _Channel) -> Team:
+        return self._team(channel.team_id)
+
     def _user(self, user_id: str) -> _User:
         try:
             return self.users[user_id]
         except KeyError:
             raise LookupError(f"no user {user_id!r}") from None
 
-    def _channel(self, ref: str) -> _Channel:
+    def _channel(self, ref: str, team: Team | None = None) -> _Channel:
+        """A channel by ID, or by name (in `team`, else the first team that has it)."""
         if ref in self.channels:
             return self.channels[ref]
         name = ref.lstrip("#")
-        for channel in self.channels.values():
-            if channel.name == name:
+        found = [c for c in self.channels.values() if c.name == name]
+        for channel in found:
+            if team is None or self._team_of_channel(channel).id == team.id:
                 return channel
         raise LookupError(f"no channel {ref!r}")
 
@@ -179,17 +233,29 @@ class SlackState:
         self._broadcast("problem", {"text": text})
 
     def _bot_message(
-        self, text: str, blocks: list[Json] | None, thread_ts: str | None = None, ts: str | None = None
+        self,
+        text: str,
+        blocks: list[Json] | None,
+        thread_ts: str | None = None,
+        ts: str | None = None,
+        *,
+        team: Team | None = None,
     ) -> Json:
+        team = team or self.team
         message: Json = {
             "type": "message",
             "subtype": "bot_message",
             "text": text,
-            "user": BOT_USER_ID,
-            "bot_id": BOT_ID,
+            "user": team.bot_user_id,
+            "bot_id": team.bot_id,
             "app_id": API_APP_ID,
-            "team": self.team_id,
-            "bot_profile": {"id": BOT_ID, "app_id": API_APP_ID, "name": self.manifest.app_name},
+            "team": team.id,
+            "bot_profile": {
+                "id": team.bot_id,
+                "app_id": API_APP_ID,
+                "name": self.manifest.app_name,
+                "team_id": team.id,
+            },
             "ts": ts or self._next_ts(),
         }
         if blocks:
@@ -280,11 +346,14 @@ class SlackState:
 
     # ------------------------------------------------------------------ modal stacks
 
-    def _build_view(self, spec: Json, *, view_id: str, root_id: str, previous_id: str | None) -> Json:
-        blocks = self._prepare_blocks(spec.get("blocks"), surface="modal") or []
+    def _build_view(
+        self, spec: Json, *, view_id: str, root_id: str, previous_id: str | None, team: Team | None = None
+    ) -> Json:
+        team = team or self.team
+        blocks = self._prepare_blocks(spec.get("blocks"), surface=str(spec.get("type") or "modal")) or []
         return {
             "id": view_id,
-            "team_id": self.team_id,
+            "team_id": team.id,
             "type": spec.get("type", "modal"),
             "blocks": blocks,
             "private_metadata": spec.get("private_metadata", ""),
@@ -300,8 +369,8 @@ class SlackState:
             "root_view_id": root_id,
             "app_id": API_APP_ID,
             "external_id": spec.get("external_id", ""),
-            "app_installed_team_id": self.team_id,
-            "bot_id": BOT_ID,
+            "app_installed_team_id": team.id,
+            "bot_id": team.bot_id,
         }
 
     def _open_stack(self, spec: Json, user_id: str, *, push: bool) -> Json:
@@ -316,7 +385,13 @@ class SlackState:
             stack = self._stacks.setdefault(user_id, [])
         view_id = self._short_id("V")
         root = stack[0] if stack else view_id
-        view = self._build_view(spec, view_id=view_id, root_id=root, previous_id=stack[-1] if stack else None)
+        view = self._build_view(
+            spec,
+            view_id=view_id,
+            root_id=root,
+            previous_id=stack[-1] if stack else None,
+            team=self._team_of_user(self._user(user_id)),
+        )
         self._views[view_id] = _OpenView(view, user_id, next(self._seq))
         stack.append(view_id)
         self._broadcast_view(view_id, "view_opened")
@@ -339,7 +414,11 @@ class SlackState:
     def _replace_view(self, ov: _OpenView, spec: Json) -> Json:
         old = ov.view
         ov.view = self._build_view(
-            spec, view_id=old["id"], root_id=old["root_view_id"], previous_id=old["previous_view_id"]
+            spec,
+            view_id=old["id"],
+            root_id=old["root_view_id"],
+            previous_id=old["previous_view_id"],
+            team=self._team(old["team_id"]),
         )
         ov.errors = {}
         self._broadcast_view(old["id"], "view_updated")

@@ -1,16 +1,20 @@
-"""The Web API the bot calls (``/api/<method>``) and the response URLs it posts to, with Slack's errors.
+"""The Web API the bot calls (``/api/<method>``), with Slack's errors (response URLs: `response_urls`).
 
-Scope checks come from the manifest; faults can be injected (429 with ``Retry-After``, 5xx, ``ok: false``).
+Each call is made as the team of its token (`Caller`, see `teams`) and recorded with it; scope checks
+come from the token's grant or the manifest; faults can be injected (429 with ``Retry-After``, 5xx,
+``ok: false``) and rate limits switched on (`rate_limits`). Other modules add methods to `METHODS`
+(history, reactions, files, App Home, OAuth), and the simulator serves them all.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import json
 import secrets
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -21,11 +25,13 @@ from bot.sandbox.slack.records import (
     _ApiError,
     _Fault,
     _json_arg,
-    _ResponseUrl,
     _Trigger,
 )
-from bot.sandbox.slack.state import SlackState
-from bot.sandbox.slack.workspace import BOT_ID, BOT_USER_ID, _Channel, _handle
+from bot.sandbox.slack.teams import Teams
+from bot.sandbox.slack.workspace import Caller, _Channel, _handle
+
+Handler = Callable[[Any, Json, Caller], Json]
+TokenlessHandler = Callable[[Any, Json], Json]
 
 TRIGGER_TTL = 3.0
 RESPONSE_URL_TTL = 30 * 60.0
@@ -45,11 +51,20 @@ METHOD_SCOPES: Mapping[str, tuple[str, ...]] = {
     "conversations.replies": ("channels:history", "groups:history"),
     "conversations.join": ("channels:join",),
     "team.info": ("team:read",),
+    "reactions.add": ("reactions:write",),
+    "reactions.remove": ("reactions:write",),
+    "reactions.get": ("reactions:read",),
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
+    "files.info": ("files:read",),
 }
 
 
-class WebApi(SlackState):
+class WebApi(Teams):
     """The ``/api/`` and ``/response/`` routes: what the bot calls, checked and recorded as Slack would."""
+
+    api_methods: ClassVar[Mapping[str, Handler]] = {}  # filled in below, and by the simulator
+    tokenless_methods: ClassVar[Mapping[str, TokenlessHandler]] = {}  # authenticated by client id/secret
 
     def inject(
         self,
@@ -85,7 +100,7 @@ class WebApi(SlackState):
             else:
                 form = await request.post()
                 args.update({k: v for k, v in form.items() if isinstance(v, str)})
-        for name in ("blocks", "view", "attachments"):
+        for name in ("blocks", "view", "attachments", "metadata"):
             if isinstance(args.get(name), str) and args[name]:
                 with contextlib.suppress(ValueError):
                     args[name] = json.loads(args[name])
@@ -103,6 +118,8 @@ class WebApi(SlackState):
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         status, headers = 200, dict[str, str]()
+        team_id: str | None = None
+        fault: _Fault | None = None
         try:
             args = await self._read_args(request)
         except _ApiError as exc:
@@ -118,47 +135,73 @@ class WebApi(SlackState):
                 body = {"ok": False, "error": fault.error or (default if status != 200 else "fatal_error")}
                 if status == 429 or fault.retry_after is not None:
                     headers["Retry-After"] = str(fault.retry_after if fault.retry_after is not None else 1)
-            elif method not in _METHODS:
+            elif method in self.tokenless_methods:
+                body = self._call_tokenless(method, args, auth)
+            elif method not in self.api_methods:
                 body = {"ok": False, "error": "unknown_method"}
             elif not token:
                 body = {"ok": False, "error": "not_authed"}
             elif method == "apps.connections.open":
                 body = self._apps_connections_open(token)
-            elif token != self.bot_token:
-                body = {"ok": False, "error": "invalid_auth"}
-            elif (
-                self.scopes is not None
-                and METHOD_SCOPES.get(method)
-                and not (set(METHOD_SCOPES[method]) & self.scopes)
-            ):
-                body = {
-                    "ok": False,
-                    "error": "missing_scope",
-                    "needed": ",".join(METHOD_SCOPES[method]),
-                    "provided": ",".join(sorted(self.scopes)),
-                }
             else:
                 try:
-                    body = _METHODS[method](self, args)
+                    caller = self._caller(token)
+                    team_id = caller.team.id
+                    self._check_scopes(method, caller)
+                    retry_after = self._rate_limit(method, caller, args)
+                    if retry_after is not None:
+                        status, headers["Retry-After"] = 429, str(retry_after)
+                        body = {"ok": False, "error": "ratelimited"}
+                    else:
+                        body = self.api_methods[method](self, args, caller)
                 except _ApiError as exc:
                     body = {"ok": False, "error": exc.error, **exc.extra}
-        self._record_call(ApiCall(method, args, self._clock(), status, copy.deepcopy(body)))
+        call = ApiCall(method, args, self._clock(), status, copy.deepcopy(body), team_id)
+        self._record_call(call)
+        if status == 429 and fault is None:
+            self.rate_limited.append(call)
         return web.json_response(body, status=status, headers=headers)
 
-    def _auth_test(self, args: Json) -> Json:
+    def _call_tokenless(self, method: str, args: Json, auth: str) -> Json:
+        """Methods that authenticate with the app's client id and secret (Basic auth or form fields)."""
+        if auth.startswith("Basic "):
+            with contextlib.suppress(ValueError, UnicodeDecodeError):
+                user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+                args.setdefault("client_id", user)
+                args.setdefault("client_secret", password)
+        try:
+            return self.tokenless_methods[method](self, args)
+        except _ApiError as exc:
+            return {"ok": False, "error": exc.error, **exc.extra}
+
+    def _check_scopes(self, method: str, caller: Caller) -> None:
+        needed = METHOD_SCOPES.get(method)
+        if caller.scopes is not None and needed and not (set(needed) & caller.scopes):
+            raise _ApiError(
+                "missing_scope", needed=",".join(needed), provided=",".join(sorted(caller.scopes))
+            )
+
+    def _rate_limit(self, method: str, caller: Caller, args: Json) -> int | None:
+        if self.rate_limiter is None:
+            return None
+        return self.rate_limiter.check(method, caller.team.id, str(args.get("channel") or ""), self._clock())
+
+    def _auth_test(self, args: Json, caller: Caller) -> Json:
+        team = caller.team
         return {
             "ok": True,
-            "url": f"https://{self.team_domain}.slack.com/",
-            "team": "Playground",
+            "url": f"https://{team.domain}.slack.com/",
+            "team": team.name,
             "user": _handle(self.manifest.bot_name),
-            "team_id": self.team_id,
-            "user_id": BOT_USER_ID,
-            "bot_id": BOT_ID,
+            "team_id": team.id,
+            "user_id": team.bot_user_id,
+            "bot_id": team.bot_id,
+            "enterprise_id": team.enterprise_id,
             "is_enterprise_install": False,
         }
 
     def _apps_connections_open(self, token: str) -> Json:
-        if token == self.bot_token:
+        if token in self._tokens:
             return {"ok": False, "error": "not_allowed_token_type"}
         if not self.app_token or token != self.app_token:
             return {"ok": False, "error": "invalid_auth"}
@@ -166,32 +209,43 @@ class WebApi(SlackState):
         self._socket_tickets.add(ticket)
         return {"ok": True, "url": f"{self.url.replace('http://', 'ws://', 1)}/socket/{ticket}"}
 
-    def _api_channel(self, args: Json, *, not_member: str) -> _Channel:
-        """The channel in ``args``; a private one without the bot answers ``not_member``."""
+    def _api_channel(self, args: Json, caller: Caller, *, not_member: str, key: str = "channel") -> _Channel:
+        """The channel in ``args`` (of the caller's team); a private one without the bot: ``not_member``."""
         try:
-            channel = self._channel(str(args.get("channel") or ""))
+            channel = self._channel(str(args.get(key) or ""), caller.team)
         except LookupError:
             raise _ApiError("channel_not_found") from None
+        if self._team_of_channel(channel).id != caller.team.id:
+            raise _ApiError("channel_not_found")  # another workspace's channel does not exist for this token
         if channel.is_private and not channel.bot_member:
             raise _ApiError(not_member)
         return channel
 
-    def _writable_channel(self, args: Json) -> _Channel:
-        return self._api_channel(args, not_member="not_in_channel")
+    def _writable_channel(self, args: Json, caller: Caller) -> _Channel:
+        return self._api_channel(args, caller, not_member="not_in_channel")
 
-    def _chat_post_message(self, args: Json) -> Json:
-        channel = self._writable_channel(args)
+    def _chat_post_message(self, args: Json, caller: Caller) -> Json:
+        channel = self._writable_channel(args, caller)
         text, blocks = self._message_content(args)
+        metadata = _metadata(args.get("metadata"))
         thread_ts = args.get("thread_ts") or None
-        message = self._bot_message(text, blocks, thread_ts=str(thread_ts) if thread_ts else None)
+        if thread_ts:
+            self._find_message(channel.id, str(thread_ts))
+        message = self._bot_message(
+            text, blocks, thread_ts=str(thread_ts) if thread_ts else None, team=caller.team
+        )
+        if metadata is not None:
+            message["metadata"] = metadata
         self._store_message(channel.id, message)
+        self._raise_channel_event(channel, self._message_event(channel, message))
         return {"ok": True, "channel": channel.id, "ts": message["ts"], "message": message}
 
-    def _chat_update(self, args: Json) -> Json:
-        channel = self._writable_channel(args)
+    def _chat_update(self, args: Json, caller: Caller) -> Json:
+        channel = self._writable_channel(args, caller)
         message = self._find_message(channel.id, str(args.get("ts", "")))
-        if message.get("bot_id") != BOT_ID:
+        if message.get("bot_id") != caller.team.bot_id:
             raise _ApiError("cant_update_message")
+        previous = copy.deepcopy(message)
         text, blocks = self._message_content(args, required=False)
         if "text" in args:
             message["text"] = text
@@ -202,8 +256,13 @@ class WebApi(SlackState):
                 message.pop("blocks", None)
         if not message.get("text") and not message.get("blocks"):
             raise _ApiError("no_text")
-        message["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
+        if "metadata" in args:
+            metadata = _metadata(args.get("metadata"))
+            if metadata is not None:
+                message["metadata"] = metadata
+        message["edited"] = {"user": caller.team.bot_user_id, "ts": self._next_ts()}
         self._broadcast("message_changed", {"channel": channel.id, "message": message})
+        self._raise_channel_event(channel, self._changed_event(channel, message, previous))
         return {
             "ok": True,
             "channel": channel.id,
@@ -212,19 +271,20 @@ class WebApi(SlackState):
             "message": message,
         }
 
-    def _chat_delete(self, args: Json) -> Json:
-        channel = self._writable_channel(args)
+    def _chat_delete(self, args: Json, caller: Caller) -> Json:
+        channel = self._writable_channel(args, caller)
         message = self._find_message(channel.id, str(args.get("ts", "")))
-        if message.get("bot_id") != BOT_ID:
+        if message.get("bot_id") != caller.team.bot_id:
             raise _ApiError("cant_delete_message")
         self._messages[channel.id].remove(message)
         self._broadcast("message_deleted", {"channel": channel.id, "ts": message["ts"]})
+        self._raise_channel_event(channel, self._deleted_event(channel, message))
         return {"ok": True, "channel": channel.id, "ts": message["ts"]}
 
-    def _chat_post_ephemeral(self, args: Json) -> Json:
-        channel = self._writable_channel(args)
+    def _chat_post_ephemeral(self, args: Json, caller: Caller) -> Json:
+        channel = self._writable_channel(args, caller)
         user_id = str(args.get("user", ""))
-        if user_id not in self.users:
+        if user_id not in self.users or self._team_of_user(self.users[user_id]).id != caller.team.id:
             raise _ApiError("user_not_found")
         if user_id not in channel.members:
             raise _ApiError("user_not_in_channel")
@@ -234,64 +294,59 @@ class WebApi(SlackState):
         eph = self._add_ephemeral(channel.id, user_id, text, blocks, source="chat.postEphemeral", **extra)
         return {"ok": True, "message_ts": eph["ts"]}
 
-    def _chat_get_permalink(self, args: Json) -> Json:
-        channel = self._writable_channel(args)
+    def _chat_get_permalink(self, args: Json, caller: Caller) -> Json:
+        channel = self._writable_channel(args, caller)
         message = self._find_message(channel.id, str(args.get("message_ts", "")))
         ts = message["ts"].replace(".", "")
         return {
             "ok": True,
             "channel": channel.id,
-            "permalink": f"https://{self.team_domain}.slack.com/archives/{channel.id}/p{ts}",
+            "permalink": f"https://{caller.team.domain}.slack.com/archives/{channel.id}/p{ts}",
         }
 
-    def _users_info(self, args: Json) -> Json:
+    def _users_info(self, args: Json, caller: Caller) -> Json:
         user = self.users.get(str(args.get("user", "")))
-        if user is None:
+        if user is None or self._team_of_user(user).id != caller.team.id:
             raise _ApiError("user_not_found")
-        return {"ok": True, "user": user.to_slack(self.team_id)}
+        return {"ok": True, "user": user.to_slack(caller.team.id)}
 
-    def _users_list(self, args: Json) -> Json:
+    def _users_list(self, args: Json, caller: Caller) -> Json:
         return {
             "ok": True,
-            "members": [u.to_slack(self.team_id) for u in self.users.values()],
+            "members": [u.to_slack(caller.team.id) for u in self._people(caller.team)],
             "response_metadata": {"next_cursor": ""},
         }
 
-    def _visible_channel(self, args: Json) -> _Channel:
+    def _visible_channel(self, args: Json, caller: Caller) -> _Channel:
         # Slack does not admit that a private channel it is not in exists.
-        return self._api_channel(args, not_member="channel_not_found")
+        return self._api_channel(args, caller, not_member="channel_not_found")
 
-    def _conversations_info(self, args: Json) -> Json:
-        return {"ok": True, "channel": self._visible_channel(args).to_slack()}
+    def _conversations_info(self, args: Json, caller: Caller) -> Json:
+        return {"ok": True, "channel": self._visible_channel(args, caller).to_slack()}
 
-    def _conversations_list(self, args: Json) -> Json:
+    def _conversations_list(self, args: Json, caller: Caller) -> Json:
         types = str(args.get("types") or "public_channel").split(",")
         found = [
             c.to_slack()
             for c in self.channels.values()
-            if ("private_channel" in types and c.is_private and c.bot_member)
-            or ("public_channel" in types and not c.is_private)
+            if self._team_of_channel(c).id == caller.team.id
+            and (
+                ("private_channel" in types and c.is_private and c.bot_member)
+                or ("public_channel" in types and not c.is_private)
+            )
         ]
         return {"ok": True, "channels": found, "response_metadata": {"next_cursor": ""}}
 
-    def _conversations_history(self, args: Json) -> Json:
-        channel = self._visible_channel(args)
-        top = [m for m in self._messages[channel.id] if m.get("thread_ts", m["ts"]) == m["ts"]]
-        try:
-            limit = int(args.get("limit") or 100)
-        except ValueError:
-            raise _ApiError("invalid_limit") from None
-        return {"ok": True, "messages": list(reversed(top))[:limit], "has_more": len(top) > limit}
-
-    def _conversations_replies(self, args: Json) -> Json:
-        channel = self._visible_channel(args)
+    def _conversations_replies(self, args: Json, caller: Caller) -> Json:
+        channel = self._visible_channel(args, caller)
         ts = str(args.get("ts", ""))
         self._find_message(channel.id, ts)
         thread = [m for m in self._messages[channel.id] if m["ts"] == ts or m.get("thread_ts") == ts]
         return {"ok": True, "messages": thread, "has_more": False}
 
-    def _team_info(self, args: Json) -> Json:
-        return {"ok": True, "team": {"id": self.team_id, "name": "Playground", "domain": self.team_domain}}
+    def _team_info(self, args: Json, caller: Caller) -> Json:
+        team = caller.team
+        return {"ok": True, "team": {"id": team.id, "name": team.name, "domain": team.domain}}
 
     # ------------------------------------------------------------------ views
 
@@ -317,17 +372,17 @@ class WebApi(SlackState):
             raise _ApiError("duplicate_external_id")
         return view
 
-    def _views_open(self, args: Json) -> Json:
+    def _views_open(self, args: Json, caller: Caller) -> Json:
         trigger = self._use_trigger(args.get("trigger_id") or args.get("interactivity_pointer"))
         view = self._open_stack(self._checked_view(args.get("view")), trigger.user_id, push=False)
         return {"ok": True, "view": view}
 
-    def _views_push(self, args: Json) -> Json:
+    def _views_push(self, args: Json, caller: Caller) -> Json:
         trigger = self._use_trigger(args.get("trigger_id") or args.get("interactivity_pointer"))
         view = self._open_stack(self._checked_view(args.get("view")), trigger.user_id, push=True)
         return {"ok": True, "view": view}
 
-    def _views_update(self, args: Json) -> Json:
+    def _views_update(self, args: Json, caller: Caller) -> Json:
         view_id, external_id = args.get("view_id"), args.get("external_id")
         if not view_id and not external_id:
             raise _ApiError("invalid_arguments")
@@ -349,83 +404,9 @@ class WebApi(SlackState):
             raise _ApiError("invalid_arguments", errors=errors, response_metadata={"messages": errors})
         return {"ok": True, "view": self._replace_view(ov, spec)}
 
-    # ------------------------------------------------------------------ response_url
 
-    async def _handle_response_url(self, request: web.Request) -> web.Response:
-        rid = request.match_info["id"]
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        args: Json = dict(body) if isinstance(body, dict) else {}
-        status, answer = 200, Json(ok=True)
-        record = self._response_urls.get(rid)
-        try:
-            if record is None:
-                status, answer = 404, {"ok": False, "error": "no_service"}
-            elif self._clock() - record.created > RESPONSE_URL_TTL:
-                status, answer = 404, {"ok": False, "error": "expired_url"}
-            elif record.uses >= RESPONSE_URL_MAX_USES:
-                status, answer = 404, {"ok": False, "error": "used_url"}
-            elif not isinstance(body, dict):
-                status, answer = 400, {"ok": False, "error": "invalid_payload"}
-            else:
-                record.uses += 1
-                self._apply_response(record, args)
-        except _ApiError as exc:
-            status, answer = 400, {"ok": False, "error": exc.error, **exc.extra}
-        self._record_call(ApiCall("response_url", {**args, "url_id": rid}, self._clock(), status, answer))
-        return web.json_response(answer, status=status)
-
-    def _apply_response(self, record: _ResponseUrl, args: Json) -> None:
-        if args.get("delete_original"):
-            self._delete_source(record)
-            return
-        text, blocks = self._message_content(args)
-        if args.get("replace_original") and record.source_ts:
-            if record.source_ephemeral:
-                for eph in self.ephemerals:
-                    if eph["ts"] == record.source_ts and eph["user"] == record.user_id:
-                        eph["text"], eph["blocks"] = text, blocks or []
-                        self._broadcast("ephemeral_changed", {"ephemeral": eph})
-                        return
-                raise _ApiError("message_not_found")
-            message = self._find_message(record.channel_id, record.source_ts)
-            message["text"] = text
-            if blocks:
-                message["blocks"] = blocks
-            else:
-                message.pop("blocks", None)
-            message["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
-            self._broadcast("message_changed", {"channel": record.channel_id, "message": message})
-            return
-        thread_ts = str(args["thread_ts"]) if args.get("thread_ts") else None
-        if args.get("response_type") == "in_channel":
-            # response_url works where the bot is not a member: the fallback for private channels.
-            self._store_message(record.channel_id, self._bot_message(text, blocks, thread_ts=thread_ts))
-        else:
-            extra = {"thread_ts": thread_ts} if thread_ts else {}
-            self._add_ephemeral(
-                record.channel_id, record.user_id, text, blocks, source="response_url", **extra
-            )
-
-    def _delete_source(self, record: _ResponseUrl) -> None:
-        if not record.source_ts:
-            raise _ApiError("message_not_found")
-        if record.source_ephemeral:
-            before = len(self.ephemerals)
-            self.ephemerals[:] = [e for e in self.ephemerals if e["ts"] != record.source_ts]
-            if len(self.ephemerals) == before:
-                raise _ApiError("message_not_found")
-            self._broadcast("ephemeral_deleted", {"ts": record.source_ts, "user": record.user_id})
-            return
-        message = self._find_message(record.channel_id, record.source_ts)
-        self._messages[record.channel_id].remove(message)
-        self._broadcast("message_deleted", {"channel": record.channel_id, "ts": message["ts"]})
-
-
-_METHODS: Mapping[str, Callable[[WebApi, Json], Json]] = {
-    "api.test": lambda api, args: {"ok": True, "args": args},
+METHODS: dict[str, Handler] = {
+    "api.test": lambda api, args, caller: {"ok": True, "args": args},
     "auth.test": WebApi._auth_test,
     "chat.postMessage": WebApi._chat_post_message,
     "chat.update": WebApi._chat_update,
@@ -439,8 +420,24 @@ _METHODS: Mapping[str, Callable[[WebApi, Json], Json]] = {
     "users.list": WebApi._users_list,
     "conversations.info": WebApi._conversations_info,
     "conversations.list": WebApi._conversations_list,
-    "conversations.history": WebApi._conversations_history,
     "conversations.replies": WebApi._conversations_replies,
     "team.info": WebApi._team_info,
-    "apps.connections.open": lambda api, args: {"ok": False, "error": "invalid_auth"},  # see _handle_api
+    "apps.connections.open": lambda api, args, caller: {
+        "ok": False,
+        "error": "invalid_auth",
+    },  # see _handle_api
 }
+WebApi.api_methods = METHODS
+
+
+def _metadata(raw: Any) -> Json | None:
+    """Message metadata as Slack checks it: ``{event_type, event_payload}``."""
+    if raw is None or raw == "":
+        return None
+    value = _json_arg(raw, "metadata") if isinstance(raw, str | bytes) else raw
+    if not isinstance(value, dict):
+        raise _ApiError("invalid_metadata_format")
+    event_type, payload = value.get("event_type"), value.get("event_payload", {})
+    if not isinstance(event_type, str) or not event_type or not isinstance(payload, dict):
+        raise _ApiError("invalid_metadata_schema")
+    return {"event_type": event_type, "event_payload": copy.deepcopy(payload)}

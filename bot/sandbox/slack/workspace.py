@@ -1,9 +1,13 @@
-"""The simulated workspace: its team, people and channels, with the IDs tests and the playground use."""
+"""The simulated workspaces: each team, its people and channels, with the IDs tests and the playground use.
+
+The first team (`TEAM_ID`) is built with the simulator and keeps the well-known IDs below; `add_team`
+makes more, each with its own bot user, people and channels (`Team` lists their IDs).
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.sandbox.slack.records import Json
 
@@ -20,6 +24,36 @@ PRIVATE_ID = "C0PRIVATE"
 VERIFICATION_TOKEN = "playground-verification-token"  # noqa: S105 - Slack's deprecated, public field
 
 
+@dataclass(frozen=True)
+class Team:
+    """A workspace and the IDs of its bot, people and channels (the same app is installed in each)."""
+
+    id: str
+    name: str
+    domain: str
+    bot_user_id: str = BOT_USER_ID
+    bot_id: str = BOT_ID
+    admin_id: str = ADMIN_ID
+    member_id: str = MEMBER_ID
+    general_id: str = GENERAL_ID
+    ops_id: str = OPS_ID
+    private_id: str = PRIVATE_ID
+    enterprise_id: str | None = None
+
+    def to_json(self) -> Json:
+        """A JSON-ready dict."""
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling the Web API: the team its token belongs to, and what that token may do."""
+
+    team: Team
+    token: str
+    scopes: frozenset[str] | None  # None: no scope checks
+
+
 @dataclass
 class _User:
     id: str
@@ -30,6 +64,8 @@ class _User:
     is_bot: bool = False
     tz: str = "Europe/London"
     tz_offset: int = 0
+    team_id: str | None = None  # None: the first team
+    bot_id: str = BOT_ID
 
     def to_slack(self, team_id: str) -> Json:
         profile: Json = {
@@ -41,7 +77,7 @@ class _User:
             "image_48": "",
         }
         if self.is_bot:
-            profile["bot_id"] = BOT_ID
+            profile["bot_id"] = self.bot_id
         return {
             "id": self.id,
             "team_id": team_id,
@@ -70,10 +106,12 @@ class _Channel:
     is_private: bool
     members: list[str]
     topic: str = ""
+    team_id: str | None = None  # None: the first team
+    bot_user_id: str = field(default=BOT_USER_ID)
 
     @property
     def bot_member(self) -> bool:
-        return BOT_USER_ID in self.members
+        return self.bot_user_id in self.members
 
     def to_slack(self) -> Json:
         return {
@@ -84,7 +122,7 @@ class _Channel:
             "is_im": False,
             "is_private": self.is_private,
             "is_archived": False,
-            "is_general": self.id == GENERAL_ID,
+            "is_general": self.name == "general",
             "is_member": self.bot_member,
             "created": 1_700_000_000,
             "creator": ADMIN_ID,
@@ -121,3 +159,57 @@ def default_channels() -> dict[str, _Channel]:
             _Channel(PRIVATE_ID, "private-team", True, [ADMIN_ID, MEMBER_ID], "The bot is not in here"),
         )
     }
+
+
+def team_people(team: Team, bot_name: str, app_name: str) -> dict[str, _User]:
+    """An admin, a member and the bot's user for an added team, by id."""
+    return {
+        u.id: u
+        for u in (
+            _User(team.admin_id, "ada", "Ada Admin", is_admin=True, team_id=team.id),
+            _User(team.member_id, "max", "Max Member", team_id=team.id),
+            _User(
+                team.bot_user_id,
+                _handle(bot_name),
+                app_name,
+                is_bot=True,
+                team_id=team.id,
+                bot_id=team.bot_id,
+            ),
+        )
+    }
+
+
+def team_channels(team: Team) -> dict[str, _Channel]:
+    """#general and #ops with the bot in them, and a private channel without it, for an added team."""
+    people = [team.admin_id, team.member_id]
+    return {
+        c.id: c
+        for c in (
+            _Channel(
+                team.general_id, "general", False, [*people, team.bot_user_id], "", team.id, team.bot_user_id
+            ),
+            _Channel(team.ops_id, "ops", False, [*people, team.bot_user_id], "", team.id, team.bot_user_id),
+            _Channel(team.private_id, "private-team", True, list(people), "", team.id, team.bot_user_id),
+        )
+    }
+
+
+def new_team(
+    number: int, name: str, team_id: str | None, domain: str | None, enterprise_id: str | None
+) -> Team:
+    """The `number`-th team (2, 3, …) with IDs of its own: ``U2ADMIN``, ``C2GENERAL``, ``B2BOT``…"""
+    n = str(number)
+    return Team(
+        id=team_id or f"T0TEAM{number:03d}",
+        name=name,
+        domain=domain or (_handle(name).replace("_", "-") or f"team{n}"),
+        bot_user_id=f"U{n}BOT",
+        bot_id=f"B{n}BOT",
+        admin_id=f"U{n}ADMIN",
+        member_id=f"U{n}MEMBER",
+        general_id=f"C{n}GENERAL",
+        ops_id=f"C{n}OPSROOM",
+        private_id=f"C{n}PRIVATE",
+        enterprise_id=enterprise_id,
+    )

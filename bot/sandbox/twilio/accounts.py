@@ -21,7 +21,9 @@ from bot.sandbox.twilio.state import SimState
 MAGIC_FROM: Final = "+15005550006"
 """Twilio's magic sender: accepted as a valid From for every account."""
 DEFAULT_FROM: Final = "+15557654321"
-"""The sandbox account's ordinary number."""
+"""The sandbox account's ordinary number (also its WhatsApp sender, as ``whatsapp:+15557654321``)."""
+SERVICE_NUMBER: Final = "+15557650100"
+"""A sandbox number that belongs to the sandbox Messaging Service: its inbound texts go to the service."""
 SANDBOX_ACCOUNT_SID: Final = "AC" + "5a4db0c5" * 4
 DEFAULT_SERVICE_SID: Final = "MG" + "5e41ce00" * 4
 
@@ -34,13 +36,15 @@ class SandboxAccount:
     friendly_name: str
     numbers: tuple[str, ...]
     service_sid: str
+    service_numbers: tuple[str, ...] = ()  # the numbers of `numbers` that belong to the service
 
 
 SANDBOX_ACCOUNT: Final = SandboxAccount(
     sid=SANDBOX_ACCOUNT_SID,
     friendly_name="Sandbox",
-    numbers=(MAGIC_FROM, DEFAULT_FROM),
+    numbers=(MAGIC_FROM, DEFAULT_FROM, SERVICE_NUMBER),
     service_sid=DEFAULT_SERVICE_SID,
+    service_numbers=(SERVICE_NUMBER,),
 )
 
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
@@ -79,6 +83,7 @@ class _Account:
     services: frozenset[str]
     api_keys: dict[str, str] = field(repr=False)
     date_created: datetime
+    service_numbers: dict[str, str] = field(default_factory=dict)  # number → the service it belongs to
 
 
 def _basic_credentials(request: web.Request) -> tuple[str, str] | None:
@@ -105,10 +110,12 @@ class Accounts(SimState):
         api_keys: Mapping[str, str] | None = None,
         numbers: Iterable[str] = (),
         services: Iterable[str] = (),
+        service_numbers: Mapping[str, str] | None = None,
     ) -> None:
         """Add (or replace) an account: its auth token, API keys (SK… → secret), numbers and services.
 
-        Every service's sender pool is the account's numbers (the first one sends).
+        Every service's sender pool is the account's numbers (the first one sends). `service_numbers`
+        (number → MG…) puts some of the numbers in a service: their inbound texts go to the service.
         """
         if not isinstance(sid, str) or not _ACCOUNT_SID.fullmatch(sid):
             raise ValueError("account sid must be AC followed by 32 hex digits")
@@ -127,6 +134,11 @@ class Accounts(SimState):
         service_sids = frozenset(services)
         if not all(isinstance(s, str) and _SERVICE_SID.fullmatch(s) for s in service_sids):
             raise ValueError("services must be MG followed by 32 hex digits")
+        if not isinstance(service_numbers, Mapping | None):
+            raise ValueError("service_numbers must map numbers to service SIDs")
+        members = {_strip_channel(str(n)): s for n, s in (service_numbers or {}).items()}
+        if not all(n in own_numbers and s in service_sids for n, s in members.items()):
+            raise ValueError("service_numbers must map the account's own numbers to its own services")
         previous = self._accounts.get(sid)
         if previous is not None:
             for key_sid in previous.api_keys:
@@ -139,6 +151,7 @@ class Accounts(SimState):
             services=service_sids,
             api_keys=keys,
             date_created=previous.date_created if previous else self.clock.now(),
+            service_numbers=members,
         )
         self._api_keys.update(dict.fromkeys(keys, sid))
         self._by_account.setdefault(sid, [])
@@ -152,6 +165,7 @@ class Accounts(SimState):
             friendly_name=SANDBOX_ACCOUNT.friendly_name,
             numbers=SANDBOX_ACCOUNT.numbers,
             services=(SANDBOX_ACCOUNT.service_sid,),
+            service_numbers=dict.fromkeys(SANDBOX_ACCOUNT.service_numbers, SANDBOX_ACCOUNT.service_sid),
         )
         return token
 
@@ -165,6 +179,16 @@ class Accounts(SimState):
                 if hmac.compare_digest(secret.encode(), expected.encode()):
                     return account
         raise TwilioApiError(20003)
+
+    def _authenticate_any(self, credentials: tuple[str, str] | None) -> _Account:
+        """The account these credentials belong to (for routes without an account SID in the path)."""
+        owner = self._api_keys.get(credentials[0], credentials[0]) if credentials else ""
+        return self._authenticate(credentials, owner)
+
+    def _account_owning(self, number: str) -> _Account | None:
+        """The account that has `number` (channel prefix ignored), if any."""
+        bare = _strip_channel(number)
+        return next((a for a in self._accounts.values() if bare in a.numbers), None)
 
     @staticmethod
     def _account_json(account: _Account) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 
@@ -18,6 +19,21 @@ class SimClock:
         self._follow = follow_real_time
         self._started = time.monotonic()
         self._offset = timedelta()
+        self._listeners: list[Callable[[], None]] = []
+
+    @property
+    def follows_real_time(self) -> bool:
+        """Whether now moves with real time (else only `advance` moves it)."""
+        return self._follow
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` after every `advance` (the simulator wakes its callback schedule with it)."""
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[], None]) -> None:
+        """Stop calling `listener` (a no-op when it was not subscribed)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def now(self) -> datetime:
         """The current simulated time (aware, UTC)."""
@@ -31,4 +47,6 @@ class SimClock:
         if delta < timedelta():
             raise ValueError("SimClock cannot go backwards")
         self._offset += delta
+        for listener in list(self._listeners):
+            listener()
         return self.now()

@@ -40,6 +40,8 @@ class ControlRoutes(FaultInjection, Accounts):
                 "requests": len(self.requests),
                 "messages": len(self.messages),
                 "accounts": sorted(self._accounts),
+                "webhooks": len(self.webhooks),
+                "held_callbacks": len(self._held_callbacks),
             }
         )
 

@@ -96,24 +96,37 @@ class StoredMessage:
     canceled_at: datetime | None = None
     redacted_at: datetime | None = None
     deleted: bool = False
+    direction: str = "outbound-api"  # "inbound" for texts from a phone, "outbound-reply" for auto-replies
+
+    def timeline(self) -> list[tuple[datetime, str]]:
+        """Every status the message takes and when, first to last (a cancel cuts a schedule short)."""
+        if self.direction == "inbound":
+            return [(self.date_created, "received")]
+        origin = self.send_at or self.date_created
+        if self.send_at is not None:
+            if self.canceled_at is not None:
+                return [(self.date_created, "scheduled"), (self.canceled_at, "canceled")]
+            steps = [(self.date_created, "scheduled"), (origin, "queued")]
+        elif self.messaging_service_sid is not None:
+            steps = [(origin, "accepted"), (origin + SERVICE_QUEUED_AFTER, "queued")]
+        else:
+            steps = [(origin, "queued")]
+        final = "undelivered" if _strip_channel(self.to).endswith(UNDELIVERED_SUFFIX) else "delivered"
+        return [*steps, (origin + SENT_AFTER, "sent"), (origin + DELIVERED_AFTER, final)]
 
     def state(self, now: datetime) -> MessageState:
         """Status and timestamps at `now`."""
-        if self.send_at is not None and (self.canceled_at is not None or now < self.send_at):
-            status = "canceled" if self.canceled_at is not None else "scheduled"
-            return self._state(status, None, self.canceled_at or self.date_created)
-        origin = self.send_at or self.date_created
-        steps = [(origin, "queued")]
-        if self.send_at is None and self.messaging_service_sid is not None:
-            steps = [(origin, "accepted"), (origin + SERVICE_QUEUED_AFTER, "queued")]
-        final = "undelivered" if _strip_channel(self.to).endswith(UNDELIVERED_SUFFIX) else "delivered"
-        steps += [(origin + SENT_AFTER, "sent"), (origin + DELIVERED_AFTER, final)]
+        steps = self.timeline()
         changed, status = steps[0]
         for at, name in steps[1:]:
             if at <= now:
                 changed, status = at, name
-        date_sent = origin + SENT_AFTER if now >= origin + SENT_AFTER else None
-        return self._state(status, date_sent, changed)
+        if status in ("scheduled", "canceled"):
+            return self._state(status, None, changed)
+        if self.direction == "inbound":
+            return self._state(status, self.date_created, changed)
+        sent_at = (self.send_at or self.date_created) + SENT_AFTER
+        return self._state(status, sent_at if now >= sent_at else None, changed)
 
     def _state(self, status: str, date_sent: datetime | None, changed: datetime) -> MessageState:
         assigned = status not in ("accepted", "scheduled", "canceled")
@@ -143,7 +156,7 @@ class StoredMessage:
             "date_created": rfc2822(self.date_created),
             "date_sent": rfc2822(state.date_sent) if state.date_sent else None,
             "date_updated": rfc2822(state.date_updated),
-            "direction": "outbound-api",
+            "direction": self.direction,
             "error_code": state.error_code,
             "error_message": state.error_message,
             "from": state.from_,
@@ -254,6 +267,8 @@ class MessagesApi(SimState):
         send_at = self._check_schedule(form, service, now)
         pool_number = account.numbers[0] if account.numbers else MAGIC_FROM
         sender = from_ or ((_WHATSAPP if whatsapp else "") + pool_number)
+        if (account.sid, _strip_channel(sender), to_number) in self._opted_out:
+            raise TwilioApiError(21610)
         message = StoredMessage(
             sid=("MM" if media else "SM") + secrets.token_hex(16),
             account_sid=account.sid,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from bot.sandbox.twilio.faults import FaultKind
-from bot.sandbox.twilio.formats import _ACCOUNT_PATH, _MESSAGE_PATH, _MESSAGES_PATH
+from bot.sandbox.twilio.formats import API_PREFIX
+
+_ACCOUNT_PREFIX = re.compile(rf"{API_PREFIX}/Accounts/(?P<account>[^/.]+)(?:\.json$|/)")
 
 
 @dataclass
@@ -28,10 +31,8 @@ class RecordedRequest:
     @property
     def account_sid(self) -> str | None:
         """The account SID in the path, if the path has one."""
-        for pattern in (_MESSAGES_PATH, _MESSAGE_PATH, _ACCOUNT_PATH):
-            if match := pattern.fullmatch(self.path):
-                return match["account"]
-        return None
+        match = _ACCOUNT_PREFIX.match(self.path)
+        return match["account"] if match else None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (for `GET /_sim/requests`)."""

@@ -1,4 +1,4 @@
-"""`TwilioSimulator`: accounts, the Messages API, fault injection and the control routes on one server."""
+"""`TwilioSimulator`: accounts, messages, numbers, webhooks to the bot, faults and controls on one server."""
 
 from __future__ import annotations
 
@@ -6,20 +6,22 @@ import asyncio
 from types import TracebackType
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from multidict import MultiDictProxy
 
 from bot.sandbox.twilio.accounts import _basic_credentials
+from bot.sandbox.twilio.callbacks import StatusCallbacks
 from bot.sandbox.twilio.control import ControlRoutes
 from bot.sandbox.twilio.errors import TwilioApiError
 from bot.sandbox.twilio.faults import _drop_connection
 from bot.sandbox.twilio.formats import _ACCOUNT_PATH, _MESSAGE_PATH, _MESSAGES_PATH
-from bot.sandbox.twilio.messages import MessagesApi
+from bot.sandbox.twilio.inbound import InboundTexts
 from bot.sandbox.twilio.recording import RecordedRequest
 
 
-class TwilioSimulator(ControlRoutes, MessagesApi):
-    """A Twilio Messages API server on loopback with fault injection and a record of every request."""
+class TwilioSimulator(ControlRoutes, InboundTexts, StatusCallbacks):
+    """A Twilio API server on loopback that calls the bot back, with fault injection and a full record."""
 
     # ----- lifecycle -------------------------------------------------------------------------------
 
@@ -29,6 +31,8 @@ class TwilioSimulator(ControlRoutes, MessagesApi):
             raise RuntimeError("TwilioSimulator is already running")
         app = web.Application()
         self._add_control_routes(app)
+        self._add_callback_routes(app)
+        self._add_inbound_routes(app)
         app.router.add_route("*", "/{tail:.*}", self._handle_api)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -39,11 +43,30 @@ class TwilioSimulator(ControlRoutes, MessagesApi):
             raise
         self._runner = runner
         self._port = int(runner.addresses[0][1])
+        await self._start_cdn()
+        self._stopping.clear()
+        self._session = aiohttp.ClientSession()
+        self.clock.subscribe(self._wake_callbacks)
+        self._callback_loop_task = asyncio.create_task(self._callback_loop())
         return self.url
 
     async def stop(self) -> None:
-        """Release held requests and shut the server down."""
+        """Release held requests, stop calling the bot back, and shut the server down."""
         self.release_held()
+        self._stopping.set()
+        self.clock.unsubscribe(self._wake_callbacks)
+        if self._callback_loop_task is not None:
+            self._callback_loop_task.cancel()
+            await asyncio.gather(self._callback_loop_task, return_exceptions=True)
+            self._callback_loop_task = None
+        pending = [*self._callback_tasks, *self._inbound_tasks]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+        await self._stop_cdn()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
@@ -57,24 +80,12 @@ class TwilioSimulator(ControlRoutes, MessagesApi):
     ) -> None:
         await self.stop()
 
-    @property
-    def port(self) -> int:
-        """The port it listens on (after `start`)."""
-        if self._port is None:
-            raise RuntimeError("TwilioSimulator has not been started")
-        return self._port
-
-    @property
-    def url(self) -> str:
-        """The base URL, e.g. `http://127.0.0.1:43210` (after `start`)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
     # ----- the API ---------------------------------------------------------------------------------
 
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         form = await request.post()
         credentials = _basic_credentials(request)
+        authorization = "Authorization" in request.headers
         record = RecordedRequest(
             method=request.method,
             path=request.path,
@@ -95,7 +106,8 @@ class TwilioSimulator(ControlRoutes, MessagesApi):
             elif fault.kind == "reset":
                 return _drop_connection(request)
         try:
-            response = self._dispatch(request, form, credentials, record)
+            response = self._media_route(request.method, request.path, credentials, authorization)
+            response = response or self._dispatch(request, form, credentials, record)
         except TwilioApiError as err:
             response = err.response()
         record.status = response.status
@@ -119,6 +131,7 @@ class TwilioSimulator(ControlRoutes, MessagesApi):
             if method == "POST":
                 message = self._create(account, form, now)
                 record.message_sid = message.sid
+                self._track_callbacks(message)
                 return web.json_response(message.to_json(now), status=201)
             if method == "GET":
                 return web.json_response(self._list(account, request.query, now))
@@ -130,6 +143,7 @@ class TwilioSimulator(ControlRoutes, MessagesApi):
                 return web.json_response(message.to_json(now))
             if method == "POST":
                 self._update(message, form, now)
+                self._track_callbacks(message)
                 return web.json_response(message.to_json(now))
             if method == "DELETE":
                 self._delete(message, now)
@@ -138,6 +152,8 @@ class TwilioSimulator(ControlRoutes, MessagesApi):
             account = self._authenticate(credentials, match["account"])
             if method == "GET":
                 return web.json_response(self._account_json(account))
+        elif (found := self._phone_numbers_route(method, path, request.query, form, credentials)) is not None:
+            return web.json_response(found)
         else:
             raise TwilioApiError(20404, f"The requested resource {path} was not found")
         raise TwilioApiError(20004, f"Method {method} not allowed on {path}")

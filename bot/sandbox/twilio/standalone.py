@@ -7,7 +7,7 @@ import asyncio
 import signal
 from collections.abc import Sequence
 
-from bot.sandbox.twilio.accounts import _ACCOUNT_SID, DEFAULT_FROM, SANDBOX_ACCOUNT
+from bot.sandbox.twilio.accounts import _ACCOUNT_SID, DEFAULT_FROM, SANDBOX_ACCOUNT, SERVICE_NUMBER
 from bot.sandbox.twilio.clock import SimClock
 from bot.sandbox.twilio.simulator import TwilioSimulator
 
@@ -26,6 +26,7 @@ async def _serve(host: str, port: int, account_sid: str, auth_token: str | None)
         if auth_token is None:  # a generated token is only knowable from here
             print(f"TWILIO_AUTH_TOKEN={token}", flush=True)
         print(f"FROM={DEFAULT_FROM} MESSAGING_SERVICE_SID={SANDBOX_ACCOUNT.service_sid}", flush=True)
+        print(f"SERVICE_NUMBER={SERVICE_NUMBER} (texts to it go to the service's inbound URL)", flush=True)
         await stop.wait()
     finally:
         await sim.stop()
