@@ -591,8 +591,12 @@ async def run_all(options: Options) -> dict[str, Any]:
                 await bench.stop(bot)
 
                 say("ack path: single-workspace vs OAuth mode, fresh bots, alternating, best of 2 each")
-                for round_ in (1, 2):
-                    for label, oauth in (("single", False), ("oauth", True)):
+                # Whichever runs right after another bot did better here: the order swaps each round.
+                for round_, order in (
+                    (1, (("single", False), ("oauth", True))),
+                    (2, (("oauth", True), ("single", False))),
+                ):
+                    for label, oauth in order:
                         bot = await bench.start_bot(f"{label}{round_}", TARGET_CONCURRENCY, oauth=oauth)
                         url = bot.info["url"]
                         await ack_only(bench, url, f"warm{label}{round_}", 200, 10, bot=bot)
