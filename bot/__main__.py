@@ -9,7 +9,8 @@ from bot._bootstrap import ensure_installed
 USAGE = """usage: python -m bot COMMAND [options]
 
 commands:
-  playground            the whole bot on this machine, with simulated Slack and Twilio (no accounts needed)
+  playground            the whole bot on this machine, with simulated Slack and Twilio (no accounts needed);
+                        --oauth: OAuth mode, two simulated workspaces that install it
   serve                 the bot over HTTP for a Slack app (POST /slack/events, GET /healthz)
   socket                the bot over Slack's Socket Mode (needs SLACK_APP_TOKEN)
   accounts add|list|remove   manage a workspace's Twilio accounts (run with --help)
