@@ -7,24 +7,18 @@ and the bot accepts it for five minutes: build the requests just before each run
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
+
+from tests.signing import signature
 
 TO_NUMBER = "+15551230000"
 CHANNELS = 25
 """Commands come from this many channels: Slack takes about one message a second per channel, so traffic
 of hundreds of sends a second is spread over many channels, and the bot posts to each in turn."""
 TOKEN = re.compile(r"bench-([a-z0-9]+)-(\d{6})")
-
-
-def signature(secret: str, timestamp: int, body: bytes) -> str:
-    """Slack's `X-Slack-Signature`: `v0=` + HMAC-SHA256(secret, `v0:{timestamp}:{body}`) in hex."""
-    base = b"v0:" + str(timestamp).encode() + b":" + body
-    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
 def token(run: str, index: int) -> str:

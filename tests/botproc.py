@@ -15,8 +15,6 @@ import signal
 import socket
 import sqlite3
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,12 +23,14 @@ from typing import Any
 import aiohttp
 from cryptography.fernet import Fernet
 from harness import json_text
+from waiting import until
 
 from bot.sandbox.slack import GENERAL_ID, TEAM_ID, SlackSimulator
 from bot.sandbox.twilio import (
     DEFAULT_FROM,
     DEFAULT_SERVICE_SID,
     SANDBOX_ACCOUNT_SID,
+    Fault,
     SimClock,
     TwilioSimulator,
 )
@@ -41,21 +41,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 START_SECONDS = 20.0
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
+def unused_port() -> int:
+    """A loopback port nobody listens on right now (bound, read, closed)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
-
-
-async def until(condition: Callable[[], bool], *, timeout: float = 10.0, what: str = "a condition") -> None:
-    """Return once `condition()` holds; fail after `timeout` seconds (polls every 20 ms)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def outbox_rows(db_path: Path) -> list[dict[str, Any]]:
@@ -143,26 +134,33 @@ class BotProcess:
         )
         assert text in self.log(), f"the bot exited before logging {text!r}:\n{self.log()[-3000:]}"
 
-    async def healthy(self) -> bool:
-        """Whether GET /healthz answers 200 now."""
+    async def healthz(self) -> int | None:
+        """The status GET /healthz answers now (None: no answer within 2 s, or no connection)."""
         try:
             async with (
                 aiohttp.ClientSession() as session,
                 session.get(f"{self.url}/healthz", timeout=aiohttp.ClientTimeout(total=2)) as resp,
             ):
-                return resp.status == 200
+                return resp.status
         except (aiohttp.ClientError, TimeoutError):
-            return False
+            return None
+
+    async def healthy(self) -> bool:
+        """Whether GET /healthz answers 200 now."""
+        return await self.healthz() == 200
 
     async def wait_ready(self, *, timeout: float = START_SECONDS) -> None:
         """Wait until the bot answers /healthz (fails with its log if it exits first)."""
-        deadline = time.monotonic() + timeout
-        while not await self.healthy():
-            if self.proc.returncode is not None:
-                raise AssertionError(f"the bot exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the bot did not start within {timeout:g} s:\n{self.log()[-3000:]}")
-            await asyncio.sleep(0.05)
+
+        async def up_or_gone() -> bool:
+            return self.proc.returncode is not None or await self.healthy()
+
+        try:
+            await until(up_or_gone, timeout=timeout, what="the bot to answer /healthz")
+        except AssertionError as err:
+            raise AssertionError(f"{err}:\n{self.log()[-3000:]}") from None
+        if self.proc.returncode is not None:
+            raise AssertionError(f"the bot exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
 
     def kill(self) -> None:
         """kill -9: no shut-down code runs at all."""
@@ -175,12 +173,11 @@ class BotProcess:
     async def wait(self, *, timeout: float = 15.0) -> int:
         """The exit code, once the process has ended."""
         try:
-            return await asyncio.wait_for(self.proc.wait(), timeout)
-        except TimeoutError:
+            return await until(self.proc.wait(), timeout=timeout, what="the bot to exit")
+        except AssertionError as err:
             self.kill()
             await self.proc.wait()
-            tail = self.log()[-3000:]
-            raise AssertionError(f"the bot did not exit within {timeout:g} s:\n{tail}") from None
+            raise AssertionError(f"{err}:\n{self.log()[-3000:]}") from None
 
     async def stop(self) -> None:
         """End the process if it still runs (for clean-up after a failed test)."""
@@ -190,42 +187,80 @@ class BotProcess:
             await self.proc.wait()
 
 
-async def start_bot(ends: FarEnds, db_path: Path, *, log_name: str = "bot", **env: str) -> BotProcess:
-    """Run `python -m bot serve` against `ends` on a free port with the database at `db_path`."""
-    port = free_port()
-    environment = {
+def bot_environment(ends: FarEnds, db_path: Path, **env: str) -> dict[str, str]:
+    """What every bot process gets: the far ends' URLs and secrets, and a home beside the database."""
+    return {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(REPO_ROOT),
         "HOME": str(db_path.parent),
-        "SLACK_SIGNING_SECRET": ends.signing_secret,
         "SLACK_BOT_TOKEN": ends.bot_token,
         "SLACK_API_URL": ends.slack.api_url,
         "TWILIO_API_URL": ends.twilio.url,
         "DATABASE_PATH": str(db_path),
         "SECRET_KEY": ends.secret_key,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
         "LOG_LEVEL": "INFO",
         **env,
     }
-    log_path = db_path.parent / f"{log_name}.log"
+
+
+async def spawn_bot(mode: str, environment: dict[str, str], log_path: Path, url: str = "") -> BotProcess:
+    """Run `python -m bot <mode>` with exactly `environment`, its output appended to `log_path`."""
     with log_path.open("ab") as log:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "bot",
-            "serve",
-            cwd=db_path.parent,  # no .env from the checkout
+            mode,
+            cwd=log_path.parent,  # no .env from the checkout
             env=environment,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=log,
             stderr=log,
         )
-    bot = BotProcess(proc, f"http://127.0.0.1:{port}", log_path)
+    return BotProcess(proc, url, log_path)
+
+
+async def start_bot(ends: FarEnds, db_path: Path, *, log_name: str = "bot", **env: str) -> BotProcess:
+    """Run `python -m bot serve` against `ends` on a free port with the database at `db_path`."""
+    log_path = db_path.parent / f"{log_name}.log"
+    for attempt in range(3):
+        # The port is free when chosen; another process may take it before the bot binds it: try another.
+        port = unused_port()
+        environment = bot_environment(
+            ends, db_path, SLACK_SIGNING_SECRET=ends.signing_secret, HOST="127.0.0.1", PORT=str(port), **env
+        )
+        bot = await spawn_bot("serve", environment, log_path, f"http://127.0.0.1:{port}")
+        try:
+            await bot.wait_ready()
+        except AssertionError:
+            await bot.stop()
+            if attempt < 2 and "address already in use" in bot.log().lower():
+                continue
+            raise
+        except BaseException:
+            await bot.stop()
+            raise
+        ends.slack.set_bot_url(f"{bot.url}/slack/events")
+        return bot
+    raise AssertionError("unreachable: the last attempt raises")
+
+
+async def hold_a_create(ends: FarEnds, text: str) -> None:
+    """`/twilio <text>` while Twilio holds every create: returns once Twilio has applied it and holds on."""
+    ends.twilio.inject(Fault("apply_then_hold", method="POST", path_contains="/Messages.json"))
+    ack = await ends.slack.slash_command(text)
+    assert ack.status == 200, ack
+    await until(ends.twilio.wait_held(), what="Twilio to hold the create")
+
+
+async def recover(
+    ends: FarEnds, db_path: Path, *, log_name: str = "bot", what: str = "the recovered card"
+) -> None:
+    """Start the bot on `db_path` again, wait for the card its start-up recovery posts, stop it cleanly."""
+    bot = await start_bot(ends, db_path, log_name=log_name)
     try:
-        await bot.wait_ready()
-    except BaseException:
+        await until(lambda: bool(ends.cards()), what=what)
+        bot.terminate()
+        assert await bot.wait() == 0
+    finally:
         await bot.stop()
-        raise
-    ends.slack.set_bot_url(f"{bot.url}/slack/events")
-    return bot

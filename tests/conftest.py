@@ -14,7 +14,6 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +22,20 @@ from typing import Any, NamedTuple, NoReturn
 
 import aiohttp
 import pytest
-from botproc import FarEnds, start_far_ends
+from botproc import FarEnds, start_far_ends, unused_port
 from harness import Stack, start_stack, stop_stack
+from hypothesis import HealthCheck, settings
+from waiting import until_sync
 
 from bot.sandbox.twilio import SANDBOX_ACCOUNT, SimClock, TwilioSimulator
 from bot.twilio import Credentials
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# No property test checks speed, so a slow example on a busy machine is not a failure: without these,
+# Hypothesis fails an example over 200 ms (or a slow generator) as flaky when two cores are busy.
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
 TWILIO_OAI = Path(__file__).parents[1].parent / "shared" / "twilio-oai"
 PRISM_SPEC = TWILIO_OAI / "twilio_messages_mock.json"
 PRISM_BIN = REPO_ROOT / ".cache" / "prism" / "node_modules" / ".bin" / "prism"
@@ -44,14 +50,6 @@ def _unavailable(reason: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason} (CI=true: the contract tests must run)", pytrace=False)
     pytest.skip(reason)
-
-
-def unused_port() -> int:
-    """A loopback port nobody listens on (bound, read, closed)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 # ── HTTP session ─────────────────────────────────────────────────────────────────────────────────────
@@ -186,19 +184,23 @@ def prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def _wait_for_port(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
     """Return once Prism accepts connections; skip (or fail in CI) if it exits or never listens."""
-    deadline = time.monotonic() + PRISM_START_SECONDS
-    while time.monotonic() < deadline:
+
+    def listening_or_gone() -> bool:
         if proc.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-800:]
-            _unavailable(f"Prism exited with code {proc.returncode} before listening: {tail}")
+            return True
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
+                return True
         except OSError:
-            # Waiting on the process doubles as the pause between tries (and notices an early exit).
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=0.1)
-    _unavailable(f"Prism did not listen on port {port} within {PRISM_START_SECONDS:g} s")
+            return False
+
+    try:
+        until_sync(listening_or_gone, timeout=PRISM_START_SECONDS, what=f"Prism to listen on port {port}")
+    except AssertionError as err:
+        _unavailable(str(err))
+    if proc.returncode is not None:
+        tail = log_path.read_text(errors="replace")[-800:]
+        _unavailable(f"Prism exited with code {proc.returncode} before listening: {tail}")
 
 
 # ── one test, two backends ───────────────────────────────────────────────────────────────────────────
@@ -233,9 +235,13 @@ def backend_sim(request: pytest.FixtureRequest, twilio_backend: Backend) -> Twil
 
 
 @pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    """The real bot server wired to the Slack and Twilio simulators, with one Twilio account stored."""
-    running = await start_stack(tmp_path / "bot.db")
+async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stack]:
+    """The real bot server wired to the Slack and Twilio simulators, with one Twilio account stored.
+
+    `@pytest.mark.stack(**settings)` on a test or module (`pytestmark`) starts it with those settings.
+    """
+    marker = request.node.get_closest_marker("stack")
+    running = await start_stack(tmp_path / "bot.db", **(marker.kwargs if marker else {}))
     try:
         yield running
     finally:

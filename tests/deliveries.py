@@ -1,55 +1,22 @@
 """Hand-made Slack deliveries: signed (or badly signed) POSTs, repeats of what Slack sent, and what users saw.
 
-The Slack simulator builds and signs real payloads; these helpers send them again (a Slack retry, a
-double delivery, a second replica) or send ones Slack never would (forged, stale, garbled).
+The Slack simulator builds and signs real payloads; these helpers, with `signing.post`, send them again (a
+Slack retry, a double delivery, a second replica) or send ones Slack never would (forged, stale, garbled).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-import aiohttp
 from harness import Stack, json_text
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, SlackSimulator
 
 TABLES = ("accounts", "outbox", "audit")
 TRACEBACK_MARKERS = ("Traceback", 'File "/', '.py", line ', "<module>")
-
-
-def signature(secret: str, timestamp: int | str, body: bytes) -> str:
-    """Slack's `X-Slack-Signature` for `body` at `timestamp`."""
-    base = f"v0:{timestamp}:".encode() + body
-    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-
-
-async def post(
-    url: str,
-    body: bytes,
-    *,
-    secret: str | None,
-    timestamp: int | None = None,
-    headers: Mapping[str, str] | None = None,
-    content_type: str = "application/x-www-form-urlencoded",
-) -> tuple[int, str]:
-    """POST `body` to the bot's /slack/events, signed with `secret` (None: unsigned)."""
-    stamp = int(time.time()) if timestamp is None else timestamp
-    sent = {"Content-Type": content_type}
-    if secret is not None:
-        sent["X-Slack-Request-Timestamp"] = str(stamp)
-        sent["X-Slack-Signature"] = signature(secret, stamp, body)
-    sent.update(headers or {})
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(f"{url}/slack/events", data=body, headers=sent) as resp,
-    ):
-        return resp.status, await resp.text()
 
 
 def interaction(payload: Mapping[str, Any] | str) -> bytes:

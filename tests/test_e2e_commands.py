@@ -63,6 +63,14 @@ async def test_setup_opens_the_account_form_for_an_admin(stack: Stack) -> None:
     assert {"label", "account_sid", "auth_token"} <= set(initial_values(view))
 
 
+async def test_the_form_opens_when_slack_fails_views_open_once(stack: Stack) -> None:
+    """A 500 from views.open is retried after the ack; `settle` waits for it, so the form is there."""
+    stack.slack.inject("views.open", status=500)
+    await stack.command("send")
+    assert [c.ok for c in stack.slack.calls_to("views.open")] == [False, True]
+    assert stack.opened_view()["callback_id"] == "twilio_send"
+
+
 async def test_setup_is_refused_to_a_member(stack: Stack) -> None:
     """A member's `/twilio setup` is refused in words, and no form opens."""
     await stack.command("setup", user_id=MEMBER_ID)

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 from harness import OTHER_ACCOUNT_SID, OTHER_TEAM, Stack, buttons, card_text, json_text
+from waiting import until
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, MEMBER_ID, OPS_ID, PRIVATE_ID, TEAM_ID
 from bot.sandbox.twilio import DEFAULT_FROM, SANDBOX_ACCOUNT_SID, Fault
@@ -214,7 +215,7 @@ async def test_the_ack_does_not_wait_for_twilio(stack: Stack) -> None:
     resp = await stack.slack.slash_command(f"send {TO} slow twilio")
     assert resp.status == 200 and resp.error is None
     assert "Working on it" in resp.body
-    await asyncio.wait_for(stack.twilio.wait_held(1), timeout=2)
+    await until(stack.twilio.wait_held(1), what="Twilio to hold the create")
     assert stack.cards() == []
     assert stack.twilio.release_held() == 1
     await stack.settle()

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 from harness import Stack
-from slack_sdk.signature import SignatureVerifier
+from signing import post
 
 from bot.core.commands import SUBCOMMANDS, USAGE
 from bot.sandbox.slack import read_manifest
@@ -115,18 +114,8 @@ async def _signed_command(stack: Stack, command: str) -> int:
         f"&user_id=U0ADMIN&user_name=ada&command={command}&text=help&api_app_id=A0PLAYGRND"
         f"&response_url=&trigger_id=1.2.3"
     ).encode()
-    ts = str(int(time.time()))
-    sig = SignatureVerifier(stack.signing_secret).generate_signature(timestamp=ts, body=body)
-    headers = {
-        "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": sig,
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(f"{stack.bot_url}/slack/events", data=body, headers=headers) as resp,
-    ):
-        return resp.status
+    status, _ = await post(stack.bot_url, body, secret=stack.signing_secret)
+    return status
 
 
 async def test_every_manifest_command_has_a_listener_and_no_other(stack: Stack) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from storage_fixtures import eventually
+from waiting import until
 
 from bot.playground import SECOND_ACCOUNT_SID, run
 from bot.sandbox.twilio import SANDBOX_ACCOUNT_SID
@@ -61,7 +61,7 @@ async def test_two_workspaces_install_and_get_their_own_home_tabs(
                     )
                 return len(homes) == 2
 
-            await eventually(published, what="both Home tabs published")
+            await until(published, what="both Home tabs published")
         first, second = (t["id"] for t in teams)
         assert SANDBOX_ACCOUNT_SID[-4:] in homes[first] and SECOND_ACCOUNT_SID[-4:] not in homes[first]
         assert SECOND_ACCOUNT_SID[-4:] in homes[second] and SANDBOX_ACCOUNT_SID[-4:] not in homes[second]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from deliveries import changed, interaction, last_body, outcomes, post
-from harness import Stack, start_stack, stop_stack
+from deliveries import changed, interaction, last_body, outcomes
+from harness import Stack, settle
+from signing import post
+from waiting import until
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID
 from bot.sandbox.twilio import Fault
@@ -19,16 +19,8 @@ from bot.slack.modals import ACTION_ID
 
 TO = "+15551234567"
 REJECTED_TO = "+15005550001"  # Twilio's magic number for 21211: the error card has "Edit and try again"
-
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    """The bot with short Twilio timeouts and backoff, so fault paths stay quick."""
-    running = await start_stack(tmp_path / "bot.db", twilio_backoff_base=0.01, twilio_timeout=2.0)
-    try:
-        yield running
-    finally:
-        await stop_stack(running)
+# Short Twilio timeouts and backoff, so fault paths stay quick.
+pytestmark = pytest.mark.stack(twilio_backoff_base=0.01, twilio_timeout=2.0)
 
 
 def send_values(body: str) -> dict[str, dict[str, Any]]:
@@ -39,8 +31,7 @@ def send_values(body: str) -> dict[str, dict[str, Any]]:
 async def open_send_form(stack: Stack) -> str:
     """`/twilio send` without a body opens the form; returns its view id."""
     await stack.command(f"send {TO}")
-    opened = [c for c in stack.slack.calls_to("views.open") if c.ok]
-    return str(opened[-1].response["view"]["id"])
+    return str(stack.opened_view()["id"])
 
 
 async def test_a_double_clicked_submit_sends_once(stack: Stack) -> None:
@@ -88,7 +79,7 @@ async def test_a_slash_command_delivered_twice_at_once_sends_once(stack: Stack) 
     """The same signed slash command twice while the first is still at Twilio: one create, one card."""
     stack.twilio.inject(Fault("apply_then_hold", method="POST", path_contains="/Messages.json"))
     await stack.slack.slash_command(f"send {TO} racing myself")
-    await asyncio.wait_for(stack.twilio.wait_held(), 5)
+    await until(stack.twilio.wait_held(), what="Twilio to hold the create")
     body = last_body(stack.slack, "slash_command")
     status, _ = await post(
         stack.bot_url, body, secret=stack.signing_secret, headers={"X-Slack-Retry-Num": "1"}
@@ -153,13 +144,13 @@ async def test_two_replicas_on_one_database_send_a_shared_delivery_once(stack: S
     """The same signed slash command delivered to two bot servers sharing one database: one create."""
     runner, url = await start_server(stack.settings, host="127.0.0.1", port=0, clock=stack.twilio.clock.now)
     try:
-        await runner.app[RUNTIME].deps.tasks.idle()
+        await settle(runner.app[RUNTIME])
         stack.twilio.inject(Fault("latency", method="POST", path_contains="/Messages.json", seconds=0.2))
         await stack.slack.slash_command(f"send {TO} seen by two replicas")
         body = last_body(stack.slack, "slash_command")
         status, _ = await post(url, body, secret=stack.signing_secret, headers={"X-Slack-Retry-Num": "1"})
         assert status == 200
-        await asyncio.gather(stack.settle(), runner.app[RUNTIME].deps.tasks.idle())
+        await asyncio.gather(stack.settle(), settle(runner.app[RUNTIME]))
 
         # And both at the very same moment, as a load balancer retrying on another replica might.
         await stack.slack.slash_command(f"send {TO} warm-up for the simultaneous pair")
@@ -173,7 +164,7 @@ async def test_two_replicas_on_one_database_send_a_shared_delivery_once(stack: S
             post(stack.bot_url, pair, secret=stack.signing_secret),
             post(url, pair, secret=stack.signing_secret),
         )
-        await asyncio.gather(stack.settle(), runner.app[RUNTIME].deps.tasks.idle())
+        await asyncio.gather(stack.settle(), settle(runner.app[RUNTIME]))
     finally:
         await runner.cleanup()
     assert [status for status, _ in answers] == [200, 200]
@@ -186,10 +177,10 @@ async def test_a_replica_starting_mid_create_leaves_the_row_to_its_owner(stack: 
     """A second replica starting while the first waits on Twilio does not call the send unknown."""
     stack.twilio.inject(Fault("apply_then_hold", method="POST", path_contains="/Messages.json"))
     await stack.slack.slash_command(f"send {TO} owned by the first replica")
-    await asyncio.wait_for(stack.twilio.wait_held(), 5)
+    await until(stack.twilio.wait_held(), what="Twilio to hold the create")
     runner, _ = await start_server(stack.settings, host="127.0.0.1", port=0, clock=stack.twilio.clock.now)
     try:
-        await runner.app[RUNTIME].deps.tasks.idle()  # its start-up recovery has run
+        await settle(runner.app[RUNTIME])  # its start-up recovery has run
         assert stack.cards() == []
         stack.twilio.release_held()
         await stack.settle()

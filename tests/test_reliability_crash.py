@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
-from botproc import FarEnds, only_text, outbox_rows, start_bot, store_account, until
+from botproc import FarEnds, hold_a_create, only_text, outbox_rows, recover, start_bot, store_account
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID
 from bot.sandbox.twilio import DEFAULT_FROM, SANDBOX_ACCOUNT_SID, Fault
@@ -24,10 +23,7 @@ async def test_kill_9_while_twilio_holds_an_applied_create(far_ends: FarEnds, tm
     await store_account(far_ends, db_path)
     bot = await start_bot(far_ends, db_path, log_name="first")
     try:
-        far_ends.twilio.inject(Fault("apply_then_hold", method="POST", path_contains="/Messages.json"))
-        ack = await far_ends.slack.slash_command(f"send {TO} lost in the crash")
-        assert ack.status == 200
-        await asyncio.wait_for(far_ends.twilio.wait_held(), 10)
+        await hold_a_create(far_ends, f"send {TO} lost in the crash")
         bot.kill()
         assert await bot.wait() == -9
     finally:
@@ -37,13 +33,7 @@ async def test_kill_9_while_twilio_holds_an_applied_create(far_ends: FarEnds, tm
     assert pending["state"] == "pending"  # the killed process never heard Twilio's answer
     assert far_ends.cards() == []
 
-    again = await start_bot(far_ends, db_path, log_name="second")
-    try:
-        await until(lambda: bool(far_ends.cards()), what="the recovered card")
-        again.terminate()
-        assert await again.wait() == 0
-    finally:
-        await again.stop()
+    await recover(far_ends, db_path, log_name="second")
 
     assert len(far_ends.twilio.creates()) == 1
     text = only_text(far_ends.cards())
@@ -76,13 +66,7 @@ async def test_a_claim_that_never_reached_twilio_gets_an_unknown_card(
     finally:
         await db.close()
 
-    bot = await start_bot(far_ends, db_path)
-    try:
-        await until(lambda: bool(far_ends.cards()), what="the unknown-outcome card")
-        bot.terminate()
-        assert await bot.wait() == 0
-    finally:
-        await bot.stop()
+    await recover(far_ends, db_path, what="the unknown-outcome card")
 
     assert far_ends.twilio.creates() == []
     text = only_text(far_ends.cards())
@@ -101,9 +85,7 @@ async def test_a_restart_while_twilio_is_down_leaves_the_row_for_the_next_start(
     await store_account(far_ends, db_path)
     bot = await start_bot(far_ends, db_path, log_name="first")
     try:
-        far_ends.twilio.inject(Fault("apply_then_hold", method="POST", path_contains="/Messages.json"))
-        await far_ends.slack.slash_command(f"send {TO} twice interrupted")
-        await asyncio.wait_for(far_ends.twilio.wait_held(), 10)
+        await hold_a_create(far_ends, f"send {TO} twice interrupted")
         bot.kill()
         await bot.wait()
     finally:
@@ -123,12 +105,6 @@ async def test_a_restart_while_twilio_is_down_leaves_the_row_for_the_next_start(
     assert outbox_rows(db_path)[0]["state"] == "pending"
 
     far_ends.twilio.clear_faults()
-    third = await start_bot(far_ends, db_path, log_name="third")
-    try:
-        await until(lambda: bool(far_ends.cards()), what="the recovered card")
-        third.terminate()
-        assert await third.wait() == 0
-    finally:
-        await third.stop()
+    await recover(far_ends, db_path, log_name="third")
     assert len(far_ends.twilio.creates()) == 1
     assert "twice interrupted" in only_text(far_ends.cards())

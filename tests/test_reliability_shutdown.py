@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
-import aiohttp
 import pytest
-from botproc import FarEnds, only_text, outbox_rows, start_bot, store_account, until
-
-from bot.sandbox.twilio import Fault
+from botproc import FarEnds, hold_a_create, only_text, outbox_rows, recover, start_bot, store_account
 
 pytestmark = pytest.mark.slow
 
@@ -22,18 +18,6 @@ def wal_is_empty(db_path: Path) -> bool:
     return not wal.exists() or wal.stat().st_size == 0
 
 
-async def refused(url: str) -> bool:
-    """Whether the bot turns a new request away (no connection, or 503 from /healthz)."""
-    try:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"{url}/healthz", timeout=aiohttp.ClientTimeout(total=2)) as resp,
-        ):
-            return resp.status == 503
-    except (aiohttp.ClientError, TimeoutError):
-        return True
-
-
 async def test_sigterm_finishes_the_create_in_flight_and_exits_cleanly(
     far_ends: FarEnds, tmp_path: Path
 ) -> None:
@@ -42,13 +26,11 @@ async def test_sigterm_finishes_the_create_in_flight_and_exits_cleanly(
     await store_account(far_ends, db_path)
     bot = await start_bot(far_ends, db_path, LOG_LEVEL="DEBUG")
     try:
-        far_ends.twilio.inject(Fault("apply_then_hold", method="POST", path_contains="/Messages.json"))
-        await far_ends.slack.slash_command(f"send {TO} finish me first")
-        await asyncio.wait_for(far_ends.twilio.wait_held(), 10)
+        await hold_a_create(far_ends, f"send {TO} finish me first")
 
         bot.terminate()
         await bot.wait_log("shutting down")
-        assert await refused(bot.url)
+        assert await bot.healthz() in (None, 503)  # new requests are turned away
         assert bot.proc.returncode is None  # still finishing the send
 
         far_ends.twilio.release_held()
@@ -78,9 +60,7 @@ async def test_a_create_that_outlasts_the_shutdown_timeout_is_left_for_the_next_
     await store_account(far_ends, db_path)
     bot = await start_bot(far_ends, db_path, log_name="first", SHUTDOWN_TIMEOUT="0.5")
     try:
-        far_ends.twilio.inject(Fault("apply_then_hold", method="POST", path_contains="/Messages.json"))
-        await far_ends.slack.slash_command(f"send {TO} slower than the deadline")
-        await asyncio.wait_for(far_ends.twilio.wait_held(), 10)
+        await hold_a_create(far_ends, f"send {TO} slower than the deadline")
         bot.terminate()
         assert await bot.wait(timeout=10) == 0  # the hold is never released: the drain deadline ends it
     finally:
@@ -91,12 +71,6 @@ async def test_a_create_that_outlasts_the_shutdown_timeout_is_left_for_the_next_
     assert row["state"] == "pending"
     assert wal_is_empty(db_path)
 
-    again = await start_bot(far_ends, db_path, log_name="second")
-    try:
-        await until(lambda: bool(far_ends.cards()), what="the recovered card")
-        again.terminate()
-        assert await again.wait() == 0
-    finally:
-        await again.stop()
+    await recover(far_ends, db_path, log_name="second")
     assert len(far_ends.twilio.creates()) == 1
     assert "slower than the deadline" in only_text(far_ends.cards())

@@ -3,28 +3,17 @@ the bot is not in gets the card through the command's response_url."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from deliveries import outcomes
-from harness import Stack, json_text, start_stack, stop_stack
+from harness import Stack, json_text
 
 from bot.sandbox.slack import GENERAL_ID, PRIVATE_ID
 from bot.sandbox.twilio import Fault
 from bot.slack.delivery import INVITE_HINT
 
 TO = "+15551234567"
-
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    """The bot with a short Twilio timeout and tiny backoff."""
-    running = await start_stack(tmp_path / "bot.db", twilio_backoff_base=0.001, twilio_timeout=2.0)
-    try:
-        yield running
-    finally:
-        await stop_stack(running)
+# A short Twilio timeout and tiny backoff.
+pytestmark = pytest.mark.stack(twilio_backoff_base=0.001, twilio_timeout=2.0)
 
 
 def post_statuses(stack: Stack) -> list[int]:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
-from botproc import until
 from deliveries import looks_like_a_traceback, outcomes
-from harness import Stack, start_stack, stop_stack
+from harness import Stack
+from waiting import until
 
 from bot.sandbox.twilio import Fault
 from storage.outbox import OutboxEntry
@@ -17,16 +14,8 @@ TO = "+15551234567"
 CREATE = {"method": "POST", "path_contains": "/Messages.json"}
 LIST = {"method": "GET", "path_contains": "/Messages.json"}
 TIMEOUT = 0.3
-
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    """The bot with a short Twilio timeout and tiny backoff, so every fault plays out in milliseconds."""
-    running = await start_stack(tmp_path / "bot.db", twilio_backoff_base=0.001, twilio_timeout=TIMEOUT)
-    try:
-        yield running
-    finally:
-        await stop_stack(running)
+# A short Twilio timeout and tiny backoff, so every fault plays out in milliseconds.
+pytestmark = pytest.mark.stack(twilio_backoff_base=0.001, twilio_timeout=TIMEOUT)
 
 
 def the_outcome(stack: Stack) -> str:

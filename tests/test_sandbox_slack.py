@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
+from waiting import until
 
 from bot.sandbox.slack import (
     ADMIN_ID,
@@ -154,6 +155,21 @@ def modal(**extra: Any) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ Web API
+
+
+async def open_from_command(
+    sim: SlackSimulator, bot: FakeBot, client: AsyncWebClient, view: dict[str, Any]
+) -> str:
+    """`/twilio send` answered by opening `view` with the command's trigger_id; the open view's id."""
+
+    async def open_modal(received: Received) -> web.Response:
+        await client.views_open(trigger_id=received.form["trigger_id"], view=view)
+        return web.Response()
+
+    bot.answer = open_modal
+    await sim.slash_command("send")
+    (view_id,) = sim.views
+    return view_id
 
 
 async def test_web_api_checks_the_bot_token(sim: SlackSimulator) -> None:
@@ -551,13 +567,7 @@ async def test_view_submission_errors_keep_the_modal_open(
 ) -> None:
     """The bot opens a modal from the command; field errors keep it open, an empty ack closes it."""
 
-    async def open_modal(received: Received) -> web.Response:
-        await client.views_open(trigger_id=received.form["trigger_id"], view=modal())
-        return web.Response()
-
-    bot.answer = open_modal
-    await sim.slash_command("send")
-    (view_id,) = sim.views
+    view_id = await open_from_command(sim, bot, client, modal())
 
     async def reject(received: Received) -> web.Response:
         return web.json_response({"response_action": "errors", "errors": {"to": "Not a phone number."}})
@@ -590,13 +600,7 @@ async def test_empty_required_field_never_reaches_the_bot(
 ) -> None:
     """Like Slack's client, an empty required input is flagged in the modal and nothing is sent."""
 
-    async def open_modal(received: Received) -> web.Response:
-        await client.views_open(trigger_id=received.form["trigger_id"], view=modal())
-        return web.Response()
-
-    bot.answer = open_modal
-    await sim.slash_command("send")
-    (view_id,) = sim.views
+    view_id = await open_from_command(sim, bot, client, modal())
     response = await sim.submit_view(view_id, {})
     assert response.error == "client_validation" and response.status == 0
     assert sim.view_errors[view_id] == {"to": "Please complete this required field."}
@@ -608,13 +612,7 @@ async def test_response_action_update_and_close_notifications(
 ) -> None:
     """response_action update keeps the view id; closing sends view_closed only with notify_on_close."""
 
-    async def open_modal(received: Received) -> web.Response:
-        await client.views_open(trigger_id=received.form["trigger_id"], view=modal(notify_on_close=True))
-        return web.Response()
-
-    bot.answer = open_modal
-    await sim.slash_command("send")
-    (view_id,) = sim.views
+    view_id = await open_from_command(sim, bot, client, modal(notify_on_close=True))
     old_hash = sim.views[view_id]["hash"]
 
     async def update(received: Received) -> web.Response:
@@ -638,13 +636,7 @@ async def test_click_in_view_sends_the_view_with_its_state(
     view = modal()
     view["blocks"].append({"type": "actions", "block_id": "tools", "elements": [button("preview")]})
 
-    async def open_modal(received: Received) -> web.Response:
-        await client.views_open(trigger_id=received.form["trigger_id"], view=view)
-        return web.Response()
-
-    bot.answer = open_modal
-    await sim.slash_command("send")
-    (view_id,) = sim.views
+    view_id = await open_from_command(sim, bot, client, view)
     bot.answer = None
     await sim.click_in_view(view_id, "preview", values={"to": {"value": {"value": "+1"}}})
     payload = bot.requests[-1].payload
@@ -697,7 +689,7 @@ async def test_page_state_and_live_events(sim: SlackSimulator, bot: FakeBot) -> 
         assert state["commands"][0]["command"] == "/twilio"
 
         async with session.get(f"{sim.url}/events") as stream:
-            assert (await asyncio.wait_for(stream.content.readline(), 5)) == b"event: hello\n"
+            assert await until(stream.content.readline(), what="the hello event") == b"event: hello\n"
             async with session.post(
                 f"{sim.url}/ui/command",
                 json={"text": "/twilio help", "channel_id": OPS_ID, "user_id": ADMIN_ID},
@@ -705,7 +697,7 @@ async def test_page_state_and_live_events(sim: SlackSimulator, bot: FakeBot) -> 
                 assert (await resp.json())["ok"] is True
             kinds = []
             while "ephemeral" not in kinds:
-                line = await asyncio.wait_for(stream.content.readline(), 5)
+                line = await until(stream.content.readline(), what="the next event on the page's stream")
                 if line.startswith(b"event: "):
                     kinds.append(line[7:].strip().decode())
         assert kinds == ["echo", "ephemeral"]

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from deliveries import TABLES, interaction, looks_like_a_traceback, post, row_counts
+from deliveries import TABLES, interaction, looks_like_a_traceback, row_counts
 from harness import Stack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from signing import post
 from stack_thread import StackThread
+from waiting import until
 
 from bot.core.commands import SUBCOMMANDS, CommandError, parse_command
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID, escape_mrkdwn
@@ -267,8 +269,11 @@ FILLED = {
 
 async def open_forms(stack: Stack) -> list[dict[str, Any]]:
     """Every form the bot opens, as Slack would send it back on submit (filled in)."""
-    for text in ("send", "schedule", "fetch", "cancel", "delete", "setup"):
+    commands = ("send", "schedule", "fetch", "cancel", "delete", "setup")
+    for count, text in enumerate(commands, start=1):
         await stack.command(text)
+        # The form opens after the ack (setup's only after the admin check): wait for Slack's record.
+        await until(lambda n=count: len(stack.slack.calls_to("views.open")) >= n, what=f"the {text} form")
     payloads = []
     for call in stack.slack.calls_to("views.open"):
         view = copy.deepcopy(call.response["view"])

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
-from deliveries import last_body, post
+from deliveries import last_body
 from harness import Stack, start_stack, stop_stack
+from signing import post
 
 from bot.cli import main_rotate_key
 from bot.sandbox.slack import GENERAL_ID, OPS_ID, TEAM_ID
@@ -53,7 +54,7 @@ def serve_known_credentials(stack: Stack) -> None:
 async def set_up(stack: Stack, fields: dict[str, str | None], *, make_default: bool = False) -> Any:
     """`/twilio setup`, fill the form, submit; returns the bot's answer to the submission."""
     await stack.command("setup")
-    view = next(c for c in reversed(stack.slack.calls_to("views.open")) if c.ok).response["view"]
+    view = stack.opened_view()
     values: dict[str, dict[str, Any]] = {
         name: {ACTION_ID: {"value": value}} for name, value in fields.items() if value is not None
     }

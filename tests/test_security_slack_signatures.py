@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from deliveries import db_snapshot, interaction, post, signature
-from harness import Stack, start_stack, stop_stack
+from deliveries import db_snapshot, interaction
+from harness import Stack
+from signing import post, signature
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID
 from bot.sandbox.twilio import SANDBOX_ACCOUNT_SID
 
 TO = "+15551234567"
 ATTACKER_SID = "AC" + "e" * 32
-
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    """The bot wired to the simulators, with one account stored."""
-    running = await start_stack(tmp_path / "bot.db")
-    try:
-        yield running
-    finally:
-        await stop_stack(running)
 
 
 def send_command() -> bytes:

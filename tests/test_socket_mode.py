@@ -6,19 +6,17 @@ WebSocket URL with its app token, gets commands as envelopes and acks them over 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import secrets
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
-from botproc import REPO_ROOT, BotProcess, FarEnds, store_account, until
+from botproc import BotProcess, FarEnds, bot_environment, spawn_bot, store_account, unused_port
 from cryptography.fernet import Fernet
+from waiting import until
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, SlackSimulator
 from bot.sandbox.twilio import SimClock, TwilioSimulator
@@ -46,33 +44,8 @@ async def ends() -> AsyncIterator[FarEnds]:
 
 async def start_socket_bot(ends: FarEnds, db_path: Path, **extra_env: str) -> BotProcess:
     """Run `python -m bot socket` against `ends` (no signing secret, no port: it only dials out)."""
-    environment = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(REPO_ROOT),
-        "HOME": str(db_path.parent),
-        "SLACK_APP_TOKEN": APP_TOKEN,
-        "SLACK_BOT_TOKEN": ends.bot_token,
-        "SLACK_API_URL": ends.slack.api_url,
-        "TWILIO_API_URL": ends.twilio.url,
-        "DATABASE_PATH": str(db_path),
-        "SECRET_KEY": ends.secret_key,
-        "LOG_LEVEL": "INFO",
-        **extra_env,
-    }
-    log_path = db_path.parent / "socket-bot.log"
-    with log_path.open("ab") as log:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "socket",
-            cwd=db_path.parent,  # no .env from the checkout
-            env=environment,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-        )
-    return BotProcess(proc, "", log_path)
+    environment = bot_environment(ends, db_path, SLACK_APP_TOKEN=APP_TOKEN, **extra_env)
+    return await spawn_bot("socket", environment, db_path.parent / "socket-bot.log")
 
 
 async def test_connections_open_takes_only_the_app_token_and_commands_need_a_socket(ends: FarEnds) -> None:
@@ -88,7 +61,7 @@ async def test_connections_open_takes_only_the_app_token_and_commands_need_a_soc
         assert bot == {"ok": False, "error": "not_allowed_token_type"}
         assert wrong == {"ok": False, "error": "invalid_auth"}
         async with session.ws_connect(ok["url"]) as ws:
-            hello = await ws.receive_json(timeout=5)
+            hello = await until(ws.receive_json(), what="the socket's hello")
             assert hello["type"] == "hello"
             assert ends.slack.socket_connected
         with pytest.raises(aiohttp.WSServerHandshakeError):
@@ -157,8 +130,6 @@ async def test_oauth_mode_over_socket_mode_serves_the_install_pages_and_installe
     ends: FarEnds, tmp_path: Path
 ) -> None:
     """OAuth + Socket Mode: commands of an installed team work over the socket; /slack/install is on HTTP."""
-    from conftest import unused_port
-
     from bot.sandbox.slack import TEAM_ID
     from storage.db import Database
     from storage.installations import InstallationStore, StoredInstallation

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from waiting import until
 
 from bot.tasks import ShuttingDown, TaskTracker
 
@@ -38,14 +39,14 @@ async def test_background_work_is_never_starved() -> None:
 
     with tracker.foreground():
         tracker.spawn(work())
-        await asyncio.wait_for(done.wait(), timeout=5.0)
+        await until(done.wait(), what="the held-back work to run anyway")
     assert done.is_set()
 
 
 async def test_no_wait_when_no_request_is_open() -> None:
     """With nothing being answered, background work starts at once."""
     tracker = TaskTracker(max_defer=60.0)
-    await asyncio.wait_for(tracker.after_foreground(), timeout=1.0)
+    await until(tracker.after_foreground(), what="after_foreground to return")
 
 
 async def test_shutdown_refuses_new_work_and_drains_running_work() -> None:
