@@ -19,11 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from botproc import FarEnds, store_account, until
+from botproc import FarEnds, store_account
 from cryptography.fernet import Fernet
-from deliveries import interaction, last_body, post
+from deliveries import interaction, last_body
 from harness import Stack, start_stack, stop_stack
+from signing import post
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from waiting import until
 
 from bot import logs
 from bot.sandbox.slack import ADMIN_ID, MEMBER_ID, PRIVATE_ID, TEAM_ID, SlackSimulator

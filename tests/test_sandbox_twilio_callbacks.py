@@ -11,8 +11,9 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from botproc import free_port, until
+from botproc import unused_port
 from twilio.request_validator import RequestValidator
+from waiting import until
 
 from bot.sandbox.twilio import (
     DELIVERED_AFTER,
@@ -238,7 +239,7 @@ async def test_connection_failure_is_retried_http_error_is_not(
     sim: TwilioSimulator, clock: SimClock, bot: FakeBot
 ) -> None:
     """A refused connection is tried again (rc=1 by default); a 500 from the bot is not."""
-    closed = f"http://127.0.0.1:{free_port()}/twilio/status"
+    closed = f"http://127.0.0.1:{unused_port()}/twilio/status"
     await create(sim, StatusCallback=closed)
     await create(sim, StatusCallback=f"{closed}#rc=3")
 

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from botproc import free_port
+from botproc import unused_port
 from twilio.request_validator import RequestValidator
 
 from bot.sandbox.twilio import (
@@ -277,7 +277,7 @@ async def test_a_late_answer_is_retried_once_then_given_up(env: Env) -> None:
 
 async def test_a_refused_connection_is_retried(env: Env) -> None:
     """The bot down: two connection failures recorded, and the text kept all the same."""
-    env.sim.set_sms_url(DEFAULT_FROM, f"http://127.0.0.1:{free_port()}/twilio/inbound")
+    env.sim.set_sms_url(DEFAULT_FROM, f"http://127.0.0.1:{unused_port()}/twilio/inbound")
     text = await env.sim.receive_text(PHONE, DEFAULT_FROM, "hello?")
     assert [a.failure for a in text.webhook.attempts] == ["ct", "ct"]
     assert text.message_sid in env.sim.messages

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
-from botproc import free_port
+from botproc import unused_port
 from psycopg.conninfo import conninfo_to_dict
 from storage_fixtures import DB_KEY, DbTarget, eventually, with_search_path
 
@@ -89,7 +89,7 @@ async def proxied(postgres_schema: str) -> AsyncIterator[tuple[Proxy, str]]:
 
 async def test_an_unreachable_server_is_a_sentence_at_start() -> None:
     """Nothing listening: DatabaseUnavailable names the URL without its password and says what to check."""
-    port = free_port()
+    port = unused_port()
     url = f"postgresql://bot:hunter2-password@127.0.0.1:{port}/bot"
     with pytest.raises(DatabaseUnavailable) as caught:
         await Database.connect(url, secret_keys=DB_KEY, connect_timeout=1)
