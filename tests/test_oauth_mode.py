@@ -248,3 +248,19 @@ async def test_opening_the_home_tab_publishes_one_view_of_this_workspace(oauth_s
     text = json.dumps(view, ensure_ascii=False)
     assert view["type"] == "home" and account.label in text
     assert account.account_sid not in text and account.account_sid[-4:] in text
+
+
+async def test_an_installation_the_key_cannot_read_is_a_sentence_not_a_500(oauth_stack: Stack) -> None:
+    """A token stored under another SECRET_KEY: the command is answered with the sentence, status 200."""
+    from cryptography.fernet import Fernet
+
+    other = Fernet(Fernet.generate_key()).encrypt(oauth_stack.bot_token.encode()).decode()
+    await oauth_stack.runtime.db.execute(
+        "INSERT INTO slack_installations (install_key, team_id, bot_token_enc, installed_at, updated_at) "
+        "VALUES (?, ?, ?, '2026-12-01T00:00:00+00:00', '2026-12-01T00:00:00+00:00')",
+        [f"T:{TEAM_ID}", TEAM_ID, other],
+    )
+    resp = await oauth_stack.command("help")
+    assert resp.status == 200
+    assert NOT_INSTALLED in oauth_stack.ephemeral_texts(ADMIN_ID)[-1]
+    assert oauth_stack.bot_token not in oauth_stack.ephemeral_texts(ADMIN_ID)[-1]

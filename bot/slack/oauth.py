@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from logging import Logger
 from typing import TYPE_CHECKING, Any
@@ -43,8 +44,9 @@ BOT_SCOPES = ("commands", "chat:write", "chat:write.public", "users:read")
 # Refresh a rotating token this long before it expires (Slack's tokens live 12 hours).
 REFRESH_BEFORE = timedelta(minutes=120)
 NOT_INSTALLED = (
-    "This workspace has not installed the Twilio bot (or has removed it), so nothing was done. "
-    "Ask a workspace admin to add it again from the bot's /slack/install page."
+    "The bot has no installation for this workspace (it was removed, or the bot's database is not "
+    "answering), so nothing was done. If the app was removed, a workspace admin can add it again from the "
+    "bot's /slack/install page; otherwise try again in a minute."
 )
 
 
@@ -194,7 +196,7 @@ class InstallationAuthorize(AsyncAuthorize):
         installs: Installs,
         rotator: AsyncTokenRotator | None,
         *,
-        clock: Any = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._installs = installs
@@ -256,11 +258,15 @@ class InstallationAuthorize(AsyncAuthorize):
         actor_team_id: str | None = None,
         actor_user_id: str | None = None,
     ) -> AuthorizeResult | None:
-        found = await self.installation(
-            team_id=team_id,
-            enterprise_id=enterprise_id,
-            is_enterprise_install=bool(context.is_enterprise_install),
-        )
+        try:
+            found = await self.installation(
+                team_id=team_id,
+                enterprise_id=enterprise_id,
+                is_enterprise_install=bool(context.is_enterprise_install),
+            )
+        except Exception as err:  # the database down, or a key that cannot read the token: say so
+            log.error("could not look up the installation of team %s: %s", team_id, type(err).__name__)
+            return None
         if found is None:
             return None
         return AuthorizeResult(
