@@ -172,9 +172,10 @@ class InstallationStore:
     async def forget(
         self, *, team_id: str | None, enterprise_id: str | None = None, is_enterprise_install: bool = False
     ) -> Forgotten:
-        """Delete the installation and the Twilio accounts of a workspace (or of an org-wide install's org).
+        """Delete the installation, Twilio accounts and settings of a workspace (or an org-wide install's
+        installation and its org's accounts).
 
-        One transaction: either both go or neither. The audit log stays (it holds no secrets). On SQLite
+        One transaction: all go or none. The audit log stays (it holds no secrets). On SQLite
         the WAL is then checkpointed and truncated, so the deleted bytes (zeroed by secure_delete) leave
         no copy behind.
         """
@@ -188,6 +189,8 @@ class InstallationStore:
                 await tx.lock(f"accounts:{team_id}")
                 installs = await tx.execute("DELETE FROM slack_installations WHERE install_key = ?", [key])
                 accounts = await tx.execute("DELETE FROM accounts WHERE team_id = ?", [team_id])
+                # Its settings too (the log channel), so a reinstall starts clean.
+                await tx.execute("DELETE FROM teams WHERE team_id = ?", [team_id])
         if self._db.engine == "sqlite":
             await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return Forgotten(installs, accounts)

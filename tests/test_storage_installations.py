@@ -12,6 +12,7 @@ from storage.accounts import AccountStore
 from storage.audit import AuditLog
 from storage.db import Database
 from storage.installations import InstallationStore, OAuthStates, StoredInstallation
+from storage.teams import TeamSettings
 
 BOT_A = "xoxb-1111-aaaa-bot-token-of-team-one"
 BOT_B = "xoxb-2222-bbbb-bot-token-of-team-two"
@@ -92,7 +93,7 @@ async def test_an_org_wide_install_serves_each_team_of_its_org(db: Database) -> 
 
 
 async def test_forget_deletes_the_teams_tokens_and_accounts_only(db: Database) -> None:
-    """forget removes that team's installation and Twilio accounts; the other team and the audit stay."""
+    """forget removes that team's installation, accounts and settings; the other team and the audit stay."""
     store = InstallationStore(db)
     accounts = AccountStore(db)
     audit = AuditLog(db)
@@ -103,8 +104,12 @@ async def test_forget_deletes_the_teams_tokens_and_accounts_only(db: Database) -
     await audit.record(
         team_id="T1", user_id="U1", channel_id="C1", operation="send", summary="to=+1555", outcome="ok"
     )
+    await TeamSettings(db).set_log_channel("T1", "C1", updated_by="U1")
+    await TeamSettings(db).set_log_channel("T2", "C2", updated_by="U2")
     gone = await store.forget(team_id="T1")
     assert (gone.installations, gone.accounts) == (1, 1)
+    assert await TeamSettings(db).get_log_channel("T1") is None
+    assert await TeamSettings(db).get_log_channel("T2") == "C2"
     assert await store.find(team_id="T1", enterprise_id=None) is None
     assert await accounts.list("T1") == []
     assert [a.team_id for a in await accounts.list("T2")] == ["T2"]
