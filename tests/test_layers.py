@@ -49,6 +49,8 @@ LAYERS = [
     pytest.param(("bot", "operations"), _NO_SLACK, id="bot/operations"),
     pytest.param(("bot", "workspace"), _NO_SLACK, id="bot/workspace"),
     pytest.param(("bot", "services"), _NO_SLACK, id="bot/services"),
+    pytest.param(("bot", "installs"), _NO_SLACK, id="bot/installs"),
+    pytest.param(("bot", "home"), _NO_SLACK, id="bot/home"),
     # Pure rules: nothing of ours outside bot.core, and no I/O libraries.
     pytest.param(
         ("bot", "core"), ("storage", "bot.slack", "bot.twilio", "bot.operations", "aiohttp"), id="bot/core"
