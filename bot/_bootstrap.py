@@ -11,7 +11,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-_REQUIRED = ("aiohttp", "slack_bolt", "slack_sdk", "sqlite_utils", "phonenumbers", "cryptography")
+_REQUIRED = (
+    "aiohttp",
+    "slack_bolt",
+    "slack_sdk",
+    "sqlite_utils",
+    "phonenumbers",
+    "cryptography",
+    "prometheus_client",
+)
 
 
 def _missing() -> list[str]:

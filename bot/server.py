@@ -25,6 +25,14 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.inflight import InFlight
+from bot.metrics import (
+    CONTENT_TYPE,
+    LagSampler,
+    Metrics,
+    SlackCallCounter,
+    raw_request_labels,
+    request_labels,
+)
 from bot.monitor import LoopMonitor
 from bot.redelivery import Answer, RecentRequests
 from bot.services import Services, Stores, build_services
@@ -43,6 +51,7 @@ log = logging.getLogger(__name__)
 
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
 MONITOR: web.AppKey[LoopMonitor] = web.AppKey("loop_monitor")
+LAG_SAMPLER: web.AppKey[LagSampler] = web.AppKey("lag_sampler")
 
 
 def utcnow() -> datetime:
@@ -65,6 +74,7 @@ class Runtime:
     # OAuth mode only: finds (and refreshes) each workspace's bot token.
     authorize: oauth.InstallationAuthorize | None = None
     recent: RecentRequests = field(default_factory=RecentRequests)
+    metrics: Metrics = field(default_factory=Metrics)
 
     async def team_client(self, team_id: str) -> AsyncWebClient | None:
         """The Slack client for a workspace: the bot's own one, or (OAuth mode) its installation's; None
@@ -74,7 +84,12 @@ class Runtime:
         found = await self.authorize.installation(team_id=team_id, enterprise_id=None)
         if found is None:
             return None
-        return web_client(found.bot_token, self.settings.slack_api_url, self.session)
+        return web_client(
+            found.bot_token,
+            self.settings.slack_api_url,
+            self.session,
+            observer=SlackCallCounter(self.metrics),
+        )
 
     async def close(self, drain_timeout: float) -> None:
         """Finish in-flight work (up to `drain_timeout` seconds), then close the session and database."""
@@ -102,27 +117,36 @@ async def open_runtime(
         limit=max(100, settings.twilio_concurrency * 2), enable_cleanup_closed=True
     )
     session = aiohttp.ClientSession(connector=connector)
+    metrics = Metrics()
     twilio = TwilioClient(
         session,
         settings.twilio_api_url,
         timeout=settings.twilio_timeout,
         backoff_base=settings.twilio_backoff_base,
+        observer=metrics,
     )
     stores = Stores.over(db)
     services = build_services(
         settings, stores, twilio, clock=clock, inflight=InFlight.beside(settings.database_path)
     )
     deps = SlackDeps.of(
-        settings, services, delivery=Delivery(session), permissions=Permissions(settings.admin_user_ids)
+        settings,
+        services,
+        delivery=Delivery(session, meter=metrics),
+        permissions=Permissions(settings.admin_user_ids),
+        meter=metrics,
     )
+    metrics.watch(tasks=services.tasks.__len__, pending=stores.outbox.count_pending)
+    observer = SlackCallCounter(metrics)
     if settings.oauth_mode:
-        slack = web_client("", settings.slack_api_url, session)
+        slack = web_client("", settings.slack_api_url, session, observer=observer)
         slack.token = None  # every request gets its workspace's token from the authorize step
         authorize = oauth.installation_authorize(settings, services.installs, slack)
         bolt = build_app(deps, slack, authorize=authorize)
-        return Runtime(settings, db, session, slack, stores, services, deps, bolt, authorize)
-    slack = web_client(settings.slack_bot_token or "", settings.slack_api_url, session)
-    return Runtime(settings, db, session, slack, stores, services, deps, build_app(deps, slack))
+        return Runtime(settings, db, session, slack, stores, services, deps, bolt, authorize, metrics=metrics)
+    slack = web_client(settings.slack_bot_token or "", settings.slack_api_url, session, observer=observer)
+    bolt = build_app(deps, slack)
+    return Runtime(settings, db, session, slack, stores, services, deps, bolt, metrics=metrics)
 
 
 async def recover(runtime: Runtime) -> int:
@@ -203,16 +227,21 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
     body = await request.read()
     if not signed_by_slack(runtime.settings.slack_signing_secret, body, request.headers):
+        runtime.metrics.slack_request("unknown", "", 401)
         return web.json_response({"error": "invalid request signature"}, status=401)
+    kind, name = "unknown", ""
 
     async def dispatch() -> Answer:
+        nonlocal kind, name
         problem = shape_problem(body, request.content_type)
         if problem is not None:
             log.warning("refused a signed request that is not shaped like Slack's: %s", problem)
             return Answer(
                 400, json.dumps({"error": problem}).encode(), (("Content-Type", "application/json"),)
             )
-        bolt_response = await runtime.bolt.async_dispatch(await to_bolt_request(request))
+        bolt_request = await to_bolt_request(request)
+        kind, name = request_labels(bolt_request.body)
+        bolt_response = await runtime.bolt.async_dispatch(bolt_request)
         if bolt_response.status == 404:
             # Bolt's own answer is a bare "unhandled request"; say it in words.
             sentence = "This app has nothing that handles this kind of Slack request, so nothing was done."
@@ -226,8 +255,10 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
         with runtime.services.tasks.foreground():
             answer, first = await runtime.recent.once(body, dispatch)
         if not first:
+            kind, name = raw_request_labels(body, request.content_type)
             retry = request.headers.get("X-Slack-Retry-Num")
             log.info("repeated Slack request answered from the first delivery (retry %s)", retry or "-")
+        runtime.metrics.slack_request(kind, name, answer.status, repeated=not first)
     return web.Response(status=answer.status, body=answer.body, headers=dict(answer.headers))
 
 
@@ -247,6 +278,14 @@ async def healthz(request: web.Request) -> web.Response:
         after = request.query.get("after", "0")
         body["loop_lag"] = monitor.stats(int(after) if after.isdigit() else 0) if monitor else None
     return web.json_response(body)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """The process's metrics in Prometheus' text format (503 until the runtime is open)."""
+    runtime = request.app.get(RUNTIME)
+    if runtime is None:
+        return web.json_response({"ok": False, "status": "starting"}, status=503)
+    return web.Response(body=await runtime.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
 def create_app(
@@ -269,11 +308,14 @@ def create_app(
         if settings.loop_monitor:
             app[MONITOR] = LoopMonitor()
             app[MONITOR].start()
+        app[LAG_SAMPLER] = LagSampler(runtime.metrics.loop_lag)
+        app[LAG_SAMPLER].start()
         runtime.services.tasks.spawn(recover(runtime), name="recover outbox")
         yield
         await runtime.close(drain)
         if MONITOR in app:
             await app[MONITOR].stop()
+        await app[LAG_SAMPLER].stop()
 
     async def stop_taking_work(app: web.Application) -> None:
         if RUNTIME in app:
@@ -286,6 +328,7 @@ def create_app(
     app.router.add_post("/slack/events", slack_events)
     add_oauth_routes(app)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
     return app
 
 

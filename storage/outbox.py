@@ -285,6 +285,11 @@ class Outbox:
         rows = await self._db.fetch_all("SELECT * FROM outbox WHERE state = 'pending' ORDER BY id")
         return [_entry(row) for row in rows]
 
+    async def count_pending(self) -> int:
+        """How many entries wait for an outcome now: one indexed count, cheap enough for every scrape."""
+        row = await self._db.fetch_one("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")
+        return int(row["n"]) if row else 0
+
     async def unposted(self) -> list[OutboxEntry]:
         """Entries whose result card never reached Slack (any state), oldest first, for start-up recovery."""
         rows = await self._db.fetch_all("SELECT * FROM outbox WHERE card_posted = 0 ORDER BY id")

@@ -141,6 +141,16 @@ async def test_pending_lists_unsettled_entries_oldest_first(db: Database) -> Non
     assert await outbox.get("missing") is None
 
 
+async def test_count_pending_counts_only_unsettled_entries(db: Database) -> None:
+    """count_pending() is 0 on an empty outbox and then counts state 'pending' only."""
+    outbox = Outbox(db)
+    assert await outbox.count_pending() == 0
+    for key in ("a", "b", "c"):
+        await _claim(outbox, key)
+    await outbox.settle("b", state="sent", message_sid="SM" + "1" * 32)
+    assert await outbox.count_pending() == 2
+
+
 # ── leases: another replica takes over what a dead one left ─────────────────────────────────────────
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -26,14 +27,26 @@ ERROR_SENTENCE = (
 )
 
 
-def web_client(token: str, base_url: str, session: Any = None, *, timeout: int = 10) -> AsyncWebClient:
-    """The bot's Slack Web API client: its base URL from SLACK_API_URL, retrying 429s, 5xx and drops."""
+def web_client(
+    token: str,
+    base_url: str,
+    session: Any = None,
+    *,
+    timeout: int = 10,
+    observer: AsyncRetryHandler | None = None,
+) -> AsyncWebClient:
+    """The bot's Slack Web API client: its base URL from SLACK_API_URL, retrying 429s, 5xx and drops.
+
+    `observer` goes first among the retry handlers, which slack_sdk asks about every answer: the metrics'
+    counter, which never retries itself.
+    """
     return AsyncWebClient(
         token=token,
         base_url=base_url,
         session=session,
         timeout=timeout,
         retry_handlers=[
+            *([observer] if observer is not None else []),
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
             AsyncServerErrorRetryHandler(max_retry_count=2),

@@ -105,34 +105,40 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def twilio_command(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
         ctx = context_of(command)
         text = str(command.get("text") or "")
+        first_word = text.split(None, 1)[0].lower() if text.strip() else "help"
         if deps.tasks.closing:
+            deps.meter.command(first_word, "busy")
             await ack(text="The bot is restarting; nothing was done. Try again in a minute.")
             return
         try:
             parsed = parse_command(text, now=deps.clock(), default_region=deps.settings.default_region)
         except CommandError as err:
+            deps.meter.command(first_word, "rejected")
             # The sentence quotes what the user typed: escaped, so `<!channel>` there stays text.
             await ack(text=f":warning: {escape(err.message)}\nUsage: `{escape(err.usage)}`")
             return
 
         if isinstance(parsed, HelpCommand):
-            card = cards.help_card(
-                USAGE, DESCRIPTIONS, unknown=parsed.topic if parsed.topic not in USAGE else None
-            )
+            unknown = parsed.topic if parsed.topic not in USAGE else None
+            deps.meter.command(first_word, "unknown" if unknown and first_word != "help" else "ok")
+            card = cards.help_card(USAGE, DESCRIPTIONS, unknown=unknown)
             await ack(text=card.text, blocks=list(card.blocks))
             return
         if isinstance(parsed, SetupCommand | LogChannelCommand):
             what = "set up Twilio accounts" if isinstance(parsed, SetupCommand) else "set the log channel"
             if not await deps.permissions.is_admin(client, ctx.team_id, ctx.user_id):
+                deps.meter.command(parsed.subcommand, "denied")
                 await ack(text=NOT_ADMIN.format(what=what))
                 return
             if isinstance(parsed, SetupCommand):
+                deps.meter.command(parsed.subcommand, "form")
                 await ack()
                 await open_modal(
                     deps, client, trigger_id=command["trigger_id"], subcommand="setup", prefill={}, ctx=ctx
                 )
                 return
             await deps.workspace.set_log_channel(ctx, parsed.channel_id)
+            deps.meter.command(parsed.subcommand, "ok")
             await ack(
                 text=f"Every operation's card will also be posted in <#{parsed.channel_id}>."
                 if parsed.channel_id
@@ -146,6 +152,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                     )
             return
         if isinstance(parsed, Incomplete):
+            deps.meter.command(parsed.subcommand, "form")
             await ack()
             await open_modal(
                 deps,
@@ -172,7 +179,9 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 noted = dataclasses.replace(where, working_note=True)
                 deps.tasks.spawn(run(deps, client, ctx, noted, parsed, key=key), name="twilio command")
                 await ack(text=WORKING_NOTE)
+            deps.meter.command(parsed.subcommand, "accepted")
         except ShuttingDown as err:
+            deps.meter.command(parsed.subcommand, "busy")
             await ack(text=str(err))
 
 

@@ -17,6 +17,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.meter import NO_METER, Meter
 from bot.slack.cards import Card
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,11 @@ class Turn:
 class Delivery:
     """Posts and updates cards; one instance per bot process."""
 
-    def __init__(self, session: aiohttp.ClientSession, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, *, timeout: float = 10.0, meter: Meter = NO_METER
+    ) -> None:
         self._session = session
+        self._meter = meter
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._locks: dict[str, asyncio.Lock] = {}
         self._last_turn: dict[str, asyncio.Future[None]] = {}
@@ -146,21 +150,30 @@ class Delivery:
             "response_type": "ephemeral" if ephemeral else "in_channel",
             "replace_original": replace_original,
         }
-        async with self._session.post(response_url, json=payload, timeout=self._timeout) as resp:
-            if resp.status >= 400:
-                log.warning("response_url answered HTTP %s", resp.status)
+        status = None
+        try:
+            async with self._session.post(response_url, json=payload, timeout=self._timeout) as resp:
+                status = resp.status
+                if resp.status >= 400:
+                    log.warning("response_url answered HTTP %s", resp.status)
+        finally:
+            self._meter.reply(status)
 
     async def dismiss(self, response_url: str) -> None:
         """Delete the ephemeral note the command's ack left ("Working on it…") through its response_url.
 
         A courtesy once the outcome is shown: a failure is logged, never raised.
         """
+        status = None
         try:
             # Slack wants delete_original alone in the payload.
             async with self._session.post(
                 response_url, json={"delete_original": True}, timeout=self._timeout
             ) as resp:
+                status = resp.status
                 if resp.status >= 400:
                     log.info("could not delete the working note: response_url answered HTTP %s", resp.status)
         except (aiohttp.ClientError, TimeoutError) as err:
             log.info("could not delete the working note: %s", type(err).__name__)
+        finally:
+            self._meter.reply(status)

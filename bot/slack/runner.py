@@ -28,6 +28,7 @@ from bot.core.commands import (
 )
 from bot.home import Home
 from bot.installs import Installs
+from bot.meter import NO_METER, Meter
 from bot.operations import Context, Duplicate, OperationError, Operations, Sent
 from bot.services import Services
 from bot.settings import Settings
@@ -69,10 +70,17 @@ class SlackDeps:
     permissions: Permissions
     installs: Installs
     home: Home
+    meter: Meter = NO_METER
 
     @classmethod
     def of(
-        cls, settings: Settings, services: Services, *, delivery: Delivery, permissions: Permissions
+        cls,
+        settings: Settings,
+        services: Services,
+        *,
+        delivery: Delivery,
+        permissions: Permissions,
+        meter: Meter = NO_METER,
     ) -> SlackDeps:
         """The Slack door over the process's services."""
         return cls(
@@ -85,6 +93,7 @@ class SlackDeps:
             permissions,
             services.installs,
             services.home,
+            meter,
         )
 
 
@@ -190,12 +199,14 @@ async def run(
         else None
     )
     _TURN.set(turn)
+    outcome = "error"  # unless _run returns: it raised while telling the user about a failure
     try:
         await deps.tasks.after_foreground()
-        await _run(deps, client, ctx, where, cmd, key=key, page_uri=page_uri)
+        outcome = await _run(deps, client, ctx, where, cmd, key=key, page_uri=page_uri)
     finally:
         if turn is not None:
             turn.done()
+        deps.meter.operation(cmd.subcommand, outcome)
     if where.working_note and where.response_url:
         await deps.delivery.dismiss(where.response_url)
 
@@ -209,7 +220,8 @@ async def _run(
     *,
     key: str,
     page_uri: str | None,
-) -> None:
+) -> str:
+    """Run `cmd` and show its outcome; returns the outcome's name for the metrics."""
     name = cmd.subcommand
     ops = deps.operations
     try:
@@ -220,7 +232,7 @@ async def _run(
                 else await ops.schedule(ctx, cmd, key=key)
             )
             if isinstance(result, Duplicate):
-                return  # the first delivery of this action owns the card
+                return "duplicate"  # the first delivery of this action owns the card
             card = cards.message_card(
                 result.message,
                 requested_by=ctx.user_id,
@@ -270,6 +282,7 @@ async def _run(
             account = await ops.delete(ctx, cmd)
             card = cards.deleted_card(cmd.sid, requested_by=ctx.user_id, account_label=account.label)
             await publish(deps, client, ctx, where, card)
+        return "ok"
     except OperationError as err:
         await tell_user(
             deps,
@@ -279,8 +292,10 @@ async def _run(
                 title=f"Could not {name}", sentence=err.message, requested_by=ctx.user_id, reopen=None
             ),
         )
+        return "rejected"
     except TwilioError as err:
         await _twilio_failed(deps, client, ctx, where, cmd, err, key=key)
+        return "unknown" if err.unknown_outcome else "twilio_error"
     except Exception:
         log.exception("%s failed after the ack", name)
         try:
@@ -294,6 +309,7 @@ async def _run(
             )
         except Exception:
             log.exception("could not tell the user either")
+        return "error"
 
 
 async def _twilio_failed(

@@ -16,11 +16,12 @@ import logging
 import random as _random
 import re
 import socket
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Final, Literal, TypeVar
+from typing import Final, Literal, Protocol, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
@@ -30,7 +31,7 @@ from bot import __version__
 from bot.twilio.errors import TwilioError, error_from_response
 from bot.twilio.models import AccountInfo, Credentials, Message, MessagePage
 
-__all__ = ["MAX_MEDIA", "MAX_PAGE_SIZE", "TwilioClient"]
+__all__ = ["MAX_MEDIA", "MAX_PAGE_SIZE", "CallObserver", "TwilioClient", "endpoint_name"]
 
 API_VERSION: Final = "2010-04-01"
 MAX_MEDIA: Final = 10
@@ -52,6 +53,37 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[object]]
 Write = Literal["send", "cancel"]
+
+
+class CallObserver(Protocol):
+    """Told about every HTTP try and every failed call (the process's metrics; nothing by default)."""
+
+    def attempt(self, endpoint: str, status: int | None, seconds: float) -> None:
+        """One try at `endpoint` (see `endpoint_name`) took `seconds`; `status` None: no answer."""
+
+    def failed(self, endpoint: str, error: TwilioError) -> None:
+        """A call ended in `error` after its retries."""
+
+
+class _Unobserved:
+    def attempt(self, endpoint: str, status: int | None, seconds: float) -> None:
+        pass
+
+    def failed(self, endpoint: str, error: TwilioError) -> None:
+        pass
+
+
+def endpoint_name(method: str, path_or_url: str) -> str:
+    """A call's name without its SIDs (`messages.create`, `accounts.fetch`…), or "other"."""
+    path = path_or_url.split("?", 1)[0]
+    if path.endswith("/Messages.json"):
+        return {"POST": "messages.create", "GET": "messages.list"}.get(method, "other")
+    if "/Messages/" in path:
+        names = {"GET": "messages.fetch", "POST": "messages.update", "DELETE": "messages.delete"}
+        return names.get(method, "other")
+    if method == "GET" and re.search(r"/Accounts/[^/]+\.json$", path):
+        return "accounts.fetch"
+    return "other"
 
 
 @dataclass(frozen=True)
@@ -82,6 +114,7 @@ class TwilioClient:
         retry_after_max: float = RETRY_AFTER_MAX,
         sleep: Sleep = asyncio.sleep,
         random: Callable[[], float] = _random.random,
+        observer: CallObserver | None = None,
     ) -> None:
         base = URL(base_url)
         if base.scheme not in ("http", "https") or not base.host:
@@ -101,6 +134,7 @@ class TwilioClient:
         self._retry_after_max = retry_after_max
         self._sleep = sleep
         self._random = random
+        self._observer: CallObserver = observer or _Unobserved()
 
     # ── the seven operations ────────────────────────────────────────────────────────────────────────
 
@@ -289,6 +323,23 @@ class TwilioClient:
         write: Write | None = None,
     ) -> _Answer:
         """One call with retries. A 2xx comes back; anything else ends as a TwilioError."""
+        endpoint = endpoint_name(method, path_or_url)
+        try:
+            return await self._tries(creds, method, path_or_url, endpoint, form=form, write=write)
+        except TwilioError as err:
+            self._observer.failed(endpoint, err)
+            raise
+
+    async def _tries(
+        self,
+        creds: Credentials,
+        method: str,
+        path_or_url: str,
+        endpoint: str,
+        *,
+        form: list[tuple[str, str]] | None,
+        write: Write | None,
+    ) -> _Answer:
         url = path_or_url if path_or_url.startswith(("http://", "https://")) else self._url(path_or_url)
         headers = {
             "Accept": "application/json",
@@ -305,17 +356,7 @@ class TwilioClient:
             attempt += 1
             last = attempt >= self._max_attempts
             try:
-                async with self._session.request(
-                    method,
-                    URL(url, encoded=True),
-                    data=data,
-                    headers=headers,
-                    timeout=self._client_timeout,
-                    allow_redirects=False,
-                ) as response:
-                    status = response.status
-                    body = await response.read()
-                    retry_after = _retry_after(response.headers.get("Retry-After"))
+                status, body, retry_after = await self._once(endpoint, method, url, data, headers)
             except aiohttp.ClientSSLError as exc:
                 raise TwilioError(
                     f"TLS failure talking to {self._origin}",
@@ -363,6 +404,26 @@ class TwilioClient:
                 await self._backoff(method, path_or_url, attempt, retry_after, f"HTTP {status}")
                 continue
             raise error_from_response(status, body)
+
+    async def _once(
+        self, endpoint: str, method: str, url: str, data: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes, float | None]:
+        """One HTTP try: status, body and Retry-After; the observer hears how long it took."""
+        started, status = time.perf_counter(), None
+        try:
+            async with self._session.request(
+                method,
+                URL(url, encoded=True),
+                data=data,
+                headers=headers,
+                timeout=self._client_timeout,
+                allow_redirects=False,
+            ) as response:
+                body = await response.read()
+                status = response.status
+                return status, body, _retry_after(response.headers.get("Retry-After"))
+        finally:
+            self._observer.attempt(endpoint, status, time.perf_counter() - started)
 
     async def _backoff(
         self, method: str, path: str, attempt: int, retry_after: float | None, reason: str
