@@ -259,13 +259,18 @@ class Bench:
         for proc in list(self.procs):
             await self.stop(proc)
 
-    async def start_simulators(self) -> None:
-        """The Twilio and Slack simulators, each in its own process, off the server CPU."""
+    async def start_simulators(self, *, hold_callbacks: bool = False) -> None:
+        """The Twilio and Slack simulators, each in its own process, off the server CPU.
+
+        `hold_callbacks`: the Twilio simulator keeps its status callbacks to itself (the live-status
+        benchmark sends its own).
+        """
         s = self.secrets
         helper = [sys.executable, "-m", "benchmarks.servers"]
-        self.twilio = await self.spawn(
-            "twilio", [*helper, "twilio"], child_env(BENCH_TWILIO_TOKEN=s.twilio_token), server=False
+        twilio_env = child_env(
+            BENCH_TWILIO_TOKEN=s.twilio_token, BENCH_HOLD_CALLBACKS="1" if hold_callbacks else "0"
         )
+        self.twilio = await self.spawn("twilio", [*helper, "twilio"], twilio_env, server=False)
         self.slack = await self.spawn(
             "slack",
             [*helper, "slack"],
@@ -321,9 +326,12 @@ class Bench:
         await self.wait_healthy(proc.info["url"])
         return proc
 
-    async def start_bot(self, label: str, concurrency: int, *, oauth: bool = False) -> Proc:
+    async def start_bot(
+        self, label: str, concurrency: int, *, live_status: bool = False, oauth: bool = False
+    ) -> Proc:
         """`python -m bot serve` on a fresh SQLite file holding the sandbox Twilio account.
 
+        `live_status`: PUBLIC_URL is the bot's own address, so creates carry StatusCallback.
         `oauth`: in OAuth mode, the workspace installed (its bot token stored, encrypted) instead of
         SLACK_BOT_TOKEN.
         """
@@ -376,6 +384,8 @@ class Bench:
             BOT_LOOP_MONITOR="1",
             **slack_auth,
         )
+        if live_status:
+            env["PUBLIC_URL"] = f"http://127.0.0.1:{port}"
         # cwd is the bot's own directory, so a developer's .env in the checkout is not read.
         proc = await Proc.start(
             f"bot-{label}",

@@ -54,6 +54,9 @@ async def run_twilio() -> None:
 
     sim = TwilioSimulator(SimClock(follow_real_time=True))
     sim.add_sandbox_account(os.environ["BENCH_TWILIO_TOKEN"])
+    hold = getattr(sim, "hold_callbacks", None)
+    if os.environ.get("BENCH_HOLD_CALLBACKS") == "1" and callable(hold):
+        hold()  # the live-status benchmark sends its own callbacks, at its own pace
     url = await sim.start()
 
     async def creates(request: web.Request) -> web.Response:
@@ -64,12 +67,21 @@ async def run_twilio() -> None:
                 found.extend([tok, rec.status] for tok in tokens_in(body))
         return web.json_response(found)
 
+    async def sids(request: web.Request) -> web.Response:
+        found: list[list[Any]] = []
+        for rec in sim.requests:
+            if rec.method == "POST" and rec.path.endswith("/Messages.json") and rec.message_sid:
+                body = next((v for k, v in rec.form if k == "Body"), "")
+                found.extend([tok, rec.message_sid] for tok in tokens_in(body))
+        return web.json_response(found)
+
     async def clear(request: web.Request) -> web.Response:
         sim.requests.clear()
         sim.messages.clear()
         return web.json_response({"ok": True})
 
     control = web.Application()
+    control.router.add_get("/bench/sids", sids)
     control.router.add_get("/bench/creates", creates)
     control.router.add_delete("/bench/creates", clear)
     runner, control_url = await _serve(control)
@@ -104,6 +116,17 @@ async def run_slack() -> None:
                 found.extend([tok, call.time, call.method, call.ok] for tok in dict.fromkeys(tokens_in(text)))
         return web.json_response(found)
 
+    async def updates(request: web.Request) -> web.Response:
+        """[ts, time, ok] for every chat.update; then [ts, tokens, text] of every bot message now."""
+        calls = [[c.args.get("ts"), c.time, c.ok] for c in sim.calls if c.method == "chat.update"]
+        now = [
+            [m.get("ts"), tokens_in(json.dumps(m.get("blocks") or [])), m.get("text")]
+            for stored in sim._messages.values()
+            for m in stored
+            if m.get("bot_id")
+        ]
+        return web.json_response({"updates": calls, "messages": now})
+
     async def clear(request: web.Request) -> web.Response:
         sim.calls.clear()
         for stored in sim._messages.values():  # the channels' history: only memory for a benchmark
@@ -111,6 +134,7 @@ async def run_slack() -> None:
         return web.json_response({"ok": True})
 
     control = web.Application()
+    control.router.add_get("/bench/updates", updates)
     control.router.add_get("/bench/cards", cards)
     control.router.add_delete("/bench/cards", clear)
     runner, control_url = await _serve(control)

@@ -127,6 +127,12 @@ def _accounts_parser(out: TextIO) -> _Parser:
     add.add_argument("--service", type=_sid("service", "service"), help="default Messaging Service SID (MG…)")
     add.add_argument("--default", action="store_true", help="make it the workspace's default account")
     add.add_argument("--no-verify", action="store_true", help="store without checking the credentials")
+    add.add_argument(
+        "--webhook-token",
+        action="store_true",
+        help="with --api-key: also read the account's auth token (the next line of standard input, or a "
+        "second prompt), kept only to check Twilio's status callbacks",
+    )
     add.add_argument("--added-by", default=None, help="who added it (default: cli:<your user name>)")
 
     listing = commands.add_parser("list", help="list a workspace's accounts (SIDs masked)", out=out)
@@ -162,8 +168,8 @@ async def _open(settings: Settings) -> Database:
         ) from None
 
 
-def _read_secret(stdin: TextIO, stderr: TextIO, *, api_key: bool) -> str:
-    what = "API key secret" if api_key else "auth token"
+def _read_secret(stdin: TextIO, stderr: TextIO, *, api_key: bool, purpose: str = "") -> str:
+    what = ("API key secret" if api_key else "auth token") + purpose
     if stdin.isatty():
         secret = getpass.getpass(f"Twilio {what} (hidden): ", stream=stderr)
     else:
@@ -372,6 +378,14 @@ async def _add(
         except InputError as err:
             raise UsageError(err.message) from None
     secret = _read_secret(stdin, stderr, api_key=args.api_key is not None)
+    webhook_token: str | None = None
+    if args.webhook_token:
+        if args.api_key is None:
+            raise UsageError(
+                "--webhook-token goes with --api-key: an account added with its auth token already "
+                "checks webhooks with it."
+            )
+        webhook_token = _read_secret(stdin, stderr, api_key=False, purpose=" for webhooks")
     setup = AccountSetup(
         label=args.label,
         account_sid=args.sid,
@@ -380,6 +394,7 @@ async def _add(
         default_from=default_from,
         default_service_sid=args.service,
         make_default=bool(args.default),
+        webhook_token=webhook_token,
     )
     who = Context(team_id=args.team, user_id=args.added_by or _who(), channel_id=None)
     try:
@@ -403,6 +418,11 @@ async def _add(
         f"Stored the account '{account.label}' ({mask_sid(account.account_sid)}) for team {account.team_id}, "
         f"{checked}.{default}\n"
     )
+    if args.api_key is not None and webhook_token is None:
+        stdout.write(
+            "Twilio's status callbacks for this account will be refused (403): they are signed with the "
+            "auth token, not the API key. Add it again with --webhook-token to give it.\n"
+        )
 
 
 def _run(

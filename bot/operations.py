@@ -37,6 +37,7 @@ from bot.core.rules import (
     sender_or_service,
 )
 from bot.inflight import InFlight
+from bot.status import CardFacts, LiveStatus
 from bot.twilio.client import TwilioClient
 from bot.twilio.errors import TwilioError
 from bot.twilio.models import Credentials, Message, MessagePage
@@ -153,8 +154,13 @@ class Operations:
         concurrency: int = 50,
         inflight: InFlight | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        status_callback: str | None = None,
+        live: LiveStatus | None = None,
     ) -> None:
         self.twilio = twilio
+        # Where Twilio reports each message's status changes (PUBLIC_URL/twilio/status), if anywhere.
+        self.status_callback = status_callback
+        self._live = live
         self.accounts = accounts
         self.audit = audit
         self.outbox = outbox
@@ -316,7 +322,9 @@ class Operations:
                 log.warning("%s: Twilio's answer was lost; found the message by looking it up", operation)
                 await self.outbox.settle(key, state="sent", message_sid=found.sid)
                 await self._audit(ctx, operation, account, summary, outcome="ok", message_sid=found.sid)
-                return Sent(found, account, _send_at(request), note=FOUND_AFTER_LOST_ANSWER)
+                sent = Sent(found, account, _send_at(request), note=FOUND_AFTER_LOST_ANSWER)
+                await self._track(ctx, operation, sent)
+                return sent
             state = "unknown" if err.unknown_outcome else "failed"
             await self.outbox.settle(key, state=state, error_code=err.code, error_message=str(err)[:300])
             await self._audit(
@@ -334,7 +342,43 @@ class Operations:
             raise
         await self.outbox.settle(key, state="sent", message_sid=message.sid)
         await self._audit(ctx, operation, account, summary, outcome="ok", message_sid=message.sid)
-        return Sent(message, account, _send_at(request))
+        sent = Sent(message, account, _send_at(request))
+        await self._track(ctx, operation, sent)
+        return sent
+
+    async def _track(self, ctx: Context, operation: str, sent: Sent) -> None:
+        """Follow the message's status from now on (when live status is on), before its card is out."""
+        if self._live is None or not self._live.enabled:
+            return
+        facts = CardFacts(
+            message=sent.message,
+            requested_by=ctx.user_id,
+            account_label=sent.account.label,
+            operation=operation,
+            send_at=sent.send_at,
+            note=sent.note,
+        )
+        try:
+            await self._live.opened(
+                team_id=ctx.team_id, message=sent.message, account_sid=sent.account.account_sid, facts=facts
+            )
+        except Exception:
+            # The message went out and its card must still be posted; only live updates are lost.
+            log.exception("could not start following the status of %s", sent.message.sid)
+
+    async def current(self, team_id: str, account_label: str, sid: str) -> Message | None:
+        """The message as Twilio has it now, asked with the team's account `account_label`; None when the
+        account is gone or Twilio cannot say (logged)."""
+        found = await self.credentials(team_id, account_label)
+        if found is None:
+            return None
+        account, creds = found
+        try:
+            async with self._limit(account.account_sid):
+                return await self.twilio.fetch(creds, sid)
+        except TwilioError as err:
+            log.warning("could not fetch %s to refresh its card: %s", sid, err.code or type(err).__name__)
+            return None
 
     async def _look_up(
         self,
@@ -379,7 +423,12 @@ class Operations:
         send_at = _send_at(request)
         if send_at is not None:
             return await self.twilio.schedule(
-                creds, to=to, body=body, messaging_service_sid=str(request["service"]), send_at=send_at
+                creds,
+                to=to,
+                body=body,
+                messaging_service_sid=str(request["service"]),
+                send_at=send_at,
+                status_callback=self.status_callback,
             )
         sender = request.get("from")
         service = request.get("service")
@@ -389,6 +438,7 @@ class Operations:
             body=body,
             from_=str(sender) if sender else None,
             messaging_service_sid=str(service) if service and not sender else None,
+            status_callback=self.status_callback,
         )
 
     async def list(

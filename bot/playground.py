@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import secrets
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Coroutine
@@ -32,7 +33,7 @@ Twilio's test numbers work here as they do with Twilio's test credentials:
   To +15005550001 → invalid number (21211)     To +15005550004 → recipient sent STOP (21610)
   To +15005550003 → no permission (21408)      To +15005550009 → not a mobile number (21614)
   To a number ending in 0666 → undelivered     From +15005550007 → not your number (21606)
-Any other possible number is delivered: queued → sent (1 s) → delivered (3 s)."""
+Any other possible number is delivered: queued → sent (1 s) → delivered (3 s), and the card follows."""
 
 # A second simulated Twilio account that is not set up in the bot, so `/twilio setup` can be tried; once
 # added, every form offers a choice of account.
@@ -92,7 +93,11 @@ async def run(
         page_url = await slack.start(host=host, port=0)  # the usual port is taken: any free one will do
 
     logs.configure("WARNING", "console", secrets=[signing_secret, bot_token, token])
+    # The bot's own address is its PUBLIC_URL here: the Twilio simulator calls each message's
+    # StatusCallback on it, so cards change live in the page.
+    bot_port = _free_port()
     settings = Settings(
+        public_url=f"http://127.0.0.1:{bot_port}",
         slack_signing_secret=signing_secret,
         slack_bot_token=None if oauth else bot_token,
         slack_client_id=CLIENT_ID if oauth else None,
@@ -127,7 +132,7 @@ async def run(
     finally:
         await db.close()
 
-    runner, bot_url = await start_server(settings, host="127.0.0.1", port=0)
+    runner, bot_url = await start_server(settings, host="127.0.0.1", port=bot_port)
     slack.set_bot_url(f"{bot_url}/slack/events")
     if second_team is not None:
         slack.oauth_redirect_url = f"{bot_url}/slack/oauth_redirect"
@@ -164,6 +169,13 @@ async def run(
         await runner.cleanup()
         await slack.stop()
         await twilio.stop()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
 
 
 def main(argv: list[str]) -> int:

@@ -24,6 +24,7 @@ from slack_sdk.errors import SlackClientError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import webhooks
 from bot.inflight import InFlight
 from bot.metrics import (
     CONTENT_TYPE,
@@ -40,6 +41,7 @@ from bot.settings import Settings
 from bot.slack import oauth, recovery
 from bot.slack.app import build_app, web_client
 from bot.slack.delivery import Delivery
+from bot.slack.live import SlackCards, status_client
 from bot.slack.logcontext import http_request
 from bot.slack.payloads import shape_problem
 from bot.slack.permissions import Permissions
@@ -142,17 +144,36 @@ async def open_runtime(
         slack = web_client("", settings.slack_api_url, session, observer=observer)
         slack.token = None  # every request gets its workspace's token from the authorize step
         authorize = oauth.installation_authorize(settings, services.installs, slack)
+
+        async def updates_for(team_id: str) -> AsyncWebClient | None:
+            # A status callback comes without a Slack request: the card's workspace names the token.
+            found = await authorize.installation(team_id=team_id, enterprise_id=None)
+            if found is None:
+                return None
+            return status_client(found.bot_token, settings.slack_api_url, session, observer=observer)
+
+        services.status.use_renderer(SlackCards(updates_for))
         bolt = build_app(deps, slack, authorize=authorize)
         return Runtime(settings, db, session, slack, stores, services, deps, bolt, authorize, metrics=metrics)
     slack = web_client(settings.slack_bot_token or "", settings.slack_api_url, session, observer=observer)
+    updates = status_client(
+        settings.slack_bot_token or "", settings.slack_api_url, session, observer=observer
+    )
+    services.status.use_renderer(SlackCards(updates))
     bolt = build_app(deps, slack)
     return Runtime(settings, db, session, slack, stores, services, deps, bolt, metrics=metrics)
 
 
 async def recover(runtime: Runtime) -> int:
-    """Settle creates a dead process left pending, and post the cards it never posted. Never re-sends."""
+    """Settle creates a dead process left pending, and post the cards it never posted. Never re-sends.
+
+    Then bring live cards up to date: reports Twilio sent while the bot was down are not sent again.
+    """
+    services = runtime.services
     client = runtime.slack if runtime.authorize is None else runtime.team_client
-    return await runtime.services.operations.recover(recovery.poster(runtime.deps.delivery, client))
+    done = await services.operations.recover(recovery.poster(runtime.deps.delivery, client, services.status))
+    await services.status.refresh_open(services.operations.current)
+    return done
 
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -305,6 +326,7 @@ def create_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         runtime = await open_runtime(settings, clock=clock)
         app[RUNTIME] = runtime
+        webhooks.use_services(app, runtime.services)
         if settings.loop_monitor:
             app[MONITOR] = LoopMonitor()
             app[MONITOR].start()
@@ -329,6 +351,7 @@ def create_app(
     add_oauth_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    webhooks.add_routes(app, settings.public_url)
     return app
 
 
@@ -379,6 +402,12 @@ async def run_socket_mode(settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
     runtime = await open_runtime(settings, mode="socket")
+    if settings.public_url:
+        log.warning(
+            "PUBLIC_URL is set, so Twilio will report statuses to %s/twilio/status, which Socket Mode does "
+            "not serve: run `serve` there on the same database, or unset PUBLIC_URL",
+            settings.public_url,
+        )
     runtime.services.tasks.spawn(recover(runtime), name="recover outbox")
     handler = AsyncSocketModeHandler(runtime.bolt, settings.slack_app_token or "")
     # SIGTERM/SIGINT end the wait below, so shut-down runs as for `serve`: stop taking work, then drain.

@@ -15,6 +15,7 @@ from bot.inflight import InFlight
 from bot.installs import Installs
 from bot.operations import Operations
 from bot.settings import Settings
+from bot.status import LiveStatus
 from bot.tasks import TaskTracker
 from bot.twilio.client import TwilioClient
 from bot.workspace import Workspace
@@ -22,6 +23,7 @@ from storage.accounts import AccountStore
 from storage.audit import AuditLog
 from storage.db import Database
 from storage.installations import InstallationStore, OAuthStates
+from storage.message_cards import MessageCards
 from storage.outbox import Outbox
 from storage.teams import TeamSettings
 
@@ -36,6 +38,7 @@ class Stores:
     audit: AuditLog
     outbox: Outbox
     teams: TeamSettings
+    message_cards: MessageCards
     installations: InstallationStore
     states: OAuthStates
 
@@ -47,6 +50,7 @@ class Stores:
             AuditLog(db),
             Outbox(db),
             TeamSettings(db),
+            MessageCards(db),
             InstallationStore(db),
             OAuthStates(db),
         )
@@ -60,6 +64,7 @@ class Services:
     workspace: Workspace
     tasks: TaskTracker
     clock: Callable[[], datetime]
+    status: LiveStatus
     installs: Installs
     home: Home
 
@@ -74,6 +79,14 @@ def build_services(
     inflight: InFlight | None = None,
 ) -> Services:
     """The services over `stores`, calling Twilio through `twilio`."""
+    tasks = tasks or TaskTracker()
+    status = LiveStatus(
+        cards=stores.message_cards,
+        tasks=tasks,
+        clock=clock,
+        enabled=settings.public_url is not None,
+        interval=settings.status_update_interval,
+    )
     operations = Operations(
         twilio=twilio,
         accounts=stores.accounts,
@@ -82,6 +95,8 @@ def build_services(
         concurrency=settings.twilio_concurrency,
         inflight=inflight,
         clock=clock,
+        status_callback=f"{settings.public_url}/twilio/status" if settings.public_url else None,
+        live=status,
     )
     workspace = Workspace(
         twilio=twilio,
@@ -92,4 +107,4 @@ def build_services(
     )
     installs = Installs(stores.installations, stores.states, stores.audit)
     home = Home(accounts=stores.accounts, audit=stores.audit)
-    return Services(operations, workspace, tasks or TaskTracker(), clock, installs, home)
+    return Services(operations, workspace, tasks, clock, status, installs, home)

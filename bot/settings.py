@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 class SettingsError(Exception):
@@ -44,6 +45,11 @@ class Settings:
     # On SIGTERM: how long operations already running may take before they are cancelled.
     shutdown_timeout: float = 25.0
     loop_monitor: bool = False
+    # The bot's public base URL (no trailing slash): creates carry StatusCallback on it and Twilio's
+    # webhook signatures are checked against it. None: no status callbacks.
+    public_url: str | None = None
+    # The least time between two updates of one card by status callbacks (Slack allows ~50 a minute).
+    status_update_interval: float = 2.0
 
     @property
     def oauth_mode(self) -> bool:
@@ -81,6 +87,20 @@ def _url(name: str, value: str) -> str:
     if not re.match(r"^https?://[^\s/]+", value):
         raise SettingsError(f"{name} must be an http(s) URL such as https://slack.com/api/, not {value!r}.")
     return value
+
+
+def _public_url(value: str) -> str:
+    parsed = urlsplit(value)
+    if parsed.scheme not in {"http", "https"} or not parsed.netloc or parsed.query or parsed.fragment:
+        raise SettingsError(
+            "PUBLIC_URL must be the bot's public base URL, such as https://bridge.example.com "
+            f"(http or https, no query), not {value!r}."
+        )
+    try:
+        parsed.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        raise SettingsError(f"PUBLIC_URL has a port that is not a number: {value!r}.") from None
+    return value.rstrip("/")
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None = Path(".env")) -> Settings:
@@ -161,6 +181,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
             f"{missing} is not set: OAuth mode (many workspaces) needs both SLACK_CLIENT_ID and "
             "SLACK_CLIENT_SECRET (Basic Information page); unset both for one workspace with SLACK_BOT_TOKEN."
         )
+    public_url = get("PUBLIC_URL")
+    if public_url is not None:
+        public_url = _public_url(public_url)
 
     slack_api_url = _url("SLACK_API_URL", get("SLACK_API_URL") or "https://slack.com/api/")
     if not slack_api_url.endswith("/"):
@@ -185,4 +208,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         twilio_timeout=timeout,
         shutdown_timeout=shutdown_timeout,
         loop_monitor=monitor_text in {"1", "true"},
+        public_url=public_url,
     )

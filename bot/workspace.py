@@ -8,6 +8,7 @@ Nothing here knows Slack.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 
 from bot.core.errors import InputError
@@ -16,7 +17,7 @@ from bot.operations import Context, OperationError
 from bot.twilio.client import TwilioClient
 from bot.twilio.errors import TwilioError
 from bot.twilio.models import AccountInfo, Credentials
-from storage.accounts import AccountStore, StoredAccount, mask_sid
+from storage.accounts import AccountStore, StoredAccount, WebhookTokens, mask_sid
 from storage.audit import AuditEntry, AuditLog
 from storage.installations import InstallationStore
 from storage.teams import TeamSettings
@@ -27,6 +28,7 @@ __all__ = [
     "AuditEntry",
     "SetupRefused",
     "StoredAccount",
+    "WebhookTokens",
     "Workspace",
     "mask_sid",
 ]
@@ -46,6 +48,8 @@ class AccountSetup:
     default_from: str | None = None
     default_service_sid: str | None = None
     make_default: bool = False
+    # With an API key: the account's auth token, kept only to check Twilio's webhook signatures.
+    webhook_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,11 @@ class SetupRefused(OperationError):
         self.unreachable = unreachable
 
 
+# How long the auth tokens for one Account SID are kept in memory for checking webhooks: a burst of
+# status callbacks then costs one database read (and decryption) per account, not one per callback.
+WEBHOOK_TOKENS_TTL = 10.0
+
+
 class Workspace:
     """Account management, the log channel and the history of one workspace, for every door."""
 
@@ -86,6 +95,7 @@ class Workspace:
         self._audit = audit
         self._teams = teams
         self._installations = installations
+        self._webhook_tokens: dict[str, tuple[float, WebhookTokens]] = {}
 
     async def set_up_account(
         self, ctx: Context, setup: AccountSetup, *, verify: bool = True, within: float | None = None
@@ -101,6 +111,12 @@ class Workspace:
         except InputError as err:
             raise SetupRefused(err.message, field="label") from None
         info = await self._verify(setup, within) if verify else None
+        webhook_token = setup.webhook_token if setup.api_key_sid else None
+        if webhook_token and verify:
+            await self._verify(
+                AccountSetup(setup.label, setup.account_sid, webhook_token), within, for_webhooks=True
+            )
+        self._webhook_tokens.clear()
         account = await self._accounts.add(
             team_id=ctx.team_id,
             enterprise_id=ctx.enterprise_id,
@@ -112,7 +128,9 @@ class Workspace:
             default_service_sid=setup.default_service_sid,
             added_by=ctx.user_id,
             make_default=setup.make_default or None,
+            webhook_token=webhook_token,
         )
+        self._webhook_tokens.clear()  # again: a webhook may have read the old ones meanwhile
         checked = (
             f"twilio_name={info.friendly_name[:60]!r}" if info is not None else "not checked with Twilio"
         )
@@ -129,12 +147,20 @@ class Workspace:
         )
         return AccountAdded(account, info)
 
-    async def _verify(self, setup: AccountSetup, within: float | None) -> AccountInfo:
+    async def _verify(
+        self, setup: AccountSetup, within: float | None, *, for_webhooks: bool = False
+    ) -> AccountInfo:
         creds = Credentials(account_sid=setup.account_sid, secret=setup.secret, api_key_sid=setup.api_key_sid)
         check = self._twilio.verify_account(creds)
         try:
             info = await (asyncio.wait_for(check, within) if within is not None else check)
         except TwilioError as err:
+            if (err.status == 401 or err.code == 20003) and for_webhooks:
+                raise SetupRefused(
+                    f"Twilio rejected the auth token for webhooks (error {err.code or 20003}), so nothing "
+                    "was stored; copy the account's Auth Token again from the Twilio console.",
+                    field="webhook_token",
+                ) from None
             if err.status == 401 or err.code == 20003:
                 what = "API key SID and secret" if setup.api_key_sid else "Account SID and auth token"
                 raise SetupRefused(
@@ -165,6 +191,21 @@ class Workspace:
             )
         return info
 
+    async def webhook_tokens(self, account_sid: str) -> WebhookTokens:
+        """The auth tokens a Twilio webhook naming `account_sid` may be signed with (any workspace).
+
+        Kept for WEBHOOK_TOKENS_TTL seconds; forgotten at once when this process changes an account.
+        """
+        now = time.monotonic()
+        cached = self._webhook_tokens.get(account_sid)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        found = await self._accounts.webhook_tokens(account_sid)
+        if len(self._webhook_tokens) > 1000:
+            self._webhook_tokens = {k: v for k, v in self._webhook_tokens.items() if v[0] > now}
+        self._webhook_tokens[account_sid] = (now + WEBHOOK_TOKENS_TTL, found)
+        return found
+
     async def accounts(self, team_id: str) -> list[StoredAccount]:
         """The workspace's accounts, the default first; never a secret."""
         return await self._accounts.list(team_id)
@@ -175,7 +216,9 @@ class Workspace:
 
     async def remove_account(self, team_id: str, label: str) -> bool:
         """Remove the account called `label`; False when there is none (another one becomes the default)."""
-        return await self._accounts.remove(team_id, label)
+        removed = await self._accounts.remove(team_id, label)
+        self._webhook_tokens.clear()
+        return removed
 
     async def make_default(self, team_id: str, label: str) -> bool:
         """Make the account called `label` the default; False when there is none."""

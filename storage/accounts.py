@@ -13,7 +13,7 @@ from typing import Any
 
 from storage.db import Database, Queries, Row, utc_now
 
-__all__ = ["AccountSecret", "AccountStore", "StoredAccount", "mask_sid"]
+__all__ = ["AccountSecret", "AccountStore", "StoredAccount", "WebhookTokens", "mask_sid"]
 
 # Static SQL only: no statement is assembled from strings at run time.
 _SELECT = (
@@ -25,13 +25,15 @@ _SELECT_LABEL = _SELECT + "WHERE team_id = ? AND label = ?"
 _SELECT_TEAM = _SELECT + "WHERE team_id = ?"
 _INSERT = (
     "INSERT INTO accounts (team_id, enterprise_id, label, account_sid, api_key_sid, secret_enc, "
-    "default_from, default_service_sid, is_default, added_by, added_at, updated_at) VALUES (:team_id, "
-    ":enterprise_id, :label, :account_sid, :api_key_sid, :secret_enc, :default_from, "
-    ":default_service_sid, 0, :added_by, :updated_at, :updated_at) RETURNING id"
+    "webhook_token_enc, default_from, default_service_sid, is_default, added_by, added_at, updated_at) "
+    "VALUES (:team_id, :enterprise_id, :label, :account_sid, :api_key_sid, :secret_enc, "
+    ":webhook_token_enc, :default_from, :default_service_sid, 0, :added_by, :updated_at, :updated_at) "
+    "RETURNING id"
 )
 _UPDATE = (
     "UPDATE accounts SET enterprise_id = :enterprise_id, account_sid = :account_sid, "
-    "api_key_sid = :api_key_sid, secret_enc = :secret_enc, default_from = :default_from, "
+    "api_key_sid = :api_key_sid, secret_enc = :secret_enc, webhook_token_enc = :webhook_token_enc, "
+    "default_from = :default_from, "
     "default_service_sid = :default_service_sid, added_by = :added_by, updated_at = :updated_at "
     "WHERE team_id = :team_id AND label = :label"
 )
@@ -73,6 +75,18 @@ class AccountSecret:
     account_sid: str
     secret: str = field(repr=False)
     api_key_sid: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookTokens:
+    """The auth tokens that may have signed a webhook for one Account SID, from every workspace storing it.
+
+    `stored` is False when no workspace has that account; `tokens` is empty when every one of them was
+    set up with an API key and no auth token for webhooks. `repr()` never shows a token.
+    """
+
+    stored: bool
+    tokens: tuple[str, ...] = field(default=(), repr=False)
 
 
 def _account(row: Mapping[str, Any]) -> StoredAccount:
@@ -117,13 +131,16 @@ class AccountStore:
         added_by: str,
         enterprise_id: str | None = None,
         make_default: bool | None = None,
+        webhook_token: str | None = None,
     ) -> StoredAccount:
         """Store an account, replacing the team's account with the same label.
 
         The label is stored as given (the bot checks and normalises it). The first account of a
         team becomes its default; `make_default=True` moves the default flag to this account in the
-        same transaction. Otherwise the default stays where it is. Raises ValueError for an empty
-        team, label or secret.
+        same transaction. Otherwise the default stays where it is. `webhook_token` is the account's
+        auth token when the secret is an API key's (Twilio signs webhooks with the auth token); it is
+        stored encrypted, and replacing the account without one forgets it. Raises ValueError for an
+        empty team, label or secret.
         """
         if not team_id:
             raise ValueError("A team ID is required to store an account.")
@@ -138,6 +155,11 @@ class AccountStore:
             "account_sid": account_sid,
             "api_key_sid": api_key_sid,
             "secret_enc": self._db.box.encrypt(secret.strip()),
+            "webhook_token_enc": (
+                self._db.box.encrypt(webhook_token.strip())
+                if api_key_sid and webhook_token and webhook_token.strip()
+                else None
+            ),
             "default_from": default_from,
             "default_service_sid": default_service_sid,
             "added_by": added_by,
@@ -195,6 +217,25 @@ class AccountStore:
         )
         return account, creds
 
+    async def webhook_tokens(self, account_sid: str) -> WebhookTokens:
+        """Every auth token stored for `account_sid` in any workspace: what a Twilio webhook is signed with.
+
+        An account set up with its auth token gives that; one set up with an API key gives its webhook
+        token if one was stored. Raises `storage.crypto.WrongKeyError` when a token cannot be decrypted.
+        """
+        rows = await self._db.fetch_all(
+            "SELECT api_key_sid, secret_enc, webhook_token_enc FROM accounts WHERE account_sid = ?",
+            [account_sid],
+        )
+        tokens: list[str] = []
+        for row in rows:
+            sealed = row["secret_enc"] if row["api_key_sid"] is None else row["webhook_token_enc"]
+            if sealed is not None:
+                token = self._db.box.decrypt(str(sealed))
+                if token not in tokens:
+                    tokens.append(token)
+        return WebhookTokens(stored=bool(rows), tokens=tuple(tokens))
+
     async def remove(self, team_id: str, label: str) -> bool:
         """Remove the team's account called `label`; True if it existed.
 
@@ -237,13 +278,18 @@ class AccountStore:
         box = self._db.box
         rotated = 0
         async with self._db.transaction() as tx:
-            rows = await tx.fetch_all("SELECT id, secret_enc FROM accounts ORDER BY id")
+            rows = await tx.fetch_all("SELECT id, secret_enc, webhook_token_enc FROM accounts ORDER BY id")
             for row in rows:
                 # Only if unchanged since read: a secret replaced meanwhile is already under the newest key.
                 rotated += await tx.execute(
                     "UPDATE accounts SET secret_enc = ? WHERE id = ? AND secret_enc = ?",
                     [box.rotate(str(row["secret_enc"])), row["id"], row["secret_enc"]],
                 )
+                if row["webhook_token_enc"] is not None:
+                    rotated += await tx.execute(
+                        "UPDATE accounts SET webhook_token_enc = ? WHERE id = ? AND webhook_token_enc = ?",
+                        [box.rotate(str(row["webhook_token_enc"])), row["id"], row["webhook_token_enc"]],
+                    )
         return rotated
 
 

@@ -152,6 +152,40 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(
+        "0008_live_status",
+        (
+            # An account set up with an API key has no auth token, and Twilio signs webhooks with that
+            # token: it may be given "for webhooks" (encrypted like the secret). Webhooks name the account
+            # by SID alone, across workspaces.
+            "ALTER TABLE accounts ADD COLUMN webhook_token_enc TEXT",
+            "CREATE INDEX accounts_by_sid ON accounts (account_sid)",
+            # One row per message the bot announced: where its card and the log copy are, the newest
+            # status Twilio reported (status_rank orders them; it only grows), and the one last shown.
+            """
+            CREATE TABLE message_cards (
+                message_sid TEXT PRIMARY KEY,
+                team_id TEXT NOT NULL,
+                account_sid TEXT NOT NULL,
+                account_label TEXT NOT NULL,
+                channel_id TEXT,
+                card_ts TEXT,
+                log_channel_id TEXT,
+                log_ts TEXT,
+                via_response_url INTEGER NOT NULL DEFAULT 0 CHECK (via_response_url IN (0, 1)),
+                status TEXT NOT NULL,
+                status_rank INTEGER NOT NULL,
+                error_code INTEGER,
+                status_at TEXT NOT NULL,
+                shown_status TEXT,
+                card_json TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX message_cards_open ON message_cards (created_at) WHERE status_rank < 4",
+        ),
+    ),
+    Migration(
         "0010_slack_installations",
         (
             # One row per workspace (or per Enterprise Grid org for an org-wide install) that installed

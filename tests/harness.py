@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -303,9 +304,14 @@ async def start_stack(
     clock: SimClock | None = None,
     bot_clock: Callable[[], datetime] | None = None,
     with_account: bool = True,
+    live_status: bool = False,
     **settings: Any,
 ) -> Stack:
-    """Start Twilio and Slack simulators and the real bot server wired to them."""
+    """Start Twilio and Slack simulators and the real bot server wired to them.
+
+    `live_status=True` sets PUBLIC_URL to the bot's own loopback address (a port chosen up front), so
+    creates carry StatusCallback and Twilio's callbacks reach the bot.
+    """
     sim_clock = clock or SimClock(datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
     twilio = TwilioSimulator(sim_clock)
     twilio_url = await twilio.start()
@@ -316,6 +322,10 @@ async def start_stack(
     bot_token = "xoxb-test-" + secrets.token_hex(8)
     slack = SlackSimulator(signing_secret=signing_secret, bot_token=bot_token)
     await slack.start()
+    port = 0
+    if live_status:
+        port = free_port()
+        settings.setdefault("public_url", f"http://127.0.0.1:{port}")
     config = Settings(
         slack_signing_secret=signing_secret,
         slack_bot_token=bot_token,
@@ -324,13 +334,31 @@ async def start_stack(
         database_path=db_path,
         **settings,
     )
-    runner, bot_url = await start_server(config, host="127.0.0.1", port=0, clock=bot_clock or sim_clock.now)
+    runner, bot_url = await start_server(
+        config, host="127.0.0.1", port=port, clock=bot_clock or sim_clock.now
+    )
     slack.set_bot_url(f"{bot_url}/slack/events")
     stack = Stack(slack, twilio, runner, bot_url, config, token, signing_secret, bot_token, other_token)
     await stack.settle()  # start-up recovery
     if with_account:
         await stack.add_account()
     return stack
+
+
+def free_port() -> int:
+    """A loopback port free right now (bound, read, closed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def restart_bot(stack: Stack, *, clock: Callable[[], datetime]) -> None:
+    """Stop the bot (draining its work) and start it again on the same port, database and simulators."""
+    await stack.runner.cleanup()
+    port = int(stack.bot_url.rsplit(":", 1)[1])
+    stack.runner, stack.bot_url = await start_server(stack.settings, host="127.0.0.1", port=port, clock=clock)
+    await stack.settle()  # start-up recovery and the refresh of live cards
 
 
 async def stop_stack(stack: Stack) -> None:

@@ -128,3 +128,34 @@ def test_wrk_report_is_parsed() -> None:
     assert result.sent_at == {0: 100.0, 1: 100.2, 2: 100.5}
     with pytest.raises(ValueError):
         parse_wrk_output("no report here", 3, 2)
+
+
+def test_the_live_status_plan_sends_four_reports_per_message_one_out_of_order_or_twice() -> None:
+    """Each message gets queued, sent, delivered and one duplicate or late report, in bursts or waves."""
+    from benchmarks.live_status import callback_plan
+
+    sids = [f"SM{i:032x}" for i in range(6)]
+    for bursts in (True, False):
+        plan = callback_plan(sids, bursts=bursts)
+        assert len(plan) == 4 * len(sids)
+        for sid in sids:
+            statuses = [status for s, status in plan if s == sid]
+            assert sorted(set(statuses)) == ["delivered", "queued", "sent"]
+            assert len(statuses) == 4
+    assert [s for s, _ in callback_plan(sids)[:4]] == [sids[0]] * 4
+
+
+def test_the_live_status_check_finds_close_updates_and_cards_left_behind() -> None:
+    """Gaps are per card; a card whose text is not delivered counts as not final."""
+    from benchmarks.live_status import check_updates
+
+    updates = [["1.1", 10.0, True], ["1.1", 12.5, True], ["2.2", 11.0, True], ["2.2", 11.5, True]]
+    messages = [
+        ["1.1", ["bench-live-000000"], "Message sent to +1: delivered (SM1)"],
+        ["2.2", ["bench-live-000001"], "Message sent to +1: sent (SM2)"],
+    ]
+    tokens = {"bench-live-000000": "SM1", "bench-live-000001": "SM2"}
+    found = check_updates(updates, messages, tokens)
+    assert found["min_gap_s"] == 0.5
+    assert found["cards_not_final"] == 1
+    assert found["max_updates_per_card"] == 2

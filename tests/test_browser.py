@@ -3,8 +3,8 @@
 One walk through the page as a person would take it: slash commands with completion, every Twilio
 form (send, schedule, list, fetch, cancel, delete, setup) and inline field errors, the card buttons
 (Refresh, Cancel and Delete with their confirm dialogs, Next page, Edit and try again), ephemeral
-answers, text that must show literally, the private channel the bot is not in, and a member who may
-not run setup.
+answers, text that must show literally, the private channel the bot is not in (its card not live), a
+card that turns delivered by itself, and a member who may not run setup.
 The page must log no errors and the Slack simulator must have seen nothing real Slack would refuse.
 
 Without Chromium or the playwright package the test skips and says why, except in CI (`CI=true`).
@@ -301,6 +301,7 @@ def _walk(page: Page, pg: Playground) -> None:
     expect(sent.locator(".slack-date").first).to_have_text(re.compile(r"\d:\d\d"))  # <!date^…> as a time
     sent_sid = SID.search(sent.inner_text())
     assert sent_sid
+    posted_as = sent.get_attribute("data-edited")
 
     # The private channel the bot is not in: the card comes through response_url; text stays literal.
     page.locator(f'.channel-link[data-channel-id="{PRIVATE}"]').click()
@@ -311,9 +312,18 @@ def _walk(page: Page, pg: Playground) -> None:
     expect(private).to_contain_text("<!channel> & <b>hi</b>")
     expect(private.locator(".mention.broadcast")).to_have_count(0)
     expect(private).to_contain_text("/invite")
+    expect(private).to_contain_text("not live")
     private_sid = SID.search(private.inner_text())
     assert private_sid
     page.locator(f'.channel-link[data-channel-id="{GENERAL}"]').click()
+
+    # Live status: the playground's PUBLIC_URL is the bot, so Twilio's callbacks redraw the card in
+    # place, queued → sent → delivered (3 s after sending), without anyone clicking. (The private
+    # text, sent just after, has left by then too: the list below finds both.)
+    expect(sent).to_contain_text("delivered")
+    expect(sent).to_contain_text("Status updated")
+    assert sent.get_attribute("data-edited") != posted_as
+    assert SID.search(sent.inner_text()) and SID.search(sent.inner_text()).group(0) == sent_sid.group(0)
 
     # (c) The schedule form: a bad number is flagged on its field; fixed, the card arrives.
     modal = open_modal(page, "/twilio schedule", "twilio_schedule")
@@ -338,7 +348,7 @@ def _walk(page: Page, pg: Playground) -> None:
     click_and_wait_update(scheduled, "cancel_message", confirm=True)
     expect(scheduled).to_contain_text("canceled")
 
-    # (b) Refresh until Twilio reports delivery (3 s after sending).
+    # (b) Refresh still works on a live card: it asks Twilio again (delivered by now).
     def refreshed_to_delivered() -> bool:
         click_and_wait_update(sent, "refresh_message")
         return "delivered" in sent.inner_text()

@@ -138,6 +138,7 @@ async def test_add_with_api_key_verifies_with_the_key(
     result = await asyncio.to_thread(_add, env, "--api-key", KEY_SID, token=API_SECRET)
     assert result.code == 0, result.err
     assert API_SECRET not in result.out + result.err
+    assert "status callbacks for this account will be refused" in result.out
 
 
 async def test_wrong_token_is_explained_and_nothing_is_stored(
@@ -279,3 +280,46 @@ def test_on_a_terminal_the_token_is_read_with_a_hidden_prompt(
     assert code == 0, err.getvalue()
     assert prompts == ["Twilio auth token (hidden): "]
     assert TOKEN not in out.getvalue() + err.getvalue()
+
+
+async def test_add_with_api_key_takes_an_auth_token_for_webhooks(
+    sim_env: tuple[TwilioSimulator, dict[str, str]],
+) -> None:
+    """--webhook-token reads the auth token from the next stdin line, checks it and stores it encrypted."""
+    _, env = sim_env
+    argv = ["add", "--team", TEAM, "--label", "main", "--sid", SID, "--api-key", KEY_SID, "--webhook-token"]
+    result = await asyncio.to_thread(run_accounts, argv, env, f"{API_SECRET}\n{TOKEN}\n")
+    assert result.code == 0, result.err
+    assert TOKEN not in result.out + result.err and API_SECRET not in result.out + result.err
+    assert "will be refused" not in result.out
+
+    db = await Database.open(env["DATABASE_PATH"], secret_keys=OLD_KEY)
+    try:
+        found = await AccountStore(db).webhook_tokens(SID)
+    finally:
+        await db.close()
+    assert found.tokens == (TOKEN,)
+
+
+async def test_a_wrong_webhook_token_is_refused_and_nothing_stored(
+    sim_env: tuple[TwilioSimulator, dict[str, str]],
+) -> None:
+    """A webhook token Twilio rejects exits 1 with a sentence; no account is stored."""
+    _, env = sim_env
+    argv = ["add", "--team", TEAM, "--label", "main", "--sid", SID, "--api-key", KEY_SID, "--webhook-token"]
+    result = await asyncio.to_thread(run_accounts, argv, env, f"{API_SECRET}\nnot-the-token-0000\n")
+    assert result.code == 1
+    assert "auth token for webhooks" in result.err
+    listed = await asyncio.to_thread(run_accounts, ["list", "--team", TEAM], env)
+    assert "has no Twilio accounts yet" in listed.out + listed.err
+
+
+def test_webhook_token_without_an_api_key_is_a_usage_error(env: dict[str, str]) -> None:
+    """An account added with its auth token already checks webhooks with it: the flag is refused."""
+    result = run_accounts(
+        ["add", "--team", TEAM, "--label", "main", "--sid", SID, "--webhook-token", "--no-verify"],
+        env,
+        stdin=f"{TOKEN}\n{TOKEN}\n",
+    )
+    assert result.code == 2
+    assert "--webhook-token goes with --api-key" in result.err

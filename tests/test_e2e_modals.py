@@ -129,6 +129,32 @@ async def test_setup_form_with_right_credentials_stores_a_verified_account(stack
     assert stack.twilio_token not in repr(stack.slack.calls) + repr(stack.slack.ephemerals)
 
 
+async def test_setup_form_with_an_api_key_keeps_the_auth_token_for_webhooks(make_stack: StackFactory) -> None:
+    """An API key with the Auth Token beside it: calls use the key, webhooks are checked with the token."""
+    stack = await make_stack(with_account=False)
+    key_sid, key_secret = "SK" + "7" * 32, "key-secret-0123456789abcdef"
+    stack.twilio.add_sandbox_account(stack.twilio_token)
+    stack.twilio.add_account(
+        SANDBOX_ACCOUNT_SID, stack.twilio_token, api_keys={key_sid: key_secret}, numbers=(DEFAULT_FROM,)
+    )
+    view = await _form(stack, "setup")
+    await stack.submit(
+        view["id"],
+        {
+            "account_sid": SANDBOX_ACCOUNT_SID,
+            "auth_token": stack.twilio_token,
+            "api_key_sid": key_sid,
+            "api_secret": key_secret,
+        },
+    )
+    assert view["id"] not in stack.slack.views
+    (account,) = await stack.runtime.stores.accounts.list("T0PLAYGRND")
+    assert account.api_key_sid == key_sid
+    tokens = await stack.runtime.stores.accounts.webhook_tokens(SANDBOX_ACCOUNT_SID)
+    assert tokens.tokens == (stack.twilio_token,)
+    assert stack.twilio_token not in repr(stack.slack.calls)
+
+
 async def test_setup_form_with_a_wrong_token_stores_nothing(make_stack: StackFactory) -> None:
     """A wrong token is reported on the token field; no account is stored."""
     stack = await make_stack(with_account=False)

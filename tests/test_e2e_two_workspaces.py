@@ -17,6 +17,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from harness import OTHER_ACCOUNT_SID, Stack, card_text, start_stack, stop_stack
+from twilio.request_validator import RequestValidator
 
 from bot.sandbox.slack import CLIENT_ID, CLIENT_SECRET, TEAM_ID, Team
 from bot.sandbox.twilio import SANDBOX_ACCOUNT_SID
@@ -27,9 +28,14 @@ OTHER_FROM = "+15550000001"
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    """The bot in OAuth mode; the simulator's own team and a second one, neither installed in the bot."""
+    """The bot in OAuth mode, live status on; the simulator's team and a second one, neither installed."""
     running = await start_stack(
-        tmp_path / "bot.db", with_account=False, slack_client_id=CLIENT_ID, slack_client_secret=CLIENT_SECRET
+        tmp_path / "bot.db",
+        with_account=False,
+        live_status=True,
+        status_update_interval=0.2,
+        slack_client_id=CLIENT_ID,
+        slack_client_secret=CLIENT_SECRET,
     )
     running.slack.oauth_redirect_url = f"{running.bot_url}/slack/oauth_redirect"
     try:
@@ -251,3 +257,34 @@ async def test_a_rotating_token_is_refreshed_before_it_expires(
     last = [c for c in stack.slack.calls if c.method not in ("response_url", "oauth.v2.access")][-1]
     assert last.ok and last.team_id == second.id
     assert not any(NOT_INSTALLED in t for t in _texts(stack, second))
+
+
+async def test_a_status_callback_redraws_the_card_with_its_workspaces_token(
+    stack: Stack, browser: aiohttp.ClientSession
+) -> None:
+    """Twilio's report for the second team's message: its card is updated with the second team's token."""
+    _, second = await two_teams(stack, browser)
+    await command(stack, second, "send +15551234567 live in the second team")
+    (created,) = stack.twilio.creates()
+    sid = created.message_sid
+    assert sid is not None
+    form = {
+        "AccountSid": OTHER_ACCOUNT_SID,
+        "MessageSid": sid,
+        "MessageStatus": "delivered",
+        "To": "+15551234567",
+        "From": OTHER_FROM,
+    }
+    url = f"{stack.settings.public_url}/twilio/status"
+    signature = RequestValidator(stack.other_token).compute_signature(url, form)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{stack.bot_url}/twilio/status", data=form, headers={"X-Twilio-Signature": signature}
+        ) as resp,
+    ):
+        assert resp.status == 204
+    await stack.settle()
+    (update,) = stack.slack.calls_to("chat.update")
+    assert update.ok and update.team_id == second.id and update.args["channel"] == second.general_id
+    assert "delivered" in card_text(stack.slack.messages(second.general_id)[-1])

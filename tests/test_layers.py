@@ -49,6 +49,9 @@ LAYERS = [
     pytest.param(("bot", "operations"), _NO_SLACK, id="bot/operations"),
     pytest.param(("bot", "workspace"), _NO_SLACK, id="bot/workspace"),
     pytest.param(("bot", "services"), _NO_SLACK, id="bot/services"),
+    pytest.param(("bot", "status"), (*_NO_SLACK, "aiohttp", "bot.twilio.client"), id="bot/status"),
+    # The Twilio door, like the Slack one, sees services only.
+    pytest.param(("bot", "webhooks"), (*_NO_SLACK, "storage", "bot.twilio.client"), id="bot/webhooks"),
     pytest.param(("bot", "installs"), _NO_SLACK, id="bot/installs"),
     pytest.param(("bot", "home"), _NO_SLACK, id="bot/home"),
     # Pure rules: nothing of ours outside bot.core, and no I/O libraries.

@@ -639,13 +639,30 @@ def test_setup_with_api_key_and_defaults() -> None:
     assert sub.default_from == "whatsapp:+15557654321"
     assert sub.default_service_sid == SERVICE
     assert sub.make_default is True
+    assert sub.webhook_token is None
+
+
+def test_setup_with_an_api_key_keeps_the_auth_token_for_webhooks_only() -> None:
+    """With an API key, an Auth Token given too is the webhook token; the key's secret stays the secret."""
+    values = submit(
+        form("setup", ()),
+        account_sid=ACCOUNT_SID,
+        auth_token=TOKEN,
+        api_key_sid=KEY_SID,
+        api_secret="abcdefghijklmnopqrstuvwxyz012345",
+    )
+    sub = parse("setup", values, ONE)
+    assert sub.api_key_sid == KEY_SID
+    assert sub.secret == "abcdefghijklmnopqrstuvwxyz012345"
+    assert sub.webhook_token == TOKEN
+    assert TOKEN not in repr(sub)
 
 
 @pytest.mark.parametrize(
     ("changes", "fields"),
     [
         ({}, {"auth_token"}),
-        ({"auth_token": TOKEN, "api_key_sid": KEY_SID, "api_secret": TOKEN}, {"auth_token"}),
+        ({"auth_token": "short", "api_key_sid": KEY_SID, "api_secret": TOKEN}, {"auth_token"}),
         ({"api_key_sid": KEY_SID}, {"api_secret"}),
         ({"api_secret": TOKEN}, {"api_key_sid"}),
         ({"api_key_sid": "SK123", "api_secret": TOKEN}, {"api_key_sid"}),
@@ -659,7 +676,7 @@ def test_setup_with_api_key_and_defaults() -> None:
     ],
 )
 def test_setup_invalid_field(changes: dict[str, Any], fields: set[str]) -> None:
-    """Exactly one of token or key+secret, valid SIDs, a valid label, and each error on its block."""
+    """A token or key+secret, valid SIDs, a valid label, and each error on its block."""
     values = submit(form("setup", ()), **{"account_sid": ACCOUNT_SID, **changes})
     errors = errors_of("setup", values, ())
     assert set(errors) == fields

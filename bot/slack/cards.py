@@ -22,6 +22,7 @@ from bot.core.rules import check_account_label
 from bot.home import sparkline
 from bot.slack.modals import CALLBACKS, PREFILL_KEYS
 from bot.slack.text import code, cut, literal, one_line, safe, slack_date, who
+from bot.twilio.errors import hint_for
 from bot.twilio.models import Message, MessagePage
 from bot.workspace import mask_sid
 
@@ -379,11 +380,13 @@ def message_card(
     operation: Operation,
     note: str | None = None,
     send_at: datetime | None = None,
+    changed_at: datetime | None = None,
 ) -> Card:
     """One message: who asked, To/From, status, SID, segments, price, time, Twilio's error, the body, buttons.
 
     `send_at` is the scheduled time (Twilio's message JSON does not carry it). `note` is plain words and is
-    escaped. "Cancel" appears only while the message is scheduled.
+    escaped. "Cancel" appears only while the message is scheduled. `changed_at` is when the status last
+    changed, for a card kept live by Twilio's status callbacks.
     """
     header = _HEADERS.get(operation, "Message")
     fields = [f"*To*\n{safe(msg.to, 200) or '—'}"]
@@ -415,7 +418,7 @@ def message_card(
     ]
     if msg.error_code is not None or msg.error_message:
         code_text = f" {msg.error_code}" if msg.error_code is not None else ""
-        detail = safe(msg.error_message or "no details given", 1000)
+        detail = safe(msg.error_message or hint_for(msg.error_code) or "no details given", 1000)
         more = (
             f" <https://www.twilio.com/docs/api/errors/{msg.error_code}|What this means>"
             if msg.error_code is not None
@@ -427,7 +430,8 @@ def message_card(
     prefix = "*Body*\n"
     body = literal(msg.body, MAX_SECTION - len(prefix)) if msg.body else "_(no text)_"
     blocks.append(_section(prefix + body))
-    blocks.append(_context(f"Twilio account *{safe(account_label, 80)}*"))
+    live = f"Status updated {_date_text(changed_at)}" if changed_at is not None else ""
+    blocks.append(_context(f"Twilio account *{safe(account_label, 80)}*", live))
 
     value = _message_value(msg.sid, account_label)
     if value is not None:
@@ -660,10 +664,25 @@ def history_card(entries: Sequence[AuditEntry]) -> Card:
     return Card(text=f"Recent Twilio activity: {shown} entries.", blocks=tuple(blocks))
 
 
+LIVE_ON = "Message cards update by themselves as Twilio reports delivery (live status is on)."
+LIVE_OFF = (
+    "Message cards show the status Twilio gave when they were posted; press Refresh status for news. "
+    "To have them update by themselves, an admin sets PUBLIC_URL to the bot's public address "
+    "(README: Live delivery status)."
+)
+
+
 def help_card(
-    usage: Mapping[str, str], descriptions: Mapping[str, str], *, unknown: str | None = None
+    usage: Mapping[str, str],
+    descriptions: Mapping[str, str],
+    *,
+    unknown: str | None = None,
+    live_status: bool | None = None,
 ) -> Card:
-    """Every subcommand with its usage line and what it does; `unknown` is a subcommand we did not know."""
+    """Every subcommand with its usage line and what it does; `unknown` is a subcommand we did not know.
+
+    `live_status` adds whether cards update by themselves, and how to turn that on.
+    """
     head = [_header("Twilio commands")]
     if unknown is not None:
         head.append(_section(f"There is no {code(f'/twilio {unknown}', 80)} command. These are:"))
@@ -680,7 +699,8 @@ def help_card(
         return [
             _divider(),
             _context(
-                "A command without its required parts opens a form. Numbers: +15551234567 or whatsapp:+1…"
+                "A command without its required parts opens a form. Numbers: +15551234567 or whatsapp:+1…",
+                "" if live_status is None else (LIVE_ON if live_status else LIVE_OFF),
             ),
             _actions(
                 [

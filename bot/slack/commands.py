@@ -121,7 +121,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         if isinstance(parsed, HelpCommand):
             unknown = parsed.topic if parsed.topic not in USAGE else None
             deps.meter.command(first_word, "unknown" if unknown and first_word != "help" else "ok")
-            card = cards.help_card(USAGE, DESCRIPTIONS, unknown=unknown)
+            card = cards.help_card(USAGE, DESCRIPTIONS, unknown=unknown, live_status=deps.status.enabled)
             await ack(text=card.text, blocks=list(card.blocks))
             return
         if isinstance(parsed, SetupCommand | LogChannelCommand):

@@ -29,6 +29,10 @@ INVITE_HINT = (
     "I am not a member of this channel, so this card came through the command's reply link. "
     "Invite me with `/invite @Twilio Bridge` to keep the team log here."
 )
+NOT_LIVE_HINT = (
+    "Its status is not live: a card sent this way cannot be changed later, so press Refresh status to see "
+    "where the message is."
+)
 
 
 class Turn:
@@ -88,8 +92,12 @@ class Delivery:
         *,
         response_url: str | None = None,
         user_id: str | None = None,
+        fallback_note: str | None = None,
     ) -> str | None:
-        """Post `card` to `channel`; returns the message ts, or None when it went by response_url."""
+        """Post `card` to `channel`; returns the message ts, or None when it went by response_url.
+
+        `fallback_note` is added to the card when it has to go through the response_url.
+        """
         if channel:
             try:
                 async with self._lock(channel):
@@ -104,7 +112,8 @@ class Delivery:
                     raise
                 log.info("cannot post to %s (%s); falling back to response_url", channel, error)
         if response_url:
-            await self.respond(response_url, card, note=INVITE_HINT if channel else None, ephemeral=False)
+            note = " ".join(n for n in (INVITE_HINT if channel else None, fallback_note) if n) or None
+            await self.respond(response_url, card, note=note, ephemeral=False)
             return None
         if user_id and channel:
             await client.chat_postEphemeral(

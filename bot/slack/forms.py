@@ -270,16 +270,17 @@ def _parse_setup(form: _Form, region: str) -> AccountSetup | None:
     key_secret = _text(form.values, "api_secret")
     secret: str | None = None
     api_key_sid: str | None = None
-    if token is not None and (key_raw is not None or key_secret is not None):
-        form.fail("auth_token", "Give either the Auth Token or an API Key SID with its secret, not both.")
-    elif token is not None:
+    webhook_token: str | None = None
+    if token is not None and not _SECRET_SHAPE.fullmatch(token.strip()):
+        form.fail(
+            "auth_token",
+            "That does not look like an Auth Token: paste the 32 characters from Twilio's console.",
+        )
+    elif token is not None and key_raw is None and key_secret is None:
         secret = token.strip()
-        if not _SECRET_SHAPE.fullmatch(secret):
-            form.fail(
-                "auth_token",
-                "That does not look like an Auth Token: paste the 32 characters from Twilio's console.",
-            )
-    elif key_raw is not None or key_secret is not None:
+    if key_raw is not None or key_secret is not None:
+        # With an API key, the Auth Token is optional and kept only to check Twilio's webhook signatures.
+        webhook_token = token.strip() if token is not None else None
         api_key_sid = form.sid("api_key_sid", key_raw, "api_key")
         if key_raw is None:
             form.fail("api_key_sid", "Enter the API Key SID (SK…) that goes with this secret.")
@@ -291,7 +292,7 @@ def _parse_setup(form: _Form, region: str) -> AccountSetup | None:
                 form.fail(
                     "api_secret", "That does not look like an API Secret: paste it as Twilio showed it."
                 )
-    else:
+    elif token is None:
         form.fail("auth_token", "Enter the Auth Token, or an API Key SID and its secret below.")
     default_from = form.phone("default_from", _text(form.values, "default_from"), region, "from")
     default_service = form.sid("default_service", _text(form.values, "default_service"), "service")
@@ -305,6 +306,7 @@ def _parse_setup(form: _Form, region: str) -> AccountSetup | None:
         default_from=str(default_from) if default_from is not None else None,
         default_service_sid=default_service,
         make_default=_checked(form.values, "make_default"),
+        webhook_token=webhook_token,
     )
 
 

@@ -439,7 +439,12 @@ def _setup_blocks(accounts: Sequence[StoredAccount], prefill: Mapping[str, str])
             initial=prefill.get("account_sid"),
             placeholder="AC0123456789abcdef0123456789abcdef",
         ),
-        _text_input("auth_token", "Auth Token", optional=True),
+        _text_input(
+            "auth_token",
+            "Auth Token",
+            optional=True,
+            hint="With an API key below, optional: kept only to check Twilio's status callbacks.",
+        ),
         _text_input(
             "api_key_sid", "API Key SID", initial=prefill.get("api_key_sid"), placeholder="SK…", optional=True
         ),

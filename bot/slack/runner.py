@@ -34,9 +34,10 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.slack import cards
 from bot.slack.cards import Card
-from bot.slack.delivery import Delivery, Turn
+from bot.slack.delivery import NOT_LIVE_HINT, Delivery, Turn
 from bot.slack.modals import prefill_from_command
 from bot.slack.permissions import Permissions
+from bot.status import LiveStatus
 from bot.tasks import TaskTracker
 from bot.twilio.errors import TwilioError
 from bot.workspace import Workspace
@@ -68,6 +69,7 @@ class SlackDeps:
     clock: Callable[[], datetime]
     delivery: Delivery
     permissions: Permissions
+    status: LiveStatus
     installs: Installs
     home: Home
     meter: Meter = NO_METER
@@ -91,6 +93,7 @@ class SlackDeps:
             services.clock,
             delivery,
             permissions,
+            services.status,
             services.installs,
             services.home,
             meter,
@@ -147,14 +150,31 @@ async def tell_user(deps: SlackDeps, client: AsyncWebClient, where: Where, card:
         await client.chat_postMessage(channel=where.user_id, text=card.text, blocks=list(card.blocks))
 
 
+@dataclass(frozen=True)
+class Posted:
+    """Where a card went: its ts in the channel (None: through the response_url) and its log copy's."""
+
+    ts: str | None
+    log_channel: str | None = None
+    log_ts: str | None = None
+
+
 async def publish(
-    deps: SlackDeps, client: AsyncWebClient, ctx: Context, where: Where, card: Card, *, mirror: bool = True
-) -> None:
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    ctx: Context,
+    where: Where,
+    card: Card,
+    *,
+    mirror: bool = True,
+    fallback_note: str | None = None,
+) -> Posted:
     """Put a result card in the channel (or update the card a button was on), and mirror it to the log.
 
     `mirror=False` for views that change nothing (Refresh, Next page): the log channel is a record of
     operations, and a copy per click would bury them.
     """
+    ts: str | None = where.message_ts
     if where.message_ts and where.channel_id:
         await deps.delivery.update(
             client, where.channel_id, where.message_ts, card, response_url=where.response_url
@@ -164,18 +184,25 @@ async def publish(
         if turn is not None:
             await turn.wait()
         try:
-            await deps.delivery.post(
-                client, where.channel_id, card, response_url=where.response_url, user_id=where.user_id
+            ts = await deps.delivery.post(
+                client,
+                where.channel_id,
+                card,
+                response_url=where.response_url,
+                user_id=where.user_id,
+                fallback_note=fallback_note,
             )
         finally:
             if turn is not None:
                 turn.done()
     log_channel = await deps.workspace.log_channel(ctx.team_id) if mirror else None
+    log_ts: str | None = None
     if log_channel and log_channel != where.channel_id:
         try:
-            await deps.delivery.post(client, log_channel, card)
+            log_ts = await deps.delivery.post(client, log_channel, card)
         except SlackApiError as err:
             log.warning("could not mirror to the log channel: %s", err.response.get("error"))
+    return Posted(ts, log_channel if log_ts else None, log_ts)
 
 
 async def run(
@@ -241,8 +268,13 @@ async def _run(
                 send_at=result.send_at,
                 note=result.note,
             )
-            await publish(deps, client, ctx, where, card)
+            live = deps.status.enabled
+            posted = await publish(
+                deps, client, ctx, where, card, fallback_note=NOT_LIVE_HINT if live else None
+            )
             await ops.card_posted(key)
+            if live:
+                await _follow(deps, result, where, posted)
         elif isinstance(cmd, ListCommand):
             try:
                 page, account = await ops.list(ctx, cmd, page_uri=page_uri)
@@ -282,6 +314,7 @@ async def _run(
             account = await ops.delete(ctx, cmd)
             card = cards.deleted_card(cmd.sid, requested_by=ctx.user_id, account_label=account.label)
             await publish(deps, client, ctx, where, card)
+            await deps.status.forget(cmd.sid)  # a late report must not draw the message back
         return "ok"
     except OperationError as err:
         await tell_user(
@@ -310,6 +343,21 @@ async def _run(
         except Exception:
             log.exception("could not tell the user either")
         return "error"
+
+
+async def _follow(deps: SlackDeps, result: Sent, where: Where, posted: Posted) -> None:
+    """Tell live status where the card went, so Twilio's reports can redraw it; never fails the command."""
+    try:
+        await deps.status.posted(
+            result.message.sid,
+            shown_status=result.message.status,
+            channel_id=where.channel_id,
+            card_ts=posted.ts,
+            log_channel_id=posted.log_channel,
+            log_ts=posted.log_ts,
+        )
+    except Exception:
+        log.exception("could not note where the card of %s went: it will not update", result.message.sid)
 
 
 async def _twilio_failed(

@@ -134,6 +134,8 @@ def _setup_block(err: SetupRefused, setup: AccountSetup) -> str:
     """The setup form's input a refusal belongs under."""
     if err.field == "secret":
         return "api_secret" if setup.api_key_sid else "auth_token"
+    if err.field == "webhook_token":
+        return "auth_token"
     return "label" if err.field == "label" else "account_sid"
 
 

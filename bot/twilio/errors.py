@@ -72,6 +72,21 @@ HINTS: Mapping[int, str] = {
         "Twilio does not know that Messaging Service for this account; check the MG… SID with --service "
         "or ask an admin to update the account's default service."
     ),
+    # Delivery errors: they come with a message's undelivered or failed status, not with an API answer.
+    30001: "Twilio's queue for this sender overflowed, so the message was dropped; send it again later.",
+    30002: "The Twilio account was suspended between sending and delivery; an admin should check it.",
+    30003: (
+        "The recipient's phone could not be reached (switched off, out of coverage, or the number is "
+        "no longer in service)."
+    ),
+    30004: "The recipient's carrier blocked the message (the number may be blocked from receiving texts).",
+    30005: "The recipient's number is unknown to its carrier: it may not exist any more; check it.",
+    30006: "The number is a landline or cannot receive texts, so the message could not be delivered.",
+    30007: (
+        "The carrier filtered the message as likely spam; register the sender (A2P 10DLC or toll-free "
+        "verification) or change the text."
+    ),
+    30008: "The carrier could not deliver the message and gave no reason; try again later.",
     30409: (
         "Only a message that is still scheduled can be canceled; this one has already been sent or canceled."
     ),

@@ -1,0 +1,160 @@
+"""The Twilio door: webhooks Twilio POSTs to the bot, each checked before anything is read out of it.
+
+`verified_twilio_form` is the one check every Twilio webhook goes through: a form body of at most
+64 KB, signed (`X-Twilio-Signature`) with the auth token of a stored account named by its `AccountSid`,
+over PUBLIC_URL + path + query (or the URL as received when PUBLIC_URL is unset). Anything else gets
+403 (or 413/400 for a body that is too big or not a form) and nothing is done. Handlers stay thin:
+check, parse, call a service, answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from bot.services import Services
+from bot.status import StatusReport, parse_status_report
+from bot.twilio.signature import SIGNATURE_HEADER, validate
+from bot.workspace import mask_sid
+
+__all__ = [
+    "MAX_WEBHOOK_BODY",
+    "STATUS_PATH",
+    "VerifiedForm",
+    "add_routes",
+    "twilio_status",
+    "use_services",
+    "verified_twilio_form",
+    "webhook_url",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_WEBHOOK_BODY: Final = 64 * 1024
+STATUS_PATH: Final = "/twilio/status"
+SERVICES: web.AppKey[Services] = web.AppKey("twilio_webhook_services", Services)
+PUBLIC_URL: web.AppKey[str] = web.AppKey("twilio_webhook_public_url", str)
+
+_ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
+_FORM = "application/x-www-form-urlencoded"
+# Accounts whose webhooks were refused for want of an auth token: said once per app, not per request.
+TOLD_NO_TOKEN: web.AppKey[set[str]] = web.AppKey("twilio_webhook_told_no_token", set)
+
+
+@dataclass(frozen=True)
+class VerifiedForm:
+    """A webhook form Twilio signed for a stored account: its Account SID and its fields (first values)."""
+
+    account_sid: str
+    fields: Mapping[str, str] = field(repr=False)
+
+
+def _text(status: int, sentence: str) -> web.Response:
+    return web.Response(status=status, text=sentence)
+
+
+def webhook_url(request: web.Request, public_url: str | None) -> str:
+    """The URL Twilio signed: PUBLIC_URL + path + query as sent, or the URL as this server received it."""
+    if public_url:
+        return public_url.rstrip("/") + request.raw_path
+    return f"{request.scheme}://{request.host}{request.raw_path}"
+
+
+async def _read_body(request: web.Request) -> bytes | web.Response:
+    too_big = _text(413, f"The body is larger than {MAX_WEBHOOK_BODY // 1024} KB; nothing was done.")
+    declared = request.content_length
+    if declared is not None and declared > MAX_WEBHOOK_BODY:
+        return too_big
+    body = bytearray()
+    async for chunk in request.content.iter_any():  # however the body is split, and without a length
+        body += chunk
+        if len(body) > MAX_WEBHOOK_BODY:
+            return too_big
+    return bytes(body)
+
+
+async def verified_twilio_form(request: web.Request, services: Services) -> VerifiedForm | web.Response:
+    """The request's form if Twilio signed it for a stored account, else the answer to give (403/413/400).
+
+    Checked before anything is stored or posted. The signature is compared in constant time against
+    every auth token stored for the form's AccountSid (several workspaces may store one account), over
+    the PUBLIC_URL that `add_routes` put on the app (or the URL as received). Every Twilio webhook
+    handler starts with it: `form = await verified_twilio_form(request, services)`, and returns `form`
+    when it is a `web.Response`.
+    """
+    body = await _read_body(request)
+    if isinstance(body, web.Response):
+        return body
+    if request.content_type != _FORM:
+        return _text(400, "Twilio webhooks are form posts (application/x-www-form-urlencoded).")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        return _text(400, "The form is not UTF-8 text; nothing was done.")
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        fields.setdefault(name, value)
+    account_sid = fields.get("AccountSid", "")
+    if not signature or not _ACCOUNT_SID.fullmatch(account_sid):
+        return _text(403, "This request is not signed by Twilio for an account set up here.")
+    keys = await services.workspace.webhook_tokens(account_sid)
+    if keys.stored and not keys.tokens:
+        told = request.app.get(TOLD_NO_TOKEN)
+        if told is None or account_sid not in told:
+            if told is not None:
+                told.add(account_sid)
+            log.warning(
+                "refused Twilio webhooks for account %s: it was set up with an API key and no auth token "
+                "for webhooks, so their signatures cannot be checked; add the auth token with /twilio setup "
+                "(or `accounts add --api-key … --webhook-token`)",
+                mask_sid(account_sid),
+            )
+        return _text(403, "This request is not signed by Twilio for an account set up here.")
+    url = webhook_url(request, request.app.get(PUBLIC_URL))
+    # Every stored token is tried, so the time taken says nothing about which one (if any) matched.
+    verdicts = [validate(token, url, pairs, signature) for token in keys.tokens]
+    if not any(verdicts):
+        log.info("refused a Twilio webhook with a wrong signature (account %s)", mask_sid(account_sid))
+        return _text(403, "This request is not signed by Twilio for an account set up here.")
+    return VerifiedForm(account_sid, fields)
+
+
+async def twilio_status(request: web.Request) -> web.Response:
+    """POST /twilio/status: a message's status changed. 204 at once; its card follows (coalesced)."""
+    services = request.app.get(SERVICES)
+    if services is None:
+        return _text(503, "The bot is starting; try again in a moment.")
+    try:
+        form = await verified_twilio_form(request, services)
+        if isinstance(form, web.Response):
+            return form
+        report = parse_status_report(form.account_sid, form.fields)
+        if isinstance(report, str):
+            return _text(400, report)
+        if isinstance(report, StatusReport):
+            await services.status.report(report)
+    except Exception:
+        # The database or the key is at fault, not the request: say so, never with a traceback.
+        log.exception("could not handle a status callback")
+        return _text(503, "The bot could not handle this status report just now; nothing was changed.")
+    return web.Response(status=204)
+
+
+def add_routes(app: web.Application, public_url: str | None) -> None:
+    """Mount the Twilio webhooks on `app`; `use_services` gives them the services once they exist."""
+    if public_url:
+        app[PUBLIC_URL] = public_url
+    app[TOLD_NO_TOKEN] = set()
+    app.router.add_post(STATUS_PATH, twilio_status)
+
+
+def use_services(app: web.Application, services: Services) -> None:
+    """Hand the webhooks the process's services (at start-up, once they are built)."""
+    app[SERVICES] = services
