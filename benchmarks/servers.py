@@ -48,6 +48,31 @@ def _announce(**urls: str) -> None:
     print(json.dumps(urls), flush=True)
 
 
+async def _serve_beside(
+    sim: Any,
+    path: str,
+    found: Handler,
+    clear: Handler,
+    *,
+    extra: dict[str, Handler] | None = None,
+    **urls: str,
+) -> None:
+    """Serve `path` (GET: what was found, DELETE: clear it) and the `extra` GET routes beside the simulator
+    `sim` until a signal, announcing `urls` and the control URL; then stop both."""
+    control = web.Application()
+    for extra_path, handler in (extra or {}).items():
+        control.router.add_get(extra_path, handler)
+    control.router.add_get(path, found)
+    control.router.add_delete(path, clear)
+    runner, control_url = await _serve(control)
+    _announce(**urls, control=control_url)
+    try:
+        await _until_signal()
+    finally:
+        await runner.cleanup()
+        await sim.stop()
+
+
 async def run_twilio() -> None:
     """The Twilio simulator plus `/bench/creates`: [token, HTTP status] for every message create."""
     from bot.sandbox.twilio import SimClock, TwilioSimulator
@@ -80,17 +105,7 @@ async def run_twilio() -> None:
         sim.messages.clear()
         return web.json_response({"ok": True})
 
-    control = web.Application()
-    control.router.add_get("/bench/sids", sids)
-    control.router.add_get("/bench/creates", creates)
-    control.router.add_delete("/bench/creates", clear)
-    runner, control_url = await _serve(control)
-    _announce(url=url, control=control_url)
-    try:
-        await _until_signal()
-    finally:
-        await runner.cleanup()
-        await sim.stop()
+    await _serve_beside(sim, "/bench/creates", creates, clear, extra={"/bench/sids": sids}, url=url)
 
 
 async def run_slack() -> None:
@@ -133,17 +148,9 @@ async def run_slack() -> None:
             stored.clear()
         return web.json_response({"ok": True})
 
-    control = web.Application()
-    control.router.add_get("/bench/updates", updates)
-    control.router.add_get("/bench/cards", cards)
-    control.router.add_delete("/bench/cards", clear)
-    runner, control_url = await _serve(control)
-    _announce(url=url, api_url=sim.api_url, control=control_url)
-    try:
-        await _until_signal()
-    finally:
-        await runner.cleanup()
-        await sim.stop()
+    await _serve_beside(
+        sim, "/bench/cards", cards, clear, extra={"/bench/updates": updates}, url=url, api_url=sim.api_url
+    )
 
 
 async def run_floor() -> None:

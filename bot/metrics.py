@@ -10,7 +10,6 @@ becomes "other": a label never carries a phone number, a SID, a token or whateve
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
@@ -25,6 +24,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot.core.commands import SUBCOMMANDS
+from bot.monitor import LagProbe
 from bot.slack.cards import (
     ACTION_CANCEL,
     ACTION_DELETE,
@@ -341,7 +341,7 @@ def _slack_outcome(response: HttpResponse | None, error: Exception | None) -> st
     return pick(error_name, SLACK_ERRORS) if isinstance(error_name, str) else "http_error"
 
 
-class LagSampler:
+class LagSampler(LagProbe):
     """Feeds the loop-lag histogram: how late a half-second timer fires.
 
     Always on, unlike the 10 ms `LoopMonitor` (BOT_LOOP_MONITOR, for benchmarks): two wake-ups a second
@@ -349,27 +349,12 @@ class LagSampler:
     overlaps a wake-up; a loop that is busy for a sustained period shows in most samples.
     """
 
+    name = "loop lag sampler"
+
     def __init__(self, histogram: Histogram, interval: float = 0.5) -> None:
+        super().__init__(interval)
         self._histogram = histogram
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        """Start sampling on the running loop."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="loop lag sampler")
-
-    async def stop(self) -> None:
-        """Stop sampling."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            started = loop.time()
-            await asyncio.sleep(self.interval)
-            self._histogram.observe(max(loop.time() - started - self.interval, 0.0))
+    def record(self, lag: float) -> None:
+        """Observe one sample (seconds late)."""
+        self._histogram.observe(max(lag, 0.0))

@@ -14,24 +14,23 @@ import math
 from array import array
 
 
-class LoopMonitor:
-    """Samples the loop's lag every `interval` seconds, keeping the latest `capacity` samples."""
+class LagProbe:
+    """Sleeps `interval` seconds over and over and hands `record` how late each wake-up was."""
 
-    def __init__(self, interval: float = 0.01, capacity: int = 65_536) -> None:
+    name = "loop lag probe"
+
+    def __init__(self, interval: float) -> None:
         self.interval = interval
-        self._ring = array("d", bytes(8 * capacity))
-        self._count = 0
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def samples(self) -> int:
-        """How many samples were taken since start (also those the ring has since dropped)."""
-        return self._count
+    def record(self, lag: float) -> None:
+        """Keep one sample (seconds late)."""
+        raise NotImplementedError
 
     def start(self) -> None:
         """Start sampling on the running loop."""
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="loop monitor")
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
         """Stop sampling."""
@@ -41,11 +40,6 @@ class LoopMonitor:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def record(self, lag: float) -> None:
-        """Keep one sample (seconds late), dropping the oldest when the ring is full."""
-        self._ring[self._count % len(self._ring)] = max(lag, 0.0)
-        self._count += 1
-
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         interval = self.interval
@@ -53,6 +47,27 @@ class LoopMonitor:
             started = loop.time()
             await asyncio.sleep(interval)
             self.record(loop.time() - started - interval)
+
+
+class LoopMonitor(LagProbe):
+    """Samples the loop's lag every `interval` seconds, keeping the latest `capacity` samples."""
+
+    name = "loop monitor"
+
+    def __init__(self, interval: float = 0.01, capacity: int = 65_536) -> None:
+        super().__init__(interval)
+        self._ring = array("d", bytes(8 * capacity))
+        self._count = 0
+
+    @property
+    def samples(self) -> int:
+        """How many samples were taken since start (also those the ring has since dropped)."""
+        return self._count
+
+    def record(self, lag: float) -> None:
+        """Keep one sample (seconds late), dropping the oldest when the ring is full."""
+        self._ring[self._count % len(self._ring)] = max(lag, 0.0)
+        self._count += 1
 
     def stats(self, after: int = 0) -> dict[str, float | int]:
         """p50, p99 and max lag in ms over the samples numbered `after` and later (still in the ring).

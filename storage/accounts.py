@@ -6,12 +6,13 @@ Each workspace with accounts has exactly one default (a partial unique index gua
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from storage.db import Database, Queries, Row, utc_now
+from storage.db import Database, Queries, Row, Transaction, utc_now
 
 __all__ = ["AccountSecret", "AccountStore", "StoredAccount", "WebhookTokens", "mask_sid"]
 
@@ -236,6 +237,13 @@ class AccountStore:
                     tokens.append(token)
         return WebhookTokens(stored=bool(rows), tokens=tuple(tokens))
 
+    @contextlib.asynccontextmanager
+    async def _locked(self, team_id: str, label: str) -> AsyncIterator[tuple[Transaction, Row | None]]:
+        """A transaction holding the team's accounts lock, and the account `label` in it (None: none)."""
+        async with self._db.transaction() as tx:
+            await tx.lock(f"accounts:{team_id}")
+            yield tx, await _row(tx, team_id, label)
+
     async def remove(self, team_id: str, label: str) -> bool:
         """Remove the team's account called `label`; True if it existed.
 
@@ -243,9 +251,7 @@ class AccountStore:
         """
         if not label:
             return False
-        async with self._db.transaction() as tx:
-            await tx.lock(f"accounts:{team_id}")
-            row = await _row(tx, team_id, label)
+        async with self._locked(team_id, label) as (tx, row):
             if row is None:
                 return False
             await tx.execute("DELETE FROM accounts WHERE id = ? AND team_id = ?", [row["id"], team_id])
@@ -261,9 +267,7 @@ class AccountStore:
         """Make the team's account called `label` its default; False if there is no such account."""
         if not label:
             return False
-        async with self._db.transaction() as tx:
-            await tx.lock(f"accounts:{team_id}")
-            row = await _row(tx, team_id, label)
+        async with self._locked(team_id, label) as (tx, row):
             if row is None:
                 return False
             await _move_default(tx, team_id, int(row["id"]))

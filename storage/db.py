@@ -125,6 +125,7 @@ class Database(Queries):
     """
 
     box: SecretBox
+    _closed: bool
 
     @classmethod
     async def open(
@@ -177,9 +178,19 @@ class Database(Queries):
         )
 
     @property
-    @abc.abstractmethod
     def closed(self) -> bool:
         """True once `close()` has started."""
+        return self._closed
+
+    async def _migrate_or_close(self) -> None:
+        """Bring a database just opened to the newest schema; close it again if that fails."""
+        from storage.migrations import apply_migrations
+
+        try:
+            await apply_migrations(self)
+        except BaseException:
+            await self.close()
+            raise
 
     @abc.abstractmethod
     def transaction(

@@ -152,8 +152,6 @@ class PostgresDatabase(Database):
         connect_timeout: float = 5.0,
     ) -> PostgresDatabase:
         """See `Database.connect`."""
-        from storage.migrations import apply_migrations
-
         if pool_size < 1:
             raise ValueError(f"The database pool needs at least one connection, not {pool_size}.")
         if statement_timeout <= 0:
@@ -205,16 +203,8 @@ class PostgresDatabase(Database):
             await pool.close()
             raise
         database = cls(pool, box, url)
-        try:
-            await apply_migrations(database)
-        except BaseException:
-            await database.close()
-            raise
+        await database._migrate_or_close()
         return database
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     def _usable(self) -> AsyncConnectionPool[Connection]:
         if self._closed:

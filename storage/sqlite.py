@@ -202,8 +202,6 @@ class SQLiteDatabase(Database):
         key_file: Path | None = None,
     ) -> SQLiteDatabase:
         """See `Database.open`."""
-        from storage.migrations import apply_migrations
-
         memory = str(path) == MEMORY
         db_path = Path(path)
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
@@ -228,16 +226,8 @@ class SQLiteDatabase(Database):
             executor.shutdown(wait=False)
             raise
         database = cls(db_path, box, executor, sdb)
-        try:
-            await apply_migrations(database)
-        except BaseException:
-            await database.close()
-            raise
+        await database._migrate_or_close()
         return database
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     def _connection(self) -> sqlite_utils.Database:
         if self._closed or self._db is None:

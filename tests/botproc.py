@@ -39,6 +39,7 @@ from storage.db import Database
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START_SECONDS = 20.0
+APP_TOKEN = "xapp-1-A0PLAYGRND-1-" + secrets.token_hex(16)  # Slack's app-level token, for Socket Mode
 
 
 def unused_port() -> int:
@@ -86,14 +87,20 @@ class FarEnds:
         await self.twilio.stop()
 
 
-async def start_far_ends() -> FarEnds:
-    """Start the simulators; Twilio's clock follows real time, as the bot's does in another process."""
+async def start_far_ends(*, socket_mode: bool = False) -> FarEnds:
+    """Start the simulators; Twilio's clock follows real time, as the bot's does in another process.
+
+    With `socket_mode` Slack delivers commands only over Socket Mode, to a bot holding APP_TOKEN.
+    """
     twilio = TwilioSimulator(SimClock(datetime.now(UTC), follow_real_time=True))
     await twilio.start()
     token = twilio.add_sandbox_account()
     signing_secret = secrets.token_hex(16)
     bot_token = "xoxb-proc-" + secrets.token_hex(8)
-    slack = SlackSimulator(signing_secret=signing_secret, bot_token=bot_token)
+    app_token = APP_TOKEN if socket_mode else None
+    slack = SlackSimulator(
+        signing_secret=signing_secret, bot_token=bot_token, app_token=app_token, socket_mode=socket_mode
+    )
     await slack.start()
     return FarEnds(slack, twilio, token, signing_secret, bot_token, Fernet.generate_key().decode())
 
@@ -251,6 +258,18 @@ async def hold_a_create(ends: FarEnds, text: str) -> None:
     ack = await ends.slack.slash_command(text)
     assert ack.status == 200, ack
     await until(ends.twilio.wait_held(), what="Twilio to hold the create")
+
+
+async def start_bot_mid_create(ends: FarEnds, db_path: Path, text: str, **options: str) -> BotProcess:
+    """Store the account, start the bot (`start_bot` options) and hold its create for `/twilio <text>`."""
+    await store_account(ends, db_path)
+    bot = await start_bot(ends, db_path, **options)
+    try:
+        await hold_a_create(ends, text)
+    except BaseException:
+        await bot.stop()
+        raise
+    return bot
 
 
 async def recover(

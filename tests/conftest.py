@@ -25,6 +25,7 @@ import pytest
 from botproc import FarEnds, start_far_ends, unused_port
 from harness import Stack, start_stack, stop_stack
 from hypothesis import HealthCheck, settings
+from sandbox_helpers import START, FakeClock
 from waiting import until_sync
 
 from bot.sandbox.twilio import SANDBOX_ACCOUNT, SimClock, TwilioSimulator
@@ -94,6 +95,18 @@ class RecordingSleep:
     async def __call__(self, delay: float) -> None:
         self.delays.append(delay)
         await asyncio.sleep(0)
+
+
+@pytest.fixture
+def slack_clock() -> FakeClock:
+    """A settable clock for a Slack simulator (`clock=`): tests move `.now` on."""
+    return FakeClock()
+
+
+@pytest.fixture
+def clock() -> SimClock:
+    """The simulated clock a Twilio simulator test starts its simulator on (at START)."""
+    return SimClock(START)
 
 
 @pytest.fixture
@@ -269,6 +282,16 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[St
 async def far_ends() -> AsyncIterator[FarEnds]:
     """Slack and Twilio simulators in the test's loop, for a bot run in another process (tests/botproc.py)."""
     running = await start_far_ends()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def socket_far_ends() -> AsyncIterator[FarEnds]:
+    """Like far_ends, but Slack delivers commands only over Socket Mode (to a bot with botproc.APP_TOKEN)."""
+    running = await start_far_ends(socket_mode=True)
     try:
         yield running
     finally:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.parse import parse_qsl, urlencode
 
 import psycopg
@@ -67,6 +68,25 @@ async def eventually(check: Callable[[], Awaitable[bool]], *, what: str, timeout
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+def errors_in_threads(count: int, replica: Callable[[], Coroutine[Any, Any, None]]) -> list[BaseException]:
+    """Run `replica()` in `count` threads at once, each with its own event loop, as replicas would;
+    returns what they raised."""
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            asyncio.run(replica())
+        except BaseException as err:  # collected for the caller to assert on
+            errors.append(err)
+
+    threads = [threading.Thread(target=worker) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
 
 
 def _run_statements(statements: list[str]) -> Callable[[sqlite_utils.Database], None]:

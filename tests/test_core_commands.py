@@ -44,6 +44,15 @@ def parse(text: str) -> Command:
     return parse_command(text, now=NOW)
 
 
+def assert_refused(text: str, field: str | None, phrase: str) -> None:
+    """`text` raises CommandError: a sentence with `phrase`, the field, and its subcommand's usage line."""
+    with pytest.raises(CommandError) as info:
+        parse(text)
+    assert phrase in info.value.message
+    assert info.value.field == field
+    assert info.value.usage == USAGE[text.split()[0].replace("_", "-")]
+
+
 # --- help -----------------------------------------------------------------------------------------
 
 
@@ -148,12 +157,7 @@ def test_simple_subcommands(text: str, expected: Command) -> None:
 )
 def test_simple_subcommand_errors(text: str, field: str | None, phrase: str) -> None:
     """Extra words and bad values get a sentence and the subcommand's usage line."""
-    sub = text.split()[0].replace("_", "-")
-    with pytest.raises(CommandError) as info:
-        parse(text)
-    assert phrase in info.value.message
-    assert info.value.field == field
-    assert info.value.usage == USAGE[sub]
+    assert_refused(text, field, phrase)
 
 
 # --- send -----------------------------------------------------------------------------------------
@@ -355,11 +359,7 @@ def test_incomplete_send_reports_the_first_invalid_value(
 )
 def test_send_errors_name_the_field_and_show_usage(text: str, field: str | None, phrase: str) -> None:
     """Bad numbers, flags and bodies raise CommandError with a sentence, the field and send's usage."""
-    with pytest.raises(CommandError) as info:
-        parse(text)
-    assert phrase in info.value.message
-    assert info.value.field == field
-    assert info.value.usage == USAGE["send"]
+    assert_refused(text, field, phrase)
 
 
 def test_send_body_at_the_limit_is_accepted() -> None:
@@ -532,11 +532,7 @@ def test_incomplete_schedule_reports_the_first_invalid_value(text: str, phrase: 
 )
 def test_schedule_errors_name_the_field_and_show_usage(text: str, field: str | None, phrase: str) -> None:
     """Bad times, numbers, services and bodies raise CommandError with schedule's usage."""
-    with pytest.raises(CommandError) as info:
-        parse(text)
-    assert phrase in info.value.message
-    assert info.value.field == field
-    assert info.value.usage == USAGE["schedule"]
+    assert_refused(text, field, phrase)
 
 
 def test_schedule_honours_the_callers_window() -> None:
@@ -600,11 +596,7 @@ def test_list_parses_filters(text: str, expected: ListCommand) -> None:
 )
 def test_list_errors_name_the_field_and_show_usage(text: str, field: str | None, phrase: str) -> None:
     """Bad filters raise CommandError with list's usage."""
-    with pytest.raises(CommandError) as info:
-        parse(text)
-    assert phrase in info.value.message
-    assert info.value.field == field
-    assert info.value.usage == USAGE["list"]
+    assert_refused(text, field, phrase)
 
 
 # --- fetch, cancel, delete ------------------------------------------------------------------------
@@ -659,11 +651,7 @@ def test_sid_subcommands_without_sid_open_a_modal(name: str) -> None:
 )
 def test_sid_subcommand_errors(name: str, args: str, field: str | None, phrase: str) -> None:
     """Bad SIDs and extra words raise CommandError with that subcommand's usage."""
-    with pytest.raises(CommandError) as info:
-        parse(f"{name} {args}")
-    assert phrase in info.value.message
-    assert info.value.field == field
-    assert info.value.usage == USAGE[name]
+    assert_refused(f"{name} {args}", field, phrase)
 
 
 # --- properties -----------------------------------------------------------------------------------

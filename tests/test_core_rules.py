@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -33,6 +35,14 @@ from bot.core.rules import (
 NOW = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 NOW_MICRO = datetime(2026, 5, 1, 12, 0, 0, 500_000, tzinfo=UTC)
 HEX = "0123456789abcdef0123456789abcdef"
+
+
+def refusal(check: Callable[..., object], *args: Any, **kwargs: Any) -> InputError:
+    """The InputError that `check(*args, **kwargs)` raises; the test fails if it raises none."""
+    with pytest.raises(InputError) as info:
+        check(*args, **kwargs)
+    return info.value
+
 
 # --- errors ---------------------------------------------------------------------------------------
 
@@ -110,11 +120,10 @@ def test_check_sid_returns_the_canonical_sid(text: str, kind: str, expected: str
 )
 def test_check_sid_refusals_name_the_expected_shape(text: str, kind: str, phrase: str) -> None:
     """Each refusal says what is wrong and shows a correct example of that kind."""
-    with pytest.raises(InputError) as info:
-        check_sid(text, kind)  # type: ignore[arg-type]
-    assert phrase in info.value.message
-    assert SID_EXAMPLES[kind] in info.value.message
-    assert info.value.field == "sid"
+    refused = refusal(check_sid, text, kind)  # type: ignore[arg-type]
+    assert phrase in refused.message
+    assert SID_EXAMPLES[kind] in refused.message
+    assert refused.field == "sid"
 
 
 @pytest.mark.parametrize(
@@ -128,10 +137,9 @@ def test_check_sid_refusals_name_the_expected_shape(text: str, kind: str, phrase
 )
 def test_check_sid_error_describes_each_kind(kind: str, shape: str) -> None:
     """The sentence names the prefixes of the expected kind."""
-    with pytest.raises(InputError) as info:
-        check_sid("nope", kind, field="service")  # type: ignore[arg-type]
-    assert shape in info.value.message
-    assert info.value.field == "service"
+    refused = refusal(check_sid, "nope", kind, field="service")  # type: ignore[arg-type]
+    assert shape in refused.message
+    assert refused.field == "service"
 
 
 def test_check_sid_rejects_an_unknown_kind_as_a_programming_error() -> None:
@@ -197,10 +205,9 @@ def test_check_account_label_stores_lower_case() -> None:
 )
 def test_check_account_label_refusals(label: str, phrase: str) -> None:
     """Bad labels get a sentence with the field 'account'."""
-    with pytest.raises(InputError) as info:
-        check_account_label(label)
-    assert phrase in info.value.message
-    assert info.value.field == "account"
+    refused = refusal(check_account_label, label)
+    assert phrase in refused.message
+    assert refused.field == "account"
 
 
 @given(st.text(max_size=40))
@@ -312,10 +319,9 @@ def test_check_body_accepts_one_to_1600_characters(text: str) -> None:
 )
 def test_check_body_refusals(text: str, phrase: str) -> None:
     """Empty, over-long and control-character bodies are refused with field 'body'."""
-    with pytest.raises(InputError) as info:
-        check_body(text)
-    assert phrase in info.value.message
-    assert info.value.field == "body"
+    refused = refusal(check_body, text)
+    assert phrase in refused.message
+    assert refused.field == "body"
 
 
 # --- send-at --------------------------------------------------------------------------------------
@@ -423,26 +429,23 @@ def test_parse_send_at_drops_microseconds_without_leaving_the_window(text: str, 
 )
 def test_parse_send_at_refusals(text: str, phrase: str) -> None:
     """Unreadable, zone-less, impossible and out-of-window times get sentences with field send_at."""
-    with pytest.raises(InputError) as info:
-        parse_send_at(text, now=NOW)
-    assert phrase in info.value.message
-    assert info.value.field == "send_at"
+    refused = refusal(parse_send_at, text, now=NOW)
+    assert phrase in refused.message
+    assert refused.field == "send_at"
 
 
 def test_parse_send_at_too_soon_says_at_least_15_minutes_from_now() -> None:
     """The too-soon sentence names the minimum and the earliest allowed time."""
-    with pytest.raises(InputError) as info:
-        parse_send_at("in 5m", now=NOW)
-    assert "at least 15 minutes from now" in info.value.message
-    assert "2026-05-01T12:15:00Z" in info.value.message
+    refused = refusal(parse_send_at, "in 5m", now=NOW)
+    assert "at least 15 minutes from now" in refused.message
+    assert "2026-05-01T12:15:00Z" in refused.message
 
 
 def test_parse_send_at_too_late_names_the_latest_allowed_time() -> None:
     """The too-late sentence names the maximum and the latest allowed time."""
-    with pytest.raises(InputError) as info:
-        parse_send_at("2026-07-01T00:00:00Z", now=NOW)
-    assert "at most 35 days ahead" in info.value.message
-    assert "2026-06-05T12:00:00Z" in info.value.message
+    refused = refusal(parse_send_at, "2026-07-01T00:00:00Z", now=NOW)
+    assert "at most 35 days ahead" in refused.message
+    assert "2026-06-05T12:00:00Z" in refused.message
 
 
 def test_parse_send_at_honours_a_custom_window() -> None:
@@ -484,9 +487,8 @@ def test_check_send_at_window_edges_are_inclusive(when: datetime, ok: bool) -> N
     if ok:
         check_send_at(when, now=NOW)
     else:
-        with pytest.raises(InputError) as info:
-            check_send_at(when, now=NOW)
-        assert info.value.field == "send_at"
+        refused = refusal(check_send_at, when, now=NOW)
+        assert refused.field == "send_at"
 
 
 def test_check_send_at_refuses_naive_datetimes() -> None:
@@ -570,11 +572,10 @@ def test_parse_date_reads_strict_iso_dates(text: str, expected: date) -> None:
 )
 def test_parse_date_refusals(text: str, phrase: str) -> None:
     """Anything but a real YYYY-MM-DD date is refused with field 'date'."""
-    with pytest.raises(InputError) as info:
-        parse_date(text)
-    assert phrase in info.value.message
-    assert "YYYY-MM-DD" in info.value.message
-    assert info.value.field == "date"
+    refused = refusal(parse_date, text)
+    assert phrase in refused.message
+    assert "YYYY-MM-DD" in refused.message
+    assert refused.field == "date"
 
 
 @pytest.mark.parametrize(
@@ -604,10 +605,9 @@ def test_parse_page_size_accepts_1_to_1000(value: str | int, expected: int) -> N
 )
 def test_parse_page_size_refusals(value: str | int, phrase: str) -> None:
     """Out-of-range, non-numeric and boolean values are refused with field 'limit'."""
-    with pytest.raises(InputError) as info:
-        parse_page_size(value)
-    assert phrase in info.value.message
-    assert info.value.field == "limit"
+    refused = refusal(parse_page_size, value)
+    assert phrase in refused.message
+    assert refused.field == "limit"
 
 
 def test_default_page_size_is_a_valid_page_size() -> None:

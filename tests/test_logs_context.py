@@ -12,15 +12,13 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from botproc import FarEnds, store_account
-from cryptography.fernet import Fernet
+from botproc import APP_TOKEN, FarEnds, store_account
 from deliveries import interaction, last_body
 from harness import Stack, start_stack, stop_stack
 from signing import post
@@ -28,8 +26,8 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from waiting import until
 
 from bot import logs
-from bot.sandbox.slack import ADMIN_ID, MEMBER_ID, PRIVATE_ID, TEAM_ID, SlackSimulator
-from bot.sandbox.twilio import Fault, SimClock, TwilioSimulator
+from bot.sandbox.slack import ADMIN_ID, MEMBER_ID, PRIVATE_ID, TEAM_ID
+from bot.sandbox.twilio import Fault
 from bot.server import open_runtime
 from bot.settings import Settings
 from bot.slack.cards import ACTION_REFRESH
@@ -302,32 +300,12 @@ def test_a_registered_secret_is_redacted_from_the_request_fields_too(fmt: str) -
 
 # ── over Socket Mode ─────────────────────────────────────────────────────────────────────────────────
 
-APP_TOKEN = "xapp-1-A0PLAYGRND-1-" + secrets.token_hex(16)
-
-
-@pytest.fixture
-async def socket_ends() -> AsyncIterator[FarEnds]:
-    """Twilio, and a Slack that delivers commands only over Socket Mode."""
-    twilio = TwilioSimulator(SimClock(datetime.now(UTC), follow_real_time=True))
-    await twilio.start()
-    token = twilio.add_sandbox_account()
-    bot_token = "xoxb-socket-" + secrets.token_hex(8)
-    slack = SlackSimulator(
-        signing_secret=secrets.token_hex(16), bot_token=bot_token, app_token=APP_TOKEN, socket_mode=True
-    )
-    await slack.start()
-    ends = FarEnds(slack, twilio, token, slack.signing_secret, bot_token, Fernet.generate_key().decode())
-    try:
-        yield ends
-    finally:
-        await ends.stop()
-
 
 async def test_socket_mode_requests_carry_their_context_too(
-    socket_ends: FarEnds, tmp_path: Path, fmt: str
+    socket_far_ends: FarEnds, tmp_path: Path, fmt: str
 ) -> None:
     """Over Socket Mode (no HTTP door), a command's lines, after the ack too, carry its context."""
-    ends = socket_ends
+    ends = socket_far_ends
     db_path = tmp_path / "bot.db"
     await store_account(ends, db_path)
     settings = Settings(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from botproc import FarEnds, hold_a_create, only_text, outbox_rows, recover, start_bot, store_account
+from botproc import FarEnds, only_text, outbox_rows, recover, start_bot, start_bot_mid_create, store_account
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID
 from bot.sandbox.twilio import DEFAULT_FROM, SANDBOX_ACCOUNT_SID, Fault
@@ -20,10 +20,8 @@ TO = "+15551230001"
 async def test_kill_9_while_twilio_holds_an_applied_create(far_ends: FarEnds, tmp_path: Path) -> None:
     """Killed after Twilio applied the create, before its answer: the restart finds it, one card."""
     db_path = tmp_path / "bot.db"
-    await store_account(far_ends, db_path)
-    bot = await start_bot(far_ends, db_path, log_name="first")
+    bot = await start_bot_mid_create(far_ends, db_path, f"send {TO} lost in the crash", log_name="first")
     try:
-        await hold_a_create(far_ends, f"send {TO} lost in the crash")
         bot.kill()
         assert await bot.wait() == -9
     finally:
@@ -82,10 +80,8 @@ async def test_a_restart_while_twilio_is_down_leaves_the_row_for_the_next_start(
 ) -> None:
     """Recovery that cannot reach Twilio changes and posts nothing; the start after that settles it."""
     db_path = tmp_path / "bot.db"
-    await store_account(far_ends, db_path)
-    bot = await start_bot(far_ends, db_path, log_name="first")
+    bot = await start_bot_mid_create(far_ends, db_path, f"send {TO} twice interrupted", log_name="first")
     try:
-        await hold_a_create(far_ends, f"send {TO} twice interrupted")
         bot.kill()
         await bot.wait()
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from botproc import FarEnds, hold_a_create, only_text, outbox_rows, recover, start_bot, store_account
+from botproc import FarEnds, only_text, outbox_rows, recover, start_bot_mid_create
 
 pytestmark = pytest.mark.slow
 
@@ -23,11 +23,8 @@ async def test_sigterm_finishes_the_create_in_flight_and_exits_cleanly(
 ) -> None:
     """SIGTERM during a held create: no new work, the card still posted, exit 0, nothing pending."""
     db_path = tmp_path / "bot.db"
-    await store_account(far_ends, db_path)
-    bot = await start_bot(far_ends, db_path, LOG_LEVEL="DEBUG")
+    bot = await start_bot_mid_create(far_ends, db_path, f"send {TO} finish me first", LOG_LEVEL="DEBUG")
     try:
-        await hold_a_create(far_ends, f"send {TO} finish me first")
-
         bot.terminate()
         await bot.wait_log("shutting down")
         assert await bot.healthz() in (None, 503)  # new requests are turned away
@@ -57,10 +54,10 @@ async def test_a_create_that_outlasts_the_shutdown_timeout_is_left_for_the_next_
 ) -> None:
     """Shutdown waits SHUTDOWN_TIMEOUT at most; the unfinished create stays pending for the next start."""
     db_path = tmp_path / "bot.db"
-    await store_account(far_ends, db_path)
-    bot = await start_bot(far_ends, db_path, log_name="first", SHUTDOWN_TIMEOUT="0.5")
+    bot = await start_bot_mid_create(
+        far_ends, db_path, f"send {TO} slower than the deadline", log_name="first", SHUTDOWN_TIMEOUT="0.5"
+    )
     try:
-        await hold_a_create(far_ends, f"send {TO} slower than the deadline")
         bot.terminate()
         assert await bot.wait(timeout=10) == 0  # the hold is never released: the drain deadline ends it
     finally:

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 import aiohttp
 import pytest
 from aiohttp import web
+from sandbox_helpers import SLACK_SECRET, FakeClock, running_slack, serve
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
@@ -33,18 +34,7 @@ from bot.sandbox.slack import (
     validate_blocks,
 )
 
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TOKEN = "xoxb-playground-token"
-
-
-class FakeClock:
-    """A settable clock for trigger and response_url expiry."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -74,7 +64,7 @@ class FakeBot:
         body = await request.read()
         form = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
         payload = json.loads(form["payload"]) if "payload" in form else None
-        ok = SignatureVerifier(SECRET).is_valid(
+        ok = SignatureVerifier(SLACK_SECRET).is_valid(
             body=body,
             timestamp=request.headers.get("X-Slack-Request-Timestamp", ""),
             signature=request.headers.get("X-Slack-Signature", ""),
@@ -89,15 +79,9 @@ class FakeBot:
 @pytest.fixture
 async def sim() -> AsyncIterator[SlackSimulator]:
     """A running simulator without a manifest (so no scope checks)."""
-    simulator = SlackSimulator(
-        signing_secret=SECRET,
-        bot_token=TOKEN,
-        manifest_path=None,
-        command_hints=[("send", "send TO BODY… [--from FROM]"), ("help", "help")],
-    )
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+    hints = [("send", "send TO BODY… [--from FROM]"), ("help", "help")]
+    async with running_slack(TOKEN, command_hints=hints) as simulator:
+        yield simulator
 
 
 @pytest.fixture
@@ -110,16 +94,10 @@ async def client(sim: SlackSimulator) -> AsyncWebClient:
 async def bot(sim: SlackSimulator) -> AsyncIterator[FakeBot]:
     """A fake bot on port 0, wired as the simulator's request URL."""
     fake = FakeBot()
-    app = web.Application()
-    app.router.add_post("/slack/events", fake.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    fake.url = f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
-    sim.set_bot_url(fake.url)
-    yield fake
-    await runner.cleanup()
+    async with serve({"/slack/events": fake.handle}) as base:
+        fake.url = f"{base}/slack/events"
+        sim.set_bot_url(fake.url)
+        yield fake
 
 
 def button(action_id: str, text: str = "Go", **extra: Any) -> dict[str, Any]:
@@ -313,12 +291,9 @@ def test_block_validation_catches_common_bot_bugs() -> None:
     assert validate_blocks(good) == []
 
 
-async def test_views_open_needs_a_fresh_unused_trigger(bot: FakeBot) -> None:
+async def test_views_open_needs_a_fresh_unused_trigger(bot: FakeBot, slack_clock: FakeClock) -> None:
     """A trigger_id works once within 3 s; reused or late ones get expired_trigger_id."""
-    clock = FakeClock()
-    simulator = SlackSimulator(signing_secret=SECRET, bot_token=TOKEN, manifest_path=None, clock=clock)
-    await simulator.start()
-    try:
+    async with running_slack(TOKEN, clock=slack_clock) as simulator:
         simulator.set_bot_url(bot.url)
         client = AsyncWebClient(token=TOKEN, base_url=simulator.api_url)
         triggers: list[str] = []
@@ -336,15 +311,13 @@ async def test_views_open_needs_a_fresh_unused_trigger(bot: FakeBot) -> None:
         with pytest.raises(SlackApiError) as reused:
             await client.views_open(trigger_id=triggers[0], view=modal())
         assert reused.value.response["error"] == "expired_trigger_id"
-        clock.now += 3.5
+        slack_clock.now += 3.5
         with pytest.raises(SlackApiError) as late:
             await client.views_open(trigger_id=triggers[1], view=modal())
         assert late.value.response["error"] == "expired_trigger_id"
         with pytest.raises(SlackApiError) as unknown:
             await client.views_open(trigger_id="123.456.abc", view=modal())
         assert unknown.value.response["error"] == "invalid_trigger_id"
-    finally:
-        await simulator.stop()
 
 
 async def test_views_are_validated(sim: SlackSimulator, bot: FakeBot, client: AsyncWebClient) -> None:
@@ -424,7 +397,7 @@ async def test_manifest_scopes_are_enforced(tmp_path: Path) -> None:
     )
     info = read_manifest(manifest)
     assert info.app_name == "Twilio SMS" and info.commands[0]["usage_hint"] == "send TO BODY | help"
-    simulator = SlackSimulator(signing_secret=SECRET, bot_token=TOKEN, manifest_path=manifest)
+    simulator = SlackSimulator(signing_secret=SLACK_SECRET, bot_token=TOKEN, manifest_path=manifest)
     await simulator.start()
     try:
         client = AsyncWebClient(token=TOKEN, base_url=simulator.api_url)

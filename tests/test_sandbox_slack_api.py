@@ -7,6 +7,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sandbox_helpers import FakeClock, running_slack
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -20,7 +21,6 @@ from bot.sandbox.slack import (
     SlackSimulator,
 )
 
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TOKEN = "xoxb-api-token"
 SCOPES = {
     "chat:write",
@@ -32,29 +32,10 @@ SCOPES = {
 }
 
 
-class FakeClock:
-    """A settable clock for rate-limit buckets."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def sim(clock: FakeClock) -> AsyncIterator[SlackSimulator]:
-    simulator = SlackSimulator(
-        signing_secret=SECRET, bot_token=TOKEN, manifest_path=None, scopes=SCOPES, clock=clock
-    )
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+async def sim(slack_clock: FakeClock) -> AsyncIterator[SlackSimulator]:
+    async with running_slack(TOKEN, scopes=SCOPES, clock=slack_clock) as simulator:
+        yield simulator
 
 
 @pytest.fixture
@@ -242,7 +223,7 @@ async def test_rate_limits_are_off_by_default(sim: SlackSimulator, client: Async
 
 
 async def test_post_message_is_limited_per_channel_with_a_burst(
-    sim: SlackSimulator, client: AsyncWebClient, clock: FakeClock
+    sim: SlackSimulator, client: AsyncWebClient, slack_clock: FakeClock
 ) -> None:
     """About one post a second per channel after a small burst: then 429 with Retry-After, nothing stored."""
     sim.enable_rate_limits(post_per_second=1.0, post_burst=3)
@@ -253,7 +234,7 @@ async def test_post_message_is_limited_per_channel_with_a_burst(
     assert refused.value.response.status_code == 429 and refused.value.response.headers["Retry-After"] == "1"
     assert refused.value.response["error"] == "ratelimited"
     await client.chat_postMessage(channel=OPS_ID, text="another channel has its own bucket")
-    clock.now += 1.0
+    slack_clock.now += 1.0
     await client.chat_postMessage(channel=GENERAL_ID, text="after a second")
     assert [m["text"] for m in sim.messages(GENERAL_ID)] == ["m0", "m1", "m2", "after a second"]
     assert [(c.method, c.status, c.args["text"]) for c in sim.rate_limited] == [
@@ -262,18 +243,18 @@ async def test_post_message_is_limited_per_channel_with_a_burst(
 
 
 async def test_chat_update_is_tier_3_per_workspace(
-    sim: SlackSimulator, client: AsyncWebClient, clock: FakeClock
+    sim: SlackSimulator, client: AsyncWebClient, slack_clock: FakeClock
 ) -> None:
     """chat.update: about 50 a minute per workspace, across channels, then 429."""
     sim.enable_rate_limits(update_per_minute=50)
     cards = [(await client.chat_postMessage(channel=c, text="card"))["ts"] for c in (GENERAL_ID, OPS_ID)]
-    clock.now += 10
+    slack_clock.now += 10
     for i in range(50):
         await client.chat_update(channel=(GENERAL_ID, OPS_ID)[i % 2], ts=cards[i % 2], text=f"v{i}")
     with pytest.raises(SlackApiError) as refused:
         await client.chat_update(channel=GENERAL_ID, ts=cards[0], text="v50")
     assert int(refused.value.response.headers["Retry-After"]) >= 1
-    clock.now += 2
+    slack_clock.now += 2
     await client.chat_update(channel=GENERAL_ID, ts=cards[0], text="later")
     assert sim.message(GENERAL_ID, cards[0])["text"] == "later"
     sim.disable_rate_limits()

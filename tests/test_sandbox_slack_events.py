@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from botproc import until
+from sandbox_helpers import SLACK_SECRET, running_slack, serve
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -31,7 +32,6 @@ from bot.sandbox.slack import (
     SlackSimulator,
 )
 
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TOKEN = "xoxb-events-token"
 APP_TOKEN = "xapp-1-events"
 ENVELOPE_FIELDS = {
@@ -69,7 +69,7 @@ class FakeBot:
     async def handle(self, request: web.Request) -> web.Response:
         """Record the event and answer."""
         body = await request.read()
-        ok = SignatureVerifier(SECRET).is_valid(
+        ok = SignatureVerifier(SLACK_SECRET).is_valid(
             body=body,
             timestamp=request.headers.get("X-Slack-Request-Timestamp", ""),
             signature=request.headers.get("X-Slack-Signature", ""),
@@ -85,25 +85,16 @@ class FakeBot:
 
 @pytest.fixture
 async def sim() -> AsyncIterator[SlackSimulator]:
-    simulator = SlackSimulator(
-        signing_secret=SECRET, bot_token=TOKEN, manifest_path=None, events=ALL_EVENTS, app_token=APP_TOKEN
-    )
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+    async with running_slack(TOKEN, events=ALL_EVENTS, app_token=APP_TOKEN) as simulator:
+        yield simulator
 
 
 @pytest.fixture
 async def bot(sim: SlackSimulator) -> AsyncIterator[FakeBot]:
     fake = FakeBot()
-    app = web.Application()
-    app.router.add_post("/slack/events", fake.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    sim.set_bot_url(f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events")
-    yield fake
-    await runner.cleanup()
+    async with serve({"/slack/events": fake.handle}) as base:
+        sim.set_bot_url(f"{base}/slack/events")
+        yield fake
 
 
 @pytest.fixture

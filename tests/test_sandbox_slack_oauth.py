@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 import pytest
+from sandbox_helpers import FakeClock, running_slack, serve
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -23,35 +24,15 @@ from bot.sandbox.slack import (
     SlackSimulator,
 )
 
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TOKEN = "xoxb-first-team"
 SCOPES = {"commands", "chat:write", "users:read", "channels:read"}
 REDIRECT = "https://bot.example/slack/oauth_redirect"
 
 
-class FakeClock:
-    """A settable clock for code and token expiry."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def sim(clock: FakeClock) -> AsyncIterator[SlackSimulator]:
-    simulator = SlackSimulator(
-        signing_secret=SECRET, bot_token=TOKEN, manifest_path=None, scopes=SCOPES, clock=clock
-    )
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+async def sim(slack_clock: FakeClock) -> AsyncIterator[SlackSimulator]:
+    async with running_slack(TOKEN, scopes=SCOPES, clock=slack_clock) as simulator:
+        yield simulator
 
 
 def web(sim: SlackSimulator, token: str) -> AsyncWebClient:
@@ -122,16 +103,9 @@ async def test_people_in_another_team_send_that_teams_ids(sim: SlackSimulator) -
         captured.append({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
         return aiohttp.web.Response()
 
-    app = aiohttp.web.Application()
-    app.router.add_post("/slack/events", handle)
-    runner = aiohttp.web.AppRunner(app)
-    await runner.setup()
-    await aiohttp.web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        sim.set_bot_url(f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events")
+    async with serve({"/slack/events": handle}) as base:
+        sim.set_bot_url(f"{base}/slack/events")
         await sim.slash_command("help", user_id=second.admin_id, channel_id=second.general_id)
-    finally:
-        await runner.cleanup()
     (form,) = captured
     assert (form["team_id"], form["team_domain"], form["user_id"]) == (second.id, "second", second.admin_id)
 
@@ -172,7 +146,7 @@ async def test_install_through_the_authorize_page(sim: SlackSimulator) -> None:
     assert again["access_token"] == answer["access_token"], "a reinstall keeps the bot token"
 
 
-async def test_denied_and_bad_requests(sim: SlackSimulator, clock: FakeClock) -> None:
+async def test_denied_and_bad_requests(sim: SlackSimulator, slack_clock: FakeClock) -> None:
     """Denied: access_denied; scopes the app lacks: invalid_scope; a stale code or a wrong secret: refused."""
     denied = sim.authorize(authorize_url(sim), approve=False)
     assert query_of(denied) == {"error": "access_denied", "state": "st-1"}
@@ -185,28 +159,24 @@ async def test_denied_and_bad_requests(sim: SlackSimulator, clock: FakeClock) ->
     with pytest.raises(SlackApiError) as refused:
         await exchange(sim, code, client_secret="guess")
     assert refused.value.response["error"] == "bad_client_secret"
-    clock.now += CODE_TTL + 1
+    slack_clock.now += CODE_TTL + 1
     with pytest.raises(SlackApiError) as refused:
         await exchange(sim, code)
     assert refused.value.response["error"] == "invalid_code"
     assert [i.get("outcome") for i in sim.installs] == ["denied", "invalid_scope", "approved"]
 
 
-async def test_token_rotation_expires_and_refreshes(clock: FakeClock) -> None:
+async def test_token_rotation_expires_and_refreshes(slack_clock: FakeClock) -> None:
     """With rotation: xoxe tokens that expire in 12 h, and single-use refresh tokens that renew them."""
-    sim = SlackSimulator(
-        signing_secret=SECRET, bot_token=TOKEN, manifest_path=None, clock=clock, token_rotation=True
-    )
-    sim.oauth_redirect_url = REDIRECT
-    await sim.start()
-    try:
+    async with running_slack(TOKEN, clock=slack_clock, token_rotation=True) as sim:
+        sim.oauth_redirect_url = REDIRECT
         second = sim.add_team("Rotating", install=False)
         code = query_of(sim.authorize(f"client_id={CLIENT_ID}&scope=chat:write", team_id=second.id))["code"]
         answer = await exchange(sim, code)
         assert answer["access_token"].startswith("xoxe.xoxb-") and answer["expires_in"] == TOKEN_TTL
         refresh = answer["refresh_token"]
         assert refresh.startswith("xoxe-1-")
-        clock.now += TOKEN_TTL
+        slack_clock.now += TOKEN_TTL
         with pytest.raises(SlackApiError) as refused:
             await web(sim, answer["access_token"]).auth_test()
         assert refused.value.response["error"] == "token_expired"
@@ -228,8 +198,6 @@ async def test_token_rotation_expires_and_refreshes(clock: FakeClock) -> None:
                 refresh_token=refresh,
             )
         assert refused.value.response["error"] == "invalid_refresh_token"
-    finally:
-        await sim.stop()
 
 
 async def test_auth_revoke_and_apps_uninstall(sim: SlackSimulator) -> None:

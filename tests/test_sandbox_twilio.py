@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sandbox_helpers import ACCOUNT, MESSAGES, NUMBER, OTHER, OTHER_TOKEN, SERVICE, START, TO, TOKEN, running
 
 from bot.sandbox.twilio import (
     DEFAULT_FROM,
@@ -26,17 +27,8 @@ from bot.sandbox.twilio import (
     segment_count,
 )
 
-ACCOUNT = "AC" + "1" * 32
-TOKEN = "token-one"
-OTHER = "AC" + "2" * 32
-OTHER_TOKEN = "token-two"
 KEY_SID = "SK" + "3" * 32
 KEY_SECRET = "key-secret"
-SERVICE = "MG" + "4" * 32
-NUMBER = "+15557654321"
-TO = "+15551230000"
-START = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
-MESSAGES = f"/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
 
 # Every property of api.v2010.account.message in Twilio's spec (twilio_messages_mock.json).
 MESSAGE_FIELDS = {
@@ -88,11 +80,6 @@ RFC2822 = re.compile(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2
 
 
 @pytest.fixture
-def clock() -> SimClock:
-    return SimClock(START)
-
-
-@pytest.fixture
 async def sim(clock: SimClock) -> AsyncIterator[TwilioSimulator]:
     simulator = TwilioSimulator(clock)
     simulator.add_account(
@@ -104,9 +91,8 @@ async def sim(clock: SimClock) -> AsyncIterator[TwilioSimulator]:
         services=[SERVICE],
     )
     simulator.add_account(OTHER, OTHER_TOKEN, numbers=["+15550001111"])
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+    async with running(simulator):
+        yield simulator
 
 
 @pytest.fixture
@@ -131,6 +117,18 @@ async def call(
 
 async def create(http: aiohttp.ClientSession, **form: str) -> tuple[int, Any]:
     return await call(http, "POST", MESSAGES, data=form)
+
+
+async def create_scheduled(http: aiohttp.ClientSession, ahead: timedelta) -> tuple[int, Any]:
+    """Schedule "later" to TO through SERVICE, `ahead` of START; Twilio's (status, body)."""
+    return await create(
+        http,
+        To=TO,
+        MessagingServiceSid=SERVICE,
+        Body="later",
+        ScheduleType="fixed",
+        SendAt=send_at(START + ahead),
+    )
 
 
 async def send(http: aiohttp.ClientSession, body: str = "hi", to: str = TO, **form: str) -> dict[str, Any]:
@@ -400,34 +398,23 @@ async def test_whatsapp_pair_is_accepted(http: aiohttp.ClientSession) -> None:
 
 
 @pytest.mark.parametrize(
-    ("to", "code"),
+    ("to", "from_", "code"),
     [
-        ("+15005550001", 21211),
-        ("+15005550002", 21612),
-        ("+15005550003", 21408),
-        ("+15005550004", 21610),
-        ("+15005550009", 21614),
+        ("+15005550001", NUMBER, 21211),
+        ("+15005550002", NUMBER, 21612),
+        ("+15005550003", NUMBER, 21408),
+        ("+15005550004", NUMBER, 21610),
+        ("+15005550009", NUMBER, 21614),
+        (TO, "+15005550001", 21212),
+        (TO, "+15005550007", 21606),
+        (TO, "+15005550008", 21611),
     ],
 )
-async def test_magic_to_numbers(
-    http: aiohttp.ClientSession, sim: TwilioSimulator, to: str, code: int
+async def test_magic_numbers(
+    http: aiohttp.ClientSession, sim: TwilioSimulator, to: str, from_: str, code: int
 ) -> None:
-    """Twilio's magic To numbers fail with their documented codes and store nothing."""
-    status, body = await create(http, To=to, From=NUMBER, Body="x")
-    assert status == 400
-    assert_error(body, code)
-    assert sim.messages == {}
-
-
-@pytest.mark.parametrize(
-    ("from_", "code"),
-    [("+15005550001", 21212), ("+15005550007", 21606), ("+15005550008", 21611)],
-)
-async def test_magic_from_numbers(
-    http: aiohttp.ClientSession, sim: TwilioSimulator, from_: str, code: int
-) -> None:
-    """Twilio's magic From numbers fail with their documented codes and store nothing."""
-    status, body = await create(http, To=TO, From=from_, Body="x")
+    """Twilio's magic To and From numbers fail with their documented codes and store nothing."""
+    status, body = await create(http, To=to, From=from_, Body="x")
     assert status == 400
     assert_error(body, code)
     assert sim.messages == {}
@@ -509,14 +496,7 @@ async def test_number_ending_0666_is_undelivered(http: aiohttp.ClientSession, cl
 )
 async def test_schedule_window_edges(http: aiohttp.ClientSession, ahead: timedelta, ok: bool) -> None:
     """SendAt must be 900 s to 35 days ahead, both ends inclusive; outside is 35114."""
-    status, body = await create(
-        http,
-        To=TO,
-        MessagingServiceSid=SERVICE,
-        Body="later",
-        ScheduleType="fixed",
-        SendAt=send_at(START + ahead),
-    )
+    status, body = await create_scheduled(http, ahead)
     if ok:
         assert status == 201
         assert body["status"] == "scheduled" and body["date_sent"] is None and body["from"] is None
@@ -577,14 +557,7 @@ async def test_send_at_without_schedule_type_sends_now(http: aiohttp.ClientSessi
 
 
 async def schedule(http: aiohttp.ClientSession, ahead: timedelta = timedelta(hours=1)) -> dict[str, Any]:
-    status, message = await create(
-        http,
-        To=TO,
-        MessagingServiceSid=SERVICE,
-        Body="later",
-        ScheduleType="fixed",
-        SendAt=send_at(START + ahead),
-    )
+    status, message = await create_scheduled(http, ahead)
     assert status == 201
     assert isinstance(message, dict)
     return message

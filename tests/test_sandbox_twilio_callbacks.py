@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 from botproc import unused_port
+from sandbox_helpers import ACCOUNT, MESSAGES, NUMBER, SERVICE, START, TO, TOKEN, running, serve
 from twilio.request_validator import RequestValidator
 from waiting import until
 
@@ -24,13 +25,6 @@ from bot.sandbox.twilio import (
     WebhookPolicy,
 )
 
-ACCOUNT = "AC" + "1" * 32
-TOKEN = "token-one"
-SERVICE = "MG" + "4" * 32
-NUMBER = "+15557654321"
-TO = "+15551230000"
-START = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
-MESSAGES = f"/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
 CALLBACK_FIELDS = {
     "MessageSid",
     "SmsSid",
@@ -76,30 +70,19 @@ class FakeBot:
 
 
 @pytest.fixture
-def clock() -> SimClock:
-    return SimClock(START)
-
-
-@pytest.fixture
 async def sim(clock: SimClock) -> AsyncIterator[TwilioSimulator]:
     simulator = TwilioSimulator(clock)
     simulator.add_account(ACCOUNT, TOKEN, numbers=[NUMBER], services=[SERVICE])
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+    async with running(simulator):
+        yield simulator
 
 
 @pytest.fixture
 async def bot() -> AsyncIterator[FakeBot]:
     fake = FakeBot()
-    app = web.Application()
-    app.router.add_post("/twilio/status", fake.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    fake.url = f"http://127.0.0.1:{runner.addresses[0][1]}/twilio/status"
-    yield fake
-    await runner.cleanup()
+    async with serve({"/twilio/status": fake.handle}) as base:
+        fake.url = f"{base}/twilio/status"
+        yield fake
 
 
 AUTH = {"Authorization": aiohttp.encode_basic_auth(ACCOUNT, TOKEN)}

@@ -6,13 +6,14 @@ import asyncio
 import base64
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 from botproc import unused_port
+from sandbox_helpers import OTHER, OTHER_TOKEN, START, serve
 from twilio.request_validator import RequestValidator
 
 from bot.sandbox.twilio import (
@@ -27,10 +28,7 @@ from bot.sandbox.twilio import (
     WebhookPolicy,
 )
 
-OTHER = "AC" + "2" * 32
-OTHER_TOKEN = "token-two"
 PHONE = "+15550001234"
-START = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
 NUMBERS = f"/2010-04-01/Accounts/{SANDBOX_ACCOUNT_SID}/IncomingPhoneNumbers.json"
 # Every property of api.v2010.account.incoming_phone_number in Twilio's spec (twilio_api_v2010.json).
 NUMBER_FIELDS = {
@@ -114,23 +112,17 @@ class Env:
 @pytest.fixture
 async def env() -> AsyncIterator[Env]:
     fake = FakeBot()
-    app = web.Application()
-    app.router.add_post("/twilio/inbound", fake.handle)
-    app.router.add_post("/service/inbound", fake.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    fake.base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    sim = TwilioSimulator(SimClock(START))
-    token = sim.add_sandbox_account()
-    sim.add_account(OTHER, OTHER_TOKEN, numbers=["+15550009999"])
-    await sim.start()
-    sim.set_sms_url(DEFAULT_FROM, f"{fake.base}/twilio/inbound")
-    headers = {"Authorization": aiohttp.encode_basic_auth(SANDBOX_ACCOUNT_SID, token)}
-    async with aiohttp.ClientSession(sim.url, headers=headers) as http:
-        yield Env(sim, token, fake, http)
-    await sim.stop()
-    await runner.cleanup()
+    async with serve({"/twilio/inbound": fake.handle, "/service/inbound": fake.handle}) as base:
+        fake.base = base
+        sim = TwilioSimulator(SimClock(START))
+        token = sim.add_sandbox_account()
+        sim.add_account(OTHER, OTHER_TOKEN, numbers=["+15550009999"])
+        await sim.start()
+        sim.set_sms_url(DEFAULT_FROM, f"{fake.base}/twilio/inbound")
+        headers = {"Authorization": aiohttp.encode_basic_auth(SANDBOX_ACCOUNT_SID, token)}
+        async with aiohttp.ClientSession(sim.url, headers=headers) as http:
+            yield Env(sim, token, fake, http)
+        await sim.stop()
 
 
 async def call(http: aiohttp.ClientSession, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from builders import NOW, USER, stored_account
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -32,11 +33,9 @@ from bot.twilio.models import Message, MessagePage
 from storage.accounts import StoredAccount
 from storage.audit import AuditEntry
 
-USER = "U0123ABCD"
 SID = "SM" + "0123456789abcdef" * 2
 SERVICE = "MG" + "fedcba9876543210" * 2
 PING = "<!channel> <!here> <!everyone> <@U999> <#C123> <https://evil.example|click>"
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 # ── a strict Block Kit checker ───────────────────────────────────────────────────────────────────────
 
@@ -155,21 +154,8 @@ def make_page(count: int, **changes: Any) -> MessagePage:
 
 
 def make_account(label: str = "main", **changes: Any) -> StoredAccount:
-    """A stored account without its secret."""
-    base = StoredAccount(
-        id=1,
-        team_id="T1",
-        enterprise_id=None,
-        label=label,
-        account_sid="AC0123456789abcdef0123456789abcdef",
-        api_key_sid=None,
-        default_from="+15557654321",
-        default_service_sid=SERVICE,
-        is_default=True,
-        added_by=USER,
-        added_at=NOW,
-    )
-    return replace(base, **changes)
+    """A stored account without its secret, with this module's Messaging Service."""
+    return stored_account(label, **({"default_service_sid": SERVICE} | changes))
 
 
 def make_entry(i: int = 0, **changes: Any) -> AuditEntry:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from builders import ACCOUNT_SID, NOW, SERVICE, USER, stored_account
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -38,35 +38,18 @@ from bot.slack.modals import (
 from bot.workspace import AccountSetup
 from storage.accounts import StoredAccount
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-USER = "U0123ABCD"
 META = ModalMetadata(
     channel_id="C0123ABCD", response_url="https://hooks.slack.com/commands/T1/1/abc", user_id=USER
 )
-SERVICE = "MG" + "0123456789abcdef" * 2
 OTHER_SERVICE = "MG" + "fedcba9876543210" * 2
 SID = "SM" + "0123456789abcdef" * 2
-ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 KEY_SID = "SK" + "0123456789abcdef" * 2
 TOKEN = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
 
 
 def make_account(label: str, **changes: Any) -> StoredAccount:
-    """A stored account with a default sender and Messaging Service."""
-    base = StoredAccount(
-        id=1,
-        team_id="T1",
-        enterprise_id=None,
-        label=label,
-        account_sid=ACCOUNT_SID,
-        api_key_sid=None,
-        default_from="+15557654321",
-        default_service_sid=SERVICE,
-        is_default=False,
-        added_by=USER,
-        added_at=NOW,
-    )
-    return replace(base, **changes)
+    """A stored account with a default sender and Messaging Service; not the default unless said."""
+    return stored_account(label, **({"is_default": False} | changes))
 
 
 ONE = (make_account("main", is_default=True),)

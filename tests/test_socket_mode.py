@@ -7,39 +7,14 @@ WebSocket URL with its app token, gets commands as envelopes and acks them over 
 from __future__ import annotations
 
 import json
-import secrets
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
-from botproc import BotProcess, FarEnds, bot_environment, spawn_bot, store_account, unused_port
-from cryptography.fernet import Fernet
+from botproc import APP_TOKEN, BotProcess, FarEnds, bot_environment, spawn_bot, store_account, unused_port
 from waiting import until
 
-from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, SlackSimulator
-from bot.sandbox.twilio import SimClock, TwilioSimulator
-
-APP_TOKEN = "xapp-1-A0PLAYGRND-1-" + secrets.token_hex(16)
-
-
-@pytest.fixture
-async def ends() -> AsyncIterator[FarEnds]:
-    """Twilio, and a Slack that only takes commands over Socket Mode (with an app token)."""
-    twilio = TwilioSimulator(SimClock(datetime.now(UTC), follow_real_time=True))
-    await twilio.start()
-    token = twilio.add_sandbox_account()
-    bot_token = "xoxb-socket-" + secrets.token_hex(8)
-    slack = SlackSimulator(
-        signing_secret=secrets.token_hex(16), bot_token=bot_token, app_token=APP_TOKEN, socket_mode=True
-    )
-    await slack.start()
-    running = FarEnds(slack, twilio, token, slack.signing_secret, bot_token, Fernet.generate_key().decode())
-    try:
-        yield running
-    finally:
-        await running.stop()
+from bot.sandbox.slack import ADMIN_ID, GENERAL_ID
 
 
 async def start_socket_bot(ends: FarEnds, db_path: Path, **extra_env: str) -> BotProcess:
@@ -48,8 +23,11 @@ async def start_socket_bot(ends: FarEnds, db_path: Path, **extra_env: str) -> Bo
     return await spawn_bot("socket", environment, db_path.parent / "socket-bot.log")
 
 
-async def test_connections_open_takes_only_the_app_token_and_commands_need_a_socket(ends: FarEnds) -> None:
+async def test_connections_open_takes_only_the_app_token_and_commands_need_a_socket(
+    socket_far_ends: FarEnds,
+) -> None:
     """The app token gets a one-use ws:// URL; other tokens are refused; no connection: dispatch_failed."""
+    ends = socket_far_ends
     url = f"{ends.slack.api_url}apps.connections.open"
     async with aiohttp.ClientSession() as session:
         answers = []
@@ -73,9 +51,10 @@ async def test_connections_open_takes_only_the_app_token_and_commands_need_a_soc
 
 @pytest.mark.slow
 async def test_a_command_over_socket_mode_is_acked_on_the_socket_and_sends_once(
-    ends: FarEnds, tmp_path: Path
+    socket_far_ends: FarEnds, tmp_path: Path
 ) -> None:
     """Connect, `/twilio send` as an envelope, ack back over the socket, one create, one card; SIGTERM → 0."""
+    ends = socket_far_ends
     db_path = tmp_path / "bot.db"
     await store_account(ends, db_path)
     bot = await start_socket_bot(ends, db_path)
@@ -127,9 +106,10 @@ async def test_a_command_over_socket_mode_is_acked_on_the_socket_and_sends_once(
 
 @pytest.mark.slow
 async def test_oauth_mode_over_socket_mode_serves_the_install_pages_and_installed_teams(
-    ends: FarEnds, tmp_path: Path
+    socket_far_ends: FarEnds, tmp_path: Path
 ) -> None:
     """OAuth + Socket Mode: commands of an installed team work over the socket; /slack/install is on HTTP."""
+    ends = socket_far_ends
     from bot.sandbox.slack import TEAM_ID
     from storage.db import Database
     from storage.installations import InstallationStore, StoredInstallation
@@ -151,7 +131,7 @@ async def test_oauth_mode_over_socket_mode_serves_the_install_pages_and_installe
         db_path,
         SLACK_BOT_TOKEN="",
         SLACK_CLIENT_ID="1111.2222",
-        SLACK_CLIENT_SECRET=secrets.token_hex(8),
+        SLACK_CLIENT_SECRET="socket-oauth-client-secret",
         SLACK_SIGNING_SECRET=ends.signing_secret,
         HOST="127.0.0.1",
         PORT=str(port),

@@ -169,12 +169,17 @@ async def test_concurrent_first_adds_leave_exactly_one_default(db_target: DbTarg
         await b.close()
 
 
-async def test_rotate_all_moves_every_secret_to_the_newest_key(db_target: DbTarget) -> None:
-    """Old key second still decrypts; rotate_all re-encrypts; then the old key alone fails."""
-    db = await db_target.open(OLD_KEY)
+async def _store_two_teams(db_target: DbTarget, key: str) -> None:
+    """Store an account for T1 (TOKEN_A) and one for T2 (TOKEN_B) with their secrets under `key`."""
+    db = await db_target.open(key)
     await _add(AccountStore(db), "T1", "main")
     await _add(AccountStore(db), "T2", "main", secret=TOKEN_B)
     await db.close()
+
+
+async def test_rotate_all_moves_every_secret_to_the_newest_key(db_target: DbTarget) -> None:
+    """Old key second still decrypts; rotate_all re-encrypts; then the old key alone fails."""
+    await _store_two_teams(db_target, OLD_KEY)
 
     db = await db_target.open(f"{NEW_KEY},{OLD_KEY}")
     store = AccountStore(db)
@@ -198,10 +203,7 @@ async def test_rotate_all_moves_every_secret_to_the_newest_key(db_target: DbTarg
 
 async def test_rotate_all_with_an_unknown_key_changes_nothing(db_target: DbTarget) -> None:
     """If any secret cannot be read, rotate_all raises and leaves every stored token as it was."""
-    db = await db_target.open(OLD_KEY)
-    await _add(AccountStore(db), "T1", "main")
-    await _add(AccountStore(db), "T2", "main", secret=TOKEN_B)
-    await db.close()
+    await _store_two_teams(db_target, OLD_KEY)
     db = await db_target.open(f"{NEW_KEY},{OLD_KEY}")
     await _add(AccountStore(db), "T3", "main")  # under NEW_KEY only
     await db.close()

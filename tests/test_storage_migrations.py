@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from storage_fixtures import DbTarget, eventually, old_sqlite_utils_file
+from storage_fixtures import DbTarget, errors_in_threads, eventually, old_sqlite_utils_file
 
 from storage.db import Database
 from storage.migrations import MIGRATIONS, applied_migrations
@@ -60,25 +60,13 @@ async def test_replicas_starting_together_migrate_once(db_target: DbTarget) -> N
 def test_replicas_in_threads_can_start_on_one_new_database_at_once(db_target: DbTarget) -> None:
     """Eight threads, each with its own loop, open one fresh database together without errors."""
     barrier = threading.Barrier(8)
-    errors: list[BaseException] = []
 
     async def open_and_close() -> None:
+        barrier.wait()
         db = await db_target.open()
         await db.close()
 
-    def worker() -> None:
-        barrier.wait()
-        try:
-            asyncio.run(open_and_close())
-        except BaseException as err:  # collected and asserted below
-            errors.append(err)
-
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert errors_in_threads(8, open_and_close) == []
 
 
 @pytest.mark.postgres

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from storage_fixtures import DbTarget
+from storage_fixtures import DbTarget, errors_in_threads
 
 from storage.db import Database
 from storage.outbox import Outbox, OutboxEntry
@@ -62,7 +62,6 @@ def test_replicas_in_threads_racing_on_one_key_get_exactly_one_claim(db_target: 
     db_target.open_sync()
     barrier = threading.Barrier(6)
     wins: list[str] = []
-    errors: list[BaseException] = []
 
     async def replica() -> None:
         db = await db_target.open()
@@ -75,18 +74,7 @@ def test_replicas_in_threads_racing_on_one_key_get_exactly_one_claim(db_target: 
         finally:
             await db.close()
 
-    def worker() -> None:
-        try:
-            asyncio.run(replica())
-        except BaseException as err:  # collected and asserted below
-            errors.append(err)
-
-    threads = [threading.Thread(target=worker) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert errors_in_threads(6, replica) == []
     assert sorted(wins) == sorted(f"key-{n}" for n in range(10))
 
 

@@ -22,6 +22,7 @@ from bot.twilio import AccountInfo, Credentials, Message, MessagePage, TwilioCli
 
 TO = "+15558675310"
 MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
+PRISM_SID = "SM" + "b7c0a2ce80504485a6f653a7110836f5"  # the message SID in the spec's examples
 
 
 @pytest.fixture(autouse=True)
@@ -50,6 +51,15 @@ def assert_message_shape(message: Message) -> None:
     for moment in (message.date_created, message.date_sent, message.date_updated):
         assert moment is None or moment.utcoffset() == timedelta(0)
     assert message.date_created is not None
+
+
+async def delivered(client: TwilioClient, creds: Credentials, sim: TwilioSimulator | None, body: str) -> str:
+    """The SID of a delivered message: one sent 5 s ago on the simulator, the spec's example on Prism."""
+    if sim is None:
+        return PRISM_SID
+    sid = (await client.send(creds, to=TO, body=body, from_=DEFAULT_FROM)).sid
+    sim.clock.advance(timedelta(seconds=5))
+    return sid
 
 
 def later(sim: TwilioSimulator | None, hours: int = 2) -> datetime:
@@ -157,10 +167,7 @@ async def test_fetch_a_message(
 ) -> None:
     """fetch() returns the message by SID, with its status moved on by the clock."""
     creds = twilio_backend.creds
-    sid = "SM" + "b7c0a2ce80504485a6f653a7110836f5"
-    if backend_sim is not None:
-        sid = (await client.send(creds, to=TO, body="fetch me", from_=DEFAULT_FROM)).sid
-        backend_sim.clock.advance(timedelta(seconds=5))
+    sid = await delivered(client, creds, backend_sim, "fetch me")
     message = await client.fetch(creds, sid)
     assert_message_shape(message)
     if backend_sim is not None:
@@ -174,7 +181,7 @@ async def test_cancel_a_scheduled_message(
 ) -> None:
     """cancel() sends Status=canceled; a scheduled message comes back canceled."""
     creds = twilio_backend.creds
-    sid = "SM" + "b7c0a2ce80504485a6f653a7110836f5"
+    sid = PRISM_SID
     if backend_sim is not None:
         scheduled = await client.schedule(
             creds,
@@ -196,10 +203,7 @@ async def test_delete_a_delivered_message(
 ) -> None:
     """delete() returns None on 204; the simulator no longer knows the message."""
     creds = twilio_backend.creds
-    sid = "SM" + "b7c0a2ce80504485a6f653a7110836f5"
-    if backend_sim is not None:
-        sid = (await client.send(creds, to=TO, body="delete me", from_=DEFAULT_FROM)).sid
-        backend_sim.clock.advance(timedelta(seconds=5))
+    sid = await delivered(client, creds, backend_sim, "delete me")
     assert await client.delete(creds, sid) is None
     if backend_sim is not None:
         with pytest.raises(TwilioError) as caught:

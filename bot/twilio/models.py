@@ -166,9 +166,15 @@ def _required_text(obj: Mapping[str, object], key: str, what: str) -> str:
     return value
 
 
-def _integer(obj: Mapping[str, object], key: str) -> int | None:
+def _present(obj: Mapping[str, object], key: str) -> object:
+    """The value at `key`, or None where Twilio leaves it out, sends null or sends an empty string."""
     value = obj.get(key)
-    if value is None or value == "":
+    return None if value == "" else value
+
+
+def _integer(obj: Mapping[str, object], key: str) -> int | None:
+    value = _present(obj, key)
+    if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -178,8 +184,8 @@ def _integer(obj: Mapping[str, object], key: str) -> int | None:
 
 
 def _decimal(obj: Mapping[str, object], key: str) -> Decimal | None:
-    value = obj.get(key)
-    if value is None or value == "":
+    value = _present(obj, key)
+    if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise _malformed(f"'{key}' is not a number")
@@ -193,8 +199,8 @@ def _decimal(obj: Mapping[str, object], key: str) -> Decimal | None:
 
 
 def _date(obj: Mapping[str, object], key: str) -> datetime | None:
-    value = obj.get(key)
-    if value is None or value == "":
+    value = _present(obj, key)
+    if value is None:
         return None
     if not isinstance(value, str):
         raise _malformed(f"'{key}' is not an RFC 2822 date")

@@ -9,12 +9,9 @@ from __future__ import annotations
 import copy
 import json
 import secrets
-import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
-
-import aiohttp
 
 from bot.sandbox.slack.blockkit import _empty_state, _is_empty, _iter_elements, validate_view
 from bot.sandbox.slack.records import (
@@ -111,28 +108,8 @@ class Client(SocketMode):
             raise RuntimeError("set_bot_url() first: the simulator does not know where the bot listens")
         if self._session is None:
             raise RuntimeError("start() the simulator first")
-        headers = {
-            "Content-Type": content_type,
-            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
-            # Wall time, not self._clock: the bot checks the age against its own clock (5 minutes).
-            **self.sign(body, int(time.time())),
-        }
-        started = time.monotonic()
-        try:
-            async with self._session.post(
-                self.bot_events_url,
-                data=body,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self.ack_timeout),
-            ) as resp:
-                text = await resp.text()
-                response = SlackResponse(
-                    resp.status, text, dict(resp.headers), None, time.monotonic() - started
-                )
-        except TimeoutError:
-            response = SlackResponse(0, "", {}, "operation_timeout", time.monotonic() - started)
-        except aiohttp.ClientError:
-            response = SlackResponse(0, "", {}, "dispatch_failed", time.monotonic() - started)
+        headers = self._bot_headers(body, content_type)
+        response = await self._post_to_bot(body, headers)
         self.deliveries.append(Delivery(kind, payload, body, headers, response))
         if response.error:
             self._problem(f"{kind}: the bot gave no answer ({response.error})")

@@ -20,12 +20,9 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import time
 from typing import Any
 
-import aiohttp
-
-from bot.sandbox.slack.records import Delivery, Json, SlackResponse
+from bot.sandbox.slack.records import Delivery, Json
 from bot.sandbox.slack.socket_mode import SocketMode
 from bot.sandbox.slack.workspace import API_APP_ID, VERIFICATION_TOKEN, Team, _Channel
 
@@ -81,31 +78,25 @@ class EventsApi(SocketMode):
         return event
 
     def _changed_event(self, channel: _Channel, message: Json, previous: Json) -> Json:
-        ts = self._next_ts()
-        return {
-            "type": "message",
-            "subtype": "message_changed",
-            "hidden": True,
-            "channel": channel.id,
-            "channel_type": "group" if channel.is_private else "channel",
-            "ts": ts,
-            "event_ts": ts,
-            "message": {k: v for k, v in message.items() if k not in _HIDDEN_FIELDS},
-            "previous_message": {k: v for k, v in previous.items() if k not in _HIDDEN_FIELDS},
-        }
+        visible = {k: v for k, v in message.items() if k not in _HIDDEN_FIELDS}
+        return self._hidden_event(channel, "message_changed", previous, message=visible)
 
     def _deleted_event(self, channel: _Channel, message: Json) -> Json:
+        return self._hidden_event(channel, "message_deleted", message, deleted_ts=message["ts"])
+
+    def _hidden_event(self, channel: _Channel, subtype: str, previous: Json, **fields: Any) -> Json:
+        """A hidden message event (an edit or a deletion) carrying the message as it was before."""
         ts = self._next_ts()
         return {
             "type": "message",
-            "subtype": "message_deleted",
+            "subtype": subtype,
             "hidden": True,
             "channel": channel.id,
             "channel_type": "group" if channel.is_private else "channel",
             "ts": ts,
-            "deleted_ts": message["ts"],
             "event_ts": ts,
-            "previous_message": {k: v for k, v in message.items() if k not in _HIDDEN_FIELDS},
+            **fields,
+            "previous_message": {k: v for k, v in previous.items() if k not in _HIDDEN_FIELDS},
         }
 
     def _raise_channel_event(self, channel: _Channel, event: Json) -> asyncio.Task[list[Delivery]] | None:
@@ -197,29 +188,10 @@ class EventsApi(SocketMode):
             return delivery
         assert self._session is not None and self.bot_events_url
         body = json.dumps(envelope).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
-            **self.sign(body, int(time.time())),
-        }
+        headers = self._bot_headers(body, "application/json")
         if attempt:
             headers.update({"X-Slack-Retry-Num": str(attempt), "X-Slack-Retry-Reason": reason})
-        started = time.monotonic()
-        try:
-            async with self._session.post(
-                self.bot_events_url,
-                data=body,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self.ack_timeout),
-            ) as resp:
-                text = await resp.text()
-                response = SlackResponse(
-                    resp.status, text, dict(resp.headers), None, time.monotonic() - started
-                )
-        except TimeoutError:
-            response = SlackResponse(0, "", {}, "operation_timeout", time.monotonic() - started)
-        except aiohttp.ClientError:
-            response = SlackResponse(0, "", {}, "dispatch_failed", time.monotonic() - started)
+        response = await self._post_to_bot(body, headers)
         delivery = Delivery("event_callback", envelope, body, headers, response)
         self.deliveries.append(delivery)
         return delivery

@@ -27,6 +27,7 @@ from bot.sandbox.slack.records import (
     ApiCall,
     Delivery,
     Json,
+    SlackResponse,
     _ApiError,
     _Fault,
     _json_arg,
@@ -184,6 +185,33 @@ class SlackState:
         """The two headers Slack signs a request with (every request to the bot goes through here)."""
         signature = self._verifier.generate_signature(timestamp=str(timestamp), body=body)
         return {"X-Slack-Request-Timestamp": str(timestamp), "X-Slack-Signature": signature or ""}
+
+    def _bot_headers(self, body: bytes, content_type: str) -> dict[str, str]:
+        """Headers of a request to the bot's request URL, signed like Slack signs them."""
+        return {
+            "Content-Type": content_type,
+            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+            # Wall time, not self._clock: the bot checks the age against its own clock (5 minutes).
+            **self.sign(body, int(time.time())),
+        }
+
+    async def _post_to_bot(self, body: bytes, headers: Mapping[str, str]) -> SlackResponse:
+        """POST to the bot's request URL within ack_timeout; no answer becomes the response's error."""
+        assert self._session is not None and self.bot_events_url
+        started = time.monotonic()
+        try:
+            async with self._session.post(
+                self.bot_events_url,
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self.ack_timeout),
+            ) as resp:
+                text = await resp.text()
+                return SlackResponse(resp.status, text, dict(resp.headers), None, time.monotonic() - started)
+        except TimeoutError:
+            return SlackResponse(0, "", {}, "operation_timeout", time.monotonic() - started)
+        except aiohttp.ClientError:
+            return SlackResponse(0, "", {}, "dispatch_failed", time.monotonic() - started)
 
     def _team(self, team_id: str | None) -> Team:
         return self.teams[team_id or self.team_id]

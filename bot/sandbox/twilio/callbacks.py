@@ -33,7 +33,7 @@ from typing import Final, Literal, get_args
 
 from aiohttp import web
 
-from bot.sandbox.twilio.control import _bad_control, _json_object
+from bot.sandbox.twilio.control import _bad_control, _clear_faults, _inject_fault, _json_object
 from bot.sandbox.twilio.formats import API_VERSION
 from bot.sandbox.twilio.messages import MessagesApi, StoredMessage
 from bot.sandbox.twilio.webhooks import Webhook, post_webhook
@@ -97,7 +97,7 @@ class StatusCallbacks(MessagesApi):
 
     def inject_callback_fault(self, fault: CallbackFault) -> None:
         """Queue a callback fault; the first one that matches a callback applies."""
-        self._callback_faults.append(dataclasses.replace(fault))
+        self._callback_faults.inject(fault)
 
     def clear_callback_faults(self) -> None:
         """Forget every callback fault not yet used up."""
@@ -106,7 +106,7 @@ class StatusCallbacks(MessagesApi):
     @property
     def callback_faults(self) -> list[CallbackFault]:
         """The callback faults still active (copies; `times` is what is left)."""
-        return [dataclasses.replace(f) for f in self._callback_faults]
+        return self._callback_faults.copies()
 
     def hold_callbacks(self) -> None:
         """Keep every callback that falls due from now on until `flush_callbacks`/`release_callbacks`."""
@@ -196,13 +196,8 @@ class StatusCallbacks(MessagesApi):
         return out
 
     def _take_callback_fault(self, message_sid: str, status: str) -> CallbackFaultKind | None:
-        for index, fault in enumerate(self._callback_faults):
-            if fault.matches(message_sid, status):
-                fault.times -= 1
-                if fault.times <= 0:
-                    del self._callback_faults[index]
-                return fault.kind
-        return None
+        fault = self._callback_faults.take(lambda f: f.matches(message_sid, status))
+        return fault.kind if fault is not None else None
 
     def _dispatch_due(self, due: list[_Due]) -> None:
         if self._callbacks_holding:
@@ -290,20 +285,13 @@ class StatusCallbacks(MessagesApi):
         return web.json_response([w.to_json() for w in self.status_callbacks])
 
     async def _sim_callback_faults(self, request: web.Request) -> web.Response:
-        return web.json_response([dataclasses.asdict(f) for f in self._callback_faults])
+        return web.json_response(self._callback_faults.to_json())
 
     async def _sim_inject_callback_fault(self, request: web.Request) -> web.Response:
-        data = await _json_object(request)
-        try:
-            fault = CallbackFault(**data)
-        except (TypeError, ValueError) as err:
-            raise _bad_control(str(err)) from err
-        self.inject_callback_fault(fault)
-        return web.json_response(dataclasses.asdict(fault), status=201)
+        return await _inject_fault(request, self._callback_faults, CallbackFault)
 
     async def _sim_clear_callback_faults(self, request: web.Request) -> web.Response:
-        self.clear_callback_faults()
-        return web.json_response({"faults": 0})
+        return _clear_faults(self._callback_faults)
 
     async def _sim_hold_callbacks(self, request: web.Request) -> web.Response:
         self.hold_callbacks()

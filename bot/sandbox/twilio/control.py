@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
 from bot.sandbox.twilio.accounts import Accounts
+from bot.sandbox.twilio.fault_queue import F, FaultQueue
 from bot.sandbox.twilio.faults import Fault, FaultInjection
 
 
@@ -36,7 +38,7 @@ class ControlRoutes(FaultInjection, Accounts):
             {
                 "now": self.clock.now().isoformat(),
                 "held": self._held,
-                "faults": [dataclasses.asdict(f) for f in self._faults],
+                "faults": self._faults.to_json(),
                 "requests": len(self.requests),
                 "messages": len(self.messages),
                 "accounts": sorted(self._accounts),
@@ -46,20 +48,13 @@ class ControlRoutes(FaultInjection, Accounts):
         )
 
     async def _sim_list_faults(self, request: web.Request) -> web.Response:
-        return web.json_response([dataclasses.asdict(f) for f in self._faults])
+        return web.json_response(self._faults.to_json())
 
     async def _sim_inject(self, request: web.Request) -> web.Response:
-        data = await _json_object(request)
-        try:
-            fault = Fault(**data)
-        except (TypeError, ValueError) as err:
-            raise _bad_control(str(err)) from err
-        self.inject(fault)
-        return web.json_response(dataclasses.asdict(fault), status=201)
+        return await _inject_fault(request, self._faults, Fault)
 
     async def _sim_clear_faults(self, request: web.Request) -> web.Response:
-        self.clear_faults()
-        return web.json_response({"faults": 0})
+        return _clear_faults(self._faults)
 
     async def _sim_release(self, request: web.Request) -> web.Response:
         return web.json_response({"released": self.release_held()})
@@ -104,3 +99,19 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise _bad_control("the body must be a JSON object")
     return data
+
+
+async def _inject_fault(request: web.Request, queue: FaultQueue[F], kind: Callable[..., F]) -> web.Response:
+    """Queue the fault the JSON body describes; answer it back, or say what is wrong with it."""
+    data = await _json_object(request)
+    try:
+        fault = kind(**data)
+    except (TypeError, ValueError) as err:
+        raise _bad_control(str(err)) from err
+    queue.inject(fault)
+    return web.json_response(dataclasses.asdict(fault), status=201)
+
+
+def _clear_faults(queue: FaultQueue[Any]) -> web.Response:
+    queue.clear()
+    return web.json_response({"faults": 0})

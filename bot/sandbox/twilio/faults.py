@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Final, Literal, get_args
@@ -65,7 +64,7 @@ class FaultInjection(SimState):
 
     def inject(self, fault: Fault) -> None:
         """Queue a fault; faults are tried in the order injected, the first match applies."""
-        self._faults.append(dataclasses.replace(fault))
+        self._faults.inject(fault)
 
     def clear_faults(self) -> None:
         """Forget every fault not yet used up."""
@@ -74,7 +73,7 @@ class FaultInjection(SimState):
     @property
     def faults(self) -> list[Fault]:
         """The faults still active (copies; `times` is what is left)."""
-        return [dataclasses.replace(f) for f in self._faults]
+        return self._faults.copies()
 
     def release_held(self) -> int:
         """Let every request held by `apply_then_hold` answer now; returns how many were held."""
@@ -94,13 +93,7 @@ class FaultInjection(SimState):
             await self._held_changed.wait_for(lambda: self._held >= count)
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
-        for index, fault in enumerate(self._faults):
-            if fault.matches(method, path):
-                fault.times -= 1
-                if fault.times <= 0:
-                    del self._faults[index]
-                return fault
-        return None
+        return self._faults.take(lambda fault: fault.matches(method, path))
 
     @staticmethod
     def _fault_response(fault: Fault) -> web.Response:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -264,10 +263,9 @@ class InboundTexts(PhoneNumbers, InboundMediaStore, MessagesApi):
     def _store(
         self, account: _Account, to: str, from_: str, body: str, direction: str, *, media: bool = False
     ) -> StoredMessage:
-        message = StoredMessage(
-            sid=("MM" if media else "SM") + secrets.token_hex(16),
-            account_sid=account.sid,
-            seq=next(self._seq),
+        return self._keep(
+            account,
+            media=media,
             to=to,
             requested_from=from_,
             sender=from_,
@@ -277,9 +275,6 @@ class InboundTexts(PhoneNumbers, InboundMediaStore, MessagesApi):
             date_created=self.clock.now(),
             direction=direction,
         )
-        self.messages[message.sid] = message
-        self._by_account[account.sid].append(message)
-        return message
 
     async def _deliver_inbound(self, text: InboundText, account: _Account) -> Webhook:
         record = text.webhook

@@ -269,10 +269,9 @@ class MessagesApi(SimState):
         sender = from_ or ((_WHATSAPP if whatsapp else "") + pool_number)
         if (account.sid, _strip_channel(sender), to_number) in self._opted_out:
             raise TwilioApiError(21610)
-        message = StoredMessage(
-            sid=("MM" if media else "SM") + secrets.token_hex(16),
-            account_sid=account.sid,
-            seq=next(self._seq),
+        return self._keep(
+            account,
+            media=bool(media),
             to=to,
             requested_from=from_,
             sender=sender,
@@ -282,6 +281,15 @@ class MessagesApi(SimState):
             date_created=now,
             send_at=send_at,
             status_callback=_form_value(form, "StatusCallback"),
+        )
+
+    def _keep(self, account: _Account, *, media: bool, **fields: Any) -> StoredMessage:
+        """Store a new message of `account` under a fresh SID: MM… with media, SM… without."""
+        message = StoredMessage(
+            sid=("MM" if media else "SM") + secrets.token_hex(16),
+            account_sid=account.sid,
+            seq=next(self._seq),
+            **fields,
         )
         self.messages[message.sid] = message
         self._by_account[account.sid].append(message)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -103,6 +103,28 @@ def _method_value(name: str, value: str) -> str:
     if value.upper() not in _METHODS:
         raise TwilioApiError(20001, f"{name} must be GET or POST, not {value!r}")
     return value.upper()
+
+
+def _flag_value(name: str, value: str) -> bool:
+    if value not in _TRUE | _FALSE:
+        raise TwilioApiError(20001, f"{name} must be true or false")
+    return value in _TRUE
+
+
+# The form parameters an update of a number or a Messaging Service takes: (name, attribute, reader).
+_Updates = tuple[tuple[str, str, Callable[[str, str], object]], ...]
+_NUMBER_UPDATES: Final[_Updates] = (
+    ("SmsUrl", "sms_url", _url_value),
+    ("SmsFallbackUrl", "sms_fallback_url", _url_value),
+    ("StatusCallback", "status_callback", _url_value),
+    ("SmsMethod", "sms_method", _method_value),
+    ("SmsFallbackMethod", "sms_fallback_method", _method_value),
+)
+_SERVICE_UPDATES: Final[_Updates] = (
+    ("InboundRequestUrl", "inbound_request_url", _url_value),
+    ("InboundMethod", "inbound_method", _method_value),
+    ("UseInboundWebhookOnNumber", "use_inbound_webhook_on_number", _flag_value),
+)
 
 
 class PhoneNumbers(Accounts):
@@ -196,7 +218,7 @@ class PhoneNumbers(Accounts):
             ):
                 raise TwilioApiError(20404, f"The requested resource {path} was not found")
             if method == "POST":
-                self._update_number(record, form)
+                self._apply_form(record, form, _NUMBER_UPDATES)
             elif method != "GET":
                 raise TwilioApiError(20004, f"Method {method} not allowed on {path}")
             return self._number_json(record)
@@ -208,7 +230,7 @@ class PhoneNumbers(Accounts):
             raise TwilioApiError(20404, f"The requested resource {path} was not found")
         service = self._service_record(account, service_match["service"])
         if method == "POST" and service_match.re is _SERVICE_PATH:
-            self._update_service(service, form)
+            self._apply_form(service, form, _SERVICE_UPDATES)
         elif method != "GET":
             raise TwilioApiError(20004, f"Method {method} not allowed on {path}")
         if service_match.re is _SERVICE_PATH:
@@ -250,36 +272,17 @@ class PhoneNumbers(Accounts):
             "uri": uri(page),
         }
 
-    def _update_number(self, record: _PhoneNumber, form: MultiDictProxy[Any]) -> None:
+    def _apply_form(
+        self, record: _PhoneNumber | _Service, form: MultiDictProxy[Any], fields: _Updates
+    ) -> None:
+        """Check and set each of `fields` the form names, in order, then FriendlyName."""
         values = {k: v for k, v in form.items() if isinstance(v, str)}
-        if "SmsUrl" in values:
-            record.sms_url = _url_value("SmsUrl", values["SmsUrl"])
-        if "SmsFallbackUrl" in values:
-            record.sms_fallback_url = _url_value("SmsFallbackUrl", values["SmsFallbackUrl"])
-        if "StatusCallback" in values:
-            record.status_callback = _url_value("StatusCallback", values["StatusCallback"])
-        if "SmsMethod" in values:
-            record.sms_method = _method_value("SmsMethod", values["SmsMethod"])
-        if "SmsFallbackMethod" in values:
-            record.sms_fallback_method = _method_value("SmsFallbackMethod", values["SmsFallbackMethod"])
+        for name, attribute, read in fields:
+            if name in values:
+                setattr(record, attribute, read(name, values[name]))
         if values.get("FriendlyName"):
             record.friendly_name = values["FriendlyName"][:64]
         record.date_updated = self.clock.now()
-
-    def _update_service(self, service: _Service, form: MultiDictProxy[Any]) -> None:
-        values = {k: v for k, v in form.items() if isinstance(v, str)}
-        if "InboundRequestUrl" in values:
-            service.inbound_request_url = _url_value("InboundRequestUrl", values["InboundRequestUrl"])
-        if "InboundMethod" in values:
-            service.inbound_method = _method_value("InboundMethod", values["InboundMethod"])
-        if "UseInboundWebhookOnNumber" in values:
-            flag = values["UseInboundWebhookOnNumber"]
-            if flag not in _TRUE | _FALSE:
-                raise TwilioApiError(20001, "UseInboundWebhookOnNumber must be true or false")
-            service.use_inbound_webhook_on_number = flag in _TRUE
-        if values.get("FriendlyName"):
-            service.friendly_name = values["FriendlyName"][:64]
-        service.date_updated = self.clock.now()
 
     # ----- shapes ----------------------------------------------------------------------------------
 

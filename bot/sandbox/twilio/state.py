@@ -16,6 +16,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.sandbox.twilio.clock import SimClock
+from bot.sandbox.twilio.fault_queue import FaultQueue
 from bot.sandbox.twilio.webhooks import CALLBACK_POLICY, INBOUND_POLICY, Webhook
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class SimState:
         self._api_keys: dict[str, str] = {}  # API key SID → owning account SID
         self._by_account: dict[str, list[StoredMessage]] = {}  # in creation order, deleted ones flagged
         self._seq = itertools.count(1)
-        self._faults: list[Fault] = []
+        self._faults: FaultQueue[Fault] = FaultQueue()
         self._release = asyncio.Event()
         self._held = 0
         self._held_changed = asyncio.Condition()
@@ -54,7 +55,7 @@ class SimState:
         self.inbound_policy = INBOUND_POLICY
         self._callback_cursors: dict[str, _Cursor] = {}
         self._callback_heap: list[tuple[datetime, int, str]] = []
-        self._callback_faults: list[CallbackFault] = []
+        self._callback_faults: FaultQueue[CallbackFault] = FaultQueue()
         self._callback_chains: dict[str, asyncio.Task[None]] = {}
         self._callback_tasks: set[asyncio.Task[None]] = set()
         self._callback_wake = asyncio.Event()
