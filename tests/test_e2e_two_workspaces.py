@@ -22,6 +22,7 @@ from twilio.request_validator import RequestValidator
 from bot.sandbox.slack import CLIENT_ID, CLIENT_SECRET, TEAM_ID, Team
 from bot.sandbox.twilio import SANDBOX_ACCOUNT_SID
 from bot.slack.oauth import NOT_INSTALLED
+from storage.accounts import mask_sid
 
 OTHER_FROM = "+15550000001"
 
@@ -152,7 +153,7 @@ async def test_neither_workspace_can_touch_the_others_messages_accounts_or_histo
     await command(stack, second, "accounts")
     await command(stack, second, "history")
     second_seen = "\n".join(_texts(stack, second))
-    assert OTHER_ACCOUNT_SID[-4:] in second_seen and SANDBOX_ACCOUNT_SID[-4:] not in second_seen
+    assert mask_sid(OTHER_ACCOUNT_SID) in second_seen and mask_sid(SANDBOX_ACCOUNT_SID) not in second_seen
     assert "private to the first team" not in second_seen
     assert [e.team_id for e in await stack.runtime.services.workspace.history(second.id, 50)] != []
     assert all(e.team_id == second.id for e in await stack.runtime.services.workspace.history(second.id, 50))
@@ -223,10 +224,13 @@ async def test_two_independent_home_tabs(stack: Stack, browser: aiohttp.ClientSe
     await stack.slack.open_app_home(first.admin_id)
     await stack.slack.open_app_home(second.admin_id)
     await stack.settle()
-    first_home = json.dumps(stack.slack.home_view(first.admin_id), ensure_ascii=False)
-    second_home = json.dumps(stack.slack.home_view(second.admin_id), ensure_ascii=False)
-    assert SANDBOX_ACCOUNT_SID[-4:] in first_home and OTHER_ACCOUNT_SID[-4:] not in first_home
-    assert OTHER_ACCOUNT_SID[-4:] in second_home and SANDBOX_ACCOUNT_SID[-4:] not in second_home
+    first_view, second_view = stack.slack.home_view(first.admin_id), stack.slack.home_view(second.admin_id)
+    assert first_view is not None and second_view is not None
+    first_home = json.dumps(first_view["blocks"], ensure_ascii=False)
+    second_home = json.dumps(second_view["blocks"], ensure_ascii=False)
+    sandbox, other = mask_sid(SANDBOX_ACCOUNT_SID), mask_sid(OTHER_ACCOUNT_SID)
+    assert sandbox in first_home and other not in first_home
+    assert other in second_home and sandbox not in second_home
     assert SANDBOX_ACCOUNT_SID not in first_home
     publishes = stack.slack.calls_to("views.publish")
     assert [(c.team_id, c.ok) for c in publishes] == [(first.id, True), (second.id, True)]

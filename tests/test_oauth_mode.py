@@ -20,6 +20,7 @@ from yarl import URL
 
 from bot.sandbox.slack import ADMIN_ID, BOT_USER_ID, TEAM_ID
 from bot.slack.oauth import BOT_SCOPES, NOT_INSTALLED
+from storage.accounts import mask_sid
 from storage.installations import StoredInstallation
 
 CLIENT_ID = "1111111111.2222222222"
@@ -247,7 +248,7 @@ async def test_opening_the_home_tab_publishes_one_view_of_this_workspace(oauth_s
     view = call.args["view"] if isinstance(call.args["view"], dict) else json.loads(call.args["view"])
     text = json.dumps(view, ensure_ascii=False)
     assert view["type"] == "home" and account.label in text
-    assert account.account_sid not in text and account.account_sid[-4:] in text
+    assert account.account_sid not in text and mask_sid(account.account_sid) in text
 
 
 async def test_an_installation_the_key_cannot_read_is_a_sentence_not_a_500(oauth_stack: Stack) -> None:

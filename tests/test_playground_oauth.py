@@ -14,6 +14,7 @@ from waiting import until
 
 from bot.playground import SECOND_ACCOUNT_SID, run
 from bot.sandbox.twilio import SANDBOX_ACCOUNT_SID
+from storage.accounts import mask_sid
 
 
 async def _follow_install(browser: aiohttp.ClientSession, bot_url: str, team_name: str) -> str:
@@ -57,14 +58,18 @@ async def test_two_workspaces_install_and_get_their_own_home_tabs(
             async def published() -> bool:
                 async with browser.get(f"{page_url}/ui/state") as resp:
                     homes.update(
-                        {h["team_id"]: json.dumps(h["view"]) for h in (await resp.json())["home_views"]}
+                        {
+                            h["team_id"]: json.dumps(h["view"]["blocks"], ensure_ascii=False)
+                            for h in (await resp.json())["home_views"]
+                        }
                     )
                 return len(homes) == 2
 
             await until(published, what="both Home tabs published")
         first, second = (t["id"] for t in teams)
-        assert SANDBOX_ACCOUNT_SID[-4:] in homes[first] and SECOND_ACCOUNT_SID[-4:] not in homes[first]
-        assert SECOND_ACCOUNT_SID[-4:] in homes[second] and SANDBOX_ACCOUNT_SID[-4:] not in homes[second]
+        sandbox, other = mask_sid(SANDBOX_ACCOUNT_SID), mask_sid(SECOND_ACCOUNT_SID)
+        assert sandbox in homes[first] and other not in homes[first]
+        assert other in homes[second] and sandbox not in homes[second]
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
