@@ -142,11 +142,14 @@ class CpuMeter:
         return round(max((_busy_seconds() - busy0) - (self._ours() - ours0), 0.0) / elapsed, 2)
 
 
-def child_env(**extra: str) -> dict[str, str]:
-    """The environment for a helper process: ours without any Slack/Twilio settings, plus `extra`."""
+def child_env(root: Path = ROOT, **extra: str) -> dict[str, str]:
+    """The environment for a helper process: ours without any Slack/Twilio settings, plus `extra`.
+
+    `root` is the checkout whose code the process runs (another one for a before/after comparison).
+    """
     drop = ("SLACK_", "TWILIO_", "DATABASE_PATH", "SECRET_KEY", "ADMIN_USER_IDS", "BOT_", "PORT", "HOST")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
     env.update(extra)
     return env
 
@@ -327,9 +330,15 @@ class Bench:
         return proc
 
     async def start_bot(
-        self, label: str, concurrency: int, *, live_status: bool = False, oauth: bool = False
+        self,
+        label: str,
+        concurrency: int,
+        *,
+        live_status: bool = False,
+        root: Path = ROOT,
+        oauth: bool = False,
     ) -> Proc:
-        """`python -m bot serve` on a fresh SQLite file holding the sandbox Twilio account.
+        """`python -m bot serve` (the code at `root`) on a fresh SQLite file holding the sandbox account.
 
         `live_status`: PUBLIC_URL is the bot's own address, so creates carry StatusCallback.
         `oauth`: in OAuth mode, the workspace installed (its bot token stored, encrypted) instead of
@@ -373,6 +382,7 @@ class Bench:
             else {"SLACK_BOT_TOKEN": self.secrets.bot_token}
         )
         env = child_env(
+            root,
             SLACK_API_URL=self.slack_info["api_url"],
             TWILIO_API_URL=self.twilio_info["url"],
             DATABASE_PATH=str(db_path),

@@ -36,7 +36,7 @@ from bot.core.rules import (
     sender_for,
     sender_or_service,
 )
-from bot.inflight import InFlight
+from bot.inflight import InFlight, Lease
 from bot.status import CardFacts, LiveStatus
 from bot.twilio.client import TwilioClient
 from bot.twilio.errors import TwilioError
@@ -124,6 +124,9 @@ class Unposted:
     message: Message | None
     # Set when the outcome is unknown because the account was removed here since.
     account_gone: bool = False
+    # The action's idempotency key and when it was claimed: a card already posted for it can be found.
+    key: str = ""
+    created_at: datetime | None = None
 
 
 def _summary(fields: Mapping[str, object]) -> str:
@@ -227,8 +230,10 @@ class Operations:
             error_message=str(error)[:300] if error else None,
         )
 
-    async def send(self, ctx: Context, cmd: SendCommand, *, key: str) -> Sent | Duplicate:
-        """Send one message, at most once per `key`."""
+    async def send(
+        self, ctx: Context, cmd: SendCommand, *, key: str, lease: Lease | None = None
+    ) -> Sent | Duplicate:
+        """Send one message, at most once per `key` (`lease`: the key's, when the caller took it)."""
         account, creds = await self.resolve(ctx, cmd.account)
         try:
             sender, service = sender_or_service(
@@ -247,9 +252,11 @@ class Operations:
             "service": service,
             "body": cmd.body,
         }
-        return await self._create(ctx, cmd.subcommand, account, creds, request, key=key)
+        return await self._create(ctx, cmd.subcommand, account, creds, request, key=key, lease=lease)
 
-    async def schedule(self, ctx: Context, cmd: ScheduleCommand, *, key: str) -> Sent | Duplicate:
+    async def schedule(
+        self, ctx: Context, cmd: ScheduleCommand, *, key: str, lease: Lease | None = None
+    ) -> Sent | Duplicate:
         """Schedule one message through a Messaging Service, at most once per `key`."""
         account, creds = await self.resolve(ctx, cmd.account)
         try:
@@ -264,7 +271,7 @@ class Operations:
             "body": cmd.body,
             "send_at": format_send_at(cmd.send_at),
         }
-        return await self._create(ctx, cmd.subcommand, account, creds, request, key=key)
+        return await self._create(ctx, cmd.subcommand, account, creds, request, key=key, lease=lease)
 
     async def _create(
         self,
@@ -275,8 +282,10 @@ class Operations:
         request: dict[str, str | int | None],
         *,
         key: str,
+        lease: Lease | None = None,
     ) -> Sent | Duplicate:
-        lease = self.inflight.try_acquire(key)
+        # A lease handed in was taken when the action was accepted, before its ack.
+        lease = lease if lease is not None and lease.key == key else self.inflight.try_acquire(key)
         if lease is None:
             log.info("duplicate delivery of %s ignored (another delivery is working on it)", operation)
             return Duplicate()
@@ -607,6 +616,8 @@ class Operations:
             body=str(entry.request.get("body") or ""),
             message=message,
             account_gone=gone,
+            key=entry.key,
+            created_at=entry.created_at,
         )
 
 

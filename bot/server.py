@@ -93,6 +93,11 @@ class Runtime:
             observer=SlackCallCounter(self.metrics),
         )
 
+    async def any_client(self, team_id: str) -> AsyncWebClient:
+        """`team_client`, or the bot's tokenless client when the workspace has no installation any more:
+        what is re-run for it then fails in words (its Twilio accounts went with the installation)."""
+        return await self.team_client(team_id) or self.slack
+
     async def close(self, drain_timeout: float) -> None:
         """Finish in-flight work (up to `drain_timeout` seconds), then close the session and database."""
         await self.services.tasks.drain(drain_timeout)
@@ -165,13 +170,17 @@ async def open_runtime(
 
 
 async def recover(runtime: Runtime) -> int:
-    """Settle creates a dead process left pending, and post the cards it never posted. Never re-sends.
+    """Settle creates a dead process left pending, post the cards it never posted (never re-sending), and
+    run the creates it had accepted but not started.
 
     Then bring live cards up to date: reports Twilio sent while the bot was down are not sent again.
     """
     services = runtime.services
     client = runtime.slack if runtime.authorize is None else runtime.team_client
     done = await services.operations.recover(recovery.poster(runtime.deps.delivery, client, services.status))
+    await recovery.run_accepted(
+        runtime.deps, runtime.slack if runtime.authorize is None else runtime.any_client
+    )
     await services.status.refresh_open(services.operations.current)
     return done
 

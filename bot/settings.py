@@ -44,6 +44,9 @@ class Settings:
     twilio_backoff_base: float = 0.5
     # On SIGTERM: how long operations already running may take before they are cancelled.
     shutdown_timeout: float = 25.0
+    # At start-up, an accepted command that never reached Twilio runs if it is younger than this (seconds);
+    # an older one is reported as not sent.
+    recovery_max_age: float = 600.0
     loop_monitor: bool = False
     # The bot's public base URL (no trailing slash): creates carry StatusCallback on it and Twilio's
     # webhook signatures are checked against it. None: no status callbacks.
@@ -170,6 +173,16 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
             f"SHUTDOWN_TIMEOUT must be a number of seconds from 0 to 600, not {shutdown_text!r}."
         )
 
+    max_age_text = get("RECOVERY_MAX_AGE") or "600"
+    try:
+        recovery_max_age = float(max_age_text)
+    except ValueError:
+        recovery_max_age = -1.0
+    if not 0 <= recovery_max_age <= 86400:
+        raise SettingsError(
+            f"RECOVERY_MAX_AGE must be a number of seconds from 0 to 86400 (a day), not {max_age_text!r}."
+        )
+
     monitor_text = (get("BOT_LOOP_MONITOR") or "0").lower()
     if monitor_text not in {"0", "1", "true", "false"}:
         raise SettingsError(f"BOT_LOOP_MONITOR must be 1 (on) or 0 (off), not {monitor_text!r}.")
@@ -207,6 +220,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         twilio_concurrency=int(concurrency_text),
         twilio_timeout=timeout,
         shutdown_timeout=shutdown_timeout,
+        recovery_max_age=recovery_max_age,
         loop_monitor=monitor_text in {"1", "true"},
         public_url=public_url,
     )

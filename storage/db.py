@@ -204,6 +204,33 @@ class Database(Queries):
         migrations). Do not call the database itself inside the block: use `tx`.
         """
 
+    async def write_batches(self, batches: Sequence[tuple[str, Sequence[Params]]]) -> None:
+        """Run each statement once per parameter set, all in one transaction (a group commit).
+
+        SQLite does it in one job on its writer thread; any failure rolls the whole batch back.
+        """
+        async with self.transaction() as tx:
+            for sql, rows in batches:
+                if rows:
+                    await tx.execute_many(sql, rows)
+
+    def start_batches(
+        self,
+        batches: Sequence[tuple[str, Sequence[Params]]],
+        on_done: Callable[[BaseException | None], None],
+    ) -> None:
+        """Start `write_batches` now and call `on_done(error or None)` on the event loop when it ends.
+
+        Not a coroutine, so a group commit can start from a callback; SQLite hands the job straight to
+        its writer thread, and `on_done` runs in the loop's next turn after the commit.
+        """
+        task = asyncio.ensure_future(self.write_batches(batches))
+
+        def report(done: asyncio.Future[None]) -> None:
+            on_done(asyncio.CancelledError() if done.cancelled() else done.exception())
+
+        task.add_done_callback(report)
+
     async def ping(self, within: float = PING_TIMEOUT) -> bool:
         """Whether the database answers a trivial query within `within` seconds (for /healthz)."""
         try:

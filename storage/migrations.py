@@ -152,6 +152,29 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(
+        "0007_journal",
+        (
+            # Every accepted create, written before Slack is told "accepted", so a crash cannot lose it.
+            """
+            CREATE TABLE journal (
+                id {IDENTITY},
+                key TEXT NOT NULL UNIQUE,
+                team_id TEXT NOT NULL,
+                enterprise_id TEXT,
+                user_id TEXT NOT NULL,
+                channel_id TEXT,
+                response_url TEXT,
+                subcommand TEXT NOT NULL,
+                fields_json TEXT NOT NULL,
+                accepted_at TEXT NOT NULL,
+                done_at TEXT
+            )
+            """,
+            # Start-up recovery reads only the entries not yet done.
+            "CREATE INDEX journal_open ON journal (id) WHERE done_at IS NULL",
+        ),
+    ),
+    Migration(
         "0008_live_status",
         (
             # An account set up with an API key has no auth token, and Twilio signs webhooks with that

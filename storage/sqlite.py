@@ -1,8 +1,9 @@
 """The SQLite engine: WAL mode, and one writer thread that does all SQLite work (through sqlite-utils).
 
 Like datasette, nothing here touches SQLite on the event loop: every statement is a job for a single
-dedicated thread that owns the connection. Jobs run in the order they are submitted, so a
-transaction holds `_order` from BEGIN to COMMIT and nobody else's statement lands inside it. Two bot
+dedicated thread that owns the connection (`storage.writer`). Jobs run in the order they are
+submitted, so a transaction holds `_order` from BEGIN to COMMIT and nobody else's statement lands
+inside it; the journal's group commits alone go first, because a Slack ack waits for them. Two bot
 replicas may share one file; SQLite's locks, a busy timeout and `BEGIN IMMEDIATE` for every
 read-modify-write keep them from stepping on each other.
 """
@@ -15,7 +16,6 @@ import contextvars
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -24,6 +24,7 @@ import sqlite_utils
 from storage.crypto import SecretBox
 from storage.db import Database, DatabaseClosedError, Engine, Params, Row, Transaction
 from storage.sql import for_sqlite
+from storage.writer import Writer
 
 __all__ = ["BUSY_TIMEOUT_MS", "SQLiteDatabase", "immediate"]
 
@@ -127,6 +128,18 @@ def _execute_many(conn: sqlite3.Connection, sql: str, rows: Sequence[Params]) ->
     conn.executemany(for_sqlite(sql), rows).close()
 
 
+def _write_batches(conn: sqlite3.Connection, batches: Sequence[tuple[str, Sequence[Params]]]) -> None:
+    conn.execute("BEGIN IMMEDIATE").close()
+    try:
+        for sql, rows in batches:
+            if rows:
+                _execute_many(conn, sql, rows)
+    except BaseException:
+        _end(conn, commit=False)
+        raise
+    _end(conn, commit=True)
+
+
 def _end(conn: sqlite3.Connection, *, commit: bool) -> None:
     if commit:
         try:
@@ -181,7 +194,7 @@ class SQLiteDatabase(Database):
     engine: Engine = "sqlite"
     path: Path
 
-    def __init__(self, path: Path, box: SecretBox, executor: ThreadPoolExecutor, sdb: sqlite_utils.Database):
+    def __init__(self, path: Path, box: SecretBox, executor: Writer, sdb: sqlite_utils.Database):
         """Use `Database.open`; this only stores what it prepared."""
         self.path = path
         self.box = box
@@ -204,8 +217,7 @@ class SQLiteDatabase(Database):
         """See `Database.open`."""
         memory = str(path) == MEMORY
         db_path = Path(path)
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-        loop = asyncio.get_running_loop()
+        executor = Writer()
         try:
 
             def prepare() -> tuple[SecretBox, sqlite_utils.Database]:
@@ -221,9 +233,9 @@ class SQLiteDatabase(Database):
                 box = SecretBox.from_setting(secret_keys, key_file or db_path.parent / "secret.key")
                 return box, _connect(str(db_path))
 
-            box, sdb = await loop.run_in_executor(executor, prepare)
+            box, sdb = await asyncio.wrap_future(executor.submit(prepare))
         except BaseException:
-            executor.shutdown(wait=False)
+            executor.shutdown()
             raise
         database = cls(db_path, box, executor, sdb)
         await database._migrate_or_close()
@@ -241,13 +253,14 @@ class SQLiteDatabase(Database):
 
     async def on_thread(self, job: Callable[[], T]) -> T:
         """Run `job` on the writer thread now, without waiting for `_order` (transactions use it)."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, job)
+        return await asyncio.wrap_future(self._executor.submit(job))
 
-    async def _submit(self, job: Callable[[sqlite_utils.Database], T]) -> T:
+    async def _submit(self, job: Callable[[sqlite_utils.Database], T], *, urgent: bool = False) -> T:
         self._refuse_inside_transaction()
         async with self._order:
             sdb = self._connection()
-            future = asyncio.get_running_loop().run_in_executor(self._executor, lambda: job(sdb))
+            # Handed over under the order lock, so no transaction is open when an urgent job jumps ahead.
+            future = asyncio.wrap_future(self._executor.submit(lambda: job(sdb), urgent=urgent))
         return await future
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
@@ -262,6 +275,26 @@ class SQLiteDatabase(Database):
 
     async def execute_many(self, sql: str, rows: Sequence[Params]) -> None:
         await self._submit(lambda sdb: _execute_many(sdb.conn, sql, rows))
+
+    async def write_batches(self, batches: Sequence[tuple[str, Sequence[Params]]]) -> None:
+        # One hop to the writer thread for the whole transaction: the ack that waits for it pays once.
+        # Urgent: Slack acks wait for these (the journal), not for the background work queued before.
+        await self._submit(lambda sdb: _write_batches(sdb.conn, batches), urgent=True)
+
+    def start_batches(
+        self,
+        batches: Sequence[tuple[str, Sequence[Params]]],
+        on_done: Callable[[BaseException | None], None],
+    ) -> None:
+        if self._order.locked() or _IN_TRANSACTION.get() is self:
+            super().start_batches(batches, on_done)  # a transaction is open: queue behind it
+            return
+        # Nobody holds the order lock, so no transaction is open: hand the job over at once, urgent, and
+        # report straight from the writer thread's completion (one turn of the loop, not three).
+        conn = self._connection().conn
+        loop = asyncio.get_running_loop()
+        future = self._executor.submit(lambda: _write_batches(conn, batches), urgent=True)
+        future.add_done_callback(lambda done: loop.call_soon_threadsafe(on_done, done.exception()))
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, statement_timeout: float | None = None) -> AsyncIterator[Transaction]:
@@ -311,7 +344,7 @@ class SQLiteDatabase(Database):
                 self._closed = True
                 sdb, self._db = self._db, None
             if sdb is None:
-                self._executor.shutdown(wait=False)
+                self._executor.shutdown()
                 return
 
             def finish() -> None:
@@ -328,7 +361,7 @@ class SQLiteDatabase(Database):
                 await self.on_thread(finish)
             finally:
                 # The close job was the last one queued, so the thread ends on its own.
-                self._executor.shutdown(wait=False)
+                self._executor.shutdown()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"

@@ -84,6 +84,7 @@ async def test_every_row_is_copied_with_secrets_still_encrypted(tmp_path: Path, 
     assert counts == {
         "accounts": 2,
         "audit": 3,
+        "journal": 0,
         "message_cards": 0,
         "outbox": 3,
         "teams": 1,
@@ -133,6 +134,7 @@ async def test_the_source_file_is_left_untouched(tmp_path: Path, postgres_schema
     assert await copy_sqlite_to_postgres(source, postgres_schema) == {
         "accounts": 0,
         "audit": 0,
+        "journal": 0,
         "message_cards": 0,
         "outbox": 1,
         "teams": 1,

@@ -71,6 +71,16 @@ async def test_a_transaction_commits_together_or_not_at_all(db: Database) -> Non
     assert await _count_teams(db) == 1
 
 
+async def test_write_batches_commit_every_statement_together_or_none(db: Database) -> None:
+    """A batch with a failing statement leaves nothing behind; a good one writes all its rows."""
+    insert = "INSERT INTO teams (team_id, updated_at) VALUES (?, ?)"
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        await db.write_batches([(insert, [["T1", "now"], ["T2", "now"]]), (insert, [["T1", "again"]])])
+    assert await _count_teams(db) == 0
+    await db.write_batches([(insert, [["T1", "now"], ["T2", "now"]]), (insert, []), (insert, [["T3", "x"]])])
+    assert await _count_teams(db) == 3
+
+
 async def test_a_transaction_cannot_be_used_after_it_ends(db: Database) -> None:
     """A statement through a finished transaction is refused instead of running outside it."""
     async with db.transaction() as tx:

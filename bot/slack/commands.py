@@ -21,10 +21,13 @@ from bot.core.commands import (
     HistoryCommand,
     Incomplete,
     LogChannelCommand,
+    ScheduleCommand,
+    SendCommand,
     SetupCommand,
     parse_command,
 )
 from bot.core.errors import InputError
+from bot.intake import NotAccepted
 from bot.operations import Context
 from bot.slack import cards
 from bot.slack.modals import ModalMetadata, build_modal
@@ -46,6 +49,12 @@ NOT_ADMIN = (
     "Ask one of them, or use the messaging commands: `/twilio help`."
 )
 
+
+# Shut-down began after the request was written down: it stays in the journal for the next start.
+SAVED_FOR_RESTART = (
+    "The bot is restarting. Your request is saved and runs when the bot is back; if that takes too "
+    "long, you will hear that it was not sent instead."
+)
 
 FORM_DID_NOT_OPEN = (
     "Slack did not let the form open (a form can open only within 3 seconds of the command or button); "
@@ -173,6 +182,11 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             elif isinstance(parsed, HistoryCommand):
                 deps.tasks.spawn(_history(deps, client, ctx, where, parsed.limit), name="history")
                 await ack()
+            elif isinstance(parsed, SendCommand | ScheduleCommand):
+                # Not written down (database down, shutting down): counted as busy, it was not taken on.
+                taken = await _accept_create(deps, client, ack, ctx, where, parsed, command)
+                deps.meter.command(parsed.subcommand, "accepted" if taken else "busy")
+                return
             else:
                 # A slash command's trigger_id is unique to one invocation: the idempotency key.
                 key = f"cmd:{ctx.team_id}:{command.get('trigger_id') or uuid.uuid4().hex}"
@@ -183,6 +197,40 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         except ShuttingDown as err:
             deps.meter.command(parsed.subcommand, "busy")
             await ack(text=str(err))
+
+
+async def _accept_create(
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    ack: AsyncAck,
+    ctx: Context,
+    where: Where,
+    cmd: SendCommand | ScheduleCommand,
+    command: dict[str, Any],
+) -> bool:
+    """Write the create down, then ack: an acknowledged command survives a crash (bot.intake).
+
+    False when it was not taken on now (not written down, or the bot is shutting down).
+    """
+    # A slash command's trigger_id is unique to one invocation: the idempotency key.
+    key = f"cmd:{ctx.team_id}:{command.get('trigger_id') or uuid.uuid4().hex}"
+    try:
+        ticket = await deps.intake.accept(ctx, cmd, key=key)
+    except NotAccepted as err:
+        await ack(text=f":warning: {err.message}")
+        return False
+    if ticket is None:  # a second delivery of a command already being worked on
+        await ack(text=WORKING_NOTE)
+        return True
+    noted = dataclasses.replace(where, working_note=True)
+    try:
+        deps.tasks.spawn(run(deps, client, ctx, noted, cmd, key=key, ticket=ticket), name="twilio command")
+    except ShuttingDown:
+        ticket.lease.release()
+        await ack(text=SAVED_FOR_RESTART)
+        return False
+    await ack(text=WORKING_NOTE)
+    return True
 
 
 async def _announce_log_channel(

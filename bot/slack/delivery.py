@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 _CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
 # How long a create's card waits for the cards of earlier creates in its channel before it goes first anyway.
 ORDER_WAIT = 2.0
+# The event type of the metadata on every create's card: it carries the idempotency key, so a restarted
+# bot can find a card it posted just before it died (conversations.history) instead of posting another.
+CARD_EVENT = "twilio_bridge_card"
 INVITE_HINT = (
     "I am not a member of this channel, so this card came through the command's reply link. "
     "Invite me with `/invite @Twilio Bridge` to keep the team log here."
@@ -33,6 +36,11 @@ NOT_LIVE_HINT = (
     "Its status is not live: a card sent this way cannot be changed later, so press Refresh status to see "
     "where the message is."
 )
+
+
+def card_metadata(key: str) -> dict[str, Any]:
+    """The message metadata that marks a card as the outcome of the action keyed `key`."""
+    return {"event_type": CARD_EVENT, "event_payload": {"key": key}}
 
 
 class Turn:
@@ -93,6 +101,7 @@ class Delivery:
         response_url: str | None = None,
         user_id: str | None = None,
         fallback_note: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> str | None:
         """Post `card` to `channel`; returns the message ts, or None when it went by response_url.
 
@@ -102,7 +111,11 @@ class Delivery:
             try:
                 async with self._lock(channel):
                     resp = await client.chat_postMessage(
-                        channel=channel, text=card.text, blocks=list(card.blocks), unfurl_links=False
+                        channel=channel,
+                        text=card.text,
+                        blocks=list(card.blocks),
+                        unfurl_links=False,
+                        metadata=metadata,
                     )
                 ts = resp.get("ts")
                 return str(ts) if ts else None

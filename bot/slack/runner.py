@@ -28,13 +28,14 @@ from bot.core.commands import (
 )
 from bot.home import Home
 from bot.installs import Installs
+from bot.intake import Intake, Ticket
 from bot.meter import NO_METER, Meter
 from bot.operations import Context, Duplicate, OperationError, Operations, Sent
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack import cards
 from bot.slack.cards import Card
-from bot.slack.delivery import NOT_LIVE_HINT, Delivery, Turn
+from bot.slack.delivery import NOT_LIVE_HINT, Delivery, Turn, card_metadata
 from bot.slack.modals import prefill_from_command
 from bot.slack.permissions import Permissions
 from bot.status import LiveStatus
@@ -70,6 +71,7 @@ class SlackDeps:
     delivery: Delivery
     permissions: Permissions
     status: LiveStatus
+    intake: Intake
     installs: Installs
     home: Home
     meter: Meter = NO_METER
@@ -94,6 +96,7 @@ class SlackDeps:
             delivery,
             permissions,
             services.status,
+            services.intake,
             services.installs,
             services.home,
             meter,
@@ -168,11 +171,13 @@ async def publish(
     *,
     mirror: bool = True,
     fallback_note: str | None = None,
+    key: str | None = None,
 ) -> Posted:
     """Put a result card in the channel (or update the card a button was on), and mirror it to the log.
 
     `mirror=False` for views that change nothing (Refresh, Next page): the log channel is a record of
-    operations, and a copy per click would bury them.
+    operations, and a copy per click would bury them. `key`: the create's idempotency key, carried in
+    the card's metadata so a restarted bot can find the card instead of posting it again.
     """
     ts: str | None = where.message_ts
     if where.message_ts and where.channel_id:
@@ -191,6 +196,7 @@ async def publish(
                 response_url=where.response_url,
                 user_id=where.user_id,
                 fallback_note=fallback_note,
+                metadata=card_metadata(key) if key else None,
             )
         finally:
             if turn is not None:
@@ -214,8 +220,13 @@ async def run(
     *,
     key: str,
     page_uri: str | None = None,
+    ticket: Ticket | None = None,
+    note: str | None = None,
 ) -> None:
-    """Run `cmd` and post exactly one outcome for it; a create's card follows earlier creates' (bounded)."""
+    """Run `cmd` and post exactly one outcome for it; a create's card follows earlier creates' (bounded).
+
+    `ticket`: the accepted create's, marked done once its outcome is shown; `note` goes on its card.
+    """
     # Taken before the first await: tasks start in the order they were spawned, which is the order the
     # commands arrived in, whichever Twilio call then finishes first. Only creates queue: a view never
     # waits for someone else's send.
@@ -229,11 +240,20 @@ async def run(
     outcome = "error"  # unless _run returns: it raised while telling the user about a failure
     try:
         await deps.tasks.after_foreground()
-        outcome = await _run(deps, client, ctx, where, cmd, key=key, page_uri=page_uri)
+        outcome = await _run(
+            deps, client, ctx, where, cmd, key=key, page_uri=page_uri, ticket=ticket, note=note
+        )
+    except BaseException:
+        if ticket is not None:
+            # Cancelled (shut-down): not marked done, so the next start runs it or settles its claim.
+            ticket.lease.release()
+        raise
     finally:
         if turn is not None:
             turn.done()
         deps.meter.operation(cmd.subcommand, outcome)
+    if ticket is not None:
+        await deps.intake.finish(ticket)
     if where.working_note and where.response_url:
         await deps.delivery.dismiss(where.response_url)
 
@@ -247,16 +267,19 @@ async def _run(
     *,
     key: str,
     page_uri: str | None,
+    ticket: Ticket | None,
+    note: str | None,
 ) -> str:
     """Run `cmd` and show its outcome; returns the outcome's name for the metrics."""
     name = cmd.subcommand
     ops = deps.operations
     try:
         if isinstance(cmd, SendCommand | ScheduleCommand):
+            lease = ticket.lease if ticket is not None else None
             result: Sent | Duplicate = (
-                await ops.send(ctx, cmd, key=key)
+                await ops.send(ctx, cmd, key=key, lease=lease)
                 if isinstance(cmd, SendCommand)
-                else await ops.schedule(ctx, cmd, key=key)
+                else await ops.schedule(ctx, cmd, key=key, lease=lease)
             )
             if isinstance(result, Duplicate):
                 return "duplicate"  # the first delivery of this action owns the card
@@ -266,11 +289,11 @@ async def _run(
                 account_label=result.account.label,
                 operation="send" if isinstance(cmd, SendCommand) else "schedule",
                 send_at=result.send_at,
-                note=result.note,
+                note=" ".join(n for n in (note, result.note) if n) or None,
             )
             live = deps.status.enabled
             posted = await publish(
-                deps, client, ctx, where, card, fallback_note=NOT_LIVE_HINT if live else None
+                deps, client, ctx, where, card, fallback_note=NOT_LIVE_HINT if live else None, key=key
             )
             await ops.card_posted(key)
             if live:
@@ -380,7 +403,7 @@ async def _twilio_failed(
             account_label=cmd.account or "default",
             detail=str(err),
         )
-        await publish(deps, client, ctx, where, card)
+        await publish(deps, client, ctx, where, card, key=key)
         await deps.operations.card_posted(key)
         return
     reopen = (name, prefill_from_command(cmd)) if not where.message_ts else None

@@ -10,11 +10,12 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.commands import TwilioCommand
+from bot.core.commands import ScheduleCommand, SendCommand, TwilioCommand
 from bot.core.errors import InputError
+from bot.intake import NotAccepted, Ticket
 from bot.operations import Context
 from bot.slack import cards
-from bot.slack.commands import NOT_ADMIN
+from bot.slack.commands import NOT_ADMIN, SAVED_FOR_RESTART
 from bot.slack.forms import FieldErrors, parse_submission
 from bot.slack.modals import CALLBACKS, ModalMetadata
 from bot.slack.runner import SlackDeps, Where, interaction_context, run, tell_user
@@ -83,11 +84,27 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         where = Where(channel_id=ctx.channel_id, user_id=ctx.user_id, response_url=ctx.response_url)
         # One modal view is one user action: a double-click or a redelivery has the same view id.
         key = f"view:{ctx.team_id}:{view.get('id')}"
+        ticket: Ticket | None = None
+        if isinstance(cmd, SendCommand | ScheduleCommand):
+            # Written down before the form closes: an accepted send survives a crash (bot.intake).
+            try:
+                ticket = await deps.intake.accept(ctx, cmd, key=key)
+            except NotAccepted as err:
+                await ack(response_action="errors", errors={_first_input(view): err.message})
+                return
+            if ticket is None:  # a double-click: the first delivery is already working on it
+                await ack()
+                return
         try:
             deps.tasks.spawn(
-                run(deps, client, ctx, where, cmd, key=key), name=f"modal {view.get('callback_id')}"
+                run(deps, client, ctx, where, cmd, key=key, ticket=ticket),
+                name=f"modal {view.get('callback_id')}",
             )
         except ShuttingDown as err:
+            if ticket is not None:
+                ticket.lease.release()
+                await ack(response_action="errors", errors={_first_input(view): SAVED_FOR_RESTART})
+                return
             await ack(response_action="errors", errors={_first_input(view): str(err)})
             return
         await ack()

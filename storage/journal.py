@@ -1,0 +1,194 @@
+"""The journal: every accepted create is written down before Slack hears "accepted".
+
+Slack never retries a slash command or a form submission, so an acknowledged request that only lived in
+memory is lost to a crash. `record()` returns once the entry is committed. Writes are grouped: entries
+queued while one commit runs are written together by the next (a group commit), so a burst of commands
+costs a few commits, not one each. `finish()` marks an entry done through the same batches.
+Any failure of the write reaches every waiter as `DatabaseUnavailable` (its text is the user's sentence).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+from storage.db import Database, DatabaseUnavailable, iso
+
+__all__ = ["FIELD_NAMES", "FieldValue", "Journal", "JournalEntry"]
+
+log = logging.getLogger(__name__)
+
+FieldValue = str | tuple[str, ...]
+# What a request may carry: what the user asked for, never credentials.
+FIELD_NAMES: frozenset[str] = frozenset({"to", "from", "body", "account", "service", "send_at", "media_urls"})
+_INSERT = (
+    "INSERT INTO journal (key, team_id, enterprise_id, user_id, channel_id, response_url, subcommand, "
+    "fields_json, accepted_at) VALUES (:key, :team_id, :enterprise_id, :user_id, :channel_id, "
+    ":response_url, :subcommand, :fields_json, :accepted_at) ON CONFLICT (key) DO NOTHING"
+)
+_FINISH = "UPDATE journal SET done_at = ? WHERE key = ? AND done_at IS NULL"
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One accepted request: who, where, and what was asked (the subcommand and its fields)."""
+
+    id: int
+    key: str
+    team_id: str
+    enterprise_id: str | None
+    user_id: str
+    channel_id: str | None
+    response_url: str | None
+    subcommand: str
+    fields: Mapping[str, FieldValue]
+    accepted_at: datetime
+    done_at: datetime | None
+
+
+def _fields_json(fields: Mapping[str, str | Sequence[str] | None]) -> str:
+    clean: dict[str, str | list[str]] = {}
+    for name, value in fields.items():
+        if name not in FIELD_NAMES:
+            raise ValueError(
+                f"The journal stores only {', '.join(sorted(FIELD_NAMES))}; {name!r} is not allowed."
+            )
+        if value is None:
+            continue
+        if isinstance(value, str):
+            clean[name] = value
+        elif all(isinstance(item, str) for item in value):
+            clean[name] = list(value)
+        else:
+            raise ValueError(f"The journal field {name!r} must be text or a list of text.")
+    return json.dumps(clean, sort_keys=True, ensure_ascii=False)
+
+
+def _entry(row: Mapping[str, Any]) -> JournalEntry:
+    raw = json.loads(str(row["fields_json"]))
+    fields = {name: tuple(value) if isinstance(value, list) else str(value) for name, value in raw.items()}
+    return JournalEntry(
+        id=int(row["id"]),
+        key=str(row["key"]),
+        team_id=str(row["team_id"]),
+        enterprise_id=row["enterprise_id"],
+        user_id=str(row["user_id"]),
+        channel_id=row["channel_id"],
+        response_url=row["response_url"],
+        subcommand=str(row["subcommand"]),
+        fields=MappingProxyType(fields),
+        accepted_at=datetime.fromisoformat(str(row["accepted_at"])),
+        done_at=None if row["done_at"] is None else datetime.fromisoformat(str(row["done_at"])),
+    )
+
+
+class Journal:
+    """Accepted requests, written in groups; `transactions` counts the commits (to see the grouping).
+
+    Entries queue into the next batch. A batch starts at once when none is being written; otherwise
+    it starts the moment the one being written commits, with everything that queued meanwhile. Each
+    waiter awaits its batch's future, set in the loop turn after the commit.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._inserts: list[dict[str, Any]] = []
+        self._finishes: list[str] = []
+        self._next: asyncio.Future[None] | None = None  # the queued batch's, once something is queued
+        self._writing = False
+        self.transactions = 0
+
+    async def record(
+        self,
+        *,
+        key: str,
+        team_id: str,
+        user_id: str,
+        subcommand: str,
+        fields: Mapping[str, str | Sequence[str] | None],
+        channel_id: str | None = None,
+        response_url: str | None = None,
+        enterprise_id: str | None = None,
+        accepted_at: datetime | None = None,
+    ) -> None:
+        """Write the request down; returns once it is committed. A key seen before is left as it was.
+
+        Raises DatabaseUnavailable when the write failed (nothing was written), ValueError for a field
+        outside the allow-list.
+        """
+        if not key:
+            raise ValueError("A journal entry needs a non-empty idempotency key.")
+        row = {
+            "key": key,
+            "team_id": team_id,
+            "enterprise_id": enterprise_id,
+            "user_id": user_id,
+            "channel_id": channel_id,
+            "response_url": response_url,
+            "subcommand": subcommand,
+            "fields_json": _fields_json(fields),
+            "accepted_at": iso(accepted_at or datetime.now(UTC)),
+        }
+        self._inserts.append(row)
+        await asyncio.shield(self._queued())
+
+    async def finish(self, key: str) -> None:
+        """Mark the entry done (its create reached the outbox, or it ended before); returns once committed."""
+        self._finishes.append(key)
+        await asyncio.shield(self._queued())
+
+    async def open_entries(self) -> list[JournalEntry]:
+        """Entries not yet done, oldest first (for start-up recovery)."""
+        rows = await self._db.fetch_all("SELECT * FROM journal WHERE done_at IS NULL ORDER BY id")
+        return [_entry(row) for row in rows]
+
+    async def get(self, key: str) -> JournalEntry | None:
+        """The entry for `key`, or None."""
+        row = await self._db.fetch_one("SELECT * FROM journal WHERE key = ?", [key])
+        return None if row is None else _entry(row)
+
+    def _queued(self) -> asyncio.Future[None]:
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+        batch = self._next
+        if not self._writing:
+            self._start()
+        return batch
+
+    def _start(self) -> None:
+        inserts, self._inserts = self._inserts, []
+        finishes, self._finishes = self._finishes, []
+        batch, self._next = self._next, None
+        assert batch is not None
+        self._writing = True
+        now = iso(datetime.now(UTC))
+
+        def written(error: BaseException | None) -> None:
+            self._writing = False
+            if error is None:
+                self.transactions += 1
+                if not batch.done():
+                    batch.set_result(None)
+            else:
+                log.warning("the journal could not be written: %s", type(error).__name__)
+                if not batch.done():
+                    batch.set_exception(_unavailable(error))
+            if self._inserts or self._finishes:
+                self._start()
+
+        try:
+            self._db.start_batches([(_INSERT, inserts), (_FINISH, [[now, key] for key in finishes])], written)
+        except Exception as err:  # a closed database: refused before anything was handed over
+            written(err)
+
+
+def _unavailable(error: BaseException) -> DatabaseUnavailable:
+    if isinstance(error, DatabaseUnavailable):
+        return error
+    return DatabaseUnavailable(detail=f"{type(error).__name__}: {error}")

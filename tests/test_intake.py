@@ -1,0 +1,97 @@
+"""The intake service: requests read back as they were accepted, one lease per key, recovery by age."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.core.commands import ScheduleCommand, SendCommand
+from bot.core.phone import PhoneNumber
+from bot.inflight import InFlight
+from bot.intake import Intake, Recovered, command_of, fields_of
+from bot.operations import Context
+from storage.db import Database
+from storage.journal import Journal
+from storage.outbox import Outbox
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+CTX = Context(team_id="T1", user_id="U1", channel_id="C1", response_url="https://hooks.example/r")
+SEND = SendCommand(
+    to=PhoneNumber("+15551234567", whatsapp=True),
+    body="héllo <there>",
+    from_=PhoneNumber("+15557654321", whatsapp=True),
+    account="main",
+)
+SCHEDULE = ScheduleCommand(
+    to=PhoneNumber("+15551234567"), send_at=NOW + timedelta(hours=2), body="later", service="MG" + "a" * 32
+)
+
+
+def _intake(db: Database, inflight: InFlight, *, now: datetime = NOW) -> Intake:
+    return Intake(journal=Journal(db), outbox=Outbox(db), inflight=inflight, clock=lambda: now)
+
+
+def test_requests_read_back_exactly_as_they_were_accepted() -> None:
+    """A send and a schedule survive the trip through plain journal fields unchanged."""
+    for cmd in (SEND, SCHEDULE, SendCommand(to=PhoneNumber("+15551234567"), body="no extras")):
+        fields = {k: v for k, v in fields_of(cmd).items() if v is not None}
+        assert command_of(cmd.subcommand, fields) == cmd
+
+
+async def test_a_key_being_worked_on_is_not_accepted_twice(db: Database) -> None:
+    """While the first delivery holds the key, a second gets None; once finished it is done in the journal."""
+    intake = _intake(db, InFlight(None))
+    ticket = await intake.accept(CTX, SEND, key="view:T1:V1")
+    assert ticket is not None
+    assert await intake.accept(CTX, SEND, key="view:T1:V1") is None
+    await intake.finish(ticket)
+    entry = await intake.journal.get("view:T1:V1")
+    assert entry is not None and entry.done_at is not None
+
+
+async def test_recovery_runs_young_tells_old_and_skips_what_is_held(db: Database, tmp_path: Path) -> None:
+    """Young entries run, old ones are told not sent, claimed ones and live ones are left alone."""
+    journal = Journal(db)
+    for key, age in (("young", 1), ("old", 30), ("claimed", 1), ("held", 1)):
+        await journal.record(
+            key=key,
+            team_id="T1",
+            user_id="U1",
+            subcommand="send",
+            fields=fields_of(SEND),
+            accepted_at=NOW - timedelta(minutes=age),
+        )
+    await Outbox(db).claim(
+        key="claimed",
+        team_id="T1",
+        user_id="U1",
+        channel_id="C1",
+        operation="send",
+        request={"to": "+15551234567", "body": "x"},
+        account_label="main",
+        account_sid="AC" + "0" * 32,
+    )
+    live = InFlight(tmp_path / "locks")  # another process's leases on the same keys
+    held = live.try_acquire("held")
+    assert held is not None
+    ran: list[Recovered] = []
+    told: list[Recovered] = []
+
+    async def run_now(item: Recovered) -> None:
+        ran.append(item)
+        await intake.finish(item.ticket)
+
+    async def too_old(item: Recovered) -> bool:
+        told.append(item)
+        return True
+
+    mine = InFlight(tmp_path / "locks")
+    intake = _intake(db, mine)
+    try:
+        assert await intake.recover(run_now=run_now, too_old=too_old) == (1, 1)
+    finally:
+        mine.close()
+    assert [r.ticket.key for r in ran] == ["young"] and ran[0].cmd == SEND
+    assert [r.ticket.key for r in told] == ["old"]
+    assert [e.key for e in await journal.open_entries()] == ["held"]
+    live.close()
