@@ -233,6 +233,17 @@ def test_manifest_has_the_oauth_redirect_and_the_home_tab(manifest: dict[str, An
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
 
 
+def test_readme_lists_the_scopes_oauth_mode_asks_for() -> None:
+    """The "Serve many workspaces" table names exactly the bot scopes the install asks for."""
+    from bot.slack.oauth import BOT_SCOPES
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    row = next(
+        line for line in readme.splitlines() if line.startswith("| OAuth & Permissions | Bot Token Scopes")
+    )
+    assert re.findall(r"`([^`]+)`", row) == list(BOT_SCOPES)
+
+
 def test_manifest_explains_socket_mode() -> None:
     """The comment beside socket_mode_enabled says how to switch."""
     text = (ROOT / "manifest.yml").read_text(encoding="utf-8")

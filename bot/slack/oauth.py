@@ -39,8 +39,16 @@ log = logging.getLogger(__name__)
 
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
-# The bot scopes of manifest.yml (tests/test_manifest.py checks that they are the same).
-BOT_SCOPES = ("commands", "chat:write", "chat:write.public", "users:read")
+# The bot scopes of manifest.yml, in its order (tests/test_manifest.py fails when they differ). A constant,
+# not read at run time: an installed bot (the Docker image, a wheel) has no manifest.yml beside it.
+BOT_SCOPES = (
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "users:read",
+    "channels:history",
+    "groups:history",
+)
 # Refresh a rotating token this long before it expires (Slack's tokens live 12 hours).
 REFRESH_BEFORE = timedelta(minutes=120)
 NOT_INSTALLED = (
