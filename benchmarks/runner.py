@@ -330,15 +330,24 @@ class Bench:
         return proc
 
     async def start_bot(
-        self, label: str, concurrency: int, *, live_status: bool = False, root: Path = ROOT
+        self,
+        label: str,
+        concurrency: int,
+        *,
+        live_status: bool = False,
+        root: Path = ROOT,
+        oauth: bool = False,
     ) -> Proc:
         """`python -m bot serve` (the code at `root`) on a fresh SQLite file holding the sandbox account.
 
         `live_status`: PUBLIC_URL is the bot's own address, so creates carry StatusCallback.
+        `oauth`: in OAuth mode, the workspace installed (its bot token stored, encrypted) instead of
+        SLACK_BOT_TOKEN.
         """
         from bot.sandbox.twilio import DEFAULT_FROM, DEFAULT_SERVICE_SID, SANDBOX_ACCOUNT_SID
         from storage.accounts import AccountStore
         from storage.db import Database
+        from storage.installations import InstallationStore, StoredInstallation
 
         home = self.workdir / f"bot-{label}"
         home.mkdir()
@@ -354,21 +363,36 @@ class Bench:
                 default_service_sid=DEFAULT_SERVICE_SID,
                 added_by=ADMIN_ID,
             )
+            if oauth:
+                await InstallationStore(db).save(
+                    StoredInstallation(
+                        team_id=TEAM_ID,
+                        enterprise_id=None,
+                        is_enterprise_install=False,
+                        bot_token=self.secrets.bot_token,
+                        installed_by=ADMIN_ID,
+                    )
+                )
         finally:
             await db.close()
         port = free_port()
+        slack_auth = (
+            {"SLACK_CLIENT_ID": "1111.2222", "SLACK_CLIENT_SECRET": "bench-client-secret"}
+            if oauth
+            else {"SLACK_BOT_TOKEN": self.secrets.bot_token}
+        )
         env = child_env(
             root,
             SLACK_API_URL=self.slack_info["api_url"],
             TWILIO_API_URL=self.twilio_info["url"],
             DATABASE_PATH=str(db_path),
-            SLACK_BOT_TOKEN=self.secrets.bot_token,
             SLACK_SIGNING_SECRET=self.secrets.signing_secret,
             HOST="127.0.0.1",
             PORT=str(port),
             LOG_LEVEL="WARNING",
             TWILIO_CONCURRENCY=str(concurrency),
             BOT_LOOP_MONITOR="1",
+            **slack_auth,
         )
         if live_status:
             env["PUBLIC_URL"] = f"http://127.0.0.1:{port}"
@@ -586,6 +610,25 @@ async def run_all(options: Options) -> dict[str, Any]:
                 runs["bot_c200_2s"]["peak_rss_mb"] = peak_rss_mb(bot.pid)
                 await bench.stop(bot)
 
+                say("ack path: single-workspace vs OAuth mode, fresh bots, alternating, best of 2 each")
+                # Whichever runs right after another bot did better here: the order swaps each round.
+                for round_, order in (
+                    (1, (("single", False), ("oauth", True))),
+                    (2, (("oauth", True), ("single", False))),
+                ):
+                    for label, oauth in order:
+                        bot = await bench.start_bot(f"{label}{round_}", TARGET_CONCURRENCY, oauth=oauth)
+                        url = bot.info["url"]
+                        await ack_only(bench, url, f"warm{label}{round_}", 200, 10, bot=bot)
+                        run = await ack_only(bench, url, f"{label}{round_}", n, 50, bot=bot)
+                        best = runs.get(f"ack_path_{label}")
+                        if (
+                            best is None
+                            or run["ack"]["requests_per_second"] > best["ack"]["requests_per_second"]
+                        ):
+                            runs[f"ack_path_{label}"] = run
+                        await bench.stop(bot)
+
                 say(f"bot: default per-account concurrency {DEFAULT_CONCURRENCY}")
                 await bench.twilio_latency(FAST_TWILIO)
                 bot = await bench.start_bot("default", DEFAULT_CONCURRENCY)
@@ -626,6 +669,8 @@ def targets(runs: dict[str, Any], options: Options) -> list[Target]:
     ours50, floor50 = runs["bot_c50_200ms"]["ack"], runs["floor_c50"]["ack"]
     ours200, floor200 = runs["bot_c200_200ms"]["ack"], runs["floor_c200"]["ack"]
     alone = runs["bot_ack_only_c50"]["ack"]
+    single, oauth = runs["ack_path_single"]["ack"], runs["ack_path_oauth"]["ack"]
+    oauth_thr = ratio(oauth["requests_per_second"], single["requests_per_second"])
     thr = ratio(ours50["requests_per_second"], floor50["requests_per_second"])
     p99 = ratio(ours50["latency_ms"]["p99"], floor50["latency_ms"]["p99"])
     slow = runs["bot_c200_2s"]["ack"]
@@ -650,6 +695,18 @@ def targets(runs: dict[str, Any], options: Options) -> list[Target]:
         Target(
             "  ack path alone p99 / floor's p99",
             ratio(alone["latency_ms"]["p99"], floor50["latency_ms"]["p99"]),
+            "report",
+            None,
+        ),
+        Target(
+            "ack path in OAuth mode / single-workspace (throughput)",
+            oauth_thr,
+            ">= 0.9",
+            oauth_thr is not None and oauth_thr >= 0.9,
+        ),
+        Target(
+            "  ack path p99 in OAuth mode / single-workspace",
+            ratio(oauth["latency_ms"]["p99"], single["latency_ms"]["p99"]),
             "report",
             None,
         ),

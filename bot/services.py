@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.conversations import Conversations
+from bot.home import Home
 from bot.inflight import InFlight
+from bot.installs import Installs
 from bot.intake import Intake
 from bot.media_links import MediaLinks
 from bot.operations import Operations
@@ -25,6 +27,7 @@ from storage.accounts import AccountStore
 from storage.audit import AuditLog
 from storage.conversations import ConversationStore
 from storage.db import Database
+from storage.installations import InstallationStore, OAuthStates
 from storage.journal import Journal
 from storage.message_cards import MessageCards
 from storage.outbox import Outbox
@@ -44,6 +47,8 @@ class Stores:
     message_cards: MessageCards
     journal: Journal
     conversations: ConversationStore
+    installations: InstallationStore
+    states: OAuthStates
 
     @classmethod
     def over(cls, db: Database) -> Stores:
@@ -56,6 +61,8 @@ class Stores:
             MessageCards(db),
             Journal(db),
             ConversationStore(db),
+            InstallationStore(db),
+            OAuthStates(db),
         )
 
 
@@ -70,6 +77,8 @@ class Services:
     status: LiveStatus
     intake: Intake
     conversations: Conversations
+    installs: Installs
+    home: Home
 
 
 def build_services(
@@ -103,7 +112,13 @@ def build_services(
         status_callback=f"{settings.public_url}/twilio/status" if settings.public_url else None,
         live=status,
     )
-    workspace = Workspace(twilio=twilio, accounts=stores.accounts, audit=stores.audit, teams=stores.teams)
+    workspace = Workspace(
+        twilio=twilio,
+        accounts=stores.accounts,
+        audit=stores.audit,
+        teams=stores.teams,
+        installations=stores.installations,
+    )
     # The same leases as the operations': a key accepted here is the key the create then claims.
     intake = Intake(
         journal=stores.journal,
@@ -124,4 +139,6 @@ def build_services(
         media=media,
         links=links,
     )
-    return Services(operations, workspace, tasks, clock, status, intake, conversations)
+    installs = Installs(stores.installations, stores.states, stores.audit)
+    home = Home(accounts=stores.accounts, audit=stores.audit)
+    return Services(operations, workspace, tasks, clock, status, intake, conversations, installs, home)

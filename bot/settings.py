@@ -25,6 +25,9 @@ class Settings:
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_bot_token: str | None = field(default=None, repr=False)
     slack_app_token: str | None = field(default=None, repr=False)
+    # Both set: OAuth mode (many workspaces install through /slack/install); unset: SLACK_BOT_TOKEN.
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = field(default=None, repr=False)
     slack_api_url: str = "https://slack.com/api/"
     twilio_api_url: str = "https://api.twilio.com"
     database_path: Path = Path("./data/bot.db")
@@ -52,6 +55,11 @@ class Settings:
     status_update_interval: float = 2.0
     # A conversation with no text for this many days is over: the next text opens a new thread.
     conversation_idle_days: int = 7
+
+    @property
+    def oauth_mode(self) -> bool:
+        """True when SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are set: serve every workspace that installs."""
+        return bool(self.slack_client_id and self.slack_client_secret)
 
     def require(self, *names: str, mode: str) -> None:
         """Fail with a sentence naming the first missing variable that `mode` needs."""
@@ -181,6 +189,13 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
     if monitor_text not in {"0", "1", "true", "false"}:
         raise SettingsError(f"BOT_LOOP_MONITOR must be 1 (on) or 0 (off), not {monitor_text!r}.")
 
+    client_id, client_secret = get("SLACK_CLIENT_ID"), get("SLACK_CLIENT_SECRET")
+    if bool(client_id) != bool(client_secret):
+        missing = "SLACK_CLIENT_SECRET" if client_id else "SLACK_CLIENT_ID"
+        raise SettingsError(
+            f"{missing} is not set: OAuth mode (many workspaces) needs both SLACK_CLIENT_ID and "
+            "SLACK_CLIENT_SECRET (Basic Information page); unset both for one workspace with SLACK_BOT_TOKEN."
+        )
     public_url = get("PUBLIC_URL")
     if public_url is not None:
         public_url = _public_url(public_url)
@@ -197,6 +212,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         slack_signing_secret=get("SLACK_SIGNING_SECRET"),
         slack_bot_token=bot_token,
         slack_app_token=app_token,
+        slack_client_id=client_id,
+        slack_client_secret=client_secret,
         slack_api_url=slack_api_url,
         twilio_api_url=_url("TWILIO_API_URL", get("TWILIO_API_URL") or "https://api.twilio.com").rstrip("/"),
         database_path=Path(get("DATABASE_PATH") or "./data/bot.db"),

@@ -289,6 +289,38 @@ MIGRATIONS: tuple[Migration, ...] = (
             "(event_id TEXT PRIMARY KEY, team_id TEXT NOT NULL, seen_at TEXT NOT NULL)",
         ),
     ),
+    Migration(
+        "0010_slack_installations",
+        (
+            # One row per workspace (or per Enterprise Grid org for an org-wide install) that installed
+            # the app through OAuth; the tokens are stored only as Fernet tokens, like Twilio secrets.
+            # `install_key` is `T:<team>` or `E:<enterprise>` (org-wide), so each is unique on both engines.
+            """
+            CREATE TABLE slack_installations (
+                id {IDENTITY},
+                install_key TEXT NOT NULL UNIQUE,
+                team_id TEXT,
+                team_name TEXT,
+                enterprise_id TEXT,
+                enterprise_name TEXT,
+                is_enterprise_install INTEGER NOT NULL DEFAULT 0 CHECK (is_enterprise_install IN (0, 1)),
+                app_id TEXT,
+                bot_id TEXT,
+                bot_user_id TEXT,
+                bot_token_enc TEXT NOT NULL,
+                bot_refresh_token_enc TEXT,
+                bot_token_expires_at TEXT,
+                bot_scopes TEXT NOT NULL DEFAULT '',
+                installed_by TEXT,
+                installed_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX slack_installations_enterprise ON slack_installations (enterprise_id)",
+            # OAuth states: issued by /slack/install, consumed once by /slack/oauth_redirect.
+            "CREATE TABLE slack_oauth_states (state TEXT PRIMARY KEY, expires_at TEXT NOT NULL)",
+        ),
+    ),
 )
 
 

@@ -27,7 +27,13 @@ SCOPES = {
     "reactions:write",
 }
 # Each subscribed event and the Bolt event type a listener takes it under.
-EVENTS = {"message.channels": "message", "message.groups": "message"}
+EVENTS = {
+    "message.channels": "message",
+    "message.groups": "message",
+    "app_home_opened": "app_home_opened",
+    "app_uninstalled": "app_uninstalled",
+    "tokens_revoked": "tokens_revoked",
+}
 
 _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]*):(?:\s+(.*))?$")
 
@@ -227,13 +233,14 @@ def test_manifest_subscribes_to_the_events_the_listeners_take(manifest: dict[str
     """The subscribed events go to /slack/events, and the app has a listener for each of them."""
     from slack_bolt.async_app import AsyncApp
 
-    from bot.slack import events
+    from bot.slack import events, home, lifecycle
 
     subscriptions = manifest["settings"]["event_subscriptions"]
     assert subscriptions["request_url"].endswith("/slack/events")
     assert set(subscriptions["bot_events"]) == set(EVENTS)
     app = AsyncApp(token="xoxb-test", signing_secret="unused")
-    events.register(app, deps=None)  # type: ignore[arg-type]  # registering reads no dependency
+    for module in (events, home, lifecycle):
+        module.register(app, deps=None)  # type: ignore[arg-type]  # registering reads no dependency
     listeners = app._async_listeners  # Bolt keeps no public list of them
     for kind in set(EVENTS.values()):
         assert any(_listens_to(listener, kind) for listener in listeners), f"no listener for {kind}"
@@ -253,6 +260,40 @@ def await_free_match(matcher: Any, request: Any) -> bool:
     import asyncio
 
     return bool(asyncio.run(matcher.async_matches(request, None)))
+
+
+def test_manifest_subscribes_to_exactly_the_events_the_bot_listens_to(manifest: dict[str, Any]) -> None:
+    """bot_events are the events with a listener under bot/slack (message.* under `message`)."""
+    listened = {
+        name
+        for path in (ROOT / "bot" / "slack").rglob("*.py")
+        for name in re.findall(r"@app\.event\(\"([a-z_]+)\"\)", path.read_text(encoding="utf-8"))
+    }
+    subscriptions = manifest["settings"]["event_subscriptions"]
+    assert {"app_home_opened", "app_uninstalled", "tokens_revoked"} <= listened
+    assert {EVENTS.get(name, name) for name in subscriptions["bot_events"]} == listened
+    assert subscriptions["request_url"].endswith("/slack/events")
+
+
+def test_manifest_has_the_oauth_redirect_and_the_home_tab(manifest: dict[str, Any]) -> None:
+    """The redirect URL is the bot's /slack/oauth_redirect; the scopes are the ones OAuth mode asks for."""
+    from bot.slack.oauth import BOT_SCOPES, REDIRECT_PATH
+
+    (redirect,) = manifest["oauth_config"]["redirect_urls"]
+    assert redirect.startswith("https://") and redirect.endswith(REDIRECT_PATH)
+    assert manifest["oauth_config"]["scopes"]["bot"] == list(BOT_SCOPES)
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+
+
+def test_readme_lists_the_scopes_oauth_mode_asks_for() -> None:
+    """The "Serve many workspaces" table names exactly the bot scopes the install asks for."""
+    from bot.slack.oauth import BOT_SCOPES
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    row = next(
+        line for line in readme.splitlines() if line.startswith("| OAuth & Permissions | Bot Token Scopes")
+    )
+    assert re.findall(r"`([^`]+)`", row) == list(BOT_SCOPES)
 
 
 def test_manifest_explains_socket_mode() -> None:

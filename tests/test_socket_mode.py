@@ -20,10 +20,11 @@ from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, OPS_ID, TEAM_ID
 from bot.sandbox.twilio import DEFAULT_FROM, SANDBOX_ACCOUNT_SID
 from storage.conversations import ConversationStore
 from storage.db import Database
+from storage.installations import InstallationStore, StoredInstallation
 
 
 async def start_socket_bot(ends: FarEnds, db_path: Path, **extra: str) -> BotProcess:
-    """Run `python -m bot socket` against `ends` (no signing secret; a port only with PUBLIC_URL)."""
+    """Run `python -m bot socket` against `ends` (a port only with PUBLIC_URL or in OAuth mode)."""
     environment = bot_environment(ends, db_path, SLACK_APP_TOKEN=APP_TOKEN, **extra)
     return await spawn_bot("socket", environment, db_path.parent / "socket-bot.log")
 
@@ -164,6 +165,57 @@ async def test_socket_mode_takes_twilio_texts_when_public_url_is_set(
         if bot.proc.returncode is None:
             bot.terminate()
     assert await bot.wait(timeout=15) == 0, bot.log()[-3000:]
+
+
+@pytest.mark.slow
+async def test_oauth_mode_over_socket_mode_serves_the_install_pages_and_installed_teams(
+    socket_far_ends: FarEnds, tmp_path: Path
+) -> None:
+    """OAuth + Socket Mode: commands of an installed team work over the socket; /slack/install is on HTTP."""
+    ends = socket_far_ends
+    db_path = tmp_path / "bot.db"
+    await store_account(ends, db_path)
+    db = await Database.open(db_path, secret_keys=ends.secret_key)
+    try:
+        await InstallationStore(db).save(
+            StoredInstallation(
+                team_id=TEAM_ID, enterprise_id=None, is_enterprise_install=False, bot_token=ends.bot_token
+            )
+        )
+    finally:
+        await db.close()
+    port = unused_port()
+    bot = await start_socket_bot(
+        ends,
+        db_path,
+        SLACK_BOT_TOKEN="",
+        SLACK_CLIENT_ID="1111.2222",
+        SLACK_CLIENT_SECRET="socket-oauth-client-secret",
+        SLACK_SIGNING_SECRET=ends.signing_secret,
+        HOST="127.0.0.1",
+        PORT=str(port),
+    )
+    try:
+        await until(
+            lambda: ends.slack.socket_connected or bot.proc.returncode is not None,
+            timeout=20,
+            what="the bot's Socket Mode connection",
+        )
+        assert ends.slack.socket_connected, f"the bot exited with {bot.proc.returncode}:\n{bot.log()[-3000:]}"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/slack/install") as page,
+        ):
+            assert page.status == 200 and "oauth/v2/authorize" in await page.text()
+        resp = await ends.slack.slash_command("send +15551234567 hello from an installed team")
+        assert resp.error is None and resp.status == 200, (resp, bot.log()[-3000:])
+        await until(lambda: len(ends.cards()) >= 1, timeout=10, what="the card in #general")
+    finally:
+        if bot.proc.returncode is None:
+            bot.terminate()
+    assert await bot.wait(timeout=15) == 0, bot.log()[-3000:]
+    assert "Traceback" not in bot.log()
+    assert len(ends.twilio.creates()) == 1
 
 
 def _listening(port: int) -> bool:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from bot.core.errors import InputError
 from bot.core.rules import check_account_label
+from bot.home import sparkline
 from bot.slack.modals import CALLBACKS, PREFILL_KEYS
 from bot.slack.text import code, cut, literal, one_line, safe, slack_date, who
 from bot.twilio.errors import hint_for
@@ -26,6 +27,7 @@ from bot.twilio.models import Message, MessagePage
 from bot.workspace import mask_sid
 
 if TYPE_CHECKING:
+    from bot.home import HomeSummary
     from bot.workspace import AuditEntry, StoredAccount
 
 __all__ = [
@@ -60,6 +62,7 @@ ACTION_CANCEL = "cancel_message"
 ACTION_DELETE = "delete_message"
 ACTION_NEXT_PAGE = "list_next_page"
 ACTION_REOPEN = "reopen_modal"
+ACTION_HOME_SETUP = "home_setup"
 # The help card's "open a form" buttons: ACTION_REOPEN + ":" + subcommand (one actions block needs
 # distinct action_ids); the listener matches both forms.
 FORM_SUBCOMMANDS = ("send", "schedule", "list", "fetch", "cancel", "delete")
@@ -719,3 +722,59 @@ def help_card(
 
     blocks, _ = _fit(head, rows, tail, sep="\n\n")
     return Card(text="Twilio commands: " + ", ".join(safe(n, 40) for n in usage), blocks=tuple(blocks))
+
+
+def home_view(
+    summary: HomeSummary, *, viewer: str, is_admin: bool, listed_admins: Sequence[str]
+) -> dict[str, Any]:
+    """The Home tab of one workspace for one person (a `views.publish` view)."""
+    blocks: list[dict[str, Any]] = [_header("Twilio for this workspace")]
+    if summary.accounts:
+        rows = [
+            f"• *{safe(a.label, 40)}* {code(mask_sid(a.account_sid), 20)}"
+            + (" (default)" if a.is_default else "")
+            + (f" · from {code(a.default_from, 40)}" if a.default_from else "")
+            for a in summary.accounts[:20]
+        ]
+        blocks.append(_section("*Twilio accounts*\n" + "\n".join(rows)))
+    else:
+        blocks.append(_section("*Twilio accounts*\nNone yet: an admin connects one with `/twilio setup`."))
+    # Routes (inbound numbers → channels, issue 12) are listed here once they exist.
+    blocks.append(
+        _section("*Routes*\nNo routes yet: inbound texts are not routed to channels in this version.")
+    )
+    blocks.append(_divider())
+    blocks.append(_section("*Sends, last 7 days* (UTC)\n" + _week_chart(summary)))
+    if summary.errors:
+        rows = [f"• *{e.count}×* error {e.code}: {safe(e.words, 400)}" for e in summary.errors]
+        blocks.append(_section("*Most frequent Twilio errors this week*\n" + "\n".join(rows)))
+    else:
+        blocks.append(_section("*Most frequent Twilio errors this week*\nNone."))
+    blocks.append(_divider())
+    if summary.mine:
+        blocks.append(_section("*Your last operations*\n" + "\n".join(_history_row(e) for e in summary.mine)))
+    else:
+        blocks.append(_section(f"*Your last operations*\nNothing yet, {who(viewer)}. Try `/twilio help`."))
+    if is_admin:
+        blocks.append(
+            _actions([_button("Set up a Twilio account…", ACTION_HOME_SETUP, "setup", style="primary")])
+        )
+    else:
+        admins = sorted({*listed_admins, *summary.account_admins})
+        names = ", ".join(who(a) for a in admins[:10])
+        whom = f": {names}" if names else ""
+        blocks.append(_context(f"Changes to the set-up are made by the workspace's admins and owners{whom}."))
+    return {"type": "home", "blocks": blocks}
+
+
+def _week_chart(summary: HomeSummary) -> str:
+    """Three sparklines (sent, failed, other), one column a day, with the week's totals."""
+    days = summary.days
+    lines = ["          " + " ".join(d.day.strftime("%a")[:2] for d in days)]
+    for name in ("sent", "failed", "other"):
+        values = [int(getattr(d, name)) for d in days]
+        bars = " ".join(f"{ch} " for ch in sparkline(values))
+        lines.append(f"{name:<9} {bars} {sum(values)}")
+    chart = "\n".join(lines)
+    span = f"{days[0].day:%d %b} – {days[-1].day:%d %b}"
+    return f"```{chart}```\n{span}: sent = accepted by Twilio, other = outcome unknown."

@@ -8,6 +8,7 @@ followed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 import aiohttp
@@ -26,10 +27,19 @@ _CHUNK: Final = 64 * 1024
 
 
 class SlackFiles:
-    """Reads Slack files with the bot token and hands them on."""
+    """Reads Slack files with the bot token and hands them on.
+
+    `bot_token` is the one token, or (OAuth mode) a function giving the token of a file's workspace, None
+    once that workspace uninstalled the app.
+    """
 
     def __init__(
-        self, session: aiohttp.ClientSession, bot_token: str, api_url: str, *, timeout: float = 15.0
+        self,
+        session: aiohttp.ClientSession,
+        bot_token: str | Callable[[str], Awaitable[str | None]],
+        api_url: str,
+        *,
+        timeout: float = 15.0,
     ) -> None:
         self._session = session
         self._token = bot_token
@@ -53,7 +63,11 @@ class SlackFiles:
         if not self.is_slacks(ref.url):
             log.warning("a media link names a file outside Slack's file host; refused")
             return web.Response(status=404, text="This media link does not name a Slack file.")
-        headers = {"Authorization": f"Bearer {self._token}"}
+        token = self._token if isinstance(self._token, str) else await self._token(ref.team_id)
+        if not token:
+            log.warning("a media link names a file of a workspace without an installation; refused")
+            return web.Response(status=404, text="This media link's workspace no longer has the app.")
+        headers = {"Authorization": f"Bearer {token}"}
         try:
             async with self._session.get(
                 URL(ref.url), headers=headers, allow_redirects=False, timeout=self._timeout

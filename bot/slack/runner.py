@@ -27,6 +27,8 @@ from bot.core.commands import (
     SendCommand,
     TwilioCommand,
 )
+from bot.home import Home
+from bot.installs import Installs
 from bot.intake import Intake, Ticket
 from bot.meter import NO_METER, Meter
 from bot.operations import Context, Duplicate, OperationError, Operations, Sent
@@ -72,6 +74,8 @@ class SlackDeps:
     status: LiveStatus
     intake: Intake
     conversations: Conversations
+    installs: Installs
+    home: Home
     meter: Meter = NO_METER
 
     @classmethod
@@ -96,6 +100,8 @@ class SlackDeps:
             services.status,
             services.intake,
             services.conversations,
+            services.installs,
+            services.home,
             meter,
         )
 
