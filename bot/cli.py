@@ -295,15 +295,16 @@ def main_installs(
                     stdout.write(_installs_table(found))
                 return
             gone = await installs.forget(team_id=args.team, why=f"removed by {_who()}")
-            if not gone.installations and not gone.accounts:
+            if not gone.installations and not gone.accounts and not gone.routes:
                 raise Failure(
                     f"Team {args.team} has no installation and no Twilio accounts here; "
                     "see: python -m bot installs list"
                 )
             plural = "" if gone.accounts == 1 else "s"
+            routes = "" if gone.routes == 1 else "s"
             stdout.write(
-                f"Forgot team {args.team}: its Slack tokens and {gone.accounts} Twilio account{plural} are "
-                "deleted; the audit log stays.\n"
+                f"Forgot team {args.team}: its Slack tokens, {gone.accounts} Twilio account{plural} and "
+                f"{gone.routes} route{routes} (with their conversations) are deleted; the audit log stays.\n"
             )
 
     return _run(_installs_parser(stdout), argv, action, env=env, stderr=stderr)

@@ -88,7 +88,8 @@ class Installs:
         is_enterprise_install: bool = False,
         why: str,
     ) -> Forgotten:
-        """Delete the workspace's Slack tokens and Twilio accounts at once; the audit log keeps a line."""
+        """Delete the workspace's Slack tokens, Twilio accounts, routes and conversations at once; the audit
+        log keeps a line."""
         gone = await self._store.forget(
             team_id=team_id, enterprise_id=enterprise_id, is_enterprise_install=is_enterprise_install
         )
@@ -99,7 +100,10 @@ class Installs:
             user_id="",
             channel_id="",
             operation="uninstall",
-            summary=f"{why}: removed {gone.installations} installation(s), {gone.accounts} Twilio account(s)",
+            summary=(
+                f"{why}: removed {gone.installations} installation(s), {gone.accounts} Twilio account(s), "
+                f"{gone.routes} route(s), {gone.conversations} conversation(s)"
+            ),
             outcome="ok",
         )
         return gone

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from storage.db import Database, iso, utc_now
+from storage.db import Database, Transaction, iso, utc_now
 
 __all__ = [
     "Conversation",
@@ -455,3 +455,48 @@ class ConversationStore:
         """The reply that made Twilio message `message_sid`."""
         row = await self._db.fetch_one("SELECT * FROM replies WHERE message_sid = ?", [message_sid])
         return None if row is None else _reply(row)
+
+
+@dataclass(frozen=True)
+class ConversationsForgotten:
+    """What forgetting a workspace deleted of its conversations."""
+
+    routes: int
+    conversations: int
+
+
+async def forget_team(tx: Transaction, team_id: str) -> ConversationsForgotten:
+    """Delete a workspace's routes, threads, replies, the texts it was shown and its seen event ids,
+    inside the caller's transaction (an uninstall, with its tokens and accounts)."""
+    routes = await tx.execute("DELETE FROM routes WHERE team_id = ?", [team_id])
+    await tx.execute("DELETE FROM replies WHERE team_id = ?", [team_id])
+    await tx.execute("DELETE FROM inbound_messages WHERE team_id = ?", [team_id])
+    await tx.execute("DELETE FROM slack_events WHERE team_id = ?", [team_id])
+    conversations = await tx.execute("DELETE FROM conversations WHERE team_id = ?", [team_id])
+    return ConversationsForgotten(max(routes, 0), max(conversations, 0))
+
+
+async def forget_org(tx: Transaction, enterprise_id: str | None) -> ConversationsForgotten:
+    """Delete the routes and conversations of an org's accounts (an org-wide uninstall), before those
+    accounts are deleted in the same transaction."""
+    params = [enterprise_id]
+    routes = await tx.execute(
+        "DELETE FROM routes WHERE account_sid IN (SELECT account_sid FROM accounts WHERE enterprise_id = ?)",
+        params,
+    )
+    await tx.execute(
+        "DELETE FROM replies WHERE conversation_id IN (SELECT id FROM conversations WHERE account_sid IN "
+        "(SELECT account_sid FROM accounts WHERE enterprise_id = ?))",
+        params,
+    )
+    await tx.execute(
+        "DELETE FROM inbound_messages WHERE account_sid IN "
+        "(SELECT account_sid FROM accounts WHERE enterprise_id = ?)",
+        params,
+    )
+    conversations = await tx.execute(
+        "DELETE FROM conversations WHERE account_sid IN "
+        "(SELECT account_sid FROM accounts WHERE enterprise_id = ?)",
+        params,
+    )
+    return ConversationsForgotten(max(routes, 0), max(conversations, 0))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from storage.conversations import forget_org, forget_team
 from storage.db import Database, iso, utc_now
 
 __all__ = ["Forgotten", "InstallationStore", "OAuthStates", "StoredInstallation", "install_key"]
@@ -83,6 +84,8 @@ class Forgotten:
 
     installations: int
     accounts: int
+    routes: int = 0
+    conversations: int = 0
 
 
 def _time(value: Any) -> datetime | None:
@@ -172,8 +175,8 @@ class InstallationStore:
     async def forget(
         self, *, team_id: str | None, enterprise_id: str | None = None, is_enterprise_install: bool = False
     ) -> Forgotten:
-        """Delete the installation, Twilio accounts and settings of a workspace (or an org-wide install's
-        installation and its org's accounts).
+        """Delete the installation, Twilio accounts, settings, routes and conversations of a workspace (or
+        an org-wide install's installation, its org's accounts and their routes and conversations).
 
         One transaction: all go or none. The audit log stays (it holds no secrets). On SQLite
         the WAL is then checkpointed and truncated, so the deleted bytes (zeroed by secure_delete) leave
@@ -183,6 +186,7 @@ class InstallationStore:
             if is_enterprise_install:
                 key = install_key(None, enterprise_id, True)
                 installs = await tx.execute("DELETE FROM slack_installations WHERE install_key = ?", [key])
+                talks = await forget_org(tx, enterprise_id)
                 accounts = await tx.execute("DELETE FROM accounts WHERE enterprise_id = ?", [enterprise_id])
             else:
                 key = install_key(team_id, None, False)
@@ -191,9 +195,11 @@ class InstallationStore:
                 accounts = await tx.execute("DELETE FROM accounts WHERE team_id = ?", [team_id])
                 # Its settings too (the log channel), so a reinstall starts clean.
                 await tx.execute("DELETE FROM teams WHERE team_id = ?", [team_id])
+                # And its routes and threads: customers' texts are not kept for a workspace that left.
+                talks = await forget_team(tx, team_id or "")
         if self._db.engine == "sqlite":
             await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return Forgotten(installs, accounts)
+        return Forgotten(installs, accounts, talks.routes, talks.conversations)
 
     async def rotate_all(self) -> int:
         """Re-encrypt every stored token under the newest key, in one transaction; how many tokens."""

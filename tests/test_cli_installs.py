@@ -74,7 +74,8 @@ def test_remove_forgets_tokens_and_twilio_accounts(env: dict[str, str]) -> None:
     code, out, err = _run(["remove", "T0AAA"], env)
     assert code == 0, err
     assert out == (
-        "Forgot team T0AAA: its Slack tokens and 1 Twilio account are deleted; the audit log stays.\n"
+        "Forgot team T0AAA: its Slack tokens, 1 Twilio account and 0 routes (with their conversations) are "
+        "deleted; the audit log stays.\n"
     )
     code, out, _ = _run(["list"], env)
     assert "T0AAA" not in out and "T0BBB" in out

@@ -10,6 +10,7 @@ from storage_fixtures import DB_KEY, DbTarget
 
 from storage.accounts import AccountStore
 from storage.audit import AuditLog
+from storage.conversations import ConversationStore
 from storage.db import Database
 from storage.installations import InstallationStore, OAuthStates, StoredInstallation
 from storage.teams import TeamSettings
@@ -116,6 +117,90 @@ async def test_forget_deletes_the_teams_tokens_and_accounts_only(db: Database) -
     assert await store.find(team_id="T2", enterprise_id=None) is not None
     assert len(await audit.recent("T1", 10)) == 1
     assert (await store.forget(team_id="T1")).installations == 0
+
+
+async def _talk(db: Database, team: str, account_sid: str, number: str, event_id: str) -> None:
+    """A route, a conversation with a shown text and a reply, and a handled event, all of `team`."""
+    talks = ConversationStore(db)
+    await talks.add_route(
+        team_id=team,
+        number=number,
+        channel_id="C" + team,
+        account_label="main",
+        account_sid=account_sid,
+        created_by="U1",
+    )
+    conversation = await talks.open(
+        team_id=team,
+        channel_id="C" + team,
+        account_label="main",
+        account_sid=account_sid,
+        our_number=number,
+        their_number="+15550001111",
+        profile_name=None,
+        previous_id=None,
+        at=WHEN,
+    )
+    text = await talks.record_inbound(
+        message_sid="SM" + event_id.ljust(32, "0"),
+        account_sid=account_sid,
+        our_number=number,
+        their_number="+15550001111",
+        body=f"hello {team}",
+        profile_name=None,
+        opt_out_type=None,
+        num_media=0,
+        received_at=WHEN,
+    )
+    assert text is not None
+    await talks.mark_inbound(text.message_sid, state="posted", team_id=team, conversation_id=conversation.id)
+    await talks.record_reply(
+        key=f"reply:{team}",
+        team_id=team,
+        conversation_id=conversation.id,
+        channel_id="C" + team,
+        message_ts="1.000",
+    )
+    assert await talks.first_event(event_id, team)
+
+
+async def _counts(db: Database, team: str) -> dict[str, int]:
+    counts = {}
+    for table in ("routes", "conversations", "inbound_messages", "replies", "slack_events"):
+        row = await db.fetch_one(f"SELECT COUNT(*) AS n FROM {table} WHERE team_id = ?", [team])  # noqa: S608
+        counts[table] = int(row["n"]) if row is not None else -1
+    return counts
+
+
+async def test_forget_deletes_the_teams_routes_and_conversations_only(db: Database) -> None:
+    """Uninstall forgets a workspace's routes, threads, texts, replies and events; another keeps its own."""
+    await _talk(db, "T1", SID, "+15557654321", "Ev1")
+    await _talk(db, "T2", SID, "+15557654322", "Ev2")
+    gone = await InstallationStore(db).forget(team_id="T1")
+    assert (gone.routes, gone.conversations) == (1, 1)
+    everything = dict.fromkeys(("routes", "conversations", "inbound_messages", "replies", "slack_events"), 1)
+    assert await _counts(db, "T1") == dict.fromkeys(everything, 0)
+    assert await _counts(db, "T2") == everything
+    assert await ConversationStore(db).route_for(SID, "+15557654322") is not None
+    assert await ConversationStore(db).route_for(SID, "+15557654321") is None
+
+
+async def test_an_org_wide_forget_deletes_the_routes_of_the_orgs_accounts(db: Database) -> None:
+    """An org-wide uninstall removes the routes and threads of the org's accounts, not another team's."""
+    org_sid = "AC" + "fedcba9876543210" * 2
+    await InstallationStore(db).save(_install(None, BOT_A, enterprise_id="E1", is_enterprise_install=True))
+    accounts = AccountStore(db)
+    await accounts.add(
+        team_id="T1", label="main", account_sid=org_sid, secret=TWILIO_A, added_by="U1", enterprise_id="E1"
+    )
+    await accounts.add(team_id="T2", label="main", account_sid=SID, secret=TWILIO_B, added_by="U2")
+    await _talk(db, "T1", org_sid, "+15557654321", "Ev1")
+    await _talk(db, "T2", SID, "+15557654322", "Ev2")
+    gone = await InstallationStore(db).forget(team_id=None, enterprise_id="E1", is_enterprise_install=True)
+    assert (gone.installations, gone.accounts, gone.routes, gone.conversations) == (1, 1, 1, 1)
+    t1 = await _counts(db, "T1")
+    assert (t1["routes"], t1["conversations"], t1["inbound_messages"], t1["replies"]) == (0, 0, 0, 0)
+    assert (await _counts(db, "T2"))["routes"] == 1
 
 
 async def test_forget_leaves_no_copy_in_the_sqlite_file_or_wal(tmp_path: Path) -> None:

@@ -27,11 +27,13 @@ async def _forget(deps: SlackDeps, body: dict[str, Any], why: str) -> None:
         why=why,
     )
     log.info(
-        "forgot workspace %s (%s): %d installation(s), %d Twilio account(s)",
+        "forgot workspace %s (%s): %d installation(s), %d Twilio account(s), %d route(s), %d conversation(s)",
         enterprise_id if org_wide else team_id,
         why,
         gone.installations,
         gone.accounts,
+        gone.routes,
+        gone.conversations,
     )
 
 
