@@ -1,4 +1,5 @@
-"""What a Home tab shows: the workspace's accounts, week of sends, top Twilio errors, your last operations.
+"""What a Home tab shows: the workspace's accounts and routes, a week of sends, top Twilio errors, your
+last operations.
 
 Read from the workspace's own rows only (every query is filtered by team). Nothing here knows Slack; the
 Slack door turns a `HomeSummary` into a view.
@@ -7,12 +8,13 @@ Slack door turns a `HomeSummary` into a view.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from bot.twilio.errors import clean_text, hint_for
 from storage.accounts import AccountStore, StoredAccount
 from storage.audit import AuditEntry, AuditLog
+from storage.conversations import ConversationStore, Route
 
 __all__ = ["DaySends", "Home", "HomeSummary", "TopError", "sparkline"]
 
@@ -49,6 +51,8 @@ class HomeSummary:
     mine: list[AuditEntry]
     # Who set up the workspace's accounts: people to ask for a change.
     account_admins: list[str]
+    # Which of our numbers open threads in which channel.
+    routes: list[Route] = field(default_factory=list)
 
 
 def sparkline(values: list[int]) -> str:
@@ -72,10 +76,16 @@ class Home:
     """Builds the Home tab's summary of a workspace."""
 
     def __init__(
-        self, *, accounts: AccountStore, audit: AuditLog, now: Callable[[], datetime] | None = None
+        self,
+        *,
+        accounts: AccountStore,
+        audit: AuditLog,
+        routes: ConversationStore | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self._accounts = accounts
         self._audit = audit
+        self._routes = routes
         # The audit log is stamped with the wall clock, so the week is counted on it too.
         self._now = now or (lambda: datetime.now(UTC))
 
@@ -104,4 +114,5 @@ class Home:
         accounts = await self._accounts.list(team_id)
         admins = sorted({a.added_by for a in accounts if a.added_by and not a.added_by.startswith("cli")})
         mine = await self._audit.recent_by_user(team_id, user_id, 5)
-        return HomeSummary(accounts, days, errors, mine, admins)
+        routes = await self._routes.routes(team_id) if self._routes is not None else []
+        return HomeSummary(accounts, days, errors, mine, admins, sorted(routes, key=lambda r: r.number))

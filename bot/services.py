@@ -140,5 +140,5 @@ def build_services(
         links=links,
     )
     installs = Installs(stores.installations, stores.states, stores.audit)
-    home = Home(accounts=stores.accounts, audit=stores.audit)
+    home = Home(accounts=stores.accounts, audit=stores.audit, routes=stores.conversations)
     return Services(operations, workspace, tasks, clock, status, intake, conversations, installs, home)

@@ -9,6 +9,7 @@ from bot.home import Home, HomeSummary, sparkline
 from bot.slack import cards
 from storage.accounts import AccountStore
 from storage.audit import AuditLog
+from storage.conversations import ConversationStore
 from storage.db import Database, iso
 
 NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
@@ -112,3 +113,30 @@ async def test_others_see_who_the_admins_are(db: Database) -> None:
     assert not [b for b in view["blocks"] if b["type"] == "actions"]
     text = json.dumps(view)
     assert "<@U0ADMIN>" in text and "<@U0SETUP>" in text
+
+
+async def test_the_home_tab_lists_the_workspaces_routes_only(db: Database) -> None:
+    """Each number routed by this workspace shows with its channel; another workspace's route does not."""
+    talks = ConversationStore(db)
+    for team, number, channel in (("T1", "+15557654321", "C0SUPPORT"), ("T2", "+15557654322", "C0OTHER")):
+        await talks.add_route(
+            team_id=team,
+            number=number,
+            channel_id=channel,
+            account_label="main",
+            account_sid=SID,
+            created_by="U1",
+        )
+    home = Home(accounts=AccountStore(db), audit=AuditLog(db), routes=talks, now=lambda: NOW)
+    summary = await home.summary("T1", "U1")
+    assert [(r.number, r.channel_id) for r in summary.routes] == [("+15557654321", "C0SUPPORT")]
+    admin = json.dumps(cards.home_view(summary, viewer="U1", is_admin=True, listed_admins=[]))
+    assert "+15557654321" in admin and "<#C0SUPPORT>" in admin
+    assert "+15557654322" not in admin and "C0OTHER" not in admin
+    assert "/twilio route " in admin
+    member = json.dumps(cards.home_view(summary, viewer="U2", is_admin=False, listed_admins=[]))
+    assert "<#C0SUPPORT>" in member and "/twilio route " not in member
+    empty = await home.summary("T3", "U1")
+    blocks = cards.home_view(empty, viewer="U1", is_admin=True, listed_admins=[])["blocks"]
+    texts = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    assert any(t.startswith("*Routes*\nNone yet") for t in texts)

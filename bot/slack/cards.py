@@ -739,10 +739,22 @@ def home_view(
         blocks.append(_section("*Twilio accounts*\n" + "\n".join(rows)))
     else:
         blocks.append(_section("*Twilio accounts*\nNone yet: an admin connects one with `/twilio setup`."))
-    # Routes (inbound numbers → channels, issue 12) are listed here once they exist.
-    blocks.append(
-        _section("*Routes*\nNo routes yet: inbound texts are not routed to channels in this version.")
-    )
+    if summary.routes:
+        rows = [
+            f"• {code(r.number, 40)} → <#{r.channel_id}> (account *{safe(r.account_label, 40)}*)"
+            for r in summary.routes[:20]
+        ]
+        more = len(summary.routes) - 20
+        tail = f"\n…and {more} more: `/twilio routes` lists them all." if more > 0 else ""
+        blocks.append(_section("*Routes* (texts to these numbers open threads)\n" + "\n".join(rows) + tail))
+    else:
+        blocks.append(_section("*Routes*\nNone yet: texts to your numbers are not shown in any channel."))
+    if is_admin:
+        blocks.append(
+            _context(
+                "Route a number with `/twilio route +15557654321 #channel`; `/twilio unroute` removes one."
+            )
+        )
     blocks.append(_divider())
     blocks.append(_section("*Sends, last 7 days* (UTC)\n" + _week_chart(summary)))
     if summary.errors:
