@@ -13,14 +13,15 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from html import unescape
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from harness import OTHER_ACCOUNT_SID, Stack, card_text, start_stack, stop_stack
 from twilio.request_validator import RequestValidator
 
-from bot.sandbox.slack import CLIENT_ID, CLIENT_SECRET, TEAM_ID, Team
-from bot.sandbox.twilio import SANDBOX_ACCOUNT_SID
+from bot.sandbox.slack import CLIENT_ID, CLIENT_SECRET, TEAM_ID, SimFile, Team
+from bot.sandbox.twilio import DEFAULT_FROM, SANDBOX_ACCOUNT_SID
 from bot.slack.oauth import NOT_INSTALLED
 from storage.accounts import mask_sid
 
@@ -185,9 +186,13 @@ async def test_forged_replayed_and_reused_codes_are_refused(
 async def test_uninstall_forgets_and_a_reinstall_starts_clean(
     stack: Stack, browser: aiohttp.ClientSession
 ) -> None:
-    """Slack's uninstall: the team's tokens and Twilio accounts go, even from the file; the other stays."""
+    """Slack's uninstall: the team's tokens, Twilio accounts and routes go, even from the file; the other
+    stays."""
     first, second = await two_teams(stack, browser)
     runtime = stack.runtime
+    await command(stack, first, f"route {DEFAULT_FROM} <#{first.ops_id}|ops>")
+    await command(stack, second, f"route {OTHER_FROM} <#{second.ops_id}|ops>")
+    assert len(await runtime.stores.conversations.routes(second.id)) == 1
     secrets = [stack.slack.bot_token_of(second.id) or "", stack.other_token]
     secrets += [
         str(r["v"])
@@ -206,6 +211,8 @@ async def test_uninstall_forgets_and_a_reinstall_starts_clean(
     assert [i.team_id for i in await runtime.stores.installations.list()] == [first.id]
     assert await runtime.stores.accounts.list(second.id) == []
     assert len(await runtime.stores.accounts.list(first.id)) == 1
+    assert await runtime.stores.conversations.routes(second.id) == []
+    assert len(await runtime.stores.conversations.routes(first.id)) == 1
     path = stack.settings.database_path
     data = b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
     for needle in secrets:
@@ -292,3 +299,82 @@ async def test_a_status_callback_redraws_the_card_with_its_workspaces_token(
     (update,) = stack.slack.calls_to("chat.update")
     assert update.ok and update.team_id == second.id and update.args["channel"] == second.general_id
     assert "delivered" in card_text(stack.slack.messages(second.general_id)[-1])
+
+
+def _posts_in(stack: Stack, channel: str, since: int) -> list[Any]:
+    """The Web API calls since `since` that wrote in `channel` (posts, reactions, uploads)."""
+    return [c for c in stack.slack.calls[since:] if c.args.get("channel") == channel]
+
+
+async def test_each_workspaces_conversations_use_its_own_token_and_account(
+    stack: Stack, browser: aiohttp.ClientSession
+) -> None:
+    """Texts to each team's routed number post in its #ops with its token; its replies use its account."""
+    first, second = await two_teams(stack, browser)
+    public = stack.settings.public_url
+    assert public
+    await command(stack, first, f"route {DEFAULT_FROM} <#{first.ops_id}|ops>")
+    await command(stack, second, f"route {OTHER_FROM} <#{second.ops_id}|ops>")
+    for number in (DEFAULT_FROM, OTHER_FROM):
+        stack.twilio.set_sms_url(number, f"{public}/twilio/inbound")
+
+    before = len(stack.slack.calls)
+    await stack.twilio.receive_text("+15550003333", DEFAULT_FROM, "hello first team")
+    await stack.twilio.receive_text("+15550004444", OTHER_FROM, "hello second team")
+    await stack.settle()
+    for team, body in ((first, "hello first team"), (second, "hello second team")):
+        posts = _posts_in(stack, team.ops_id, before)
+        assert len(posts) >= 2 and {c.team_id for c in posts} == {team.id}, [
+            (c.method, c.team_id) for c in posts
+        ]
+        (root,) = [m for m in stack.cards(team.ops_id) if not m.get("thread_ts") or m["thread_ts"] == m["ts"]]
+        shown = [card_text(m) for m in stack.cards(team.ops_id) if m.get("thread_ts") == root["ts"]]
+        assert any(body in text for text in shown), shown
+    assert "hello second team" not in json.dumps(stack.slack.messages(first.ops_id))
+
+    (root,) = [m for m in stack.cards(second.ops_id) if not m.get("thread_ts") or m["thread_ts"] == m["ts"]]
+    before = len(stack.slack.calls)
+    answer = await stack.slack.post_message(
+        second.ops_id, "Thanks from the second team", user=second.admin_id, thread_ts=root["ts"]
+    )
+    await stack.settle()
+    (reply,) = stack.twilio.creates()
+    assert reply.account_sid == OTHER_ACCOUNT_SID
+    assert dict(reply.form)["From"] == OTHER_FROM and dict(reply.form)["To"] == "+15550004444"
+    assert "outbox_tray" in stack.slack.reactions_on(second.ops_id, answer["ts"])
+    # Twilio's delivery report swaps the reaction, with the second team's token though no Slack request
+    # carried it.
+    stack.twilio.clock.advance(timedelta(seconds=10))
+    await stack.twilio.settle_callbacks()
+    await stack.settle()
+    assert set(stack.slack.reactions_on(second.ops_id, answer["ts"])) == {"white_check_mark"}
+    reactions = [c for c in _posts_in(stack, second.ops_id, before) if c.method.startswith("reactions.")]
+    assert {c.method for c in reactions} >= {"reactions.add", "reactions.remove"}
+    assert {c.team_id for c in reactions} == {second.id}
+    assert not [c for c in stack.slack.calls[before:] if c.team_id == first.id]
+    assert not stack.slack.problems
+
+
+async def test_a_file_in_a_second_workspace_reply_is_read_with_that_workspaces_token(
+    stack: Stack, browser: aiohttp.ClientSession
+) -> None:
+    """The media link of a reply's file streams it from Slack with the file's own workspace token."""
+    _, second = await two_teams(stack, browser)
+    public = stack.settings.public_url
+    assert public
+    await command(stack, second, f"route {OTHER_FROM} <#{second.ops_id}|ops>")
+    stack.twilio.set_sms_url(OTHER_FROM, f"{public}/twilio/inbound")
+    await stack.twilio.receive_text("+15550004444", OTHER_FROM, "send me the form")
+    await stack.settle()
+    (root,) = [m for m in stack.cards(second.ops_id) if not m.get("thread_ts") or m["thread_ts"] == m["ts"]]
+    pdf = b"%PDF-1.4 " + b"s" * 300
+    await stack.slack.post_message(
+        second.ops_id, "here", user=second.admin_id, thread_ts=root["ts"], files=[SimFile("form.pdf", pdf)]
+    )
+    await stack.settle()
+    (create,) = stack.twilio.creates()
+    assert create.account_sid == OTHER_ACCOUNT_SID
+    (link,) = [v for k, v in create.form if k == "MediaUrl"]
+    async with aiohttp.ClientSession() as session, session.get(link) as resp:
+        assert resp.status == 200 and await resp.read() == pdf
+    assert stack.slack.file_downloads[-1]["served"] is True
