@@ -89,22 +89,11 @@ def to_stored(installation: Installation | Bot) -> StoredInstallation:
 
 def to_bot(stored: StoredInstallation) -> Bot:
     """slack_sdk's Bot for one of our installations (for Bolt and the token rotator)."""
-    expires = stored.bot_token_expires_at
-    return Bot(
-        app_id=stored.app_id,
-        enterprise_id=stored.enterprise_id,
-        enterprise_name=stored.enterprise_name,
-        team_id=stored.team_id,
-        team_name=stored.team_name,
-        bot_token=stored.bot_token,
-        bot_id=stored.bot_id or "",
-        bot_user_id=stored.bot_user_id or "",
-        bot_scopes=list(stored.bot_scopes),
-        bot_refresh_token=stored.bot_refresh_token,
-        bot_token_expires_at=None if expires is None else int(expires.timestamp()),
-        is_enterprise_install=stored.is_enterprise_install,
-        installed_at=stored.installed_at.timestamp(),
-    )
+    installation = _to_installation(stored)
+    # A Bot's ids are text; an installation of ours may have none.
+    installation.bot_id = stored.bot_id or ""
+    installation.bot_user_id = stored.bot_user_id or ""
+    return installation.to_bot()
 
 
 def _to_installation(stored: StoredInstallation) -> Installation:
