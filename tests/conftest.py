@@ -98,6 +98,13 @@ class RecordingSleep:
 
 
 @pytest.fixture
+async def browser() -> AsyncIterator[aiohttp.ClientSession]:
+    """A browser: keeps cookies, even for 127.0.0.1 (redirects are followed or not per request)."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        yield session
+
+
+@pytest.fixture
 def slack_clock() -> FakeClock:
     """A settable clock for a Slack simulator (`clock=`): tests move `.now` on."""
     return FakeClock()
