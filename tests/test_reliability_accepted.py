@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from botproc import FarEnds, only_text, outbox_rows, start_bot, store_account
+from botproc import FarEnds, only_text, outbox_rows, recover, start_bot, store_account, table_rows
 from harness import form_values
 from slack_sdk.web.async_client import AsyncWebClient
 from waiting import until
@@ -27,22 +26,7 @@ TO = "+15551230002"
 
 def journal_rows(db_path: Path) -> list[dict[str, Any]]:
     """The journal as SQLite has it on disk."""
-    conn = sqlite3.connect(db_path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(row) for row in conn.execute("SELECT * FROM journal ORDER BY id")]
-    finally:
-        conn.close()
-
-
-async def _restart_until_card(ends: FarEnds, db_path: Path) -> None:
-    bot = await start_bot(ends, db_path, log_name="second")
-    try:
-        await until(lambda: bool(ends.cards()), what="the card after the restart")
-        bot.terminate()
-        assert await bot.wait() == 0
-    finally:
-        await bot.stop()
+    return table_rows(db_path, "journal")
 
 
 async def test_a_command_acked_then_killed_runs_once_after_the_restart(
@@ -62,7 +46,7 @@ async def test_a_command_acked_then_killed_runs_once_after_the_restart(
     [entry] = journal_rows(db_path)
     assert entry["subcommand"] == "send" and entry["done_at"] is None
 
-    await _restart_until_card(far_ends, db_path)
+    await recover(far_ends, db_path, log_name="second", what="the card after the restart")
     [create] = far_ends.twilio.creates()
     assert dict(create.form)["To"] == TO and dict(create.form)["Body"] == "accepted before the crash"
     text = only_text(far_ends.cards())
@@ -91,7 +75,7 @@ async def test_a_form_submitted_then_killed_runs_once_after_the_restart(
     finally:
         await bot.stop()
 
-    await _restart_until_card(far_ends, db_path)
+    await recover(far_ends, db_path, log_name="second", what="the card after the restart")
     [create] = far_ends.twilio.creates()
     assert dict(create.form)["Body"] == "submitted before the crash"
     assert "submitted before the crash" in only_text(far_ends.cards())
@@ -118,13 +102,7 @@ async def test_an_accepted_command_too_old_to_send_is_reported_not_sent(
     finally:
         await db.close()
 
-    bot = await start_bot(far_ends, db_path)
-    try:
-        await until(lambda: bool(far_ends.slack.ephemerals), what="the not-sent card")
-        bot.terminate()
-        assert await bot.wait() == 0
-    finally:
-        await bot.stop()
+    await recover(far_ends, db_path, what="the not-sent card", done=lambda: bool(far_ends.slack.ephemerals))
     assert far_ends.twilio.creates() == [] and far_ends.cards() == []
     [card] = far_ends.slack.ephemerals
     assert card["user"] == ADMIN_ID
@@ -158,13 +136,9 @@ async def test_a_card_posted_just_before_the_crash_is_adopted_not_posted_again(
     slack = AsyncWebClient(token=far_ends.bot_token, base_url=far_ends.slack.api_url)
     await slack.chat_postMessage(channel=GENERAL_ID, text="card already out", metadata=card_metadata(key))
 
-    bot = await start_bot(far_ends, db_path)
-    try:
-        await until(lambda: outbox_rows_posted(db_path), what="the row marked posted")
-        bot.terminate()
-        assert await bot.wait() == 0
-    finally:
-        await bot.stop()
+    bot = await recover(
+        far_ends, db_path, what="the row marked posted", done=lambda: outbox_rows_posted(db_path)
+    )
     assert len(far_ends.cards()) == 1
     assert "found in the channel" in bot.log()
 
