@@ -26,7 +26,7 @@ from cryptography.fernet import Fernet
 from harness import json_text
 from waiting import until
 
-from bot.sandbox.slack import GENERAL_ID, TEAM_ID, SlackSimulator
+from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID, SlackSimulator
 from bot.sandbox.twilio import (
     DEFAULT_FROM,
     DEFAULT_SERVICE_SID,
@@ -37,6 +37,7 @@ from bot.sandbox.twilio import (
 )
 from storage.accounts import AccountStore
 from storage.db import Database
+from storage.outbox import Outbox
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START_SECONDS = 20.0
@@ -123,6 +124,24 @@ async def store_account(ends: FarEnds, db_path: Path) -> None:
             default_from=DEFAULT_FROM,
             default_service_sid=DEFAULT_SERVICE_SID,
             added_by="U0ADMIN",
+        )
+    finally:
+        await db.close()
+
+
+async def claim_pending_send(ends: FarEnds, db_path: Path, *, key: str, to: str, body: str) -> None:
+    """Leave what a process killed right after claiming a send leaves: a pending outbox row, nothing else."""
+    db = await Database.open(db_path, secret_keys=ends.secret_key)
+    try:
+        await Outbox(db).claim(
+            key=key,
+            team_id=TEAM_ID,
+            user_id=ADMIN_ID,
+            channel_id=GENERAL_ID,
+            operation="send",
+            request={"to": to, "from": DEFAULT_FROM, "body": body},
+            account_label="main",
+            account_sid=SANDBOX_ACCOUNT_SID,
         )
     finally:
         await db.close()

@@ -7,17 +7,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botproc import FarEnds, only_text, outbox_rows, recover, start_bot, store_account, table_rows
+from botproc import (
+    FarEnds,
+    claim_pending_send,
+    only_text,
+    outbox_rows,
+    recover,
+    start_bot,
+    store_account,
+    table_rows,
+)
 from harness import form_values
 from slack_sdk.web.async_client import AsyncWebClient
 from waiting import until
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID
-from bot.sandbox.twilio import DEFAULT_FROM, SANDBOX_ACCOUNT_SID
 from bot.slack.delivery import card_metadata
 from storage.db import Database
 from storage.journal import Journal
-from storage.outbox import Outbox
 
 pytestmark = pytest.mark.slow
 
@@ -118,20 +125,7 @@ async def test_a_card_posted_just_before_the_crash_is_adopted_not_posted_again(
     db_path = tmp_path / "bot.db"
     await store_account(far_ends, db_path)
     key = f"cmd:{TEAM_ID}:posted.then.killed"
-    db = await Database.open(db_path, secret_keys=far_ends.secret_key)
-    try:
-        await Outbox(db).claim(
-            key=key,
-            team_id=TEAM_ID,
-            user_id=ADMIN_ID,
-            channel_id=GENERAL_ID,
-            operation="send",
-            request={"to": TO, "from": DEFAULT_FROM, "body": "card already out"},
-            account_label="main",
-            account_sid=SANDBOX_ACCOUNT_SID,
-        )
-    finally:
-        await db.close()
+    await claim_pending_send(far_ends, db_path, key=key, to=TO, body="card already out")
     # What the dying process managed to do: the card, with its key in the metadata.
     slack = AsyncWebClient(token=far_ends.bot_token, base_url=far_ends.slack.api_url)
     await slack.chat_postMessage(channel=GENERAL_ID, text="card already out", metadata=card_metadata(key))
