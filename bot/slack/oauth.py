@@ -116,8 +116,8 @@ def _to_installation(stored: StoredInstallation) -> Installation:
     )
 
 
-class SlackInstallationStore(AsyncInstallationStore):
-    """slack_sdk's installation store interface over `Installs` (bot tokens only; no user tokens kept)."""
+class _OverInstalls:
+    """What slack_sdk's stores need of ours: the installations service, and where to log."""
 
     def __init__(self, installs: Installs) -> None:
         self._installs = installs
@@ -125,6 +125,10 @@ class SlackInstallationStore(AsyncInstallationStore):
     @property
     def logger(self) -> Logger:
         return log
+
+
+class SlackInstallationStore(_OverInstalls, AsyncInstallationStore):
+    """slack_sdk's installation store interface over `Installs` (bot tokens only; no user tokens kept)."""
 
     async def async_save(self, installation: Installation) -> None:
         await self._installs.installed(to_stored(installation))
@@ -168,15 +172,8 @@ class SlackInstallationStore(AsyncInstallationStore):
         await self._installs.forget(team_id=team_id, enterprise_id=enterprise_id, why="installation deleted")
 
 
-class SlackStateStore(AsyncOAuthStateStore):
+class SlackStateStore(_OverInstalls, AsyncOAuthStateStore):
     """OAuth states in our database: each one good once, for 10 minutes."""
-
-    def __init__(self, installs: Installs) -> None:
-        self._installs = installs
-
-    @property
-    def logger(self) -> Logger:
-        return log
 
     async def async_issue(self, *args: Any, **kwargs: Any) -> str:
         return await self._installs.issue_state()
