@@ -13,7 +13,6 @@ from botproc import (
     recover,
     start_bot,
     start_bot_mid_create,
-    store_account,
 )
 
 from bot.sandbox.slack import TEAM_ID
@@ -50,23 +49,21 @@ async def test_kill_9_while_twilio_holds_an_applied_create(far_ends: FarEnds, tm
 
 
 async def test_a_claim_that_never_reached_twilio_gets_an_unknown_card(
-    far_ends: FarEnds, tmp_path: Path
+    far_ends: FarEnds, bot_db: Path
 ) -> None:
     """A process that died between the claim and the call: restart says 'outcome unknown', sends nothing."""
-    db_path = tmp_path / "bot.db"
-    await store_account(far_ends, db_path)
     await claim_pending_send(
-        far_ends, db_path, key=f"cmd:{TEAM_ID}:1234.5678.dead", to=TO, body="never left the building"
+        far_ends, bot_db, key=f"cmd:{TEAM_ID}:1234.5678.dead", to=TO, body="never left the building"
     )
 
-    await recover(far_ends, db_path, what="the unknown-outcome card")
+    await recover(far_ends, bot_db, what="the unknown-outcome card")
 
     assert far_ends.twilio.creates() == []
     text = only_text(far_ends.cards())
     assert "Outcome unknown" in text
     assert "Nothing was re-sent" in text
     assert "never left the building" in text
-    [row] = outbox_rows(db_path)
+    [row] = outbox_rows(bot_db)
     assert (row["state"], row["card_posted"]) == ("unknown", 1)
 
 
