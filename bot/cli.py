@@ -100,14 +100,22 @@ def _sid(kind: SidKind, field: str) -> Callable[[str], str]:
     return parse
 
 
-def _accounts_parser(out: TextIO) -> _Parser:
-    parser = _Parser(
-        prog="python -m bot accounts",
-        description="Manage each workspace's Twilio accounts (stored encrypted in DATABASE_PATH).",
-        out=out,
-    )
+def _with_commands(
+    prog: str, description: str, out: TextIO
+) -> tuple[_Parser, argparse._SubParsersAction[_Parser]]:
+    """A parser whose first word must be one of its commands, and the place to add those commands."""
+    parser = _Parser(prog=prog, description=description, out=out)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     commands.required = True
+    return parser, commands
+
+
+def _accounts_parser(out: TextIO) -> _Parser:
+    parser, commands = _with_commands(
+        "python -m bot accounts",
+        "Manage each workspace's Twilio accounts (stored encrypted in DATABASE_PATH).",
+        out,
+    )
 
     add = commands.add_parser(
         "add",
@@ -195,6 +203,16 @@ def _who() -> str:
         return "cli"
 
 
+def _columns(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
+    """The header and rows as text columns, each as wide as its widest cell."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _table(accounts: Sequence[StoredAccount]) -> str:
     header = ("LABEL", "DEFAULT", "ACCOUNT SID", "API KEY", "FROM", "SERVICE")
     rows = [
@@ -208,12 +226,7 @@ def _table(accounts: Sequence[StoredAccount]) -> str:
         )
         for a in accounts
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    ]
-    return "\n".join(lines) + "\n"
+    return _columns(header, rows)
 
 
 @contextlib.asynccontextmanager
@@ -238,22 +251,15 @@ def _installs_table(installs: Sequence[StoredInstallation]) -> str:
         )
         for i in installs
     ]
-    widths = [max(len(row[n]) for row in [header, *rows]) for n in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    ]
-    return "\n".join(lines) + "\n"
+    return _columns(header, rows)
 
 
 def _installs_parser(out: TextIO) -> _Parser:
-    parser = _Parser(
-        prog="python -m bot installs",
-        description="The Slack workspaces that installed the app through /slack/install (OAuth mode).",
-        out=out,
+    parser, commands = _with_commands(
+        "python -m bot installs",
+        "The Slack workspaces that installed the app through /slack/install (OAuth mode).",
+        out,
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
-    commands.required = True
     commands.add_parser("list", help="list installed workspaces (team, name, installed at, scopes)", out=out)
     remove = commands.add_parser(
         "remove",

@@ -27,7 +27,7 @@ from bot.core.commands import (
     ScheduleCommand,
     SendCommand,
 )
-from bot.core.errors import InputError
+from bot.core.errors import InputError, SentenceError
 from bot.core.phone import PhoneNumber
 from bot.core.rules import (
     format_send_at,
@@ -73,12 +73,8 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class OperationError(Exception):
+class OperationError(SentenceError):
     """A problem on our side of the call (no account, unknown label), told in one sentence."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)

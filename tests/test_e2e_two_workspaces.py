@@ -46,13 +46,6 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         await stop_stack(running)
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[aiohttp.ClientSession]:
-    """A browser that keeps cookies (even for 127.0.0.1)."""
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        yield session
-
-
 async def _get(browser: aiohttp.ClientSession, url: str) -> tuple[int, str]:
     async with browser.get(url, allow_redirects=False) as resp:
         return resp.status, await resp.text()

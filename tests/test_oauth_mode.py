@@ -39,13 +39,6 @@ async def oauth_stack(tmp_path: Any) -> AsyncIterator[Stack]:
         await stop_stack(stack)
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[aiohttp.ClientSession]:
-    """A browser: keeps cookies, even for 127.0.0.1, and does not follow redirects by itself."""
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        yield session
-
-
 async def _install_link(stack: Stack, browser: aiohttp.ClientSession) -> str:
     async with browser.get(f"{stack.bot_url}/slack/install") as resp:
         assert resp.status == 200

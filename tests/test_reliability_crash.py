@@ -6,15 +6,23 @@ import json
 from pathlib import Path
 
 import pytest
-from botproc import FarEnds, only_text, outbox_rows, recover, start_bot, start_bot_mid_create, store_account
+from botproc import (
+    FarEnds,
+    claim_pending_send,
+    only_text,
+    outbox_rows,
+    recover,
+    start_bot,
+    start_bot_mid_create,
+    store_account,
+)
 from signing import post
 from waiting import until
 
-from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, OPS_ID, TEAM_ID
+from bot.sandbox.slack import ADMIN_ID, OPS_ID, TEAM_ID
 from bot.sandbox.twilio import DEFAULT_FROM, SANDBOX_ACCOUNT_SID, Fault
 from storage.conversations import ConversationStore
 from storage.db import Database
-from storage.outbox import Outbox
 
 pytestmark = pytest.mark.slow
 
@@ -47,35 +55,21 @@ async def test_kill_9_while_twilio_holds_an_applied_create(far_ends: FarEnds, tm
 
 
 async def test_a_claim_that_never_reached_twilio_gets_an_unknown_card(
-    far_ends: FarEnds, tmp_path: Path
+    far_ends: FarEnds, bot_db: Path
 ) -> None:
     """A process that died between the claim and the call: restart says 'outcome unknown', sends nothing."""
-    db_path = tmp_path / "bot.db"
-    await store_account(far_ends, db_path)
-    # Exactly what a process killed right after claiming leaves behind: a pending row and nothing else.
-    db = await Database.open(db_path, secret_keys=far_ends.secret_key)
-    try:
-        await Outbox(db).claim(
-            key=f"cmd:{TEAM_ID}:1234.5678.dead",
-            team_id=TEAM_ID,
-            user_id=ADMIN_ID,
-            channel_id=GENERAL_ID,
-            operation="send",
-            request={"to": TO, "from": DEFAULT_FROM, "body": "never left the building"},
-            account_label="main",
-            account_sid=SANDBOX_ACCOUNT_SID,
-        )
-    finally:
-        await db.close()
+    await claim_pending_send(
+        far_ends, bot_db, key=f"cmd:{TEAM_ID}:1234.5678.dead", to=TO, body="never left the building"
+    )
 
-    await recover(far_ends, db_path, what="the unknown-outcome card")
+    await recover(far_ends, bot_db, what="the unknown-outcome card")
 
     assert far_ends.twilio.creates() == []
     text = only_text(far_ends.cards())
     assert "Outcome unknown" in text
     assert "Nothing was re-sent" in text
     assert "never left the building" in text
-    [row] = outbox_rows(db_path)
+    [row] = outbox_rows(bot_db)
     assert (row["state"], row["card_posted"]) == ("unknown", 1)
 
 

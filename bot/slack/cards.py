@@ -198,6 +198,14 @@ def _button(
     return button
 
 
+def _danger_button(
+    text: str, action_id: str, value: str, *, title: str, warning: str, confirm: str
+) -> dict[str, Any]:
+    """A button that undoes something for good, so Slack asks first (and "Keep it" backs out)."""
+    dialog = _confirm(title=title, text=warning, confirm=confirm, deny="Keep it")
+    return _button(text, action_id, value, style="danger", confirm=dialog)
+
+
 def _actions(buttons: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if not 1 <= len(buttons) <= 25:
         raise ValueError(f"an actions block holds 1 to 25 elements, not {len(buttons)}")
@@ -439,31 +447,23 @@ def message_card(
         buttons = [_button("Refresh status", ACTION_REFRESH, value)]
         if msg.status == "scheduled":
             buttons.append(
-                _button(
+                _danger_button(
                     "Cancel",
                     ACTION_CANCEL,
                     value,
-                    style="danger",
-                    confirm=_confirm(
-                        title="Cancel this message?",
-                        text="Twilio will not send it. This cannot be undone.",
-                        confirm="Cancel message",
-                        deny="Keep it",
-                    ),
+                    title="Cancel this message?",
+                    warning="Twilio will not send it. This cannot be undone.",
+                    confirm="Cancel message",
                 )
             )
         buttons.append(
-            _button(
+            _danger_button(
                 "Delete",
                 ACTION_DELETE,
                 value,
-                style="danger",
-                confirm=_confirm(
-                    title="Delete message?",
-                    text="Delete this message from Twilio? This cannot be undone.",
-                    confirm="Delete",
-                    deny="Keep it",
-                ),
+                title="Delete message?",
+                warning="Delete this message from Twilio? This cannot be undone.",
+                confirm="Delete",
             )
         )
         blocks.append(_actions(buttons))

@@ -278,6 +278,23 @@ def _sole(accounts: Sequence[StoredAccount]) -> StoredAccount | None:
     return accounts[0] if len(accounts) == 1 else None
 
 
+def _recipient_input(prefill: Mapping[str, str]) -> InputBlock:
+    """The To field of the send and schedule forms."""
+    return _text_input("to", "To", initial=prefill.get("to"), placeholder="+15551234567 or whatsapp:+1…")
+
+
+def _body_input(prefill: Mapping[str, str]) -> InputBlock:
+    """The message text field of the send and schedule forms."""
+    return _text_input(
+        "body",
+        "Message",
+        initial=prefill.get("body"),
+        hint=BODY_HINT,
+        multiline=True,
+        max_length=MAX_BODY,
+    )
+
+
 def _send_blocks(accounts: Sequence[StoredAccount], prefill: Mapping[str, str]) -> list[Block]:
     sole = _sole(accounts)
     initial_from = prefill.get("from") or (sole.default_from if sole else None)
@@ -286,7 +303,7 @@ def _send_blocks(accounts: Sequence[StoredAccount], prefill: Mapping[str, str]) 
         from_hint = "Leave empty to send through the account's default Messaging Service."
     return [
         *_account_blocks(accounts, prefill),
-        _text_input("to", "To", initial=prefill.get("to"), placeholder="+15551234567 or whatsapp:+1…"),
+        _recipient_input(prefill),
         _text_input(
             "from",
             "From",
@@ -295,14 +312,7 @@ def _send_blocks(accounts: Sequence[StoredAccount], prefill: Mapping[str, str]) 
             hint=from_hint,
             optional=True,
         ),
-        _text_input(
-            "body",
-            "Message",
-            initial=prefill.get("body"),
-            hint=BODY_HINT,
-            multiline=True,
-            max_length=MAX_BODY,
-        ),
+        _body_input(prefill),
         _text_input(
             "media",
             "Media URLs",
@@ -343,15 +353,8 @@ def _schedule_blocks(
     days = max(int(max_ahead.total_seconds() // 86400), 1)
     return [
         *_account_blocks(accounts, prefill),
-        _text_input("to", "To", initial=prefill.get("to"), placeholder="+15551234567 or whatsapp:+1…"),
-        _text_input(
-            "body",
-            "Message",
-            initial=prefill.get("body"),
-            hint=BODY_HINT,
-            multiline=True,
-            max_length=MAX_BODY,
-        ),
+        _recipient_input(prefill),
+        _body_input(prefill),
         InputBlock(
             block_id="send_at",
             label=_plain("Send at"),

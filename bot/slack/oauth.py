@@ -92,22 +92,11 @@ def to_stored(installation: Installation | Bot) -> StoredInstallation:
 
 def to_bot(stored: StoredInstallation) -> Bot:
     """slack_sdk's Bot for one of our installations (for Bolt and the token rotator)."""
-    expires = stored.bot_token_expires_at
-    return Bot(
-        app_id=stored.app_id,
-        enterprise_id=stored.enterprise_id,
-        enterprise_name=stored.enterprise_name,
-        team_id=stored.team_id,
-        team_name=stored.team_name,
-        bot_token=stored.bot_token,
-        bot_id=stored.bot_id or "",
-        bot_user_id=stored.bot_user_id or "",
-        bot_scopes=list(stored.bot_scopes),
-        bot_refresh_token=stored.bot_refresh_token,
-        bot_token_expires_at=None if expires is None else int(expires.timestamp()),
-        is_enterprise_install=stored.is_enterprise_install,
-        installed_at=stored.installed_at.timestamp(),
-    )
+    installation = _to_installation(stored)
+    # A Bot's ids are text; an installation of ours may have none.
+    installation.bot_id = stored.bot_id or ""
+    installation.bot_user_id = stored.bot_user_id or ""
+    return installation.to_bot()
 
 
 def _to_installation(stored: StoredInstallation) -> Installation:
@@ -130,8 +119,8 @@ def _to_installation(stored: StoredInstallation) -> Installation:
     )
 
 
-class SlackInstallationStore(AsyncInstallationStore):
-    """slack_sdk's installation store interface over `Installs` (bot tokens only; no user tokens kept)."""
+class _OverInstalls:
+    """What slack_sdk's stores need of ours: the installations service, and where to log."""
 
     def __init__(self, installs: Installs) -> None:
         self._installs = installs
@@ -139,6 +128,10 @@ class SlackInstallationStore(AsyncInstallationStore):
     @property
     def logger(self) -> Logger:
         return log
+
+
+class SlackInstallationStore(_OverInstalls, AsyncInstallationStore):
+    """slack_sdk's installation store interface over `Installs` (bot tokens only; no user tokens kept)."""
 
     async def async_save(self, installation: Installation) -> None:
         await self._installs.installed(to_stored(installation))
@@ -182,15 +175,8 @@ class SlackInstallationStore(AsyncInstallationStore):
         await self._installs.forget(team_id=team_id, enterprise_id=enterprise_id, why="installation deleted")
 
 
-class SlackStateStore(AsyncOAuthStateStore):
+class SlackStateStore(_OverInstalls, AsyncOAuthStateStore):
     """OAuth states in our database: each one good once, for 10 minutes."""
-
-    def __init__(self, installs: Installs) -> None:
-        self._installs = installs
-
-    @property
-    def logger(self) -> Logger:
-        return log
 
     async def async_issue(self, *args: Any, **kwargs: Any) -> str:
         return await self._installs.issue_state()
