@@ -357,11 +357,13 @@ class Bench:
         await self.wait_healthy(proc.info["url"])
         return proc
 
-    async def store_account(self, target: str | Path) -> None:
-        """The sandbox Twilio account in the database at `target` (a SQLite path or a PostgreSQL URL)."""
+    async def store_account(self, target: str | Path, *, oauth: bool = False) -> None:
+        """The sandbox Twilio account in the database at `target` (a SQLite path or a PostgreSQL URL);
+        with `oauth`, the workspace's installation too (its bot token stored, encrypted)."""
         from bot.sandbox.twilio import DEFAULT_FROM, DEFAULT_SERVICE_SID, SANDBOX_ACCOUNT_SID
         from storage.accounts import AccountStore
         from storage.db import Database
+        from storage.installations import InstallationStore, StoredInstallation
 
         db = await Database.connect(target, secret_keys=self.secrets.secret_key, pool_size=1)
         try:
@@ -374,6 +376,16 @@ class Bench:
                 default_service_sid=DEFAULT_SERVICE_SID,
                 added_by=ADMIN_ID,
             )
+            if oauth:
+                await InstallationStore(db).save(
+                    StoredInstallation(
+                        team_id=TEAM_ID,
+                        enterprise_id=None,
+                        is_enterprise_install=False,
+                        bot_token=self.secrets.bot_token,
+                        installed_by=ADMIN_ID,
+                    )
+                )
         finally:
             await db.close()
 
@@ -384,6 +396,7 @@ class Bench:
         *,
         live_status: bool = False,
         root: Path = ROOT,
+        oauth: bool = False,
         database_url: str | None = None,
         pinned: bool = True,
     ) -> Proc:
@@ -391,20 +404,26 @@ class Bench:
         or on the PostgreSQL at `database_url` (the account stored there beforehand: `store_account`).
 
         `live_status`: PUBLIC_URL is the bot's own address, so creates carry StatusCallback.
+        `oauth`: in OAuth mode, the workspace installed (its bot token stored, encrypted) instead of
+        SLACK_BOT_TOKEN.
         """
         home = self.workdir / f"bot-{label}"
         home.mkdir()
         db_path = home / "bot.db"
         if database_url is None:
-            await self.store_account(db_path)
+            await self.store_account(db_path, oauth=oauth)
         port = free_port()
         engine = {"DATABASE_URL": database_url} if database_url else {}
+        slack_auth = (
+            {"SLACK_CLIENT_ID": "1111.2222", "SLACK_CLIENT_SECRET": "bench-client-secret"}
+            if oauth
+            else {"SLACK_BOT_TOKEN": self.secrets.bot_token}
+        )
         env = child_env(
             root,
             SLACK_API_URL=self.slack_info["api_url"],
             TWILIO_API_URL=self.twilio_info["url"],
             DATABASE_PATH=str(db_path),
-            SLACK_BOT_TOKEN=self.secrets.bot_token,
             SLACK_SIGNING_SECRET=self.secrets.signing_secret,
             HOST="127.0.0.1",
             PORT=str(port),
@@ -413,6 +432,7 @@ class Bench:
             BOT_LOOP_MONITOR="1",
             SECRET_KEY=self.secrets.secret_key,
             **engine,
+            **slack_auth,
         )
         if live_status:
             env["PUBLIC_URL"] = f"http://127.0.0.1:{port}"
@@ -661,6 +681,25 @@ async def run_all(options: Options) -> dict[str, Any]:
                 runs["bot_c200_2s"]["peak_rss_mb"] = peak_rss_mb(bot.pid)
                 await bench.stop(bot)
 
+                say("ack path: single-workspace vs OAuth mode, fresh bots, alternating, best of 2 each")
+                # Whichever runs right after another bot did better here: the order swaps each round.
+                for round_, order in (
+                    (1, (("single", False), ("oauth", True))),
+                    (2, (("oauth", True), ("single", False))),
+                ):
+                    for label, oauth in order:
+                        bot = await bench.start_bot(f"{label}{round_}", TARGET_CONCURRENCY, oauth=oauth)
+                        url = bot.info["url"]
+                        await ack_only(bench, url, f"warm{label}{round_}", 200, 10, bot=bot)
+                        run = await ack_only(bench, url, f"{label}{round_}", n, 50, bot=bot)
+                        best = runs.get(f"ack_path_{label}")
+                        if (
+                            best is None
+                            or run["ack"]["requests_per_second"] > best["ack"]["requests_per_second"]
+                        ):
+                            runs[f"ack_path_{label}"] = run
+                        await bench.stop(bot)
+
                 say(f"bot: default per-account concurrency {DEFAULT_CONCURRENCY}")
                 await bench.twilio_latency(FAST_TWILIO)
                 bot = await bench.start_bot("default", DEFAULT_CONCURRENCY)
@@ -701,6 +740,8 @@ def targets(runs: dict[str, Any], options: Options) -> list[Target]:
     ours50, floor50 = runs["bot_c50_200ms"]["ack"], runs["floor_c50"]["ack"]
     ours200, floor200 = runs["bot_c200_200ms"]["ack"], runs["floor_c200"]["ack"]
     alone = runs["bot_ack_only_c50"]["ack"]
+    single, oauth = runs["ack_path_single"]["ack"], runs["ack_path_oauth"]["ack"]
+    oauth_thr = ratio(oauth["requests_per_second"], single["requests_per_second"])
     thr = ratio(ours50["requests_per_second"], floor50["requests_per_second"])
     p99 = ratio(ours50["latency_ms"]["p99"], floor50["latency_ms"]["p99"])
     slow = runs["bot_c200_2s"]["ack"]
@@ -725,6 +766,18 @@ def targets(runs: dict[str, Any], options: Options) -> list[Target]:
         Target(
             "  ack path alone p99 / floor's p99",
             ratio(alone["latency_ms"]["p99"], floor50["latency_ms"]["p99"]),
+            "report",
+            None,
+        ),
+        Target(
+            "ack path in OAuth mode / single-workspace (throughput)",
+            oauth_thr,
+            ">= 0.9",
+            oauth_thr is not None and oauth_thr >= 0.9,
+        ),
+        Target(
+            "  ack path p99 in OAuth mode / single-workspace",
+            ratio(oauth["latency_ms"]["p99"], single["latency_ms"]["p99"]),
             "report",
             None,
         ),

@@ -121,7 +121,21 @@ async def run_slack() -> None:
     for i, cid in enumerate(channel_ids(int(os.environ.get("BENCH_CHANNELS", "0")))):
         sim.channels[cid] = slack._Channel(cid, f"bench-{i}", False, list(members))
         sim._messages[cid] = []
+    if os.environ.get("BENCH_POST_RATE"):
+        # Slack's ~1 post a second per channel (with short bursts), for the conversations benchmark.
+        sim.enable_rate_limits(
+            post_per_second=float(os.environ["BENCH_POST_RATE"]),
+            post_burst=int(os.environ.get("BENCH_POST_BURST", "3")),
+        )
     url = await sim.start()
+
+    async def messages(request: web.Request) -> web.Response:
+        """A channel's messages as [ts, thread_ts, text]: the threads the conversations benchmark checks."""
+        stored = sim.messages(request.query["channel"])
+        return web.json_response([[m.get("ts"), m.get("thread_ts"), m.get("text") or ""] for m in stored])
+
+    async def limited(request: web.Request) -> web.Response:
+        return web.json_response({"rate_limited": len(sim.rate_limited)})
 
     async def cards(request: web.Request) -> web.Response:
         found: list[list[Any]] = []
@@ -149,7 +163,13 @@ async def run_slack() -> None:
         return web.json_response({"ok": True})
 
     await _serve_beside(
-        sim, "/bench/cards", cards, clear, extra={"/bench/updates": updates}, url=url, api_url=sim.api_url
+        sim,
+        "/bench/cards",
+        cards,
+        clear,
+        extra={"/bench/updates": updates, "/bench/messages": messages, "/bench/rate-limited": limited},
+        url=url,
+        api_url=sim.api_url,
     )
 
 

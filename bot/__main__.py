@@ -1,4 +1,4 @@
-"""`python -m bot serve | socket | playground | accounts … | rotate-key`."""
+"""`python -m bot serve | socket | playground | accounts … | installs … | rotate-key`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from bot._bootstrap import ensure_installed
 USAGE = """usage: python -m bot COMMAND [options]
 
 commands:
-  playground            the whole bot on this machine, with simulated Slack and Twilio (no accounts needed)
+  playground            the whole bot on this machine, with simulated Slack and Twilio (no accounts needed);
+                        --oauth: OAuth mode, two simulated workspaces that install it
   serve                 the bot over HTTP for a Slack app (POST /slack/events, GET /healthz)
   socket                the bot over Slack's Socket Mode (needs SLACK_APP_TOKEN)
   accounts add|list|remove   manage a workspace's Twilio accounts (run with --help)
+  installs list|remove  the workspaces that installed the app (OAuth mode; run with --help)
   rotate-key            re-encrypt stored secrets under the newest key in SECRET_KEY
   migrate-sqlite-to-postgres --from PATH   copy a SQLite database into the empty one at DATABASE_URL
 """
@@ -33,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.cli import main_accounts
 
         return int(main_accounts(rest))
+    if command == "installs":
+        from bot.cli import main_installs
+
+        return int(main_installs(rest))
     if command == "rotate-key":
         from bot.cli import main_rotate_key
 
@@ -62,7 +68,12 @@ def _serve(mode: str) -> int:
             settings.log_format,
             secrets=[
                 s
-                for s in (settings.slack_signing_secret, settings.slack_bot_token, settings.slack_app_token)
+                for s in (
+                    settings.slack_signing_secret,
+                    settings.slack_bot_token,
+                    settings.slack_app_token,
+                    settings.slack_client_secret,
+                )
                 if s
             ]
             + [k for k in (settings.secret_key or "").split(",") if k],
@@ -70,12 +81,18 @@ def _serve(mode: str) -> int:
         if mode == "serve":
             from bot.server import serve
 
-            settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", mode="serve")
+            if settings.oauth_mode:
+                settings.require("SLACK_SIGNING_SECRET", mode="serve in OAuth mode")
+            else:
+                settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", mode="serve")
             serve(settings)
         else:
             from bot.server import run_socket_mode
 
-            settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", mode="socket")
+            if settings.oauth_mode:
+                settings.require("SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", mode="socket in OAuth mode")
+            else:
+                settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", mode="socket")
             asyncio.run(run_socket_mode(settings))
     except SettingsError as err:
         print(f"Cannot start: {err}", file=sys.stderr)

@@ -22,6 +22,7 @@ from typing import Any, NoReturn, TextIO
 from bot.core.errors import InputError
 from bot.core.phone import parse_phone
 from bot.core.rules import SidKind, check_account_label, check_sid
+from bot.installs import Installs, StoredInstallation
 from bot.operations import Context
 from bot.services import Stores, build_services
 from bot.settings import Settings, SettingsError, load_settings
@@ -29,7 +30,7 @@ from bot.workspace import AccountSetup, SetupRefused, StoredAccount, Workspace, 
 from storage.crypto import KeyConfigError, WrongKeyError
 from storage.db import Database, DatabaseUnavailable
 
-__all__ = ["main_accounts", "main_migrate", "main_rotate_key"]
+__all__ = ["main_accounts", "main_installs", "main_migrate", "main_rotate_key"]
 
 USAGE_ERROR = 2
 FAILURE = 1
@@ -100,17 +101,22 @@ def _sid(kind: SidKind, field: str) -> Callable[[str], str]:
     return parse
 
 
-def _accounts_parser(out: TextIO) -> _Parser:
-    parser = _Parser(
-        prog="python -m bot accounts",
-        description=(
-            "Manage each workspace's Twilio accounts (stored encrypted in the database at DATABASE_URL, "
-            "or DATABASE_PATH)."
-        ),
-        out=out,
-    )
+def _with_commands(
+    prog: str, description: str, out: TextIO
+) -> tuple[_Parser, argparse._SubParsersAction[_Parser]]:
+    """A parser whose first word must be one of its commands, and the place to add those commands."""
+    parser = _Parser(prog=prog, description=description, out=out)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     commands.required = True
+    return parser, commands
+
+
+def _accounts_parser(out: TextIO) -> _Parser:
+    parser, commands = _with_commands(
+        "python -m bot accounts",
+        "Manage each workspace's Twilio accounts (stored encrypted at DATABASE_URL or DATABASE_PATH).",
+        out,
+    )
 
     add = commands.add_parser(
         "add",
@@ -202,6 +208,16 @@ def _who() -> str:
         return "cli"
 
 
+def _columns(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
+    """The header and rows as text columns, each as wide as its widest cell."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _table(accounts: Sequence[StoredAccount]) -> str:
     header = ("LABEL", "DEFAULT", "ACCOUNT SID", "API KEY", "FROM", "SERVICE")
     rows = [
@@ -215,12 +231,94 @@ def _table(accounts: Sequence[StoredAccount]) -> str:
         )
         for a in accounts
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
+    return _columns(header, rows)
+
+
+@contextlib.asynccontextmanager
+async def _installs(settings: Settings) -> AsyncIterator[Installs]:
+    """The installations service over the configured database, for one command."""
+    db = await _open(settings)
+    try:
+        stores = Stores.over(db)
+        yield Installs(stores.installations, stores.states, stores.audit)
+    finally:
+        await db.close()
+
+
+def _installs_table(installs: Sequence[StoredInstallation]) -> str:
+    header = ("TEAM", "NAME", "INSTALLED AT", "SCOPES")
+    rows = [
+        (
+            i.team_id or f"{i.enterprise_id} (org-wide)",
+            (i.team_name or i.enterprise_name or "-")[:40],
+            i.installed_at.strftime("%Y-%m-%d %H:%M UTC"),
+            ",".join(i.bot_scopes) or "-",
+        )
+        for i in installs
     ]
-    return "\n".join(lines) + "\n"
+    return _columns(header, rows)
+
+
+def _installs_parser(out: TextIO) -> _Parser:
+    parser, commands = _with_commands(
+        "python -m bot installs",
+        "The Slack workspaces that installed the app through /slack/install (OAuth mode).",
+        out,
+    )
+    commands.add_parser("list", help="list installed workspaces (team, name, installed at, scopes)", out=out)
+    remove = commands.add_parser(
+        "remove",
+        help="forget a workspace as an uninstall does",
+        description=(
+            "Delete the workspace's Slack tokens and its Twilio accounts at once, as when it uninstalls the "
+            "app. The audit log stays. The app stays in the workspace's Slack until it is removed there too."
+        ),
+        out=out,
+    )
+    remove.add_argument("team", type=_team, metavar="TEAM", help="Slack team ID (T…)")
+    return parser
+
+
+def main_installs(
+    argv: Sequence[str],
+    *,
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
+    stderr: TextIO = sys.stderr,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """`python -m bot installs list|remove TEAM`: the installed workspaces, and forgetting one.
+
+    Returns the exit code: 0 done, 1 failed, 2 usage error.
+    """
+    del stdin
+
+    async def action(args: argparse.Namespace, settings: Settings) -> None:
+        async with _installs(settings) as installs:
+            if args.command == "list":
+                found = await installs.all()
+                if not found:
+                    stdout.write(
+                        "No workspace has installed the app yet; in OAuth mode, workspaces install it from "
+                        "the bot's /slack/install page.\n"
+                    )
+                else:
+                    stdout.write(_installs_table(found))
+                return
+            gone = await installs.forget(team_id=args.team, why=f"removed by {_who()}")
+            if not gone.installations and not gone.accounts and not gone.routes:
+                raise Failure(
+                    f"Team {args.team} has no installation and no Twilio accounts here; "
+                    "see: python -m bot installs list"
+                )
+            plural = "" if gone.accounts == 1 else "s"
+            routes = "" if gone.routes == 1 else "s"
+            stdout.write(
+                f"Forgot team {args.team}: its Slack tokens, {gone.accounts} Twilio account{plural} and "
+                f"{gone.routes} route{routes} (with their conversations) are deleted; the audit log stays.\n"
+            )
+
+    return _run(_installs_parser(stdout), argv, action, env=env, stderr=stderr)
 
 
 @contextlib.asynccontextmanager
@@ -428,10 +526,13 @@ def main_rotate_key(
         del args
         async with _workspace(settings) as (workspace, db):
             count = await workspace.rotate_keys()
+            tokens = await workspace.rotate_slack_tokens()
             key_count = db.box.key_count
         source = "SECRET_KEY" if settings.secret_key else f"the key file beside {settings.database_path}"
         plural = "" if count == 1 else "s"
         stdout.write(f"Re-encrypted {count} stored Twilio secret{plural} with the newest key in {source}.\n")
+        if tokens:
+            stdout.write(f"Re-encrypted {tokens} stored Slack token{'' if tokens == 1 else 's'} as well.\n")
         if settings.secret_key and key_count > 1:
             stdout.write(
                 "The older keys in SECRET_KEY are no longer needed: remove them once every replica "

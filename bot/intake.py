@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.core.commands import ScheduleCommand, SendCommand
+from bot.core.errors import SentenceError
 from bot.core.phone import PhoneNumber
 from bot.inflight import InFlight, Lease
 from bot.operations import Context
@@ -31,12 +32,8 @@ Create = SendCommand | ScheduleCommand
 DEFAULT_MAX_AGE = timedelta(minutes=10)
 
 
-class NotAccepted(Exception):
+class NotAccepted(SentenceError):
     """The request could not be written down, so it was not accepted; `message` tells the user."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)

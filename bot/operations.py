@@ -30,7 +30,7 @@ from bot.core.commands import (
     ScheduleCommand,
     SendCommand,
 )
-from bot.core.errors import InputError
+from bot.core.errors import InputError, SentenceError
 from bot.core.phone import PhoneNumber
 from bot.core.rules import (
     format_send_at,
@@ -79,12 +79,8 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class OperationError(Exception):
+class OperationError(SentenceError):
     """A problem on our side of the call (no account, unknown label), told in one sentence."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -263,13 +259,43 @@ class Operations:
                 sender = str(sender_for(cmd.to, PhoneNumber.from_str(sender)))
         except InputError as err:
             raise OperationError(err.message) from None
-        request: dict[str, str | int | None] = {
+        request: dict[str, str | int | list[str] | None] = {
             "to": str(cmd.to),
             "from": sender,
             "service": service,
             "body": cmd.body,
         }
+        if cmd.media:
+            request["media_urls"] = list(cmd.media)
         return await self._create(ctx, cmd.subcommand, account, creds, request, key=key, lease=lease)
+
+    async def reply(
+        self,
+        ctx: Context,
+        *,
+        account_label: str,
+        account_sid: str,
+        from_: str,
+        to: str,
+        body: str,
+        key: str,
+        media: list[str] | None = None,
+    ) -> Sent | Duplicate:
+        """Send a conversation's reply from our number to theirs, at most once per `key`.
+
+        The account must still be the one the conversation began on: a label now naming another
+        Twilio account (or none) is refused rather than sending from someone else's number.
+        """
+        account, creds = await self.resolve(ctx, account_label)
+        if account.account_sid != account_sid:
+            raise OperationError(
+                f"the Twilio account labelled '{account_label}' is not the one this conversation began on."
+            )
+        request: dict[str, str | int | list[str] | None] = {"to": to, "from": from_, "body": body}
+        if media:
+            request["media_urls"] = media
+        # A reply is a send to the outbox and the audit log (its key says it came from a thread).
+        return await self._create(ctx, "send", account, creds, request, key=key)
 
     async def schedule(
         self, ctx: Context, cmd: ScheduleCommand, *, key: str, lease: Lease | None = None
@@ -282,12 +308,14 @@ class Operations:
             )
         except InputError as err:
             raise OperationError(err.message) from None
-        request: dict[str, str | int | None] = {
+        request: dict[str, str | int | list[str] | None] = {
             "to": str(cmd.to),
             "service": service,
             "body": cmd.body,
             "send_at": format_send_at(cmd.send_at),
         }
+        if cmd.media:
+            request["media_urls"] = list(cmd.media)
         return await self._create(ctx, cmd.subcommand, account, creds, request, key=key, lease=lease)
 
     async def _create(
@@ -296,7 +324,7 @@ class Operations:
         operation: str,
         account: StoredAccount,
         creds: Credentials,
-        request: dict[str, str | int | None],
+        request: dict[str, str | int | list[str] | None],
         *,
         key: str,
         lease: Lease | None = None,
@@ -474,8 +502,12 @@ class Operations:
                 return message
         return None
 
-    async def _call_create(self, creds: Credentials, request: Mapping[str, str | int | None]) -> Message:
+    async def _call_create(
+        self, creds: Credentials, request: Mapping[str, str | int | list[str] | None]
+    ) -> Message:
         to, body = str(request["to"]), str(request["body"])
+        media = request.get("media_urls")
+        media_urls = tuple(media) if isinstance(media, list) else ()
         send_at = _send_at(request)
         if send_at is not None:
             return await self.twilio.schedule(
@@ -484,6 +516,7 @@ class Operations:
                 body=body,
                 messaging_service_sid=str(request["service"]),
                 send_at=send_at,
+                media_urls=media_urls,
                 status_callback=self.status_callback,
             )
         sender = request.get("from")
@@ -494,6 +527,7 @@ class Operations:
             body=body,
             from_=str(sender) if sender else None,
             messaging_service_sid=str(service) if service and not sender else None,
+            media_urls=media_urls,
             status_callback=self.status_callback,
         )
 

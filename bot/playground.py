@@ -22,7 +22,8 @@ from typing import Any
 from bot import logs
 from bot.core.commands import DESCRIPTIONS, USAGE
 from bot.sandbox import twilio as twilio_sim
-from bot.sandbox.slack import ADMIN_ID, TEAM_ID, SlackSimulator
+from bot.sandbox.phone import DEFAULT_PHONE, PhonePanel
+from bot.sandbox.slack import ADMIN_ID, CLIENT_ID, CLIENT_SECRET, TEAM_ID, SlackSimulator
 from bot.server import start_server
 from bot.settings import Settings
 from storage.accounts import AccountStore
@@ -51,11 +52,22 @@ def _parser() -> argparse.ArgumentParser:
         "--port", type=int, default=8765, help="port for the page (default 8765; 0 for any free)"
     )
     parser.add_argument("--host", default="127.0.0.1", help="address for the page (default 127.0.0.1)")
+    parser.add_argument(
+        "--oauth",
+        action="store_true",
+        help="OAuth mode: two simulated workspaces, each installs the bot through /slack/install",
+    )
     return parser
 
 
-async def run(db_path: Path, *, host: str, port: int, ready: asyncio.Event | None = None) -> None:
-    """Start the three servers, print the page's address, and serve until cancelled."""
+async def run(
+    db_path: Path, *, host: str, port: int, ready: asyncio.Event | None = None, oauth: bool = False
+) -> None:
+    """Start the three servers, print the page's address, and serve until cancelled.
+
+    `oauth`: the bot in OAuth mode, with a second simulated workspace; neither has the bot installed
+    until someone goes through its /slack/install page. Each gets a Twilio account of its own.
+    """
     twilio = twilio_sim.TwilioSimulator(twilio_sim.SimClock(follow_real_time=True))
     twilio_url = await twilio.start()
     token = twilio.add_sandbox_account()
@@ -83,16 +95,20 @@ async def run(db_path: Path, *, host: str, port: int, ready: asyncio.Event | Non
 
     logs.configure("WARNING", "console", secrets=[signing_secret, bot_token, token])
     # The bot's own address is its PUBLIC_URL here: the Twilio simulator calls each message's
-    # StatusCallback on it, so cards change live in the page.
+    # StatusCallback on it (cards change live in the page) and delivers texts to our numbers there.
     bot_port = _free_port()
+    public_url = f"http://127.0.0.1:{bot_port}"
     settings = Settings(
-        public_url=f"http://127.0.0.1:{bot_port}",
         slack_signing_secret=signing_secret,
-        slack_bot_token=bot_token,
+        slack_bot_token=None if oauth else bot_token,
+        slack_client_id=CLIENT_ID if oauth else None,
+        slack_client_secret=CLIENT_SECRET if oauth else None,
         slack_api_url=slack.api_url,
         twilio_api_url=twilio_url,
         database_path=db_path,
+        public_url=public_url,
     )
+    second_team = slack.add_team("Second Co", install=False) if oauth else None
     db = await Database.open(db_path)
     try:
         # Added afresh each start (an add with the same label updates it): the simulator's token is new.
@@ -105,17 +121,50 @@ async def run(db_path: Path, *, host: str, port: int, ready: asyncio.Event | Non
             default_service_sid=twilio_sim.DEFAULT_SERVICE_SID,
             added_by=ADMIN_ID,
         )
+        if second_team is not None:
+            await AccountStore(db).add(
+                team_id=second_team.id,
+                label="second",
+                account_sid=SECOND_ACCOUNT_SID,
+                secret=second_token,
+                default_from=SECOND_FROM,
+                default_service_sid=SECOND_SERVICE_SID,
+                added_by=second_team.admin_id,
+            )
     finally:
         await db.close()
 
     runner, bot_url = await start_server(settings, host="127.0.0.1", port=bot_port)
     slack.set_bot_url(f"{bot_url}/slack/events")
+    # Texts to the sandbox number already come to the bot; route it to a channel to see them.
+    twilio.set_sms_url(twilio_sim.DEFAULT_FROM, f"{public_url}/twilio/inbound")
+    phone = PhonePanel(twilio, [twilio_sim.DEFAULT_FROM, SECOND_FROM])
+    phone_url = await phone.start(host=host)
+    if second_team is not None:
+        slack.oauth_redirect_url = f"{bot_url}/slack/oauth_redirect"
+        print(
+            f"\nOAuth mode: two workspaces ({slack.teams[TEAM_ID].name} and {second_team.name}), the bot "
+            "installed in neither.\n"
+            f"Open {bot_url}/slack/install, press Add to Slack and allow it in one workspace; then again "
+            "for the other.\nEach already has a Twilio account stored (the first 'sandbox', the second "
+            "'second'). The page does not draw Home tabs yet; open one for each workspace's admin with\n"
+            f"  curl -H 'Content-Type: application/json' -d '{{\"user_id\": \"{ADMIN_ID}\"}}' "
+            f"{page_url}/ui/app_home\n"
+            f"  curl -H 'Content-Type: application/json' -d '{{\"user_id\": \"{second_team.admin_id}\"}}' "
+            f"{page_url}/ui/app_home\nand read them under home_views in {page_url}/ui/state; "
+            f'uninstall with -d \'{{"team_id": "{second_team.id}"}}\' {page_url}/ui/uninstall.',
+            flush=True,
+        )
     print(
         f"\nPlayground ready: open {page_url}/ in a browser.\n\n"
         f"  bot        {bot_url} (the real server; Slack requests are signed and checked)\n"
         f"  Twilio     {twilio_url} (simulator; account 'sandbox', From {twilio_sim.DEFAULT_FROM},\n"
         f"             Messaging Service {twilio_sim.DEFAULT_SERVICE_SID})\n"
-        f"  database   {db_path}\n\n{MAGIC_NUMBERS}\n\n"
+        f"  database   {db_path}\n"
+        f"  phone      {phone_url}/ (a customer's phone, {DEFAULT_PHONE}: text our numbers from it)\n\n"
+        f"{MAGIC_NUMBERS}\n\n"
+        f"Two-way texts: `/twilio route {twilio_sim.DEFAULT_FROM} #ops`, then text that number from the\n"
+        "phone page; the text opens a thread in #ops, and a reply in the thread comes back to the phone.\n\n"
         f"To try `/twilio setup` (as Ada Admin), add the simulator's second account:\n"
         f"  Account SID {SECOND_ACCOUNT_SID}  Auth Token {second_token}\n"
         f"  From {SECOND_FROM}  Messaging Service {SECOND_SERVICE_SID}\n\n"
@@ -127,12 +176,14 @@ async def run(db_path: Path, *, host: str, port: int, ready: asyncio.Event | Non
     try:
         await asyncio.Event().wait()
     finally:
+        await phone.stop()
         await runner.cleanup()
         await slack.stop()
         await twilio.stop()
 
 
 def _free_port() -> int:
+    """A loopback port free right now (bound, read, released)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -150,7 +201,7 @@ def main(argv: list[str]) -> int:
                 Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="twilio-bridge-"))) / "bot.db"
             )
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_until_signal(run(db_path, host=args.host, port=args.port)))
+            asyncio.run(_until_signal(run(db_path, host=args.host, port=args.port, oauth=args.oauth)))
     print("Playground stopped.", file=sys.stderr)
     return 0
 

@@ -12,7 +12,7 @@ import gc
 import json
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -20,12 +20,15 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackClientError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import webhooks
 from bot.inflight import InFlight
 from bot.leases import Leases
+from bot.media_links import MediaLinks
 from bot.metrics import (
     CONTENT_TYPE,
     LagSampler,
@@ -38,15 +41,18 @@ from bot.monitor import LoopMonitor
 from bot.redelivery import Answer, RecentRequests
 from bot.services import Services, Stores, build_services
 from bot.settings import Settings
-from bot.slack import recovery
+from bot.slack import oauth, recovery
 from bot.slack.app import build_app, web_client
 from bot.slack.delivery import Delivery
+from bot.slack.files import SlackFiles
 from bot.slack.live import SlackCards, status_client
 from bot.slack.logcontext import http_request
 from bot.slack.payloads import shape_problem
 from bot.slack.permissions import Permissions
 from bot.slack.runner import SlackDeps
+from bot.slack.threads import SlackThreads
 from bot.twilio.client import TwilioClient
+from bot.twilio.media import MediaFetcher
 from storage.db import Database, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -73,6 +79,8 @@ class Runtime:
     services: Services
     deps: SlackDeps
     bolt: AsyncApp
+    # OAuth mode only: finds (and refreshes) each workspace's bot token.
+    authorize: oauth.InstallationAuthorize | None = None
     recent: RecentRequests = field(default_factory=RecentRequests)
     metrics: Metrics = field(default_factory=Metrics)
     # PostgreSQL: renews this replica's leases and takes over those of replicas that died.
@@ -82,6 +90,26 @@ class Runtime:
         """Start the lease heartbeat and reconciler (PostgreSQL only; its first round runs at once)."""
         if self.services.operations.leases is not None and self.tending is None:
             self.tending = asyncio.get_running_loop().create_task(tend_leases(self), name="tend leases")
+
+    async def team_client(self, team_id: str) -> AsyncWebClient | None:
+        """The Slack client for a workspace: the bot's own one, or (OAuth mode) its installation's; None
+        when that workspace has not installed the app."""
+        if self.authorize is None:
+            return self.slack
+        found = await self.authorize.installation(team_id=team_id, enterprise_id=None)
+        if found is None:
+            return None
+        return web_client(
+            found.bot_token,
+            self.settings.slack_api_url,
+            self.session,
+            observer=SlackCallCounter(self.metrics),
+        )
+
+    async def any_client(self, team_id: str) -> AsyncWebClient:
+        """`team_client`, or the bot's tokenless client when the workspace has no installation any more:
+        what is re-run for it then fails in words (its Twilio accounts went with the installation)."""
+        return await self.team_client(team_id) or self.slack
 
     async def close(self, drain_timeout: float) -> None:
         """Finish in-flight work (up to `drain_timeout` seconds), then close the session and database."""
@@ -104,7 +132,12 @@ async def open_runtime(
     settings: Settings, *, clock: Callable[[], datetime] = utcnow, mode: str = "serve"
 ) -> Runtime:
     """Open the database and HTTP session, build the services once and the Slack door on them."""
-    if mode == "socket":
+    if settings.oauth_mode:
+        # Each workspace's token comes from its installation; the signing secret checks every request.
+        settings.require("SLACK_SIGNING_SECRET", mode=f"{mode} in OAuth mode")
+        if mode == "socket":
+            settings.require("SLACK_APP_TOKEN", mode="socket")
+    elif mode == "socket":
         settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", mode="socket")
     else:
         settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", mode="serve")
@@ -130,7 +163,16 @@ async def open_runtime(
         log.info("database: PostgreSQL, replica %s", leases.owner)
     else:
         inflight, leases = InFlight.beside(settings.database_path), None
-    services = build_services(settings, stores, twilio, clock=clock, inflight=inflight, leases=leases)
+    services = build_services(
+        settings,
+        stores,
+        twilio,
+        clock=clock,
+        inflight=inflight,
+        leases=leases,
+        media=MediaFetcher(session, settings.twilio_api_url, timeout=settings.twilio_timeout),
+        links=MediaLinks(db.box, settings.public_url, clock) if settings.public_url else None,
+    )
     deps = SlackDeps.of(
         settings,
         services,
@@ -138,14 +180,38 @@ async def open_runtime(
         permissions=Permissions(settings.admin_user_ids),
         meter=metrics,
     )
-    slack = web_client(
-        settings.slack_bot_token or "", settings.slack_api_url, session, observer=SlackCallCounter(metrics)
-    )
+    metrics.watch(tasks=services.tasks.__len__, pending=stores.outbox.count_pending)
+    observer = SlackCallCounter(metrics)
+    if settings.oauth_mode:
+        slack = web_client("", settings.slack_api_url, session, observer=observer)
+        slack.token = None  # every request gets its workspace's token from the authorize step
+        authorize = oauth.installation_authorize(settings, services.installs, slack)
+
+        async def updates_for(team_id: str) -> AsyncWebClient | None:
+            # A status callback comes without a Slack request: the card's workspace names the token.
+            found = await authorize.installation(team_id=team_id, enterprise_id=None)
+            if found is None:
+                return None
+            return status_client(found.bot_token, settings.slack_api_url, session, observer=observer)
+
+        async def clients_for(team_id: str) -> AsyncWebClient | None:
+            found = await authorize.installation(team_id=team_id, enterprise_id=None)
+            if found is None:
+                return None
+            return web_client(found.bot_token, settings.slack_api_url, session, observer=observer)
+
+        services.status.use_renderer(SlackCards(updates_for))
+        # An inbound text or a reply's status comes without a Slack request too: the route's workspace
+        # names the token, as the card's does above.
+        services.conversations.attach(SlackThreads(clients_for, deps.delivery))
+        bolt = build_app(deps, slack, authorize=authorize)
+        return Runtime(settings, db, session, slack, stores, services, deps, bolt, authorize, metrics=metrics)
+    slack = web_client(settings.slack_bot_token or "", settings.slack_api_url, session, observer=observer)
     updates = status_client(
-        settings.slack_bot_token or "", settings.slack_api_url, session, observer=SlackCallCounter(metrics)
+        settings.slack_bot_token or "", settings.slack_api_url, session, observer=observer
     )
     services.status.use_renderer(SlackCards(updates))
-    metrics.watch(tasks=services.tasks.__len__, pending=stores.outbox.count_pending)
+    services.conversations.attach(SlackThreads(slack, deps.delivery))
     bolt = build_app(deps, slack)
     return Runtime(settings, db, session, slack, stores, services, deps, bolt, metrics=metrics)
 
@@ -157,10 +223,11 @@ async def recover(runtime: Runtime) -> int:
     Then bring live cards up to date: reports Twilio sent while the bot was down are not sent again.
     """
     services = runtime.services
-    done = await services.operations.recover(
-        recovery.poster(runtime.deps.delivery, runtime.slack, services.status)
+    client = runtime.slack if runtime.authorize is None else runtime.team_client
+    done = await services.operations.recover(recovery.poster(runtime.deps.delivery, client, services.status))
+    await recovery.run_accepted(
+        runtime.deps, runtime.slack if runtime.authorize is None else runtime.any_client
     )
-    await recovery.run_accepted(runtime.deps, runtime.slack)
     await services.status.refresh_open(services.operations.current)
     return done
 
@@ -188,6 +255,57 @@ async def tend_leases(runtime: Runtime) -> None:
         except Exception:
             log.exception("lease round failed")
         await asyncio.sleep(runtime.settings.reconcile_interval)
+
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _page(bolt_response: BoltResponse, request: web.Request) -> web.Response:
+    """An OAuth page or redirect as aiohttp sends it, with its state cookie.
+
+    The cookie is Secure, so a browser sends it back over HTTPS only; on a plain-HTTP loopback address
+    (the playground) that would break every install, so there it goes without the flag.
+    """
+    headers = bolt_response.first_headers_without_set_cookie()
+    response = web.Response(status=bolt_response.status, body=bolt_response.body.encode("utf-8"))
+    for name in ("Content-Type", "Location"):
+        value = headers.get(name) or headers.get(name.lower())
+        if value:
+            response.headers[name] = value
+    plain_loopback = not request.secure and (request.url.host or "") in _LOOPBACK
+    for cookie in bolt_response.headers.get("set-cookie", []):
+        response.headers.add("Set-Cookie", cookie.replace("; Secure", "") if plain_loopback else cookie)
+    return response
+
+
+async def slack_oauth(request: web.Request) -> web.StreamResponse:
+    """GET /slack/install (the "Add to Slack" page) and GET /slack/oauth_redirect (Slack's answer).
+
+    Every failure is a plain page saying what happened, with nothing stored: a bad, replayed or old
+    state, a cancelled install, a code Slack refuses, Slack out of reach.
+    """
+    runtime = request.app[RUNTIME]
+    flow = runtime.bolt.oauth_flow
+    if flow is None:
+        return web.Response(
+            status=404,
+            text="This bot serves one workspace (SLACK_BOT_TOKEN), so there is nothing to install here. "
+            "Set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET to let workspaces install it (README: "
+            "'Serve many workspaces').",
+        )
+    bolt_request = await to_bolt_request(request)
+    try:
+        if request.path == oauth.INSTALL_PATH:
+            answer = await flow.handle_installation(bolt_request)
+        else:
+            answer = await flow.handle_callback(bolt_request)
+    except (aiohttp.ClientError, TimeoutError, SlackClientError) as err:
+        log.warning("OAuth: could not reach Slack: %s", type(err).__name__)
+        answer = oauth.failure_page("unreachable", 502)
+    except Exception:
+        log.exception("OAuth: the install could not be completed")
+        answer = oauth.failure_page("storage_error", 503)
+    return _page(answer, request)
 
 
 def signed_by_slack(secret: str | None, body: bytes, headers: Mapping[str, str]) -> bool:
@@ -293,11 +411,14 @@ def create_app(
         runtime = await open_runtime(settings, clock=clock)
         app[RUNTIME] = runtime
         webhooks.use_services(app, runtime.services)
+        _mount_conversations(app, runtime)
         if settings.loop_monitor:
             app[MONITOR] = LoopMonitor()
             app[MONITOR].start()
         app[LAG_SAMPLER] = LagSampler(runtime.metrics.loop_lag)
         app[LAG_SAMPLER].start()
+        # Before the first webhook: texts a stopped process stored but did not show go first, in order.
+        await runtime.services.conversations.recover()
         if runtime.services.operations.leases is not None:
             runtime.start_tending()  # its first round is the start-up recovery
         else:
@@ -317,10 +438,17 @@ def create_app(
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(stop_taking_work)
     app.router.add_post("/slack/events", slack_events)
+    add_oauth_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     webhooks.add_routes(app, settings.public_url)
     return app
+
+
+def add_oauth_routes(app: web.Application) -> None:
+    """The two OAuth pages (they answer 404 with a sentence in single-workspace mode)."""
+    app.router.add_get(oauth.INSTALL_PATH, slack_oauth)
+    app.router.add_get(oauth.REDIRECT_PATH, slack_oauth)
 
 
 async def start_server(
@@ -345,6 +473,25 @@ async def _freeze_startup_objects(app: web.Application) -> None:
     gc.freeze()
 
 
+def _mount_conversations(app: web.Application, runtime: Runtime) -> None:
+    """Give the Twilio door the media links replies' files go out through, when there are any."""
+    links = runtime.services.conversations.links
+    if links is not None:
+        settings = runtime.settings
+        authorize = runtime.authorize
+        token: str | Callable[[str], Awaitable[str | None]] = settings.slack_bot_token or ""
+        if authorize is not None:
+
+            async def token_for(team_id: str) -> str | None:
+                # A file of a reply is read with its own workspace's token.
+                found = await authorize.installation(team_id=team_id, enterprise_id=None)
+                return None if found is None else found.bot_token
+
+            token = token_for
+        files = SlackFiles(runtime.session, token, settings.slack_api_url)
+        app[webhooks.MEDIA] = (links, files)
+
+
 def serve(settings: Settings) -> None:
     """Run the HTTP server until SIGTERM or Ctrl-C (aiohttp then runs the shut-down above)."""
     app = create_app(settings)
@@ -364,12 +511,7 @@ async def run_socket_mode(settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
     runtime = await open_runtime(settings, mode="socket")
-    if settings.public_url:
-        log.warning(
-            "PUBLIC_URL is set, so Twilio will report statuses to %s/twilio/status, which Socket Mode does "
-            "not serve: run `serve` there on the same database, or unset PUBLIC_URL",
-            settings.public_url,
-        )
+    await runtime.services.conversations.recover()
     if runtime.services.operations.leases is not None:
         runtime.start_tending()
     else:
@@ -386,9 +528,12 @@ async def run_socket_mode(settings: Settings) -> None:
         log.info("connected to Slack over Socket Mode")
 
     connecting = asyncio.ensure_future(connect())
+    listener = await _socket_mode_http(runtime) if settings.public_url or settings.oauth_mode else None
     try:
         await stop.wait()
     finally:
+        if listener is not None:
+            await listener.cleanup()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         connecting.cancel()
@@ -396,3 +541,27 @@ async def run_socket_mode(settings: Settings) -> None:
         log.info("shutting down: no new work; waiting up to %g s", settings.shutdown_timeout)
         await handler.close_async()  # type: ignore[no-untyped-call]
         await runtime.close(settings.shutdown_timeout)
+
+
+async def _socket_mode_http(runtime: Runtime) -> web.AppRunner:
+    """Socket Mode still needs HTTP on HOST:PORT for what Slack's socket does not carry: Twilio's webhooks
+    (texts, statuses) and media fetches when PUBLIC_URL is set, and the install and redirect pages a
+    browser opens in OAuth mode. One listener serves both, with /healthz."""
+    settings = runtime.settings
+    app = web.Application(client_max_size=1024 * 1024)
+    app[RUNTIME] = runtime
+    if settings.public_url:
+        webhooks.add_routes(app, settings.public_url)
+        webhooks.use_services(app, runtime.services)
+        _mount_conversations(app, runtime)
+    if settings.oauth_mode:
+        add_oauth_routes(app)
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.host, settings.port).start()
+    if settings.oauth_mode:
+        log.info("install pages on http://%s:%s%s", settings.host, settings.port, oauth.INSTALL_PATH)
+    if settings.public_url:
+        log.info("listening for Twilio's webhooks on http://%s:%s", settings.host, settings.port)
+    return runner

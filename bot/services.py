@@ -10,18 +10,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.conversations import Conversations
+from bot.home import Home
 from bot.inflight import InFlight
+from bot.installs import Installs
 from bot.intake import Intake
 from bot.leases import Leases
+from bot.media_links import MediaLinks
 from bot.operations import Operations
 from bot.settings import Settings
 from bot.status import LiveStatus
 from bot.tasks import TaskTracker
 from bot.twilio.client import TwilioClient
+from bot.twilio.media import MediaFetcher
 from bot.workspace import Workspace
 from storage.accounts import AccountStore
 from storage.audit import AuditLog
+from storage.conversations import ConversationStore
 from storage.db import Database
+from storage.installations import InstallationStore, OAuthStates
 from storage.journal import Journal
 from storage.message_cards import MessageCards
 from storage.outbox import Outbox
@@ -40,12 +47,23 @@ class Stores:
     teams: TeamSettings
     message_cards: MessageCards
     journal: Journal
+    conversations: ConversationStore
+    installations: InstallationStore
+    states: OAuthStates
 
     @classmethod
     def over(cls, db: Database) -> Stores:
         """Every repository over `db`."""
         return cls(
-            AccountStore(db), AuditLog(db), Outbox(db), TeamSettings(db), MessageCards(db), Journal(db)
+            AccountStore(db),
+            AuditLog(db),
+            Outbox(db),
+            TeamSettings(db),
+            MessageCards(db),
+            Journal(db),
+            ConversationStore(db),
+            InstallationStore(db),
+            OAuthStates(db),
         )
 
 
@@ -59,6 +77,9 @@ class Services:
     clock: Callable[[], datetime]
     status: LiveStatus
     intake: Intake
+    conversations: Conversations
+    installs: Installs
+    home: Home
 
 
 def build_services(
@@ -70,6 +91,8 @@ def build_services(
     tasks: TaskTracker | None = None,
     inflight: InFlight | None = None,
     leases: Leases | None = None,
+    media: MediaFetcher | None = None,
+    links: MediaLinks | None = None,
 ) -> Services:
     """The services over `stores`, calling Twilio through `twilio`; `leases` on a shared PostgreSQL."""
     tasks = tasks or TaskTracker()
@@ -92,7 +115,13 @@ def build_services(
         status_callback=f"{settings.public_url}/twilio/status" if settings.public_url else None,
         live=status,
     )
-    workspace = Workspace(twilio=twilio, accounts=stores.accounts, audit=stores.audit, teams=stores.teams)
+    workspace = Workspace(
+        twilio=twilio,
+        accounts=stores.accounts,
+        audit=stores.audit,
+        teams=stores.teams,
+        installations=stores.installations,
+    )
     # The same leases as the operations': a key accepted here is the key the create then claims.
     intake = Intake(
         journal=stores.journal,
@@ -101,4 +130,18 @@ def build_services(
         clock=clock,
         max_age=timedelta(seconds=settings.recovery_max_age),
     )
-    return Services(operations, workspace, tasks, clock, status, intake)
+    conversations = Conversations(
+        store=stores.conversations,
+        accounts=stores.accounts,
+        twilio=twilio,
+        operations=operations,
+        tasks=tasks,
+        clock=clock,
+        idle_days=settings.conversation_idle_days,
+        public_url=settings.public_url,
+        media=media,
+        links=links,
+    )
+    installs = Installs(stores.installations, stores.states, stores.audit)
+    home = Home(accounts=stores.accounts, audit=stores.audit, routes=stores.conversations)
+    return Services(operations, workspace, tasks, clock, status, intake, conversations, installs, home)

@@ -25,6 +25,9 @@ class Settings:
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_bot_token: str | None = field(default=None, repr=False)
     slack_app_token: str | None = field(default=None, repr=False)
+    # Both set: OAuth mode (many workspaces install through /slack/install); unset: SLACK_BOT_TOKEN.
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = field(default=None, repr=False)
     slack_api_url: str = "https://slack.com/api/"
     twilio_api_url: str = "https://api.twilio.com"
     database_path: Path = Path("./data/bot.db")
@@ -57,6 +60,13 @@ class Settings:
     public_url: str | None = None
     # The least time between two updates of one card by status callbacks (Slack allows ~50 a minute).
     status_update_interval: float = 2.0
+    # A conversation with no text for this many days is over: the next text opens a new thread.
+    conversation_idle_days: int = 7
+
+    @property
+    def oauth_mode(self) -> bool:
+        """True when SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are set: serve every workspace that installs."""
+        return bool(self.slack_client_id and self.slack_client_secret)
 
     @property
     def database_target(self) -> str | Path:
@@ -222,9 +232,21 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
             "RECONCILE_INTERVAL must be at most half of OUTBOX_LEASE_SECONDS, so a live replica renews its "
             "claims before they run out."
         )
+    client_id, client_secret = get("SLACK_CLIENT_ID"), get("SLACK_CLIENT_SECRET")
+    if bool(client_id) != bool(client_secret):
+        missing = "SLACK_CLIENT_SECRET" if client_id else "SLACK_CLIENT_ID"
+        raise SettingsError(
+            f"{missing} is not set: OAuth mode (many workspaces) needs both SLACK_CLIENT_ID and "
+            "SLACK_CLIENT_SECRET (Basic Information page); unset both for one workspace with SLACK_BOT_TOKEN."
+        )
     public_url = get("PUBLIC_URL")
     if public_url is not None:
         public_url = _public_url(public_url)
+    idle_text = get("CONVERSATION_IDLE_DAYS") or "7"
+    if not idle_text.isdigit() or not 1 <= int(idle_text) <= 365:
+        raise SettingsError(
+            f"CONVERSATION_IDLE_DAYS must be a whole number from 1 to 365, not {idle_text!r}."
+        )
 
     slack_api_url = _url("SLACK_API_URL", get("SLACK_API_URL") or "https://slack.com/api/")
     if not slack_api_url.endswith("/"):
@@ -233,6 +255,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         slack_signing_secret=get("SLACK_SIGNING_SECRET"),
         slack_bot_token=bot_token,
         slack_app_token=app_token,
+        slack_client_id=client_id,
+        slack_client_secret=client_secret,
         slack_api_url=slack_api_url,
         twilio_api_url=_url("TWILIO_API_URL", get("TWILIO_API_URL") or "https://api.twilio.com").rstrip("/"),
         database_path=Path(get("DATABASE_PATH") or "./data/bot.db"),
@@ -253,4 +277,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         recovery_max_age=recovery_max_age,
         loop_monitor=monitor_text in {"1", "true"},
         public_url=public_url,
+        conversation_idle_days=int(idle_text),
     )

@@ -1,10 +1,14 @@
 """The Twilio door: webhooks Twilio POSTs to the bot, each checked before anything is read out of it.
 
 `verified_twilio_form` is the one check every Twilio webhook goes through: a form body of at most
-64 KB, signed (`X-Twilio-Signature`) with the auth token of a stored account named by its `AccountSid`,
+256 KB, signed (`X-Twilio-Signature`) with the auth token of a stored account named by its `AccountSid`,
 over PUBLIC_URL + path + query (or the URL as received when PUBLIC_URL is unset). Anything else gets
 403 (or 413/400 for a body that is too big or not a form) and nothing is done. Handlers stay thin:
 check, parse, call a service, answer.
+
+`POST /twilio/inbound` (a text to one of our numbers) stores the text once by MessageSid before it
+answers `<Response/>`, so a text Twilio saw answered is never lost; showing it in Slack happens after, in
+the order texts arrived. `GET /media/{token}` serves a reply's file to Twilio through a sealed link.
 """
 
 from __future__ import annotations
@@ -13,21 +17,26 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from bot.conversations import INBOUND_PATH, InboundText, inbound_problem
+from bot.media_links import MEDIA_PATH, FileRef, MediaLinks
 from bot.services import Services
 from bot.status import StatusReport, parse_status_report
 from bot.twilio.signature import SIGNATURE_HEADER, validate
 from bot.workspace import mask_sid
 
 __all__ = [
+    "EMPTY_TWIML",
     "MAX_WEBHOOK_BODY",
+    "MEDIA",
     "STATUS_PATH",
     "VerifiedForm",
     "add_routes",
+    "twilio_inbound",
     "twilio_status",
     "use_services",
     "verified_twilio_form",
@@ -36,10 +45,23 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MAX_WEBHOOK_BODY: Final = 64 * 1024
+# Far above any real webhook (an SMS body is at most 1,600 characters), so an odd one is kept, not refused.
+MAX_WEBHOOK_BODY: Final = 256 * 1024
 STATUS_PATH: Final = "/twilio/status"
 SERVICES: web.AppKey[Services] = web.AppKey("twilio_webhook_services", Services)
 PUBLIC_URL: web.AppKey[str] = web.AppKey("twilio_webhook_public_url", str)
+
+EMPTY_TWIML: Final = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+class FileSource(Protocol):
+    """Where a media link's file is read from (the Slack door's SlackFiles)."""
+
+    async def respond(self, request: web.Request, ref: FileRef) -> web.StreamResponse:
+        """Stream the file named by `ref`, or answer why not."""
+
+
+MEDIA: web.AppKey[tuple[MediaLinks, FileSource]] = web.AppKey("media_links")
 
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 _FORM = "application/x-www-form-urlencoded"
@@ -140,11 +162,43 @@ async def twilio_status(request: web.Request) -> web.Response:
             return _text(400, report)
         if isinstance(report, StatusReport):
             await services.status.report(report)
+            await services.conversations.status(report)  # a reply's reaction follows its status
     except Exception:
         # The database or the key is at fault, not the request: say so, never with a traceback.
         log.exception("could not handle a status callback")
         return _text(503, "The bot could not handle this status report just now; nothing was changed.")
     return web.Response(status=204)
+
+
+async def twilio_inbound(request: web.Request) -> web.Response:
+    """POST /twilio/inbound: a text to one of our numbers. Stored once, answered `<Response/>` at once."""
+    services = request.app.get(SERVICES)
+    if services is None:
+        return _text(503, "The bot is starting; try again in a moment.")
+    try:
+        form = await verified_twilio_form(request, services)
+        if isinstance(form, web.Response):
+            return form
+        problem = inbound_problem(form.fields)
+        if problem is not None:
+            # Signed, so Twilio's; retrying would not mend it. Logged and answered so it is not retried.
+            log.warning("a signed inbound webhook cannot be a text: %s", problem)
+        else:
+            await services.conversations.receive(InboundText.from_form(form.fields))
+    except Exception:
+        # Our side failed (the database, the key): Twilio retries or calls its fallback on a 503.
+        log.exception("could not take a text from Twilio")
+        return _text(503, "The bot cannot take texts right now; try again.")
+    return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+
+
+async def media_link(request: web.Request) -> web.StreamResponse:
+    """GET /media/{token}: the file a reply carried, for Twilio to fetch; 404 unless the bot made the link."""
+    found = request.app.get(MEDIA)
+    ref = found[0].read(request.match_info["token"]) if found else None
+    if found is None or ref is None:
+        return _text(404, "This media link is unknown or has expired.")
+    return await found[1].respond(request, ref)
 
 
 def add_routes(app: web.Application, public_url: str | None) -> None:
@@ -153,6 +207,8 @@ def add_routes(app: web.Application, public_url: str | None) -> None:
         app[PUBLIC_URL] = public_url
     app[TOLD_NO_TOKEN] = set()
     app.router.add_post(STATUS_PATH, twilio_status)
+    app.router.add_post(INBOUND_PATH, twilio_inbound)
+    app.router.add_get(MEDIA_PATH + "{token}", media_link)
 
 
 def use_services(app: web.Application, services: Services) -> None:

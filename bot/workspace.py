@@ -19,6 +19,7 @@ from bot.twilio.errors import TwilioError
 from bot.twilio.models import AccountInfo, Credentials
 from storage.accounts import AccountStore, StoredAccount, WebhookTokens, mask_sid
 from storage.audit import AuditEntry, AuditLog
+from storage.installations import InstallationStore
 from storage.teams import TeamSettings
 
 __all__ = [
@@ -81,12 +82,19 @@ class Workspace:
     """Account management, the log channel and the history of one workspace, for every door."""
 
     def __init__(
-        self, *, twilio: TwilioClient, accounts: AccountStore, audit: AuditLog, teams: TeamSettings
+        self,
+        *,
+        twilio: TwilioClient,
+        accounts: AccountStore,
+        audit: AuditLog,
+        teams: TeamSettings,
+        installations: InstallationStore | None = None,
     ) -> None:
         self._twilio = twilio
         self._accounts = accounts
         self._audit = audit
         self._teams = teams
+        self._installations = installations
         self._webhook_tokens: dict[str, tuple[float, WebhookTokens]] = {}
 
     async def set_up_account(
@@ -217,8 +225,12 @@ class Workspace:
         return await self._accounts.set_default(team_id, label)
 
     async def rotate_keys(self) -> int:
-        """Re-encrypt every stored secret (all workspaces) with the newest key; returns how many."""
+        """Re-encrypt every stored Twilio secret (all workspaces) with the newest key; returns how many."""
         return await self._accounts.rotate_all()
+
+    async def rotate_slack_tokens(self) -> int:
+        """Re-encrypt every stored Slack bot and refresh token with the newest key; returns how many."""
+        return 0 if self._installations is None else await self._installations.rotate_all()
 
     async def history(self, team_id: str, limit: int) -> list[AuditEntry]:
         """The workspace's last `limit` operations, newest first."""

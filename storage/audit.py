@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, cast, get_args
 
-from storage.db import Database, utc_now
+from storage.db import Database, iso, utc_now
 
-__all__ = ["AuditEntry", "AuditLog", "Outcome", "redact", "summarize"]
+__all__ = ["AuditEntry", "AuditLog", "DayOutcomes", "ErrorCount", "Outcome", "redact", "summarize"]
 
 Outcome = Literal["ok", "error", "unknown", "rejected"]
 _OUTCOMES: frozenset[str] = frozenset(get_args(Outcome))
@@ -161,3 +161,49 @@ class AuditLog:
         """The team's latest entries, newest first."""
         limit = max(1, min(int(limit), 1000))
         return [_entry(row) for row in await self._db.fetch_all(_RECENT, [team_id, limit])]
+
+    async def outcomes_by_day(self, team_id: str, since: datetime) -> list[DayOutcomes]:
+        """Sends and schedules per UTC day and outcome since `since` (days without any are left out)."""
+        rows = await self._db.fetch_all(
+            "SELECT substr(at, 1, 10) AS day, outcome, COUNT(*) AS n FROM audit "
+            "WHERE team_id = ? AND at >= ? AND operation IN ('send', 'schedule') "
+            "GROUP BY substr(at, 1, 10), outcome",
+            [team_id, iso(since)],
+        )
+        return [DayOutcomes(date.fromisoformat(str(r["day"])), str(r["outcome"]), int(r["n"])) for r in rows]
+
+    async def top_errors(self, team_id: str, since: datetime, limit: int = 5) -> list[ErrorCount]:
+        """The Twilio error codes met most often since `since`, most frequent first."""
+        rows = await self._db.fetch_all(
+            "SELECT error_code, COUNT(*) AS n, MAX(error_message) AS message FROM audit WHERE team_id = ? "
+            "AND at >= ? AND error_code IS NOT NULL GROUP BY error_code ORDER BY COUNT(*) DESC, error_code "
+            "LIMIT ?",
+            [team_id, iso(since), max(1, min(int(limit), 100))],
+        )
+        return [ErrorCount(int(r["error_code"]), int(r["n"]), r["message"]) for r in rows]
+
+    async def recent_by_user(self, team_id: str, user_id: str, limit: int = 5) -> list[AuditEntry]:
+        """One user's latest entries in the team, newest first."""
+        rows = await self._db.fetch_all(
+            "SELECT * FROM audit WHERE team_id = ? AND user_id = ? ORDER BY id DESC LIMIT ?",
+            [team_id, user_id, max(1, min(int(limit), 100))],
+        )
+        return [_entry(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class DayOutcomes:
+    """How many sends and schedules of one UTC day ended with one outcome."""
+
+    day: date
+    outcome: str
+    count: int
+
+
+@dataclass(frozen=True)
+class ErrorCount:
+    """A Twilio error code, how often it was met, and Twilio's last words for it (cleaned)."""
+
+    code: int
+    count: int
+    message: str | None

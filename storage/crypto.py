@@ -11,6 +11,7 @@ import contextlib
 import os
 import secrets
 import stat
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -103,6 +104,19 @@ class SecretBox:
             return self._multi.decrypt(token.encode("ascii")).decode("utf-8")
         except (InvalidToken, UnicodeError):
             raise WrongKeyError() from None
+
+    def encrypt_at(self, plaintext: str, now: datetime) -> str:
+        """`encrypt`, stamped with `now` (so `decrypt_recent` can tell its age on the same clock)."""
+        return self._multi.encrypt_at_time(plaintext.encode("utf-8"), int(now.timestamp())).decode("ascii")
+
+    def decrypt_recent(self, token: str, *, max_age: int, now: datetime) -> str | None:
+        """Decrypt a token stamped at most `max_age` seconds before `now`; None when too old or not ours."""
+        try:
+            return self._multi.decrypt_at_time(
+                token.encode("ascii"), ttl=max_age, current_time=int(now.timestamp())
+            ).decode("utf-8")
+        except (InvalidToken, UnicodeError):
+            return None
 
     def rotate(self, token: str) -> str:
         """Re-encrypt a token under the newest key, or raise WrongKeyError if no key can read it."""

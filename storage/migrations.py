@@ -208,6 +208,119 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX message_cards_open ON message_cards (created_at) WHERE status_rank < 4",
         ),
     ),
+    Migration(
+        "0009_conversations",
+        (
+            # Which of our numbers (of which account) opens threads in which channel, per workspace; a
+            # number of an account belongs to one workspace's routes, so a text has one place to go.
+            """
+            CREATE TABLE routes (
+                id {IDENTITY},
+                team_id TEXT NOT NULL,
+                number TEXT NOT NULL,
+                channel_id TEXT NOT NULL,
+                account_label TEXT NOT NULL,
+                account_sid TEXT NOT NULL,
+                created_by TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                UNIQUE (team_id, number),
+                UNIQUE (account_sid, number)
+            )
+            """,
+            # One Slack thread per (our number, their number) until closed or idle.
+            """
+            CREATE TABLE conversations (
+                id {IDENTITY},
+                team_id TEXT NOT NULL,
+                channel_id TEXT NOT NULL,
+                account_label TEXT NOT NULL,
+                account_sid TEXT NOT NULL,
+                our_number TEXT NOT NULL,
+                their_number TEXT NOT NULL,
+                profile_name TEXT,
+                thread_ts TEXT,
+                previous_id BIGINT,
+                opened_at TEXT NOT NULL,
+                last_at TEXT NOT NULL,
+                closed_at TEXT,
+                closed_by TEXT,
+                opted_out INTEGER NOT NULL DEFAULT 0 CHECK (opted_out IN (0, 1))
+            )
+            """,
+            "CREATE INDEX conversations_pair ON conversations (team_id, our_number, their_number, id)",
+            "CREATE UNIQUE INDEX conversations_thread ON conversations (team_id, channel_id, thread_ts)",
+            # Every text Twilio delivered, once per MessageSid, routed or not; `state` says how far it got.
+            """
+            CREATE TABLE inbound_messages (
+                id {IDENTITY},
+                message_sid TEXT NOT NULL UNIQUE,
+                account_sid TEXT NOT NULL,
+                team_id TEXT,
+                our_number TEXT NOT NULL,
+                their_number TEXT NOT NULL,
+                body TEXT NOT NULL,
+                profile_name TEXT,
+                opt_out_type TEXT,
+                num_media INTEGER NOT NULL DEFAULT 0,
+                media_json TEXT NOT NULL DEFAULT '[]',
+                received_at TEXT NOT NULL,
+                state TEXT NOT NULL,
+                conversation_id BIGINT,
+                posted_ts TEXT
+            )
+            """,
+            "CREATE INDEX inbound_messages_state ON inbound_messages (state, id)",
+            # Replies sent from a thread: the Slack message each Twilio message came from (for reactions).
+            """
+            CREATE TABLE replies (
+                key TEXT PRIMARY KEY,
+                team_id TEXT NOT NULL,
+                conversation_id BIGINT NOT NULL,
+                channel_id TEXT NOT NULL,
+                message_ts TEXT NOT NULL,
+                message_sid TEXT,
+                status TEXT NOT NULL,
+                created_at TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX replies_sid ON replies (message_sid)",
+            # Slack event_ids already handled: the Events API retries, and Bolt does not dedupe.
+            "CREATE TABLE slack_events "
+            "(event_id TEXT PRIMARY KEY, team_id TEXT NOT NULL, seen_at TEXT NOT NULL)",
+        ),
+    ),
+    Migration(
+        "0010_slack_installations",
+        (
+            # One row per workspace (or per Enterprise Grid org for an org-wide install) that installed
+            # the app through OAuth; the tokens are stored only as Fernet tokens, like Twilio secrets.
+            # `install_key` is `T:<team>` or `E:<enterprise>` (org-wide), so each is unique on both engines.
+            """
+            CREATE TABLE slack_installations (
+                id {IDENTITY},
+                install_key TEXT NOT NULL UNIQUE,
+                team_id TEXT,
+                team_name TEXT,
+                enterprise_id TEXT,
+                enterprise_name TEXT,
+                is_enterprise_install INTEGER NOT NULL DEFAULT 0 CHECK (is_enterprise_install IN (0, 1)),
+                app_id TEXT,
+                bot_id TEXT,
+                bot_user_id TEXT,
+                bot_token_enc TEXT NOT NULL,
+                bot_refresh_token_enc TEXT,
+                bot_token_expires_at TEXT,
+                bot_scopes TEXT NOT NULL DEFAULT '',
+                installed_by TEXT,
+                installed_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX slack_installations_enterprise ON slack_installations (enterprise_id)",
+            # OAuth states: issued by /slack/install, consumed once by /slack/oauth_redirect.
+            "CREATE TABLE slack_oauth_states (state TEXT PRIMARY KEY, expires_at TEXT NOT NULL)",
+        ),
+    ),
 )
 
 

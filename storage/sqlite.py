@@ -95,6 +95,8 @@ def _connect(path: str) -> sqlite_utils.Database:
             _enable_wal(conn, path)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
+        # Deleted rows are zeroed in the file, so a forgotten workspace's encrypted tokens leave no copy.
+        conn.execute("PRAGMA secure_delete=ON")
     except BaseException:
         conn.close()
         raise

@@ -15,17 +15,18 @@ import signal
 import socket
 import sqlite3
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 from cryptography.fernet import Fernet
 from harness import json_text
 from waiting import until
 
-from bot.sandbox.slack import GENERAL_ID, TEAM_ID, SlackSimulator
+from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID, SlackSimulator
 from bot.sandbox.twilio import (
     DEFAULT_FROM,
     DEFAULT_SERVICE_SID,
@@ -36,6 +37,7 @@ from bot.sandbox.twilio import (
 )
 from storage.accounts import AccountStore
 from storage.db import Database
+from storage.outbox import Outbox
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START_SECONDS = 20.0
@@ -50,14 +52,19 @@ def unused_port() -> int:
     return port
 
 
-def outbox_rows(db_path: Path) -> list[dict[str, Any]]:
-    """The outbox as SQLite has it on disk (read once every bot process has ended)."""
+def table_rows(db_path: Path, table: Literal["outbox", "journal"]) -> list[dict[str, Any]]:
+    """A table as SQLite has it on disk, oldest row first (read once every bot process has ended)."""
     conn = sqlite3.connect(db_path)
     conn.row_factory = sqlite3.Row
     try:
-        return [dict(row) for row in conn.execute("SELECT * FROM outbox ORDER BY id")]
+        return [dict(row) for row in conn.execute(f"SELECT * FROM {table} ORDER BY id")]  # noqa: S608
     finally:
         conn.close()
+
+
+def outbox_rows(db_path: Path) -> list[dict[str, Any]]:
+    """The outbox as SQLite has it on disk."""
+    return table_rows(db_path, "outbox")
 
 
 def only_text(cards: list[dict[str, Any]]) -> str:
@@ -117,6 +124,24 @@ async def store_account(ends: FarEnds, db_path: Path) -> None:
             default_from=DEFAULT_FROM,
             default_service_sid=DEFAULT_SERVICE_SID,
             added_by="U0ADMIN",
+        )
+    finally:
+        await db.close()
+
+
+async def claim_pending_send(ends: FarEnds, db_path: Path, *, key: str, to: str, body: str) -> None:
+    """Leave what a process killed right after claiming a send leaves: a pending outbox row, nothing else."""
+    db = await Database.open(db_path, secret_keys=ends.secret_key)
+    try:
+        await Outbox(db).claim(
+            key=key,
+            team_id=TEAM_ID,
+            user_id=ADMIN_ID,
+            channel_id=GENERAL_ID,
+            operation="send",
+            request={"to": to, "from": DEFAULT_FROM, "body": body},
+            account_label="main",
+            account_sid=SANDBOX_ACCOUNT_SID,
         )
     finally:
         await db.close()
@@ -273,13 +298,22 @@ async def start_bot_mid_create(ends: FarEnds, db_path: Path, text: str, **option
 
 
 async def recover(
-    ends: FarEnds, db_path: Path, *, log_name: str = "bot", what: str = "the recovered card"
-) -> None:
-    """Start the bot on `db_path` again, wait for the card its start-up recovery posts, stop it cleanly."""
+    ends: FarEnds,
+    db_path: Path,
+    *,
+    log_name: str = "bot",
+    what: str = "the recovered card",
+    done: Callable[[], bool] | None = None,
+) -> BotProcess:
+    """Start the bot on `db_path` again, wait for what its start-up recovery posts, stop it cleanly.
+
+    It waits for `done` when given, else for a card in the channel; the stopped process keeps its log.
+    """
     bot = await start_bot(ends, db_path, log_name=log_name)
     try:
-        await until(lambda: bool(ends.cards()), what=what)
+        await until(done or (lambda: bool(ends.cards())), what=what)
         bot.terminate()
         assert await bot.wait() == 0
     finally:
         await bot.stop()
+    return bot

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, NoReturn
 
 import aiohttp
 import pytest
-from botproc import FarEnds, start_far_ends, unused_port
+from botproc import FarEnds, start_far_ends, store_account, unused_port
 from harness import Stack, start_stack, stop_stack
 from hypothesis import HealthCheck, settings
 from sandbox_helpers import START, FakeClock
@@ -95,6 +95,13 @@ class RecordingSleep:
     async def __call__(self, delay: float) -> None:
         self.delays.append(delay)
         await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[aiohttp.ClientSession]:
+    """A browser: keeps cookies, even for 127.0.0.1 (redirects are followed or not per request)."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        yield session
 
 
 @pytest.fixture
@@ -286,6 +293,14 @@ async def far_ends() -> AsyncIterator[FarEnds]:
         yield running
     finally:
         await running.stop()
+
+
+@pytest.fixture
+async def bot_db(far_ends: FarEnds, tmp_path: Path) -> Path:
+    """A database file for a bot process, holding the sandbox Twilio account as `/twilio setup` leaves it."""
+    db_path = tmp_path / "bot.db"
+    await store_account(far_ends, db_path)
+    return db_path
 
 
 @pytest.fixture

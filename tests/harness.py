@@ -334,6 +334,8 @@ async def start_stack(
         database_path=db_path,
         **settings,
     )
+    # A `port` given with its own PUBLIC_URL is used as it is.
+    port = int(settings.get("port", port))
     runner, bot_url = await start_server(
         config, host="127.0.0.1", port=port, clock=bot_clock or sim_clock.now
     )

@@ -185,3 +185,23 @@ def test_the_live_status_check_finds_close_updates_and_cards_left_behind() -> No
     assert found["min_gap_s"] == 0.5
     assert found["cards_not_final"] == 1
     assert found["max_updates_per_card"] == 2
+
+
+def test_the_conversation_check_finds_missing_and_reordered_texts() -> None:
+    """Each phone's thread must hold its texts once and in order; a swap or a loss is reported."""
+    from benchmarks.conversations import _check_threads, _phone
+
+    def messages(order: list[list[str]]) -> list[list[object]]:
+        out: list[list[object]] = []
+        for phone, bodies in enumerate(order):
+            root = f"1.{phone:03d}"
+            out.append([root, None, f"Texts from {_phone(phone)}"])
+            out += [[f"2.{phone:03d}{k:03d}", root, body] for k, body in enumerate(bodies)]
+        return out
+
+    good = [["p0-0000", "p0-0001"], ["p1-0000", "p1-0001"]]
+    assert _check_threads(messages(good), texts=4, numbers=2)[0]
+    swapped = [["p0-0001", "p0-0000"], ["p1-0000", "p1-0001"]]
+    assert not _check_threads(messages(swapped), texts=4, numbers=2)[0]
+    lost = [["p0-0000"], ["p1-0000", "p1-0001"]]
+    assert not _check_threads(messages(lost), texts=4, numbers=2)[0]

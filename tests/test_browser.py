@@ -88,6 +88,10 @@ class Playground:
         return self._find(r"Playground ready: open (http://\S+/) in a browser")
 
     @property
+    def phone_url(self) -> str:
+        return self._find(r"phone +(http://\S+/)")
+
+    @property
     def twilio_url(self) -> str:
         return self._find(r"Twilio\s+(http://\S+)")
 
@@ -439,3 +443,82 @@ def _walk(page: Page, pg: Playground) -> None:
     expect(page.locator(".message.ephemeral", has_text="Only workspace admins")).to_be_visible()
     expect(page.locator(".modal")).to_have_count(0)
     page.screenshot(path=str(ARTIFACTS / "playground-channel.png"))
+
+
+OPS = "C0OPSROOM"
+OUR_NUMBER = "+15557654321"
+
+
+def test_a_conversation_between_the_phone_panel_and_a_thread(playground: Playground) -> None:
+    """Text in from the phone, reply from the thread, a note kept inside, STOP holds, START resumes."""
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    expect.set_options(timeout=UI_TIMEOUT_MS)
+    console_errors: list[str] = []
+    with sync_playwright() as pw:
+        try:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        except PlaywrightError as err:
+            _unavailable(f"Chromium at {CHROMIUM} does not start: {err}")
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 860}, timezone_id="UTC")
+            slack, phone = context.new_page(), context.new_page()
+            for page in (slack, phone):
+                page.set_default_timeout(UI_TIMEOUT_MS)
+                page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e: console_errors.append(f"uncaught: {e}"))
+            slack.goto(playground.page_url)
+            run(slack, f"/twilio route {OUR_NUMBER} {OPS}")
+            expect(slack.locator(".message.from-bot", has_text="open threads")).to_be_visible()
+
+            phone.goto(playground.phone_url)
+            text_from_phone(phone, "Hello, is my parcel coming?")
+            slack.locator(f'button.channel-link[data-channel-id="{OPS}"]').click()
+            root = slack.locator(".message.from-bot", has_text="Texts from")
+            expect(root).to_be_visible()
+            expect(root.locator(".thread-reply", has_text="Hello, is my parcel coming?")).to_be_visible()
+
+            reply_in_thread(slack, root, "Yes, it arrives tomorrow.")
+            expect(phone.locator(".bubble.received", has_text="Yes, it arrives tomorrow.")).to_be_visible()
+            reply_in_thread(slack, root, "// VIP customer, be kind")
+            text_from_phone(phone, "STOP")
+            expect(root.locator(".thread-reply", has_text="texted STOP")).to_be_visible()
+            reply_in_thread(slack, root, "Are you there?")
+            expect(root.locator(".thread-reply", has_text="Held, not sent")).to_be_visible()
+            text_from_phone(phone, "START")
+            expect(root.locator(".thread-reply", has_text="texted START")).to_be_visible()
+            reply_in_thread(slack, root, "Welcome back!")
+            expect(phone.locator(".bubble.received", has_text="Welcome back!")).to_be_visible()
+            phone.screenshot(path=str(ARTIFACTS / "phone.png"))
+            slack.screenshot(path=str(ARTIFACTS / "thread.png"))
+            team_texts = [
+                t for t in phone.locator(".bubble.received").all_inner_texts() if "unsubscribed" not in t
+                and "resubscribed" not in t
+            ]  # fmt: skip
+            assert not any("VIP" in t or "Are you there" in t for t in team_texts), team_texts
+        finally:
+            browser.close()
+    code, _, stderr = playground.stop()
+    assert console_errors == []
+    assert code == 0, stderr
+    assert "Traceback" not in stderr and "ERROR" not in stderr, stderr
+
+
+def text_from_phone(phone: Page, body: str) -> None:
+    """Type a text on the phone page and send it; wait until it shows as sent."""
+    from playwright.sync_api import expect
+
+    phone.locator("#body").fill(body)
+    phone.locator("#send-button").click()
+    expect(phone.locator(".bubble.sent", has_text=body).last).to_be_visible()
+
+
+def reply_in_thread(slack: Page, root: Locator, text: str) -> None:
+    """Reply in the root card's thread from the composer; wait until the reply shows in the thread."""
+    from playwright.sync_api import expect
+
+    root.locator("button.reply-in-thread").first.click()
+    run(slack, text)
+    expect(root.locator(".thread-reply", has_text=text).first).to_be_visible()

@@ -24,6 +24,7 @@ TOKEN = "9f86d081884c7d659a2feaa0c55ad015"
 API_SECRET = "Zq7XvP2mKc9LwR4tYb6NhJ3sDf8GaQe1"
 OLD_KEY = Fernet.generate_key().decode()
 NEW_KEY = Fernet.generate_key().decode()
+KEYED_WITH_WEBHOOK_TOKEN = ("--api-key", KEY_SID, "--webhook-token")  # stdin: the API secret, then the token
 
 
 @dataclass
@@ -287,8 +288,7 @@ async def test_add_with_api_key_takes_an_auth_token_for_webhooks(
 ) -> None:
     """--webhook-token reads the auth token from the next stdin line, checks it and stores it encrypted."""
     _, env = sim_env
-    argv = ["add", "--team", TEAM, "--label", "main", "--sid", SID, "--api-key", KEY_SID, "--webhook-token"]
-    result = await asyncio.to_thread(run_accounts, argv, env, f"{API_SECRET}\n{TOKEN}\n")
+    result = await asyncio.to_thread(_add, env, *KEYED_WITH_WEBHOOK_TOKEN, token=f"{API_SECRET}\n{TOKEN}")
     assert result.code == 0, result.err
     assert TOKEN not in result.out + result.err and API_SECRET not in result.out + result.err
     assert "will be refused" not in result.out
@@ -306,8 +306,9 @@ async def test_a_wrong_webhook_token_is_refused_and_nothing_stored(
 ) -> None:
     """A webhook token Twilio rejects exits 1 with a sentence; no account is stored."""
     _, env = sim_env
-    argv = ["add", "--team", TEAM, "--label", "main", "--sid", SID, "--api-key", KEY_SID, "--webhook-token"]
-    result = await asyncio.to_thread(run_accounts, argv, env, f"{API_SECRET}\nnot-the-token-0000\n")
+    result = await asyncio.to_thread(
+        _add, env, *KEYED_WITH_WEBHOOK_TOKEN, token=f"{API_SECRET}\nnot-the-token-0000"
+    )
     assert result.code == 1
     assert "auth token for webhooks" in result.err
     listed = await asyncio.to_thread(run_accounts, ["list", "--team", TEAM], env)
@@ -316,10 +317,6 @@ async def test_a_wrong_webhook_token_is_refused_and_nothing_stored(
 
 def test_webhook_token_without_an_api_key_is_a_usage_error(env: dict[str, str]) -> None:
     """An account added with its auth token already checks webhooks with it: the flag is refused."""
-    result = run_accounts(
-        ["add", "--team", TEAM, "--label", "main", "--sid", SID, "--webhook-token", "--no-verify"],
-        env,
-        stdin=f"{TOKEN}\n{TOKEN}\n",
-    )
+    result = _add(env, "--webhook-token", "--no-verify", token=f"{TOKEN}\n{TOKEN}")
     assert result.code == 2
     assert "--webhook-token goes with --api-key" in result.err

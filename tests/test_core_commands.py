@@ -22,9 +22,12 @@ from bot.core.commands import (
     Incomplete,
     ListCommand,
     LogChannelCommand,
+    RouteCommand,
+    RoutesCommand,
     ScheduleCommand,
     SendCommand,
     SetupCommand,
+    UnrouteCommand,
     parse_command,
 )
 from bot.core.errors import CommandError
@@ -343,7 +346,7 @@ def test_incomplete_send_reports_the_first_invalid_value(
         (
             "send +15551234567 hi --urgent",
             None,
-            "Unknown option --urgent; /twilio send takes --from and --account",
+            "Unknown option --urgent; /twilio send takes --from, --account and --media",
         ),
         ("send +15551234567 hi --service " + MG, None, "Unknown option --service"),
         ("send +15551234567 hi --account ''", "account", "--account needs a value"),
@@ -724,6 +727,9 @@ COMMAND_TYPES = (
     DeleteCommand,
     HistoryCommand,
     LogChannelCommand,
+    RouteCommand,
+    RoutesCommand,
+    UnrouteCommand,
     Incomplete,
 )
 

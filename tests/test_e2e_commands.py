@@ -319,6 +319,17 @@ async def test_an_error_quoting_the_input_pings_nobody(stack: Stack) -> None:
     assert stack.twilio.requests == []
 
 
+async def test_send_with_media_links_asks_twilio_for_an_mms(stack: Stack) -> None:
+    """Each --media becomes a MediaUrl of the create, in the order given."""
+    await stack.command(f"send {TO} photos --media https://a.example/1.jpg --media https://a.example/2.jpg")
+    (create,) = stack.twilio.creates()
+    assert [v for k, v in create.form if k == "MediaUrl"] == [
+        "https://a.example/1.jpg",
+        "https://a.example/2.jpg",
+    ]
+    assert dict(create.form)["Body"] == "photos"
+
+
 async def test_send_without_a_body_opens_the_form_prefilled(stack: Stack) -> None:
     """`send TO --from F` opens the send form with To and From filled in."""
     await stack.command(f"send {TO} --from {DEFAULT_FROM}")

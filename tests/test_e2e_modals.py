@@ -214,6 +214,17 @@ async def test_a_body_too_long_is_an_error_on_the_body_field(stack: Stack) -> No
     )
 
 
+async def test_media_links_in_the_send_form_go_out_as_an_mms(stack: Stack) -> None:
+    """A link that is not http(s) is an error on the Media field; fixed, each line is a MediaUrl."""
+    links = "https://a.example/1.jpg\nhttps://a.example/2.jpg"
+    await _rejected_then_fixed(
+        stack, "send", {"to": TO, "body": "pics", "media": "photo.jpg"}, "media", "not a media link",
+        {"media": links},
+    )  # fmt: skip
+    (create,) = stack.twilio.creates()
+    assert [v for k, v in create.form if k == "MediaUrl"] == links.split("\n")
+
+
 async def test_a_send_time_outside_the_window_is_an_error_on_send_at(stack: Stack) -> None:
     """A send-at five minutes ahead is refused on the form; a time two hours ahead schedules once."""
     soon = int((NOW + timedelta(minutes=5)).timestamp())

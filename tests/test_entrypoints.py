@@ -38,6 +38,9 @@ REPO = Path(__file__).resolve().parents[1]
         ({"DATABASE_POOL_SIZE": "0"}, "DATABASE_POOL_SIZE"),
         ({"OUTBOX_LEASE_SECONDS": "soon"}, "OUTBOX_LEASE_SECONDS"),
         ({"OUTBOX_LEASE_SECONDS": "4", "RECONCILE_INTERVAL": "3"}, "RECONCILE_INTERVAL"),
+        ({"PUBLIC_URL": "bridge.example.com"}, "PUBLIC_URL"),
+        ({"CONVERSATION_IDLE_DAYS": "0"}, "CONVERSATION_IDLE_DAYS"),
+        ({"CONVERSATION_IDLE_DAYS": "a week"}, "CONVERSATION_IDLE_DAYS"),
     ],
 )
 def test_malformed_setting_is_named(env: dict[str, str], named: str) -> None:
@@ -56,6 +59,11 @@ def test_defaults_follow_the_design_contract() -> None:
     assert (settings.host, settings.port) == ("0.0.0.0", 3000)
     assert (settings.log_level, settings.log_format) == ("INFO", "console")
     assert (settings.engine, settings.database_target) == ("sqlite", Path("./data/bot.db"))
+    assert (settings.public_url, settings.conversation_idle_days) == (None, 7)
+    assert (
+        load_settings({"PUBLIC_URL": "https://bridge.example.com/"}).public_url
+        == "https://bridge.example.com"
+    )
 
 
 def test_database_url_selects_postgresql_and_stays_out_of_repr() -> None:

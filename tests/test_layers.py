@@ -52,6 +52,8 @@ LAYERS = [
     pytest.param(("bot", "status"), (*_NO_SLACK, "aiohttp", "bot.twilio.client"), id="bot/status"),
     # The Twilio door, like the Slack one, sees services only.
     pytest.param(("bot", "webhooks"), (*_NO_SLACK, "storage", "bot.twilio.client"), id="bot/webhooks"),
+    pytest.param(("bot", "installs"), _NO_SLACK, id="bot/installs"),
+    pytest.param(("bot", "home"), _NO_SLACK, id="bot/home"),
     # Pure rules: nothing of ours outside bot.core, and no I/O libraries.
     pytest.param(
         ("bot", "core"), ("storage", "bot.slack", "bot.twilio", "bot.operations", "aiohttp"), id="bot/core"

@@ -13,8 +13,27 @@ from bot.core.commands import SUBCOMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
 TWILIO_SUBCOMMANDS = ("send", "schedule", "list", "fetch", "cancel", "delete")
-# design.md's four, and the history scopes a restarted bot reads its own cards back with (issue 14).
-SCOPES = {"commands", "chat:write", "chat:write.public", "users:read", "channels:history", "groups:history"}
+# design.md's four; the history scopes a restarted bot reads its own cards back with (issue 14) and
+# conversations read thread replies with; and the conversations' files and reactions.
+SCOPES = {
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "users:read",
+    "channels:history",
+    "groups:history",
+    "files:read",
+    "files:write",
+    "reactions:write",
+}
+# Each subscribed event and the Bolt event type a listener takes it under.
+EVENTS = {
+    "message.channels": "message",
+    "message.groups": "message",
+    "app_home_opened": "app_home_opened",
+    "app_uninstalled": "app_uninstalled",
+    "tokens_revoked": "tokens_revoked",
+}
 
 _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]*):(?:\s+(.*))?$")
 
@@ -179,7 +198,7 @@ def test_manifest_names_the_app(manifest: dict[str, Any]) -> None:
 
 
 def test_manifest_has_the_designed_scopes(manifest: dict[str, Any]) -> None:
-    """Exactly the bot scopes of design.md (the history ones as the conversations part adds them)."""
+    """Exactly the bot scopes of design.md: the four of commands, and those of conversations."""
     scopes = manifest["oauth_config"]["scopes"]["bot"]
     assert set(scopes) == SCOPES
     assert len(scopes) == len(SCOPES)
@@ -208,6 +227,73 @@ def test_manifest_enables_interactivity(manifest: dict[str, Any]) -> None:
     assert settings["socket_mode_enabled"] is False
     assert settings["org_deploy_enabled"] is False
     assert settings["token_rotation_enabled"] is False
+
+
+def test_manifest_subscribes_to_the_events_the_listeners_take(manifest: dict[str, Any]) -> None:
+    """The subscribed events go to /slack/events, and the app has a listener for each of them."""
+    from slack_bolt.async_app import AsyncApp
+
+    from bot.slack import events, home, lifecycle
+
+    subscriptions = manifest["settings"]["event_subscriptions"]
+    assert subscriptions["request_url"].endswith("/slack/events")
+    assert set(subscriptions["bot_events"]) == set(EVENTS)
+    app = AsyncApp(token="xoxb-test", signing_secret="unused")
+    for module in (events, home, lifecycle):
+        module.register(app, deps=None)  # type: ignore[arg-type]  # registering reads no dependency
+    listeners = app._async_listeners  # Bolt keeps no public list of them
+    for kind in set(EVENTS.values()):
+        assert any(_listens_to(listener, kind) for listener in listeners), f"no listener for {kind}"
+
+
+def _listens_to(listener: Any, kind: str) -> bool:
+    """Whether a Bolt listener's matchers accept an event of type `kind` (as Slack would send it)."""
+    from slack_bolt.request.async_request import AsyncBoltRequest
+
+    body = {"type": "event_callback", "team_id": "T1", "event": {"type": kind, "channel": "C1"}}
+    request = AsyncBoltRequest(body=json.dumps(body), mode="socket_mode")
+    return all(await_free_match(matcher, request) for matcher in listener.matchers)
+
+
+def await_free_match(matcher: Any, request: Any) -> bool:
+    """Run an async Bolt matcher to completion (it does no I/O)."""
+    import asyncio
+
+    return bool(asyncio.run(matcher.async_matches(request, None)))
+
+
+def test_manifest_subscribes_to_exactly_the_events_the_bot_listens_to(manifest: dict[str, Any]) -> None:
+    """bot_events are the events with a listener under bot/slack (message.* under `message`)."""
+    listened = {
+        name
+        for path in (ROOT / "bot" / "slack").rglob("*.py")
+        for name in re.findall(r"@app\.event\(\"([a-z_]+)\"\)", path.read_text(encoding="utf-8"))
+    }
+    subscriptions = manifest["settings"]["event_subscriptions"]
+    assert {"app_home_opened", "app_uninstalled", "tokens_revoked"} <= listened
+    assert {EVENTS.get(name, name) for name in subscriptions["bot_events"]} == listened
+    assert subscriptions["request_url"].endswith("/slack/events")
+
+
+def test_manifest_has_the_oauth_redirect_and_the_home_tab(manifest: dict[str, Any]) -> None:
+    """The redirect URL is the bot's /slack/oauth_redirect; the scopes are the ones OAuth mode asks for."""
+    from bot.slack.oauth import BOT_SCOPES, REDIRECT_PATH
+
+    (redirect,) = manifest["oauth_config"]["redirect_urls"]
+    assert redirect.startswith("https://") and redirect.endswith(REDIRECT_PATH)
+    assert manifest["oauth_config"]["scopes"]["bot"] == list(BOT_SCOPES)
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+
+
+def test_readme_lists_the_scopes_oauth_mode_asks_for() -> None:
+    """The "Serve many workspaces" table names exactly the bot scopes the install asks for."""
+    from bot.slack.oauth import BOT_SCOPES
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    row = next(
+        line for line in readme.splitlines() if line.startswith("| OAuth & Permissions | Bot Token Scopes")
+    )
+    assert re.findall(r"`([^`]+)`", row) == list(BOT_SCOPES)
 
 
 def test_manifest_explains_socket_mode() -> None:

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from botproc import FarEnds, only_text, outbox_rows, start_bot, store_account
+from botproc import (
+    FarEnds,
+    claim_pending_send,
+    only_text,
+    outbox_rows,
+    recover,
+    start_bot,
+    table_rows,
+)
 from harness import form_values
 from slack_sdk.web.async_client import AsyncWebClient
 from waiting import until
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID
-from bot.sandbox.twilio import DEFAULT_FROM, SANDBOX_ACCOUNT_SID
 from bot.slack.delivery import card_metadata
 from storage.db import Database
 from storage.journal import Journal
-from storage.outbox import Outbox
 
 pytestmark = pytest.mark.slow
 
@@ -27,31 +32,14 @@ TO = "+15551230002"
 
 def journal_rows(db_path: Path) -> list[dict[str, Any]]:
     """The journal as SQLite has it on disk."""
-    conn = sqlite3.connect(db_path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(row) for row in conn.execute("SELECT * FROM journal ORDER BY id")]
-    finally:
-        conn.close()
-
-
-async def _restart_until_card(ends: FarEnds, db_path: Path) -> None:
-    bot = await start_bot(ends, db_path, log_name="second")
-    try:
-        await until(lambda: bool(ends.cards()), what="the card after the restart")
-        bot.terminate()
-        assert await bot.wait() == 0
-    finally:
-        await bot.stop()
+    return table_rows(db_path, "journal")
 
 
 async def test_a_command_acked_then_killed_runs_once_after_the_restart(
-    far_ends: FarEnds, tmp_path: Path
+    far_ends: FarEnds, bot_db: Path
 ) -> None:
     """kill -9 within 5 ms of "Working on it…": the restart sends it once, with one card saying why late."""
-    db_path = tmp_path / "bot.db"
-    await store_account(far_ends, db_path)
-    bot = await start_bot(far_ends, db_path, log_name="first")
+    bot = await start_bot(far_ends, bot_db, log_name="first")
     try:
         ack = await far_ends.slack.slash_command(f"send {TO} accepted before the crash")
         bot.kill()  # at once: the next statement after the ack is read (the issue's window was 5 ms)
@@ -59,26 +47,24 @@ async def test_a_command_acked_then_killed_runs_once_after_the_restart(
         assert await bot.wait() == -9
     finally:
         await bot.stop()
-    [entry] = journal_rows(db_path)
+    [entry] = journal_rows(bot_db)
     assert entry["subcommand"] == "send" and entry["done_at"] is None
 
-    await _restart_until_card(far_ends, db_path)
+    await recover(far_ends, bot_db, log_name="second", what="the card after the restart")
     [create] = far_ends.twilio.creates()
     assert dict(create.form)["To"] == TO and dict(create.form)["Body"] == "accepted before the crash"
     text = only_text(far_ends.cards())
     assert "accepted before the crash" in text
-    [row] = outbox_rows(db_path)
+    [row] = outbox_rows(bot_db)
     assert (row["state"], row["card_posted"]) == ("sent", 1)
-    assert journal_rows(db_path)[0]["done_at"] is not None
+    assert journal_rows(bot_db)[0]["done_at"] is not None
 
 
 async def test_a_form_submitted_then_killed_runs_once_after_the_restart(
-    far_ends: FarEnds, tmp_path: Path
+    far_ends: FarEnds, bot_db: Path
 ) -> None:
     """kill -9 within 5 ms of the submission's ack: the restart sends it once, one card."""
-    db_path = tmp_path / "bot.db"
-    await store_account(far_ends, db_path)
-    bot = await start_bot(far_ends, db_path, log_name="first")
+    bot = await start_bot(far_ends, bot_db, log_name="first")
     try:
         await far_ends.slack.slash_command("send")
         await until(lambda: bool(far_ends.slack.views), what="the send form")
@@ -91,20 +77,18 @@ async def test_a_form_submitted_then_killed_runs_once_after_the_restart(
     finally:
         await bot.stop()
 
-    await _restart_until_card(far_ends, db_path)
+    await recover(far_ends, bot_db, log_name="second", what="the card after the restart")
     [create] = far_ends.twilio.creates()
     assert dict(create.form)["Body"] == "submitted before the crash"
     assert "submitted before the crash" in only_text(far_ends.cards())
-    assert [r["card_posted"] for r in outbox_rows(db_path)] == [1]
+    assert [r["card_posted"] for r in outbox_rows(bot_db)] == [1]
 
 
 async def test_an_accepted_command_too_old_to_send_is_reported_not_sent(
-    far_ends: FarEnds, tmp_path: Path
+    far_ends: FarEnds, bot_db: Path
 ) -> None:
     """A request accepted longer ago than RECOVERY_MAX_AGE is not sent; its user gets a card to retry."""
-    db_path = tmp_path / "bot.db"
-    await store_account(far_ends, db_path)
-    db = await Database.open(db_path, secret_keys=far_ends.secret_key)
+    db = await Database.open(bot_db, secret_keys=far_ends.secret_key)
     try:
         await Journal(db).record(
             key=f"cmd:{TEAM_ID}:old.trigger",
@@ -118,53 +102,28 @@ async def test_an_accepted_command_too_old_to_send_is_reported_not_sent(
     finally:
         await db.close()
 
-    bot = await start_bot(far_ends, db_path)
-    try:
-        await until(lambda: bool(far_ends.slack.ephemerals), what="the not-sent card")
-        bot.terminate()
-        assert await bot.wait() == 0
-    finally:
-        await bot.stop()
+    await recover(far_ends, bot_db, what="the not-sent card", done=lambda: bool(far_ends.slack.ephemerals))
     assert far_ends.twilio.creates() == [] and far_ends.cards() == []
     [card] = far_ends.slack.ephemerals
     assert card["user"] == ADMIN_ID
     text = only_text([card])
     assert "Not sent" in text and "Nothing was sent" in text and "Edit and try again" in text
-    assert journal_rows(db_path)[0]["done_at"] is not None
+    assert journal_rows(bot_db)[0]["done_at"] is not None
 
 
 async def test_a_card_posted_just_before_the_crash_is_adopted_not_posted_again(
-    far_ends: FarEnds, tmp_path: Path
+    far_ends: FarEnds, bot_db: Path
 ) -> None:
     """The dead process posted the card but never noted it: the restart finds it by its metadata."""
-    db_path = tmp_path / "bot.db"
-    await store_account(far_ends, db_path)
     key = f"cmd:{TEAM_ID}:posted.then.killed"
-    db = await Database.open(db_path, secret_keys=far_ends.secret_key)
-    try:
-        await Outbox(db).claim(
-            key=key,
-            team_id=TEAM_ID,
-            user_id=ADMIN_ID,
-            channel_id=GENERAL_ID,
-            operation="send",
-            request={"to": TO, "from": DEFAULT_FROM, "body": "card already out"},
-            account_label="main",
-            account_sid=SANDBOX_ACCOUNT_SID,
-        )
-    finally:
-        await db.close()
+    await claim_pending_send(far_ends, bot_db, key=key, to=TO, body="card already out")
     # What the dying process managed to do: the card, with its key in the metadata.
     slack = AsyncWebClient(token=far_ends.bot_token, base_url=far_ends.slack.api_url)
     await slack.chat_postMessage(channel=GENERAL_ID, text="card already out", metadata=card_metadata(key))
 
-    bot = await start_bot(far_ends, db_path)
-    try:
-        await until(lambda: outbox_rows_posted(db_path), what="the row marked posted")
-        bot.terminate()
-        assert await bot.wait() == 0
-    finally:
-        await bot.stop()
+    bot = await recover(
+        far_ends, bot_db, what="the row marked posted", done=lambda: outbox_rows_posted(bot_db)
+    )
     assert len(far_ends.cards()) == 1
     assert "found in the channel" in bot.log()
 

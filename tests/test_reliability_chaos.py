@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from botproc import BotProcess, FarEnds, start_bot, store_account
+from botproc import BotProcess, FarEnds, start_bot
 from harness import json_text
 from waiting import until
 
@@ -50,15 +50,13 @@ def _tokens(text: str) -> set[int]:
     return {int(found) for found in TOKEN.findall(text)}
 
 
-async def test_two_kills_mid_burst_lose_nothing_and_double_nothing(far_ends: FarEnds, tmp_path: Path) -> None:
+async def test_two_kills_mid_burst_lose_nothing_and_double_nothing(far_ends: FarEnds, bot_db: Path) -> None:
     """600 commands, kill -9 twice mid-burst: each acked one has one create (or one unsent card), one card."""
-    db_path = tmp_path / "bot.db"
-    await store_account(far_ends, db_path)
     acked: set[int] = set()
     bots: list[BotProcess] = []
     try:
         for n, (first, end, kill_after) in enumerate(BURSTS):
-            bot = await start_bot(far_ends, db_path, log_name=f"bot{n}")
+            bot = await start_bot(far_ends, bot_db, log_name=f"bot{n}")
             bots.append(bot)
             await _burst(far_ends, bot, range(first, end), kill_after, acked)
             if kill_after is not None:

@@ -7,11 +7,11 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import pytest
-from builders import NOW, USER, stored_account
+from builders import MESSAGE_SID as SID
+from builders import NOW, USER, make_message, stored_account
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -29,11 +29,10 @@ from bot.slack.cards import (
     parse_reopen_value,
 )
 from bot.slack.text import cut, escape, mention, safe, slack_date, who
-from bot.twilio.models import Message, MessagePage
+from bot.twilio.models import MessagePage
 from storage.accounts import StoredAccount
 from storage.audit import AuditEntry
 
-SID = "SM" + "0123456789abcdef" * 2
 SERVICE = "MG" + "fedcba9876543210" * 2
 PING = "<!channel> <!here> <!everyone> <@U999> <#C123> <https://evil.example|click>"
 
@@ -120,31 +119,6 @@ def all_text(card: Card) -> str:
 
 
 # ── fixtures ─────────────────────────────────────────────────────────────────────────────────────────
-
-
-def make_message(**changes: Any) -> Message:
-    """A delivered outbound SMS, with `changes` applied."""
-    base = Message(
-        sid=SID,
-        account_sid="AC" + "a" * 32,
-        to="+15551234567",
-        from_="+15557654321",
-        body="Hello from Slack",
-        status="delivered",
-        direction="outbound-api",
-        num_segments=1,
-        num_media=0,
-        price=Decimal("-0.00750"),
-        price_unit="USD",
-        error_code=None,
-        error_message=None,
-        messaging_service_sid=None,
-        date_created=NOW,
-        date_sent=NOW + timedelta(seconds=2),
-        date_updated=NOW + timedelta(seconds=5),
-        uri=f"/2010-04-01/Accounts/AC{'a' * 32}/Messages/{SID}.json",
-    )
-    return replace(base, **changes)
 
 
 def make_page(count: int, **changes: Any) -> MessagePage:

@@ -7,19 +7,25 @@ WebSocket URL with its app token, gets commands as envelopes and acks them over 
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import aiohttp
 import pytest
-from botproc import APP_TOKEN, BotProcess, FarEnds, bot_environment, spawn_bot, store_account
+from botproc import APP_TOKEN, BotProcess, FarEnds, bot_environment, spawn_bot, store_account, unused_port
+from twilio.request_validator import RequestValidator
 from waiting import until
 
-from bot.sandbox.slack import ADMIN_ID, GENERAL_ID
+from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, OPS_ID, TEAM_ID
+from bot.sandbox.twilio import DEFAULT_FROM, SANDBOX_ACCOUNT_SID
+from storage.conversations import ConversationStore
+from storage.db import Database
+from storage.installations import InstallationStore, StoredInstallation
 
 
-async def start_socket_bot(ends: FarEnds, db_path: Path) -> BotProcess:
-    """Run `python -m bot socket` against `ends` (no signing secret, no port: it only dials out)."""
-    environment = bot_environment(ends, db_path, SLACK_APP_TOKEN=APP_TOKEN)
+async def start_socket_bot(ends: FarEnds, db_path: Path, **extra: str) -> BotProcess:
+    """Run `python -m bot socket` against `ends` (a port only with PUBLIC_URL or in OAuth mode)."""
+    environment = bot_environment(ends, db_path, SLACK_APP_TOKEN=APP_TOKEN, **extra)
     return await spawn_bot("socket", environment, db_path.parent / "socket-bot.log")
 
 
@@ -71,7 +77,7 @@ async def test_a_command_over_socket_mode_is_acked_on_the_socket_and_sends_once(
         # A mistake is answered in the ack itself: its text comes back over the socket, shown as an ephemeral.
         wrong = await ends.slack.slash_command("send not-a-number hello")
         assert wrong.error is None and wrong.status == 200, (wrong, bot.log()[-3000:])
-        (ack,) = ends.slack.socket_acks
+        ack = ends.slack.socket_acks[0]
         assert ack["payload"]["text"] and json.loads(wrong.body) == ack["payload"]
         (shown,) = ends.slack.ephemerals
         assert (shown["source"], shown["user"], shown["channel"]) == ("ack", ADMIN_ID, GENERAL_ID)
@@ -79,13 +85,16 @@ async def test_a_command_over_socket_mode_is_acked_on_the_socket_and_sends_once(
         resp = await ends.slack.slash_command("send +15551234567 hello over socket")
 
         assert resp.error is None and resp.status == 200, (resp, bot.log()[-3000:])
-        first, delivery = ends.slack.deliveries
+        # The commands only: the bot's own posts also come back as (subscribed) message events.
+        first, delivery = [d for d in ends.slack.deliveries if d.kind == "slash_command"]
         assert first.transport == delivery.transport == "socket"
         envelope = json.loads(delivery.body)
         assert envelope["type"] == "slash_commands" and envelope["accepts_response_payload"] is True
         assert envelope["payload"]["text"] == "send +15551234567 hello over socket"
-        ack = ends.slack.socket_acks[-1]
-        assert len(ends.slack.socket_acks) == 2 and ack["envelope_id"] == envelope["envelope_id"]
+        commands = {json.loads(d.body)["envelope_id"] for d in (first, delivery)}
+        command_acks = [a for a in ends.slack.socket_acks if a["envelope_id"] in commands]
+        ack = command_acks[-1]
+        assert len(command_acks) == 2 and ack["envelope_id"] == envelope["envelope_id"]
         assert resp.body == (json.dumps(ack["payload"]) if ack.get("payload") else "")
 
         await until(lambda: len(ends.cards()) >= 1, timeout=10, what="the card in #general")
@@ -102,3 +111,117 @@ async def test_a_command_over_socket_mode_is_acked_on_the_socket_and_sends_once(
     assert "+15551234567" in json.dumps(cards[0])
     assert not ends.slack.problems
     assert not ends.slack.socket_connected
+
+
+@pytest.mark.slow
+async def test_socket_mode_takes_twilio_texts_when_public_url_is_set(
+    socket_far_ends: FarEnds, tmp_path: Path
+) -> None:
+    """With PUBLIC_URL and PORT, the Socket Mode bot also listens for Twilio: a text opens its thread, and a
+    reply in it, delivered as an event over the socket, is sent once."""
+    ends = socket_far_ends
+    db_path = tmp_path / "bot.db"
+    await store_account(ends, db_path)
+    db = await Database.open(db_path, secret_keys=ends.secret_key)
+    try:
+        await ConversationStore(db).add_route(
+            team_id=TEAM_ID,
+            number=DEFAULT_FROM,
+            channel_id=OPS_ID,
+            account_label="main",
+            account_sid=SANDBOX_ACCOUNT_SID,
+            created_by=ADMIN_ID,
+        )
+    finally:
+        await db.close()
+    port = unused_port()
+    public = f"http://127.0.0.1:{port}"
+    bot = await start_socket_bot(ends, db_path, PUBLIC_URL=public, PORT=str(port), HOST="127.0.0.1")
+    try:
+        form = {
+            "MessageSid": "SM" + "5" * 32,
+            "AccountSid": SANDBOX_ACCOUNT_SID,
+            "From": "+15550001111",
+            "To": DEFAULT_FROM,
+            "Body": "hello over socket mode",
+        }
+        url = f"{public}/twilio/inbound"
+        signature = RequestValidator(ends.twilio_token).compute_signature(url, form)
+        await until(
+            lambda: _listening(port) or bot.proc.returncode is not None, timeout=20, what="the webhook port"
+        )
+        headers = {"X-Twilio-Signature": signature}
+        async with aiohttp.ClientSession() as session, session.post(url, data=form, headers=headers) as resp:
+            assert resp.status == 200, (await resp.text(), bot.log()[-3000:])
+        await until(lambda: len(ends.cards(OPS_ID)) >= 2, timeout=10, what="the root card and the text")
+        assert "hello over socket mode" in json.dumps(ends.cards(OPS_ID)[1])
+        # A reply in the thread reaches the bot as a message event over the socket, and goes out once.
+        root_ts = ends.cards(OPS_ID)[0]["ts"]
+        await ends.slack.post_message(OPS_ID, "answered over the socket", user=ADMIN_ID, thread_ts=root_ts)
+        await until(lambda: len(ends.twilio.creates()) >= 1, timeout=10, what="the reply's create")
+        (create,) = ends.twilio.creates()
+        assert dict(create.form)["Body"] == "answered over the socket"
+    finally:
+        if bot.proc.returncode is None:
+            bot.terminate()
+    assert await bot.wait(timeout=15) == 0, bot.log()[-3000:]
+
+
+@pytest.mark.slow
+async def test_oauth_mode_over_socket_mode_serves_the_install_pages_and_installed_teams(
+    socket_far_ends: FarEnds, tmp_path: Path
+) -> None:
+    """OAuth + Socket Mode: commands of an installed team work over the socket; /slack/install is on HTTP."""
+    ends = socket_far_ends
+    db_path = tmp_path / "bot.db"
+    await store_account(ends, db_path)
+    db = await Database.open(db_path, secret_keys=ends.secret_key)
+    try:
+        await InstallationStore(db).save(
+            StoredInstallation(
+                team_id=TEAM_ID, enterprise_id=None, is_enterprise_install=False, bot_token=ends.bot_token
+            )
+        )
+    finally:
+        await db.close()
+    port = unused_port()
+    bot = await start_socket_bot(
+        ends,
+        db_path,
+        SLACK_BOT_TOKEN="",
+        SLACK_CLIENT_ID="1111.2222",
+        SLACK_CLIENT_SECRET="socket-oauth-client-secret",
+        SLACK_SIGNING_SECRET=ends.signing_secret,
+        HOST="127.0.0.1",
+        PORT=str(port),
+    )
+    try:
+        await until(
+            lambda: ends.slack.socket_connected or bot.proc.returncode is not None,
+            timeout=20,
+            what="the bot's Socket Mode connection",
+        )
+        assert ends.slack.socket_connected, f"the bot exited with {bot.proc.returncode}:\n{bot.log()[-3000:]}"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/slack/install") as page,
+        ):
+            assert page.status == 200 and "oauth/v2/authorize" in await page.text()
+        resp = await ends.slack.slash_command("send +15551234567 hello from an installed team")
+        assert resp.error is None and resp.status == 200, (resp, bot.log()[-3000:])
+        await until(lambda: len(ends.cards()) >= 1, timeout=10, what="the card in #general")
+    finally:
+        if bot.proc.returncode is None:
+            bot.terminate()
+    assert await bot.wait(timeout=15) == 0, bot.log()[-3000:]
+    assert "Traceback" not in bot.log()
+    assert len(ends.twilio.creates()) == 1
+
+
+def _listening(port: int) -> bool:
+    """Whether something accepts connections on the loopback port."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False

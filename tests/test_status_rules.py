@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from builders import make_message
 
 from bot.status import CANCELED, CardFacts, StatusReport, advance_rule, parse_status_report
-from bot.twilio.models import Message
 
 SID = "SM" + "a" * 32
 ACCOUNT = "AC" + "1" * 32
@@ -90,21 +90,13 @@ def test_a_malformed_report_gets_a_sentence_that_echoes_nothing(fields: dict[str
 def test_card_facts_survive_storage_unchanged() -> None:
     """What a card was drawn from comes back from its stored text exactly."""
     moment = datetime(2026, 11, 26, 12, 0, 5, tzinfo=UTC)
-    message = Message(
+    message = make_message(
         sid=SID,
         account_sid=ACCOUNT,
-        to="+15551234567",
-        from_="+15557654321",
         body="héllo <b> & 🎉",
         status="queued",
-        direction="outbound-api",
         num_segments=2,
-        num_media=0,
         price=Decimal("-0.0079"),
-        price_unit="USD",
-        error_code=None,
-        error_message=None,
-        messaging_service_sid=None,
         date_created=moment,
         date_sent=None,
         date_updated=moment,

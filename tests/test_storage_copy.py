@@ -11,6 +11,7 @@ from storage_fixtures import DbTarget, old_sqlite_utils_file
 from storage.accounts import AccountStore
 from storage.audit import AuditLog
 from storage.db import Database
+from storage.installations import InstallationStore, OAuthStates, StoredInstallation
 from storage.outbox import Outbox
 from storage.sqlite_to_postgres import CopyError, copy_sqlite_to_postgres
 from storage.teams import TeamSettings
@@ -20,7 +21,11 @@ pytestmark = pytest.mark.postgres
 SQLITE_KEY = Fernet.generate_key().decode()
 TOKEN = "9f86d081884c7d659a2feaa0c55ad015"
 API_SECRET = "Zq7XvP2mKc9LwR4tYb6NhJ3sDf8GaQe1"
-TABLES = ("accounts", "audit", "outbox", "teams")
+BOT_TOKEN = "xoxb-copy-test-bot-token"
+TABLES = ("accounts", "audit", "outbox", "teams", "slack_installations", "slack_oauth_states")
+
+# The conversation tables (migration 0009), empty in these files: copied too, with nothing in them.
+NO_CONVERSATIONS = {"routes": 0, "conversations": 0, "inbound_messages": 0, "replies": 0, "slack_events": 0}
 
 
 async def _fill(path: Path) -> None:
@@ -59,12 +64,18 @@ async def _fill(path: Path) -> None:
                 owner="r1" if n else None,
             )
         await TeamSettings(db).set_log_channel("T1", "C9", updated_by="U1")
+        await InstallationStore(db).save(
+            StoredInstallation(
+                team_id="T1", enterprise_id=None, is_enterprise_install=False, bot_token=BOT_TOKEN
+            )
+        )
+        await OAuthStates(db).issue()
     finally:
         await db.close()
 
 
 async def _rows(db: Database, table: str) -> list[dict[str, object]]:
-    order = "team_id" if table == "teams" else "id"
+    order = {"teams": "team_id", "slack_oauth_states": "state"}.get(table, "id")
     return await db.fetch_all(f"SELECT * FROM {table} ORDER BY {order}")  # noqa: S608
 
 
@@ -73,7 +84,17 @@ async def test_every_row_is_copied_with_secrets_still_encrypted(tmp_path: Path, 
     source = tmp_path / "bot.db"
     await _fill(source)
     counts = await copy_sqlite_to_postgres(source, postgres_schema)
-    assert counts == {"accounts": 2, "audit": 3, "journal": 0, "message_cards": 0, "outbox": 3, "teams": 1}
+    assert counts == {
+        "accounts": 2,
+        "audit": 3,
+        "journal": 0,
+        "message_cards": 0,
+        "outbox": 3,
+        "teams": 1,
+        **NO_CONVERSATIONS,
+        "slack_installations": 1,
+        "slack_oauth_states": 1,
+    }
 
     sqlite_db = await Database.open(source, secret_keys=SQLITE_KEY)
     pg = await DbTarget("postgresql", postgres_schema).open(SQLITE_KEY)
@@ -82,6 +103,10 @@ async def test_every_row_is_copied_with_secrets_still_encrypted(tmp_path: Path, 
             assert await _rows(pg, table) == await _rows(sqlite_db, table), table
         raw = await pg.fetch_all("SELECT secret_enc FROM accounts")
         assert all(TOKEN not in row["secret_enc"] and API_SECRET not in row["secret_enc"] for row in raw)
+        raw_tokens = await pg.fetch_all("SELECT bot_token_enc FROM slack_installations")
+        assert raw_tokens and all(BOT_TOKEN not in row["bot_token_enc"] for row in raw_tokens)
+        installed = await InstallationStore(pg).find(team_id="T1", enterprise_id=None)
+        assert installed is not None and installed.bot_token == BOT_TOKEN
         found = await AccountStore(pg).credentials("T2", "main")
         assert found is not None and found[1].secret == API_SECRET
         # New rows get ids after the copied ones.
@@ -117,6 +142,9 @@ async def test_the_source_file_is_left_untouched(tmp_path: Path, postgres_schema
         "message_cards": 0,
         "outbox": 1,
         "teams": 1,
+        **NO_CONVERSATIONS,
+        "slack_installations": 0,
+        "slack_oauth_states": 0,
     }
     assert source.read_bytes() == before
     pg = await DbTarget("postgresql", postgres_schema).open()

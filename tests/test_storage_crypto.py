@@ -146,3 +146,18 @@ def test_repr_shows_no_key() -> None:
     text = repr(SecretBox.from_keys(f"{KEY_A},{KEY_B}"))
     assert KEY_A not in text and KEY_B not in text
     assert "keys=2" in text
+
+
+def test_a_time_stamped_token_reads_back_only_while_young() -> None:
+    """A token from encrypt_at reads back within max_age of `now`; after that, or altered, None."""
+    from datetime import UTC, datetime, timedelta
+
+    from storage.crypto import SecretBox
+
+    box = SecretBox.generate()
+    made = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    token = box.encrypt_at("file F1", made)
+    assert box.decrypt_recent(token, max_age=3600, now=made + timedelta(minutes=59)) == "file F1"
+    assert box.decrypt_recent(token, max_age=3600, now=made + timedelta(minutes=61)) is None
+    assert box.decrypt_recent(token[:-4] + "AAAA", max_age=3600, now=made) is None
+    assert SecretBox.generate().decrypt_recent(token, max_age=3600, now=made) is None

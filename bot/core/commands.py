@@ -7,6 +7,7 @@
     /twilio list [scheduled] [--to TO] [--from FROM] [--date YYYY-MM-DD] [--limit N] [--account LABEL]
     /twilio fetch|cancel|delete SID [--account LABEL]
     /twilio history [N] · /twilio log-channel #channel | off
+    /twilio route NUMBER #channel [--account LABEL] · /twilio routes · /twilio unroute NUMBER
 
 Each request class knows its subcommand's name (`SendCommand.subcommand == "send"`). The words are
 read by `bot.core.words`; every value is checked by the one rule for it in `bot.core.rules`.
@@ -29,6 +30,7 @@ from bot.core.rules import (
     DELAY_PATTERN,
     check_account_label,
     check_body,
+    check_media_urls,
     check_sid,
     parse_count,
     parse_date,
@@ -56,10 +58,13 @@ __all__ = [
     "Incomplete",
     "ListCommand",
     "LogChannelCommand",
+    "RouteCommand",
+    "RoutesCommand",
     "ScheduleCommand",
     "SendCommand",
     "SetupCommand",
     "TwilioCommand",
+    "UnrouteCommand",
     "parse_command",
 ]
 
@@ -78,14 +83,17 @@ SUBCOMMANDS: tuple[str, ...] = (
     "delete",
     "history",
     "log-channel",
+    "route",
+    "routes",
+    "unroute",
 )
 
 USAGE: dict[str, str] = {
     "help": "/twilio help [COMMAND]",
     "setup": "/twilio setup",
     "accounts": "/twilio accounts",
-    "send": "/twilio send TO BODY… [--from FROM] [--account LABEL]",
-    "schedule": "/twilio schedule TO WHEN BODY… [--service MG…] [--account LABEL]",
+    "send": "/twilio send TO BODY… [--from FROM] [--account LABEL] [--media URL]…",
+    "schedule": "/twilio schedule TO WHEN BODY… [--service MG…] [--account LABEL] [--media URL]…",
     "list": (
         "/twilio list [scheduled] [--to TO] [--from FROM] [--date YYYY-MM-DD] [--limit N] [--account LABEL]"
     ),
@@ -94,6 +102,9 @@ USAGE: dict[str, str] = {
     "delete": "/twilio delete SID [--account LABEL]",
     "history": "/twilio history [N]",
     "log-channel": "/twilio log-channel #channel | off",
+    "route": "/twilio route NUMBER #channel [--account LABEL]",
+    "routes": "/twilio routes",
+    "unroute": "/twilio unroute NUMBER",
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -108,6 +119,10 @@ DESCRIPTIONS: dict[str, str] = {
     "delete": "Delete a message's record from Twilio.",
     "history": f"Show the last N commands run here (default {DEFAULT_HISTORY}, at most {MAX_HISTORY}).",
     "log-channel": "Copy every result to a channel, or stop with off (admins only).",
+    "route": "Open a thread in #channel for each person who texts our NUMBER; replies there go back as SMS "
+    "(admins only).",
+    "routes": "List which of our numbers open threads in which channels.",
+    "unroute": "Stop opening threads for texts to NUMBER (admins only).",
 }
 
 _ALIASES = {
@@ -155,6 +170,7 @@ class SendCommand:
     body: str
     from_: PhoneNumber | None = None
     account: str | None = None
+    media: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -168,6 +184,7 @@ class ScheduleCommand:
     body: str
     service: str | None = None
     account: str | None = None
+    media: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -232,6 +249,33 @@ class LogChannelCommand:
 
 
 @dataclass(frozen=True)
+class RouteCommand:
+    """Texts to our `number` (of account `account`, or the default) open threads in `channel_id`."""
+
+    subcommand: ClassVar[str] = "route"
+
+    number: PhoneNumber
+    channel_id: str
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class RoutesCommand:
+    """List the workspace's routes."""
+
+    subcommand: ClassVar[str] = "routes"
+
+
+@dataclass(frozen=True)
+class UnrouteCommand:
+    """Remove the route of our `number`."""
+
+    subcommand: ClassVar[str] = "unroute"
+
+    number: PhoneNumber
+
+
+@dataclass(frozen=True)
 class Incomplete:
     """Required arguments are missing: open `subcommand`'s modal prefilled with the raw text given.
 
@@ -256,6 +300,9 @@ Command = (
     | DeleteCommand
     | HistoryCommand
     | LogChannelCommand
+    | RouteCommand
+    | RoutesCommand
+    | UnrouteCommand
     | Incomplete
 )
 # The commands that call Twilio: each runs as an operation after Slack's ack.
@@ -282,8 +329,8 @@ def parse_command(
     first = text.split(None, 1)
     word = first[0].lower() if first else ""
     word = _ALIASES.get(word, word)
-    # log-channel needs the channel ID inside <#C…|name>; everywhere else mentions become plain text.
-    clean = unescape(unwrap(text, mentions=word != "log-channel"))
+    # log-channel and route need the channel ID inside <#C…|name>; elsewhere mentions become plain text.
+    clean = unescape(unwrap(text, mentions=word not in _CHANNEL_SUBS))
     tokens = tokenize(clean)
     if not tokens:
         return HelpCommand(None)
@@ -308,7 +355,10 @@ def parse_command(
 
 # --- flags ----------------------------------------------------------------------------------------
 
-_FLAG_NAMES = frozenset({"to", "from", "date", "limit", "account", "service"})
+_CHANNEL_SUBS = frozenset({"log-channel", "route"})
+_FLAG_NAMES = frozenset({"to", "from", "date", "limit", "account", "service", "media"})
+# Flags that may be given more than once (each value kept, in order).
+_REPEATABLE = frozenset({"media"})
 _PHONE_FLAGS = frozenset({"to", "from"})
 
 
@@ -319,6 +369,7 @@ class _Args:
     positionals: list[tuple[int, Token]]  # (index in the token list, token)
     flags: dict[str, str]
     flag_spans: list[tuple[int, int]]
+    repeated: dict[str, list[str]] = field(default_factory=dict)
 
 
 class _Context:
@@ -362,7 +413,7 @@ class _Context:
             shown = f"--{name}"
             if name not in allowed:
                 raise self.fail(self._unknown_flag(shown, allowed))
-            if name in args.flags:
+            if name in args.flags and name not in _REPEATABLE:
                 raise self.fail(f"{shown} is given twice; give it once.", name)
             if inline is not None:
                 value, last = inline, i
@@ -376,6 +427,7 @@ class _Context:
             if not value.strip():
                 raise self.fail(f"{shown} needs a value, like {_FLAG_EXAMPLES[name]}.", name)
             args.flags[name] = value
+            args.repeated.setdefault(name, []).append(value)
             # Remove the flag up to the next word, so "hi --from X there" leaves "hi there".
             stop = tokens[last + 1].start if last + 1 < len(tokens) else len(self.text)
             args.flag_spans.append((tok.start, stop))
@@ -485,9 +537,17 @@ class _Context:
 
 
 _BODY_SUBS = frozenset({"send", "schedule"})
+
+
+def _media(args: _Args) -> tuple[str, ...]:
+    """The --media links, checked."""
+    return check_media_urls(args.repeated.get("media", []))
+
+
 _FLAG_EXAMPLES = {"to": "--to +15551234567", "from": "--from +15551234567", "date": "--date 2026-12-01",
                   "limit": "--limit 50", "account": "--account main",
-                  "service": "--service MG0123456789abcdef0123456789abcdef"}  # fmt: skip
+                  "service": "--service MG0123456789abcdef0123456789abcdef",
+                  "media": "--media https://example.com/photo.jpg"}  # fmt: skip
 _MAX_PHONE_WORDS = 6
 _PHONE_FIRST = re.compile(r"(?:whatsapp:|tel:)?[+＋]?[0-9()\-.]*[0-9][0-9()\-.]*", re.ASCII | re.IGNORECASE)
 _PHONE_NEXT = re.compile(r"\(?[0-9][0-9()\-.]*", re.ASCII)
@@ -529,8 +589,8 @@ def _parse_accounts(ctx: _Context) -> Command:
 
 def _parse_send(ctx: _Context) -> Command:
     """/twilio send TO BODY… [--from FROM] [--account LABEL]."""
-    args = ctx.split(("from", "account"))
-    prefill = dict(args.flags)
+    args = ctx.split(("from", "account", "media"))
+    prefill = {k: v for k, v in args.flags.items() if k != "media"}
     checks: list[Callable[[], object]] = []
     if "from" in args.flags:
         checks.append(lambda: ctx.phone(args.flags["from"], "from"))
@@ -549,7 +609,10 @@ def _parse_send(ctx: _Context) -> Command:
     from_ = ctx.phone(args.flags["from"], "from") if "from" in args.flags else None
     body = ctx.body(args, pos[to_count][0])
     check_body(body)
-    return SendCommand(to=to, body=body, from_=_same_channel(ctx, to, from_), account=ctx.account(args))
+    media = _media(args)
+    return SendCommand(
+        to=to, body=body, from_=_same_channel(ctx, to, from_), account=ctx.account(args), media=media
+    )
 
 
 def _same_channel(ctx: _Context, to: PhoneNumber, from_: PhoneNumber | None) -> PhoneNumber | None:
@@ -573,8 +636,8 @@ def _positional_phone(ctx: _Context, args: _Args, field: str) -> int:
 
 def _parse_schedule(ctx: _Context) -> Command:
     """/twilio schedule TO WHEN BODY… [--service MG…] [--account LABEL]."""
-    args = ctx.split(("service", "account"))
-    prefill = dict(args.flags)
+    args = ctx.split(("service", "account", "media"))
+    prefill = {k: v for k, v in args.flags.items() if k != "media"}
     checks: list[Callable[[], object]] = []
     if "service" in args.flags:
         checks.append(lambda: check_sid(args.flags["service"], "service", field="service"))
@@ -606,7 +669,9 @@ def _parse_schedule(ctx: _Context) -> Command:
     )
     body = ctx.body(args, rest[when_count][0])
     check_body(body)
-    return ScheduleCommand(to=to, send_at=send_at, body=body, service=service, account=ctx.account(args))
+    return ScheduleCommand(
+        to=to, send_at=send_at, body=body, service=service, account=ctx.account(args), media=_media(args)
+    )
 
 
 _WHEN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
@@ -702,18 +767,55 @@ def _parse_log_channel(ctx: _Context) -> Command:
     raw = args.positionals[0][1].value.strip()
     if raw.lower() in _OFF:
         return LogChannelCommand(None)
+    return LogChannelCommand(_channel_id(ctx, raw, also=" or off"))
+
+
+def _channel_id(ctx: _Context, raw: str, *, also: str = "") -> str:
+    """The channel ID in `<#C…|name>` or a bare `C…`, or a CommandError saying how to pick one."""
     ref = _CHANNEL_REF.fullmatch(raw)
     if ref:
-        return LogChannelCommand(ref.group(1))
+        return ref.group(1)
     if _CHANNEL_ID.fullmatch(raw):
-        return LogChannelCommand(raw)
+        return raw
     if raw.startswith("#"):
         raise ctx.fail(
             f"Slack sent {quoted(raw)} as plain text, without the channel's ID; pick the channel from "
             "the list that appears after typing #, or give its ID like C0123456789.",
             "channel",
         )
-    raise ctx.fail(f"{quoted(raw)} is not a channel; write #channel-name or off.", "channel")
+    raise ctx.fail(f"{quoted(raw)} is not a channel; write #channel-name{also}.", "channel")
+
+
+def _parse_route(ctx: _Context) -> Command:
+    """/twilio route NUMBER #channel [--account LABEL]."""
+    args = ctx.split(("account",))
+    pos = args.positionals
+    count = _positional_phone(ctx, args, "number") if pos else 0
+    if len(pos) <= count:
+        raise ctx.fail(
+            "Say which of our numbers and which channel, like /twilio route +15557654321 #support.",
+            "number" if not pos else "channel",
+        )
+    ctx.no_positionals(args, after=count + 1)
+    number = ctx.phone(ctx.join([tok for _, tok in pos[:count]]), "number")
+    return RouteCommand(number, _channel_id(ctx, pos[count][1].value.strip()), ctx.account(args))
+
+
+def _parse_routes(ctx: _Context) -> Command:
+    """/twilio routes: no arguments."""
+    args = ctx.split(())
+    ctx.no_positionals(args)
+    return RoutesCommand()
+
+
+def _parse_unroute(ctx: _Context) -> Command:
+    """/twilio unroute NUMBER."""
+    args = ctx.split(())
+    if not args.positionals:
+        raise ctx.fail("Say which number, like /twilio unroute +15557654321.", "number")
+    count = _positional_phone(ctx, args, "number")
+    ctx.no_positionals(args, after=count)
+    return UnrouteCommand(ctx.phone(ctx.join([tok for _, tok in args.positionals[:count]]), "number"))
 
 
 _PARSERS: dict[str, Callable[[_Context], Command]] = {
@@ -727,4 +829,7 @@ _PARSERS: dict[str, Callable[[_Context], Command]] = {
     DeleteCommand.subcommand: _sid_parser(DeleteCommand),
     HistoryCommand.subcommand: _parse_history,
     LogChannelCommand.subcommand: _parse_log_channel,
+    RouteCommand.subcommand: _parse_route,
+    RoutesCommand.subcommand: _parse_routes,
+    UnrouteCommand.subcommand: _parse_unroute,
 }

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["CommandError", "InputError", "quoted"]
+__all__ = ["CommandError", "InputError", "SentenceError", "quoted"]
+
+
+class SentenceError(Exception):
+    """A failure on our side, told to the user in one sentence: `message`."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class InputError(ValueError):

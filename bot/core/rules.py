@@ -26,6 +26,7 @@ __all__ = [
     "GSM7_EXTENSION",
     "MAX_BODY",
     "MAX_LABEL",
+    "MAX_MEDIA_URLS",
     "MAX_PAGE_SIZE",
     "SEND_AT_EXAMPLE",
     "SID_EXAMPLES",
@@ -36,6 +37,7 @@ __all__ = [
     "body_info",
     "check_account_label",
     "check_body",
+    "check_media_urls",
     "check_send_at",
     "check_sid",
     "format_send_at",
@@ -523,3 +525,21 @@ def scheduled_list_problems(*, to: bool, from_: bool, date: bool) -> list[InputE
         )
         for name in given
     ]
+
+
+MAX_MEDIA_URLS = 10
+_MEDIA_URL = re.compile(r"https?://[^\s/?#@]+(?:[/?#]\S*)?", re.ASCII | re.IGNORECASE)
+
+
+def check_media_urls(urls: list[str] | tuple[str, ...], *, field: str = "media") -> tuple[str, ...]:
+    """Up to 10 public http(s) links for an MMS, each as Twilio will fetch it; InputError otherwise."""
+    if len(urls) > MAX_MEDIA_URLS:
+        raise InputError(f"A message takes at most {MAX_MEDIA_URLS} media links, not {len(urls)}.", field)
+    for url in urls:
+        if len(url) > 2000 or not _MEDIA_URL.fullmatch(url):
+            raise InputError(
+                f"{quoted(url)} is not a media link; give a full http(s) address like "
+                "https://example.com/photo.jpg.",
+                field,
+            )
+    return tuple(urls)

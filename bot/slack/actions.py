@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.commands import CancelCommand, DeleteCommand, FetchCommand, ListCommand
 from bot.core.errors import InputError
 from bot.core.rules import DEFAULT_PAGE_SIZE, check_account_label, check_sid, parse_page_size
-from bot.operations import Context
+from bot.operations import Context, OperationError
 from bot.slack import cards
 from bot.slack.cards import (
     ACTION_CANCEL,
@@ -24,10 +24,12 @@ from bot.slack.cards import (
     parse_button_value,
     parse_reopen_value,
 )
-from bot.slack.commands import open_modal
+from bot.slack.commands import NOT_ADMIN, open_modal
+from bot.slack.conversation_cards import ACTION_CLOSE, ACTION_POINT, parse_point_value, root_card, route_card
 from bot.slack.modals import CALLBACKS
 from bot.slack.runner import SlackDeps, Where, interaction_context, run, tell_user
 from bot.tasks import ShuttingDown
+from bot.twilio.errors import TwilioError
 
 log = logging.getLogger(__name__)
 
@@ -162,3 +164,45 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             prefill=prefill,
             ctx=ctx,
         )
+
+    @app.action(ACTION_CLOSE)
+    async def close(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        ctx, where = context_of(body)
+        raw = str(_action(body).get("value") or "")
+        if not raw.isdigit() or len(raw) > 18:
+            await _button_failed(deps, client, ctx, where, "That Close button carried something unreadable.")
+            return
+        conversation = await deps.conversations.close(ctx, int(raw))
+        if conversation is None:
+            await _button_failed(deps, client, ctx, where, "That conversation is not in this workspace.")
+            return
+        if where.message_ts and where.channel_id:
+            await deps.delivery.update(client, where.channel_id, where.message_ts, root_card(conversation))
+
+    @app.action(ACTION_POINT)
+    async def point(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        ctx, where = context_of(body)
+        if not await deps.permissions.is_admin(client, ctx.team_id, ctx.user_id):
+            await _button_failed(deps, client, ctx, where, NOT_ADMIN.format(what="point numbers at the bot"))
+            return
+        try:
+            number = parse_point_value(str(_action(body).get("value") or ""))
+            view = await deps.conversations.point(ctx, number)
+        except ValueError:
+            await _button_failed(deps, client, ctx, where, "That button carried something unreadable.")
+            return
+        except OperationError as err:
+            await _button_failed(deps, client, ctx, where, err.message)
+            return
+        except TwilioError as err:
+            await _button_failed(deps, client, ctx, where, str(err), title="Twilio did not change the number")
+            return
+        card = route_card(view, requested_by=ctx.user_id)
+        if where.message_ts and where.channel_id:
+            await deps.delivery.update(
+                client, where.channel_id, where.message_ts, card, response_url=where.response_url
+            )
+        else:
+            await tell_user(deps, client, where, card)

@@ -15,7 +15,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack import actions, commands, submissions
+from bot.slack import actions, commands, events, home, lifecycle, oauth, submissions
 from bot.slack.logcontext import bind_request
 from bot.slack.runner import SlackDeps
 
@@ -54,9 +54,23 @@ def web_client(
     )
 
 
-def build_app(deps: SlackDeps, client: AsyncWebClient) -> AsyncApp:
-    """A Bolt app for one workspace (SLACK_BOT_TOKEN); Bolt calls auth.test once and caches it."""
+def build_app(
+    deps: SlackDeps, client: AsyncWebClient, *, authorize: oauth.InstallationAuthorize | None = None
+) -> AsyncApp:
+    """The Bolt app: one workspace (SLACK_BOT_TOKEN; Bolt calls auth.test once and caches it), or OAuth mode.
+
+    In OAuth mode (SLACK_CLIENT_ID and SLACK_CLIENT_SECRET) `client` carries no token; each request gets its
+    team's token from `oauth.InstallationAuthorize`, and Bolt's OAuth flow stores installations through
+    our store.
+    """
     settings = deps.settings
+    extra: dict[str, Any] = {}
+    if settings.oauth_mode:
+        extra = {
+            "oauth_settings": oauth.oauth_settings(settings, deps.installs),
+            "authorize": authorize or oauth.installation_authorize(settings, deps.installs, client),
+            "user_facing_authorize_error_message": oauth.NOT_INSTALLED,
+        }
     app = AsyncApp(
         client=client,
         signing_secret=settings.slack_signing_secret or "",
@@ -70,10 +84,14 @@ def build_app(deps: SlackDeps, client: AsyncWebClient) -> AsyncApp:
         request_verification_enabled=False,
         # Before authorization, so even its failures are logged with the request's id, team and user.
         before_authorize=bind_request,
+        **extra,
     )
     commands.register(app, deps)
     actions.register(app, deps)
     submissions.register(app, deps)
+    events.register(app, deps)
+    lifecycle.register(app, deps)
+    home.register(app, deps)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any], logger: logging.Logger) -> BoltResponse | None:

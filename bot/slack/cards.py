@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from bot.core.errors import InputError
 from bot.core.rules import check_account_label
+from bot.home import sparkline
 from bot.slack.modals import CALLBACKS, PREFILL_KEYS
 from bot.slack.text import code, cut, literal, one_line, safe, slack_date, who
 from bot.twilio.errors import hint_for
@@ -26,6 +27,7 @@ from bot.twilio.models import Message, MessagePage
 from bot.workspace import mask_sid
 
 if TYPE_CHECKING:
+    from bot.home import HomeSummary
     from bot.workspace import AuditEntry, StoredAccount
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "list_card",
     "log_channel_card",
     "message_card",
+    "notice_card",
     "parse_button_value",
     "parse_reopen_value",
     "unknown_outcome_card",
@@ -59,6 +62,7 @@ ACTION_CANCEL = "cancel_message"
 ACTION_DELETE = "delete_message"
 ACTION_NEXT_PAGE = "list_next_page"
 ACTION_REOPEN = "reopen_modal"
+ACTION_HOME_SETUP = "home_setup"
 # The help card's "open a form" buttons: ACTION_REOPEN + ":" + subcommand (one actions block needs
 # distinct action_ids); the listener matches both forms.
 FORM_SUBCOMMANDS = ("send", "schedule", "list", "fetch", "cancel", "delete")
@@ -192,6 +196,14 @@ def _button(
         button["style"] = style
     button.update(text=_plain(text, 75), type="button", value=_limit(value, MAX_BUTTON_VALUE, "button value"))
     return button
+
+
+def _danger_button(
+    text: str, action_id: str, value: str, *, title: str, warning: str, confirm: str
+) -> dict[str, Any]:
+    """A button that undoes something for good, so Slack asks first (and "Keep it" backs out)."""
+    dialog = _confirm(title=title, text=warning, confirm=confirm, deny="Keep it")
+    return _button(text, action_id, value, style="danger", confirm=dialog)
 
 
 def _actions(buttons: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -435,31 +447,23 @@ def message_card(
         buttons = [_button("Refresh status", ACTION_REFRESH, value)]
         if msg.status == "scheduled":
             buttons.append(
-                _button(
+                _danger_button(
                     "Cancel",
                     ACTION_CANCEL,
                     value,
-                    style="danger",
-                    confirm=_confirm(
-                        title="Cancel this message?",
-                        text="Twilio will not send it. This cannot be undone.",
-                        confirm="Cancel message",
-                        deny="Keep it",
-                    ),
+                    title="Cancel this message?",
+                    warning="Twilio will not send it. This cannot be undone.",
+                    confirm="Cancel message",
                 )
             )
         buttons.append(
-            _button(
+            _danger_button(
                 "Delete",
                 ACTION_DELETE,
                 value,
-                style="danger",
-                confirm=_confirm(
-                    title="Delete message?",
-                    text="Delete this message from Twilio? This cannot be undone.",
-                    confirm="Delete",
-                    deny="Keep it",
-                ),
+                title="Delete message?",
+                warning="Delete this message from Twilio? This cannot be undone.",
+                confirm="Delete",
             )
         )
         blocks.append(_actions(buttons))
@@ -566,6 +570,11 @@ def error_card(
         if value is not None:
             blocks.append(_actions([_button("Edit and try again", ACTION_REOPEN, value, style="primary")]))
     return Card(text=_fallback(f"{title}: {sentence}"), blocks=tuple(blocks))
+
+
+def notice_card(sentence: str) -> Card:
+    """One plain sentence from the bot (escaped)."""
+    return Card(text=_fallback(sentence), blocks=(_section(safe(sentence, MAX_SECTION)),))
 
 
 def log_channel_card(*, set_by: str) -> Card:
@@ -713,3 +722,71 @@ def help_card(
 
     blocks, _ = _fit(head, rows, tail, sep="\n\n")
     return Card(text="Twilio commands: " + ", ".join(safe(n, 40) for n in usage), blocks=tuple(blocks))
+
+
+def home_view(
+    summary: HomeSummary, *, viewer: str, is_admin: bool, listed_admins: Sequence[str]
+) -> dict[str, Any]:
+    """The Home tab of one workspace for one person (a `views.publish` view)."""
+    blocks: list[dict[str, Any]] = [_header("Twilio for this workspace")]
+    if summary.accounts:
+        rows = [
+            f"• *{safe(a.label, 40)}* {code(mask_sid(a.account_sid), 20)}"
+            + (" (default)" if a.is_default else "")
+            + (f" · from {code(a.default_from, 40)}" if a.default_from else "")
+            for a in summary.accounts[:20]
+        ]
+        blocks.append(_section("*Twilio accounts*\n" + "\n".join(rows)))
+    else:
+        blocks.append(_section("*Twilio accounts*\nNone yet: an admin connects one with `/twilio setup`."))
+    if summary.routes:
+        rows = [
+            f"• {code(r.number, 40)} → <#{r.channel_id}> (account *{safe(r.account_label, 40)}*)"
+            for r in summary.routes[:20]
+        ]
+        more = len(summary.routes) - 20
+        tail = f"\n…and {more} more: `/twilio routes` lists them all." if more > 0 else ""
+        blocks.append(_section("*Routes* (texts to these numbers open threads)\n" + "\n".join(rows) + tail))
+    else:
+        blocks.append(_section("*Routes*\nNone yet: texts to your numbers are not shown in any channel."))
+    if is_admin:
+        blocks.append(
+            _context(
+                "Route a number with `/twilio route +15557654321 #channel`; `/twilio unroute` removes one."
+            )
+        )
+    blocks.append(_divider())
+    blocks.append(_section("*Sends, last 7 days* (UTC)\n" + _week_chart(summary)))
+    if summary.errors:
+        rows = [f"• *{e.count}×* error {e.code}: {safe(e.words, 400)}" for e in summary.errors]
+        blocks.append(_section("*Most frequent Twilio errors this week*\n" + "\n".join(rows)))
+    else:
+        blocks.append(_section("*Most frequent Twilio errors this week*\nNone."))
+    blocks.append(_divider())
+    if summary.mine:
+        blocks.append(_section("*Your last operations*\n" + "\n".join(_history_row(e) for e in summary.mine)))
+    else:
+        blocks.append(_section(f"*Your last operations*\nNothing yet, {who(viewer)}. Try `/twilio help`."))
+    if is_admin:
+        blocks.append(
+            _actions([_button("Set up a Twilio account…", ACTION_HOME_SETUP, "setup", style="primary")])
+        )
+    else:
+        admins = sorted({*listed_admins, *summary.account_admins})
+        names = ", ".join(who(a) for a in admins[:10])
+        whom = f": {names}" if names else ""
+        blocks.append(_context(f"Changes to the set-up are made by the workspace's admins and owners{whom}."))
+    return {"type": "home", "blocks": blocks}
+
+
+def _week_chart(summary: HomeSummary) -> str:
+    """Three sparklines (sent, failed, other), one column a day, with the week's totals."""
+    days = summary.days
+    lines = ["          " + " ".join(d.day.strftime("%a")[:2] for d in days)]
+    for name in ("sent", "failed", "other"):
+        values = [int(getattr(d, name)) for d in days]
+        bars = " ".join(f"{ch} " for ch in sparkline(values))
+        lines.append(f"{name:<9} {bars} {sum(values)}")
+    chart = "\n".join(lines)
+    span = f"{days[0].day:%d %b} – {days[-1].day:%d %b}"
+    return f"```{chart}```\n{span}: sent = accepted by Twilio, other = outcome unknown."

@@ -21,17 +21,20 @@ from bot.core.commands import (
     HistoryCommand,
     Incomplete,
     LogChannelCommand,
+    RouteCommand,
+    RoutesCommand,
     ScheduleCommand,
     SendCommand,
     SetupCommand,
+    UnrouteCommand,
     parse_command,
 )
 from bot.core.errors import InputError
 from bot.intake import NotAccepted
-from bot.operations import Context, DatabaseUnavailable
-from bot.slack import cards
+from bot.operations import Context, DatabaseUnavailable, OperationError
+from bot.slack import cards, conversation_cards
 from bot.slack.modals import ModalMetadata, build_modal
-from bot.slack.runner import SlackDeps, Where, run, tell_user
+from bot.slack.runner import SlackDeps, Where, publish, run, tell_user
 from bot.slack.text import escape
 from bot.tasks import ShuttingDown
 
@@ -188,8 +191,16 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             return
 
         where = Where(channel_id=ctx.channel_id, user_id=ctx.user_id, response_url=ctx.response_url)
+        if isinstance(parsed, RouteCommand | UnrouteCommand) and not await deps.permissions.is_admin(
+            client, ctx.team_id, ctx.user_id
+        ):
+            await ack(text=NOT_ADMIN.format(what="route numbers to channels"))
+            return
         try:
-            if isinstance(parsed, AccountsCommand):
+            if isinstance(parsed, RouteCommand | RoutesCommand | UnrouteCommand):
+                deps.tasks.spawn(_routes(deps, client, ctx, where, parsed), name=parsed.subcommand)
+                await ack()
+            elif isinstance(parsed, AccountsCommand):
                 deps.tasks.spawn(_accounts(deps, client, ctx, where), name="accounts")
                 await ack()
             elif isinstance(parsed, HistoryCommand):
@@ -288,3 +299,35 @@ async def _database_down(
     where = Where(channel_id=ctx.channel_id, user_id=ctx.user_id, response_url=ctx.response_url)
     card = cards.error_card(title=title, sentence=str(err), requested_by=ctx.user_id, reopen=None)
     await tell_user(deps, client, where, card)
+
+
+async def _routes(
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    ctx: Context,
+    where: Where,
+    cmd: RouteCommand | RoutesCommand | UnrouteCommand,
+) -> None:
+    """Route, list or unroute, and show the outcome."""
+    if isinstance(cmd, RoutesCommand):
+        routes, unrouted, unshown = await deps.conversations.routes(ctx.team_id)
+        await tell_user(deps, client, where, conversation_cards.routes_card(routes, unrouted, unshown))
+        return
+    if isinstance(cmd, UnrouteCommand):
+        removed = await deps.conversations.unroute(ctx.team_id, cmd.number)
+        sentence = (
+            f"Texts to {cmd.number} no longer open threads; they are stored and counted in `/twilio routes`."
+            if removed
+            else f"{cmd.number} is not routed in this workspace, so nothing changed."
+        )
+        await tell_user(deps, client, where, cards.notice_card(sentence))
+        return
+    try:
+        view = await deps.conversations.route(ctx, cmd)
+    except OperationError as err:
+        card = cards.error_card(
+            title="Could not route", sentence=err.message, requested_by=ctx.user_id, reopen=None
+        )
+        await tell_user(deps, client, where, card)
+        return
+    await publish(deps, client, ctx, where, conversation_cards.route_card(view, requested_by=ctx.user_id))

@@ -134,6 +134,21 @@ class Delivery:
             )
         return None
 
+    async def post_in_thread(
+        self, client: AsyncWebClient, channel: str, thread_ts: str | None, card: Card
+    ) -> str:
+        """Post `card` in `channel` (in the thread of `thread_ts` when given); its ts, or SlackApiError."""
+        async with self._lock(channel):
+            resp = await client.chat_postMessage(
+                channel=channel,
+                thread_ts=thread_ts,
+                text=card.text,
+                blocks=list(card.blocks),
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        return str(resp.get("ts") or "")
+
     async def update(
         self, client: AsyncWebClient, channel: str, ts: str, card: Card, *, response_url: str | None = None
     ) -> None:

@@ -24,6 +24,7 @@ from bot.core.rules import (
     SidKind,
     check_account_label,
     check_body,
+    check_media_urls,
     check_send_at,
     check_sid,
     parse_date,
@@ -185,9 +186,11 @@ def _parse_send(form: _Form, accounts: Sequence[StoredAccount], region: str) -> 
                 default_service=account.default_service_sid,
             ),
         )
-    if form.errors or account is None or to is None or body is None:
+    raw_media = _text(form.values, "media") or ""
+    media = form.check("media", lambda: check_media_urls(raw_media.split()))
+    if form.errors or account is None or to is None or body is None or media is None:
         return None
-    return SendCommand(to=to, body=body, from_=from_, account=account.label)
+    return SendCommand(to=to, body=body, from_=from_, account=account.label, media=media)
 
 
 def _parse_schedule(

@@ -8,6 +8,7 @@ Retry-After, so the whole workspace waits instead of each card retrying on its o
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -65,13 +66,26 @@ def _retry_after(err: SlackApiError) -> float:
 
 
 class SlackCards:
-    """Draws live cards again with chat.update, in the channel and in the log channel."""
+    """Draws live cards again with chat.update, in the channel and in the log channel.
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    `client` is the bot's client, or (OAuth mode) a function giving the client of a card's workspace,
+    None once that workspace uninstalled the app.
+    """
+
+    def __init__(self, client: AsyncWebClient | Callable[[str], Awaitable[AsyncWebClient | None]]) -> None:
         self._client = client
 
     async def show(self, card: LiveCard) -> None:
         """Redraw `card` where it was posted; raises RetryLater on 429; a card that is gone is logged."""
+        if isinstance(self._client, AsyncWebClient):
+            client: AsyncWebClient | None = self._client
+        else:
+            client = await self._client(card.record.team_id)
+        if client is None:
+            log.info(
+                "left the card of %s as it is: its workspace uninstalled the app", card.record.message_sid
+            )
+            return
         facts = card.facts
         operation: cards.Operation = "schedule" if facts.operation == "schedule" else "send"
         built = cards.message_card(
@@ -88,9 +102,7 @@ class SlackCards:
             if not channel or not ts:
                 continue
             try:
-                await self._client.chat_update(
-                    channel=channel, ts=ts, text=built.text, blocks=list(built.blocks)
-                )
+                await client.chat_update(channel=channel, ts=ts, text=built.text, blocks=list(built.blocks))
             except SlackApiError as err:
                 if err.response.status_code == 429 or err.response.get("error") == "ratelimited":
                     raise RetryLater(_retry_after(err)) from None

@@ -87,6 +87,7 @@ FIELDS: tuple[str, ...] = (
     "to",
     "from",
     "body",
+    "media",
     "service",
     "send_at",
     "date",
@@ -277,6 +278,23 @@ def _sole(accounts: Sequence[StoredAccount]) -> StoredAccount | None:
     return accounts[0] if len(accounts) == 1 else None
 
 
+def _recipient_input(prefill: Mapping[str, str]) -> InputBlock:
+    """The To field of the send and schedule forms."""
+    return _text_input("to", "To", initial=prefill.get("to"), placeholder="+15551234567 or whatsapp:+1…")
+
+
+def _body_input(prefill: Mapping[str, str]) -> InputBlock:
+    """The message text field of the send and schedule forms."""
+    return _text_input(
+        "body",
+        "Message",
+        initial=prefill.get("body"),
+        hint=BODY_HINT,
+        multiline=True,
+        max_length=MAX_BODY,
+    )
+
+
 def _send_blocks(accounts: Sequence[StoredAccount], prefill: Mapping[str, str]) -> list[Block]:
     sole = _sole(accounts)
     initial_from = prefill.get("from") or (sole.default_from if sole else None)
@@ -285,7 +303,7 @@ def _send_blocks(accounts: Sequence[StoredAccount], prefill: Mapping[str, str]) 
         from_hint = "Leave empty to send through the account's default Messaging Service."
     return [
         *_account_blocks(accounts, prefill),
-        _text_input("to", "To", initial=prefill.get("to"), placeholder="+15551234567 or whatsapp:+1…"),
+        _recipient_input(prefill),
         _text_input(
             "from",
             "From",
@@ -294,13 +312,15 @@ def _send_blocks(accounts: Sequence[StoredAccount], prefill: Mapping[str, str]) 
             hint=from_hint,
             optional=True,
         ),
+        _body_input(prefill),
         _text_input(
-            "body",
-            "Message",
-            initial=prefill.get("body"),
-            hint=BODY_HINT,
+            "media",
+            "Media URLs",
+            initial=prefill.get("media"),
+            placeholder="https://example.com/photo.jpg",
+            hint="Pictures or files to send as MMS: public links, one a line, up to 10.",
+            optional=True,
             multiline=True,
-            max_length=MAX_BODY,
         ),
     ]
 
@@ -333,15 +353,8 @@ def _schedule_blocks(
     days = max(int(max_ahead.total_seconds() // 86400), 1)
     return [
         *_account_blocks(accounts, prefill),
-        _text_input("to", "To", initial=prefill.get("to"), placeholder="+15551234567 or whatsapp:+1…"),
-        _text_input(
-            "body",
-            "Message",
-            initial=prefill.get("body"),
-            hint=BODY_HINT,
-            multiline=True,
-            max_length=MAX_BODY,
-        ),
+        _recipient_input(prefill),
+        _body_input(prefill),
         InputBlock(
             block_id="send_at",
             label=_plain("Send at"),
@@ -547,6 +560,8 @@ def prefill_from_command(cmd: Command) -> dict[str, str]:
         out = {"to": str(cmd.to), "body": cmd.body}
         if cmd.from_ is not None:
             out["from"] = str(cmd.from_)
+        if cmd.media:
+            out["media"] = "\n".join(cmd.media)
     elif isinstance(cmd, ScheduleCommand):
         out = {"to": str(cmd.to), "body": cmd.body, "send_at": format_send_at(cmd.send_at)}
         if cmd.service:

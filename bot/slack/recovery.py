@@ -105,24 +105,37 @@ class CardFinder:
 
 
 def poster(
-    delivery: Delivery, client: AsyncWebClient, live: LiveStatus | None = None
+    delivery: Delivery,
+    client: AsyncWebClient | Callable[[str], Awaitable[AsyncWebClient | None]],
+    live: LiveStatus | None = None,
 ) -> Callable[[Unposted], Awaitable[bool]]:
     """What `Operations.recover` calls for each card: posts it, False when Slack cannot take it now.
 
+    `client` is the bot's client, or (OAuth mode) a function giving a team's client, None once that
+    workspace uninstalled the app; such a card is dropped, since no one there can see it any more.
     A card the stopped process had already posted (found by its metadata) is adopted, not posted again.
     With `live`, a recovered message card is followed like any other, so Twilio's reports redraw it.
     """
-    finder = CardFinder(client)
+    # One finder a workspace: channels are read with that workspace's token, once each.
+    finders: dict[str, CardFinder] = {}
 
     async def post(unposted: Unposted) -> bool:
+        if isinstance(client, AsyncWebClient):
+            team_client: AsyncWebClient | None = client
+        else:
+            team_client = await client(unposted.team_id)
+        if team_client is None:
+            log.info("dropped a recovered card: its workspace no longer has the app installed")
+            return True
         try:
             channel, key = unposted.channel_id, unposted.key
+            finder = finders.setdefault(unposted.team_id, CardFinder(team_client))
             ts = await finder.posted(channel, key, unposted.created_at) if channel and key else None
             if ts is not None:
                 log.info("a card the stopped process posted was found in the channel; not posting it again")
             else:
                 ts = await delivery.post(
-                    client,
+                    team_client,
                     channel,
                     recovered_card(unposted),
                     response_url=unposted.response_url,
@@ -160,11 +173,20 @@ async def _follow(live: LiveStatus, unposted: Unposted, message: Message, ts: st
         log.exception("could not follow the status of a recovered card")
 
 
-async def run_accepted(deps: SlackDeps, client: AsyncWebClient) -> tuple[int, int]:
-    """Run the creates a stopped process had accepted but not started; tell the too-old ones not sent."""
+async def run_accepted(
+    deps: SlackDeps, clients: AsyncWebClient | Callable[[str], Awaitable[AsyncWebClient]]
+) -> tuple[int, int]:
+    """Run the creates a stopped process had accepted but not started; tell the too-old ones not sent.
+
+    `clients` is the bot's client, or (OAuth mode) a function giving a workspace's client.
+    """
+
+    async def client_of(team_id: str) -> AsyncWebClient:
+        return clients if isinstance(clients, AsyncWebClient) else await clients(team_id)
 
     async def run_now(item: Recovered) -> None:
         ctx = item.ctx
+        client = await client_of(ctx.team_id)
         where = Where(
             channel_id=ctx.channel_id,
             user_id=ctx.user_id,
@@ -188,6 +210,7 @@ async def run_accepted(deps: SlackDeps, client: AsyncWebClient) -> tuple[int, in
 
     async def too_old(item: Recovered) -> bool:
         ctx = item.ctx
+        client = await client_of(ctx.team_id)
         age = deps.clock() - item.accepted_at
         fresh_url = ctx.response_url if age < RESPONSE_URL_LIFE else None
         card = cards.error_card(

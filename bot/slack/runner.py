@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.conversations import Conversations
 from bot.core.commands import (
     CancelCommand,
     FetchCommand,
@@ -26,6 +27,8 @@ from bot.core.commands import (
     SendCommand,
     TwilioCommand,
 )
+from bot.home import Home
+from bot.installs import Installs
 from bot.intake import Intake, Ticket
 from bot.meter import NO_METER, Meter
 from bot.operations import Context, DatabaseUnavailable, Duplicate, OperationError, Operations, Sent
@@ -70,6 +73,9 @@ class SlackDeps:
     permissions: Permissions
     status: LiveStatus
     intake: Intake
+    conversations: Conversations
+    installs: Installs
+    home: Home
     meter: Meter = NO_METER
 
     @classmethod
@@ -93,6 +99,9 @@ class SlackDeps:
             permissions,
             services.status,
             services.intake,
+            services.conversations,
+            services.installs,
+            services.home,
             meter,
         )
 

@@ -29,7 +29,7 @@ from yarl import URL
 
 from bot import __version__
 from bot.twilio.errors import TwilioError, error_from_response
-from bot.twilio.models import AccountInfo, Credentials, Message, MessagePage
+from bot.twilio.models import AccountInfo, Credentials, IncomingNumber, Message, MessagePage
 
 __all__ = ["MAX_MEDIA", "MAX_PAGE_SIZE", "CallObserver", "TwilioClient", "endpoint_name"]
 
@@ -42,6 +42,7 @@ _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 _MESSAGE_SID = re.compile(r"(?:SM|MM)[0-9a-fA-F]{32}")
 _SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
 _API_KEY_SID = re.compile(r"SK[0-9a-fA-F]{32}")
+_NUMBER_SID = re.compile(r"PN[0-9a-fA-F]{32}")
 _FORM = "application/x-www-form-urlencoded"
 # ClientConnectorDNSError only exists from aiohttp 3.11; older ones carry socket.gaierror instead.
 _DNS_ERRORS: tuple[type[BaseException], ...] = tuple(
@@ -250,6 +251,26 @@ class TwilioClient:
         path = f"/{API_VERSION}/Accounts/{self._account_sid(creds)}.json"
         answer = await self._request(creds, "GET", path)
         return _parse(AccountInfo.from_json, answer)
+
+    async def find_incoming_number(self, creds: Credentials, number: str) -> IncomingNumber | None:
+        """The account's IncomingPhoneNumber for `number` (a `whatsapp:` prefix is ignored), or None."""
+        bare = number.removeprefix("whatsapp:")
+        query = urlencode([("PhoneNumber", bare), ("PageSize", "50")])
+        path = f"/{API_VERSION}/Accounts/{self._account_sid(creds)}/IncomingPhoneNumbers.json?{query}"
+        answer = await self._request(creds, "GET", path)
+        found = _parse(IncomingNumber.list_from_json, answer)
+        return next((n for n in found if n.phone_number == bare), None)
+
+    async def update_incoming_number(
+        self, creds: Credentials, sid: str, *, sms_url: str, sms_method: str = "POST"
+    ) -> IncomingNumber:
+        """Point a number's incoming texts at `sms_url`; setting it twice is harmless, so this one retries."""
+        if not _NUMBER_SID.fullmatch(sid):
+            raise ValueError("A phone number SID is PN followed by 32 hexadecimal characters.")
+        path = f"/{API_VERSION}/Accounts/{self._account_sid(creds)}/IncomingPhoneNumbers/{sid}.json"
+        form = [("SmsUrl", sms_url), ("SmsMethod", sms_method)]
+        answer = await self._request(creds, "POST", path, form=form)
+        return _parse(IncomingNumber.from_json, answer)
 
     # ── building requests ───────────────────────────────────────────────────────────────────────────
 

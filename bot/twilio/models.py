@@ -16,7 +16,7 @@ from email.utils import parsedate_to_datetime
 
 from bot.twilio.errors import TwilioError
 
-__all__ = ["AccountInfo", "Credentials", "Message", "MessagePage"]
+__all__ = ["AccountInfo", "Credentials", "IncomingNumber", "Message", "MessagePage"]
 
 _WHOLE = re.compile(r"\s*-?[0-9]{1,18}\s*")
 
@@ -137,6 +137,43 @@ class AccountInfo:
             status=_text(obj, "status") or "unknown",
             type=_text(obj, "type"),
         )
+
+
+@dataclass(frozen=True)
+class IncomingNumber:
+    """One of an account's numbers (IncomingPhoneNumber): where Twilio sends the texts it receives.
+
+    `service_sid` is set when the number belongs to a Messaging Service (Twilio shows the service's MG SID
+    as its `sms_application_sid`): its texts then go to the service's inbound URL, not to `sms_url`.
+    """
+
+    sid: str
+    phone_number: str
+    sms_url: str | None
+    sms_method: str
+    service_sid: str | None
+
+    @classmethod
+    def from_json(cls, data: object) -> IncomingNumber:
+        """Build from Twilio's IncomingPhoneNumber JSON; TwilioError if it is not one."""
+        obj = _object(data, "phone number")
+        app = _text(obj, "sms_application_sid") or ""
+        return cls(
+            sid=_required_text(obj, "sid", "phone number"),
+            phone_number=_required_text(obj, "phone_number", "phone number"),
+            sms_url=_text(obj, "sms_url") or None,
+            sms_method=(_text(obj, "sms_method") or "POST").upper(),
+            service_sid=app if app.startswith("MG") else None,
+        )
+
+    @classmethod
+    def list_from_json(cls, data: object) -> list[IncomingNumber]:
+        """The numbers of one IncomingPhoneNumbers page."""
+        obj = _object(data, "phone number list")
+        items = obj.get("incoming_phone_numbers")
+        if not isinstance(items, list):
+            raise _malformed("the phone number list has no 'incoming_phone_numbers'")
+        return [cls.from_json(item) for item in items]
 
 
 def _malformed(what: str) -> TwilioError:

@@ -131,7 +131,8 @@ class Page(Client, UserActivity, AppHome):
         channel_id = str(body.get("channel_id") or GENERAL_ID)
         if not line:
             return web.json_response({"ok": False, "error": "empty"}, status=400)
-        if not line.startswith("/"):
+        # "//…" is a message (an internal note in a conversation thread), not a slash command.
+        if not line.startswith("/") or line.startswith("//"):
             thread_ts = str(body["thread_ts"]) if body.get("thread_ts") else None
             return await self._ui_run(lambda: self._ui_plain(line, user_id, channel_id, thread_ts))
         command, _, text = line.partition(" ")

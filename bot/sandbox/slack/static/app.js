@@ -817,6 +817,16 @@
           return n;
         })));
       }
+      if (node.classList.contains("message") && !node.classList.contains("ephemeral")) {
+        // Replies in a thread reach the bot as message events (two-way texts answer from threads).
+        const body = node.querySelector(".message-body");
+        if (body) {
+          body.append(h("button", {
+            class: "reply-in-thread", type: "button", "data-ts": item.ts,
+            onclick: () => setReplyTarget(item.ts),
+          }, "Reply in thread"));
+        }
+      }
       return node;
     });
     if (!nodes.length) {
@@ -1037,6 +1047,25 @@
     return item && item.insert.trim() !== $("#composer").value.trim();
   }
 
+  function setReplyTarget(ts) {
+    S.replyTo = ts;
+    let bar = $("#thread-target");
+    if (!bar) {
+      bar = h("div", { id: "thread-target", class: "thread-target" });
+      $("#composer-form").before(bar);
+    }
+    if (!ts) {
+      bar.replaceChildren();
+      bar.hidden = true;
+      return;
+    }
+    bar.hidden = false;
+    bar.replaceChildren(
+      h("span", null, "Replying in thread"),
+      h("button", { type: "button", class: "thread-target-cancel", onclick: () => setReplyTarget(null) }, "Cancel"));
+    $("#composer").focus();
+  }
+
   async function onComposerSubmit(e) {
     e.preventDefault();
     const input = $("#composer");
@@ -1049,7 +1078,9 @@
     $("#usage-hint").textContent = "";
     const list = $("#messages");
     list.scrollTop = list.scrollHeight; // what you just ran, and the answer, show at the bottom
-    await post("/ui/command", { text, channel_id: S.currentChannel, user_id: S.currentUser });
+    const command = text.startsWith("/") && !text.startsWith("//");
+    const thread_ts = S.replyTo && !command ? S.replyTo : null;
+    await post("/ui/command", { text, channel_id: S.currentChannel, user_id: S.currentUser, thread_ts });
   }
 
   // ---------------------------------------------------------------- state and live events
