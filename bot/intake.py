@@ -162,15 +162,17 @@ class Intake:
         *,
         run_now: Callable[[Recovered], Awaitable[None]],
         too_old: Callable[[Recovered], Awaitable[bool]],
+        accepted_before: datetime | None = None,
     ) -> tuple[int, int]:
         """Hand each accepted request that never reached the outbox back to the door, oldest first.
 
         Younger than `max_age`: `run_now` (which must `finish` it when done). Older: `too_old` tells
         the user it was not sent (False: could not, left for the next start). Entries another live
-        process holds are left to it. Returns (run now, told not sent).
+        process holds are left to it; with `accepted_before`, only entries accepted before then (a
+        replica's lease round: what a replica that died accepted). Returns (run now, told not sent).
         """
         ran = told = 0
-        for entry in await self.journal.open_entries():
+        for entry in await self.journal.open_entries(accepted_before=accepted_before):
             lease = self.inflight.try_acquire(entry.key)
             if lease is None:
                 continue

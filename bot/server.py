@@ -14,7 +14,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 from aiohttp import web
@@ -249,7 +249,18 @@ async def tend_leases(runtime: Runtime) -> None:
                 await recover(runtime)
                 first = False
             else:
-                await operations.tend_leases(post, take=not runtime.services.tasks.closing)
+                take = not runtime.services.tasks.closing
+                await operations.tend_leases(post, take=take)
+                if take:
+                    # What a replica that died had accepted but not yet claimed: older than a lease,
+                    # so no live replica is still on its way to claiming it.
+                    lease = timedelta(seconds=runtime.settings.outbox_lease_seconds)
+                    await recovery.run_accepted(
+                        runtime.deps,
+                        runtime.slack if runtime.authorize is None else runtime.any_client,
+                        accepted_before=runtime.services.clock() - lease,
+                        note=recovery.TAKEN_OVER,
+                    )
         except DatabaseUnavailable as err:
             log.warning("lease round skipped: the database is not answering (%s)", err.detail)
         except Exception:

@@ -143,9 +143,16 @@ class Journal:
         self._finishes.append(key)
         await asyncio.shield(self._queued())
 
-    async def open_entries(self) -> list[JournalEntry]:
-        """Entries not yet done, oldest first (for start-up recovery)."""
-        rows = await self._db.fetch_all("SELECT * FROM journal WHERE done_at IS NULL ORDER BY id")
+    async def open_entries(self, *, accepted_before: datetime | None = None) -> list[JournalEntry]:
+        """Entries not yet done, oldest first (for recovery); only those accepted before
+        `accepted_before` when given (what a replica that died left, not what a live one is running)."""
+        if accepted_before is None:
+            rows = await self._db.fetch_all("SELECT * FROM journal WHERE done_at IS NULL ORDER BY id")
+        else:
+            rows = await self._db.fetch_all(
+                "SELECT * FROM journal WHERE done_at IS NULL AND accepted_at < ? ORDER BY id",
+                [iso(accepted_before)],
+            )
         return [_entry(row) for row in rows]
 
     async def get(self, key: str) -> JournalEntry | None:

@@ -22,11 +22,13 @@ from psycopg.rows import dict_row
 from storage_fixtures import Proxy, eventually
 from waiting import until
 
-from bot.sandbox.slack import TEAM_ID
+from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID
 from bot.sandbox.twilio import DEFAULT_FROM, DEFAULT_SERVICE_SID, SANDBOX_ACCOUNT_SID, Fault
 from bot.slack.modals import ACTION_ID
+from bot.slack.recovery import TAKEN_OVER
 from storage.accounts import AccountStore
 from storage.db import Database
+from storage.journal import Journal
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -139,6 +141,36 @@ async def test_kill_9_of_one_replica_mid_burst_loses_nothing_and_repeats_nothing
     assert len(rows) == total
     assert all(r["state"] == "sent" and r["card_posted"] == 1 and r["lease_until"] is None for r in rows)
     assert sorted(r["attempts"] for r in rows) == [1] * (total - first // 2) + [2] * (first // 2)
+
+
+async def test_what_a_dead_replica_accepted_but_never_claimed_is_sent_by_a_live_one(
+    far_ends: FarEnds, replicas: tuple[BotProcess, BotProcess], postgres_schema: str
+) -> None:
+    """A command a replica wrote down and acknowledged, then died before claiming: once it is older than
+    a lease, the live replicas' lease rounds run it; both try, one create and one card."""
+    db = await Database.connect(postgres_schema, secret_keys=far_ends.secret_key, pool_size=1)
+    try:
+        await Journal(db).record(
+            key=f"cmd:{TEAM_ID}:dead-replica-1",
+            team_id=TEAM_ID,
+            user_id=ADMIN_ID,
+            channel_id=GENERAL_ID,
+            subcommand="send",
+            fields={"to": TO, "body": "burst-50-end", "from": None, "account": None},
+            accepted_at=datetime.now(UTC),
+        )
+    finally:
+        await db.close()
+
+    await until(lambda: 50 in tokens(card_texts(far_ends)), timeout=30, what="the taken-over card")
+    for bot in replicas:
+        bot.terminate()
+        assert await bot.wait() == 0
+    assert tokens(create_bodies(far_ends)) == [50]  # one create, although both replicas saw it
+    [card] = [t for t in card_texts(far_ends) if 50 in tokens([t])]
+    assert TAKEN_OVER.split(":")[0] in card
+    [row] = await outbox_rows_pg(postgres_schema)
+    assert (row["state"], row["card_posted"]) == ("sent", 1)
 
 
 async def healthz(bot: BotProcess) -> tuple[int, dict[str, Any]]:

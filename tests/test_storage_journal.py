@@ -79,6 +79,18 @@ async def test_finished_entries_leave_the_open_list(db: Database) -> None:
     assert done is not None and done.done_at is not None
 
 
+async def test_a_lease_round_reads_only_entries_accepted_before_its_cut_off(db: Database) -> None:
+    """open_entries(accepted_before=…) leaves out what a live replica accepted a moment ago."""
+    journal = Journal(db)
+    now = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+    await _record(journal, "old", accepted_at=now - timedelta(minutes=5))
+    await _record(journal, "new", accepted_at=now - timedelta(seconds=1))
+    await _record(journal, "edge", accepted_at=now - timedelta(minutes=2))
+    cut_off = now - timedelta(minutes=2)
+    assert [e.key for e in await journal.open_entries(accepted_before=cut_off)] == ["old"]
+    assert [e.key for e in await journal.open_entries()] == ["old", "new", "edge"]
+
+
 async def test_credentials_never_go_into_the_journal(db: Database) -> None:
     """A field outside the allow-list is refused before anything is written."""
     journal = Journal(db)

@@ -26,6 +26,7 @@ from bot.twilio.models import Message
 log = logging.getLogger(__name__)
 
 DELAYED_BY_RESTART = "Delayed by a bot restart: accepted before it, and run once after it."
+TAKEN_OVER = "Delayed: the replica that accepted this stopped before sending it; another one sent it, once."
 NOT_SENT = (
     "The bot restarted before it could send this, and came back {minutes} minutes after you asked: "
     "later than it may send without asking you (RECOVERY_MAX_AGE). Nothing was sent."
@@ -174,11 +175,16 @@ async def _follow(live: LiveStatus, unposted: Unposted, message: Message, ts: st
 
 
 async def run_accepted(
-    deps: SlackDeps, clients: AsyncWebClient | Callable[[str], Awaitable[AsyncWebClient]]
+    deps: SlackDeps,
+    clients: AsyncWebClient | Callable[[str], Awaitable[AsyncWebClient]],
+    *,
+    accepted_before: datetime | None = None,
+    note: str = DELAYED_BY_RESTART,
 ) -> tuple[int, int]:
     """Run the creates a stopped process had accepted but not started; tell the too-old ones not sent.
 
-    `clients` is the bot's client, or (OAuth mode) a function giving a workspace's client.
+    `clients` is the bot's client, or (OAuth mode) a function giving a workspace's client. A replica's
+    lease round passes `accepted_before` (older than a lease: nobody alive is running them) and its `note`.
     """
 
     async def client_of(team_id: str) -> AsyncWebClient:
@@ -201,7 +207,7 @@ async def run_accepted(
             item.cmd,
             key=item.ticket.key,
             ticket=item.ticket,
-            note=DELAYED_BY_RESTART,
+            note=note,
         )
         try:
             deps.tasks.spawn(job, name="accepted before the restart")
@@ -228,4 +234,4 @@ async def run_accepted(
             await deps.delivery.dismiss(fresh_url)
         return True
 
-    return await deps.intake.recover(run_now=run_now, too_old=too_old)
+    return await deps.intake.recover(run_now=run_now, too_old=too_old, accepted_before=accepted_before)
