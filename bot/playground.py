@@ -147,12 +147,10 @@ async def run(
             "installed in neither.\n"
             f"Open {bot_url}/slack/install, press Add to Slack and allow it in one workspace; then again "
             "for the other.\nEach already has a Twilio account stored (the first 'sandbox', the second "
-            "'second'). The page does not draw Home tabs yet; open one for each workspace's admin with\n"
-            f"  curl -H 'Content-Type: application/json' -d '{{\"user_id\": \"{ADMIN_ID}\"}}' "
-            f"{page_url}/ui/app_home\n"
-            f"  curl -H 'Content-Type: application/json' -d '{{\"user_id\": \"{second_team.admin_id}\"}}' "
-            f"{page_url}/ui/app_home\nand read them under home_views in {page_url}/ui/state; "
-            f'uninstall with -d \'{{"team_id": "{second_team.id}"}}\' {page_url}/ui/uninstall.',
+            "'second'). In the page, pick a workspace (top left) and click Home under Apps: each shows its "
+            "own Home tab.\n"
+            "To uninstall the app from one: curl -H 'Content-Type: application/json' "
+            f'-d \'{{"team_id": "{second_team.id}"}}\' {page_url}/ui/uninstall',
             flush=True,
         )
     print(

@@ -32,6 +32,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pytest
 from waiting import until_sync
 
+from bot.playground import SECOND_ACCOUNT_SID
+from bot.sandbox.twilio import SANDBOX_ACCOUNT_SID
+from storage.accounts import mask_sid
+
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 
@@ -115,11 +119,21 @@ class Playground:
         return self.proc.returncode, rest or "", self.stderr_path.read_text(encoding="utf-8")
 
 
-def _start_playground(tmp_path: Path) -> Playground:
+def _start_playground(tmp_path: Path, *extra: str) -> Playground:
     stderr_path = tmp_path / "playground.stderr"
     with stderr_path.open("w", encoding="utf-8") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "playground", "--port", "0", "--db", str(tmp_path / "bot.db")],
+            [
+                sys.executable,
+                "-m",
+                "bot",
+                "playground",
+                "--port",
+                "0",
+                "--db",
+                str(tmp_path / "bot.db"),
+                *extra,
+            ],
             cwd=REPO_ROOT,
             stdout=subprocess.PIPE,
             stderr=stderr,
@@ -147,13 +161,23 @@ def _start_playground(tmp_path: Path) -> Playground:
 @pytest.fixture
 def playground(tmp_path: Path) -> Iterator[Playground]:
     """`python -m bot playground --port 0 --db …` as a subprocess; killed if the test did not stop it."""
+    yield from _playground(tmp_path)
+
+
+@pytest.fixture
+def oauth_playground(tmp_path: Path) -> Iterator[Playground]:
+    """`python -m bot playground --oauth`: two workspaces, the bot installed in neither yet."""
+    yield from _playground(tmp_path, "--oauth")
+
+
+def _playground(tmp_path: Path, *extra: str) -> Iterator[Playground]:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         _unavailable("the playwright package is not installed")
     if not CHROMIUM.is_file():
         _unavailable(f"no Chromium at {CHROMIUM} (set CHROMIUM_PATH)")
-    pg = _start_playground(tmp_path)
+    pg = _start_playground(tmp_path, *extra)
     try:
         yield pg
     finally:
@@ -522,3 +546,75 @@ def reply_in_thread(slack: Page, root: Locator, text: str) -> None:
     root.locator("button.reply-in-thread").first.click()
     run(slack, text)
     expect(root.locator(".thread-reply", has_text=text).first).to_be_visible()
+
+
+def test_two_workspaces_each_show_their_own_home_tab(oauth_playground: Playground) -> None:
+    """Install in both workspaces from the browser; each admin's Home shows its own account and works."""
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import expect, sync_playwright
+
+    pg = oauth_playground
+    bot_url = pg._find(r"Open (http://127\.0\.0\.1:\d+)/slack/install")
+    teams = _get_json(pg.page_url + "ui/state")["teams"]
+    assert len(teams) == 2
+    sandbox, second = mask_sid(SANDBOX_ACCOUNT_SID), mask_sid(SECOND_ACCOUNT_SID)
+    ARTIFACTS.mkdir(exist_ok=True)
+    expect.set_options(timeout=UI_TIMEOUT_MS)
+    console_errors: list[str] = []
+    with sync_playwright() as pw:
+        try:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        except PlaywrightError as err:
+            _unavailable(f"Chromium at {CHROMIUM} does not start: {err}")
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 860}, timezone_id="UTC")
+            # The bot's install page is Bolt's, which shows Slack's button image from the internet: that
+            # request is refused here, in a tab of its own, so only the playground page's console counts.
+            context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
+            installer = context.new_page()
+            installer.set_default_timeout(UI_TIMEOUT_MS)
+            for team in teams:
+                installer.goto(f"{bot_url}/slack/install")
+                installer.locator('a[href*="oauth/v2/authorize"]').first.click()
+                installer.get_by_role("link", name=f"Allow in {team['name']} ({team['id']})").click()
+                expect(installer.locator("body")).to_contain_text("/twilio setup")
+
+            page = context.new_page()
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: console_errors.append(f"uncaught: {e}"))
+            page.goto(pg.page_url)
+            expect(page.locator("#team-switch-wrap")).to_be_visible()
+            page.locator("#home-link").click()
+            first_home = page.locator(f'.home-view[data-team-id="{teams[0]["id"]}"][data-view-id]')
+            expect(first_home).to_contain_text(sandbox)
+            expect(first_home).not_to_contain_text(second)
+            page.screenshot(path=str(ARTIFACTS / "home-first.png"))
+
+            page.select_option("#team-switch", teams[1]["id"])
+            expect(page.locator("#user-switch")).to_have_value(teams[1]["admin_id"])
+            second_home = page.locator(f'.home-view[data-team-id="{teams[1]["id"]}"][data-view-id]')
+            expect(second_home).to_contain_text(second)
+            expect(second_home).not_to_contain_text(sandbox)
+            page.screenshot(path=str(ARTIFACTS / "home-second.png"))
+            # The Home's set-up button reaches the bot as a click in Slack does: the form opens.
+            second_home.locator('button.sk-button[data-action-id="home_setup"]').click()
+            modal = page.locator('.modal[data-callback-id="twilio_setup"]')
+            expect(modal).to_be_visible()
+            modal.locator(".modal-close").click()
+            expect(page.locator(".modal")).to_have_count(0)
+
+            page.select_option("#team-switch", teams[0]["id"])
+            expect(first_home).to_contain_text(sandbox)
+            page.locator(f'button.channel-link[data-channel-id="{GENERAL}"]').click()
+            expect(page.locator(".home-view")).to_have_count(0)
+            expect(page.locator("#composer")).to_be_visible()
+        finally:
+            browser.close()
+    state = _get_json(pg.page_url + "ui/state")
+    code, _, stderr = pg.stop()
+    assert {h["team_id"] for h in state["home_views"]} == {t["id"] for t in teams}
+    assert console_errors == []
+    assert state["problems"] == [], "the Slack simulator saw what real Slack would refuse"
+    assert code == 0, stderr
+    assert "Traceback" not in stderr and "ERROR" not in stderr, stderr

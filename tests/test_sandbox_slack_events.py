@@ -340,3 +340,36 @@ async def test_page_opens_the_app_home_and_removes_the_app(sim: SlackSimulator, 
             assert (await resp.json())["ok"] is True
     assert [e["type"] for e in bot.events()] == ["app_home_opened", "tokens_revoked", "app_uninstalled"]
     assert not sim.installed()
+
+
+async def test_page_clicks_a_button_in_the_published_home_view(
+    sim: SlackSimulator, client: AsyncWebClient
+) -> None:
+    """A click in a Home tab reaches the bot as block_actions on that view; with no Home, a clear 400."""
+    payloads: list[dict[str, Any]] = []
+
+    async def interactions(request: web.Request) -> web.Response:
+        form = await request.post()
+        payloads.append(json.loads(str(form["payload"])))
+        return web.Response()
+
+    button = {
+        "type": "button",
+        "action_id": "go",
+        "value": "v1",
+        "text": {"type": "plain_text", "text": "Go"},
+    }
+    home = {"type": "home", "blocks": [{"type": "actions", "block_id": "b", "elements": [button]}]}
+    async with serve({"/slack/events": interactions}) as base, aiohttp.ClientSession() as http:
+        sim.set_bot_url(f"{base}/slack/events")
+        click = {"home": True, "user_id": MEMBER_ID, "action_id": "go", "block_id": "b", "value": "v1"}
+        async with http.post(f"{sim.url}/ui/click", json=click) as resp:
+            assert resp.status == 400
+            assert "no Home view published" in (await resp.json())["error"]
+        published = await client.views_publish(user_id=MEMBER_ID, view=home)
+        async with http.post(f"{sim.url}/ui/click", json=click) as resp:
+            assert (await resp.json())["ok"] is True
+    (payload,) = payloads
+    assert payload["type"] == "block_actions" and payload["user"]["id"] == MEMBER_ID
+    assert payload["container"] == {"type": "view", "view_id": published["view"]["id"]}
+    assert payload["view"]["type"] == "home" and payload["actions"][0]["value"] == "v1"

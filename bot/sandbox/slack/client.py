@@ -362,6 +362,28 @@ class Client(SocketMode):
         )
         return await self._deliver_interaction(payload)
 
+    async def click_in_home(
+        self, user_id: str, action_id: str, *, value: Any = None, block_id: str | None = None
+    ) -> SlackResponse:
+        """Click a button in the Home view the bot published for a person: ``block_actions``."""
+        user = self._user(user_id)
+        view = self.home_views.get((self._team_of_user(user).id, user.id))
+        if view is None:
+            raise LookupError(f"no Home view published for {user_id}")
+        block, element = self._find_element(view.get("blocks") or [], action_id, block_id)
+        view = copy.deepcopy(view)
+        view["state"] = {"values": {}}
+        payload = self._interaction_base("block_actions", user.id)
+        payload.update(
+            {
+                "container": {"type": "view", "view_id": view["id"]},
+                "trigger_id": self._issue_trigger(user.id),
+                "view": view,
+                "actions": [self._action(block, element, value)],
+            }
+        )
+        return await self._deliver_interaction(payload)
+
     async def submit_view(
         self,
         view_id: str,

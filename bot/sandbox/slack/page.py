@@ -37,7 +37,9 @@ class Page(Client, UserActivity, AppHome):
             "teams": [t.to_json() for t in self.teams.values()],
             "app": {"name": self.manifest.app_name, "bot_user_id": BOT_USER_ID, "bot_id": BOT_ID},
             "users": [u.to_slack(u.team_id or self.team_id) for u in self.users.values()],
-            "channels": [c.to_slack() for c in self.channels.values()],
+            "channels": [
+                {**c.to_slack(), "team_id": c.team_id or self.team_id} for c in self.channels.values()
+            ],
             "commands": list(self.manifest.commands),
             "subcommands": [
                 {"name": n, "usage": u, "description": self.command_descriptions.get(n, "")}
@@ -151,6 +153,15 @@ class Page(Client, UserActivity, AppHome):
     async def _handle_ui_click(self, request: web.Request) -> web.Response:
         body = await self._ui_body(request)
         user_id = str(body.get("user_id") or ADMIN_ID)
+        if body.get("home"):
+            return await self._ui_run(
+                lambda: self.click_in_home(
+                    user_id,
+                    str(body.get("action_id")),
+                    value=body.get("value"),
+                    block_id=body.get("block_id"),
+                )
+            )
         if body.get("view_id"):
             return await self._ui_run(
                 lambda: self.click_in_view(

@@ -5,6 +5,10 @@
 (() => {
   const S = {
     team: null,
+    teams: [],
+    currentTeam: null, // the workspace shown; in OAuth mode there are two
+    homeViews: new Map(), // "team user" -> the Home view the bot published for that person
+    showingHome: false,
     app: { name: "Twilio", bot_user_id: "U0BOT" },
     users: new Map(),
     channels: [],
@@ -365,7 +369,7 @@
 
   // ---------------------------------------------------------------- Block Kit
 
-  // ctx: {kind: "message", channel, ts} or {kind: "view", viewId}
+  // ctx: {kind: "message", channel, ts}, {kind: "view", viewId} or {kind: "home", viewId}
   function renderBlocks(blocks, ctx) {
     const root = h("div", { class: "blocks" });
     for (const block of blocks || []) root.append(renderBlock(block, ctx));
@@ -445,7 +449,9 @@
     if (el.url && safeHref(el.url)) window.open(el.url, "_blank", "noopener");
     const value = rawValue && typeof rawValue === "object" ? actionValue(el, rawValue) : rawValue;
     const body = { action_id: el.action_id, block_id: block.block_id, value, user_id: S.currentUser };
-    if (ctx.kind === "view") {
+    if (ctx.kind === "home") {
+      body.home = true;
+    } else if (ctx.kind === "view") {
       body.view_id = ctx.viewId;
       body.values = collectValues(document.querySelector(`.modal[data-view-id="${CSS.escape(ctx.viewId)}"]`));
     } else {
@@ -784,6 +790,7 @@
   }
 
   function renderMessages() {
+    if (S.showingHome) { renderHome(); return; }
     const list = $("#messages");
     const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
     const channelId = S.currentChannel;
@@ -881,17 +888,30 @@
 
   function renderSidebar() {
     const nav = $("#channel-list");
-    nav.replaceChildren(...S.channels.map((c) => {
+    nav.replaceChildren(...teamChannels().map((c) => {
       const unread = S.unread.get(c.id) || 0;
       return h("button", {
         type: "button",
-        class: `channel-link${c.id === S.currentChannel ? " active" : ""}${unread ? " unread" : ""}`,
+        class: `channel-link${c.id === S.currentChannel && !S.showingHome ? " active" : ""}${unread ? " unread" : ""}`,
         data: { channelId: c.id },
-        "aria-current": c.id === S.currentChannel ? "page" : null,
+        "aria-current": c.id === S.currentChannel && !S.showingHome ? "page" : null,
         onclick: () => switchChannel(c.id),
       }, h("span", { class: "channel-icon" }, c.is_private ? lockIcon() : "#"), h("span", null, c.name),
       unread ? h("span", { class: "badge" }, String(unread)) : null);
     }));
+    const home = $("#home-link");
+    home.classList.toggle("active", S.showingHome);
+    if (S.showingHome) home.setAttribute("aria-current", "page"); else home.removeAttribute("aria-current");
+    $("#main").classList.toggle("showing-home", S.showingHome);
+    const team = currentTeam();
+    $("#workspace-name").textContent = team ? team.name : "Playground";
+    if (S.showingHome) {
+      $("#channel-title").replaceChildren(`${S.app.name} · Home`);
+      $("#channel-topic").textContent = `What ${userName(S.currentUser)} sees in the app's Home tab`;
+      $("#channel-id").textContent = "";
+      document.title = `${S.app.name} Home · Playground`;
+      return;
+    }
     const ch = channelById(S.currentChannel);
     $("#channel-title").replaceChildren(...(ch ? [ch.is_private ? lockIcon() : "#", ch.name] : [S.currentChannel]));
     $("#channel-topic").textContent = ch && ch.topic ? ch.topic.value : "";
@@ -902,12 +922,13 @@
 
   function renderUsers() {
     const sel = $("#user-switch");
-    const people = [...S.users.values()].filter((u) => !u.is_bot);
+    const people = [...S.users.values()].filter((u) => !u.is_bot && u.team_id === S.currentTeam);
     sel.replaceChildren(...people.map((u) => h("option", { value: u.id }, `${u.real_name}${u.is_admin ? " (admin)" : ""}`)));
     sel.value = S.currentUser;
   }
 
   function switchChannel(id) {
+    S.showingHome = false;
     S.currentChannel = id;
     S.unread.delete(id);
     renderSidebar();
@@ -915,6 +936,57 @@
     $("#messages").scrollTop = $("#messages").scrollHeight;
     hideCompletions();
     $("#composer").focus();
+  }
+
+  // ---------------------------------------------------------------- workspaces and the Home tab
+
+  function currentTeam() { return S.teams.find((t) => t.id === S.currentTeam) || null; }
+
+  function teamChannels() { return S.channels.filter((c) => !c.team_id || c.team_id === S.currentTeam); }
+
+  const homeKey = (teamId, userId) => `${teamId} ${userId}`;
+
+  function renderTeams() {
+    const sel = $("#team-switch");
+    sel.replaceChildren(...S.teams.map((t) => h("option", { value: t.id }, t.name)));
+    sel.value = S.currentTeam;
+    $("#team-switch-wrap").hidden = S.teams.length < 2;
+  }
+
+  function switchTeam(id) {
+    const team = S.teams.find((t) => t.id === id);
+    if (!team) return;
+    S.currentTeam = id;
+    S.currentUser = team.admin_id;
+    S.currentChannel = team.general_id;
+    renderTeams();
+    renderUsers();
+    renderSidebar();
+    renderModal(true);
+    if (S.showingHome) openHome(); else switchChannel(team.general_id);
+  }
+
+  // As in Slack: opening the tab sends app_home_opened, and the bot answers with views.publish.
+  async function openHome() {
+    S.showingHome = true;
+    hideCompletions();
+    renderSidebar();
+    renderHome();
+    const answer = await post("/ui/app_home", { user_id: S.currentUser });
+    if (answer && !answer.ok && answer.error) toast(`Could not open Home: ${answer.error}`);
+  }
+
+  function renderHome() {
+    const list = $("#messages");
+    const view = S.homeViews.get(homeKey(S.currentTeam, S.currentUser));
+    const data = { teamId: S.currentTeam, userId: S.currentUser, viewId: view ? view.id : null };
+    if (!view) {
+      list.replaceChildren(h("div", { class: "home-view home-empty", data },
+        `Opening ${S.app.name}'s Home… the bot draws it with views.publish when it gets app_home_opened.`));
+      return;
+    }
+    list.replaceChildren(h("div", { class: "home-view", data: { ...data, hash: view.hash } },
+      renderBlocks(view.blocks, { kind: "home", viewId: view.id })));
   }
 
   // ---------------------------------------------------------------- activity panel
@@ -1091,6 +1163,9 @@
 
   function load(state) {
     S.team = state.team;
+    S.teams = state.teams && state.teams.length ? state.teams : [{ ...state.team, name: state.team.domain, admin_id: S.currentUser, general_id: S.currentChannel }];
+    if (!S.currentTeam || !S.teams.some((t) => t.id === S.currentTeam)) S.currentTeam = S.teams[0].id;
+    S.homeViews = new Map((state.home_views || []).map((r) => [homeKey(r.team_id, r.user_id), r.view]));
     S.app = state.app;
     S.users = new Map(state.users.map((u) => [u.id, u]));
     S.channels = state.channels;
@@ -1100,7 +1175,6 @@
     S.views = new Map((state.views || []).map((r) => [r.view.id, r]));
     S.commands = state.commands || [];
     S.subcommands = state.subcommands || [];
-    $("#workspace-name").textContent = state.team ? state.team.domain.replace(/^./, (c) => c.toUpperCase()) : "Playground";
     $("#app-name").textContent = S.app.name;
     $("#app-dot").classList.toggle("down", !state.bot_url);
     $("#app-dot").title = state.bot_url ? `Requests go to ${state.bot_url}` : "No bot URL set";
@@ -1108,6 +1182,7 @@
     for (const c of state.calls || []) activity(callText(c), c.ok ? "" : "bad", c.time);
     for (const p of state.problems || []) activity(p, "problem");
     setProblems((state.problems || []).length);
+    renderTeams();
     renderUsers();
     renderSidebar();
     renderMessages();
@@ -1152,6 +1227,10 @@
     },
     ephemeral_deleted: (d) => { S.ephemerals = S.ephemerals.filter((e) => e.ts !== d.ts); renderMessages(); },
     echo: (d) => { S.echoes.push(d.echo); if (d.echo.channel === S.currentChannel) renderMessages(); },
+    home_published: (d) => {
+      S.homeViews.set(homeKey(d.team_id, d.user_id), d.view);
+      if (S.showingHome && d.team_id === S.currentTeam && d.user_id === S.currentUser) renderHome();
+    },
     view_opened: (d) => { S.views.set(d.view.id, d); renderModal(false); },
     view_updated: (d) => { S.views.set(d.view.id, d); S.viewProblems.delete(d.view.id); renderModal(false); },
     view_closed: (d) => { S.views.delete(d.view_id); S.viewProblems.delete(d.view_id); renderModal(false); },
@@ -1188,10 +1267,13 @@
     $("#composer").addEventListener("blur", () => setTimeout(hideCompletions, 150));
     $("#user-switch").addEventListener("change", (e) => {
       S.currentUser = e.target.value;
+      if (S.showingHome) openHome();
       renderMessages();
       $("#messages").scrollTop = $("#messages").scrollHeight;
       renderModal(true);
     });
+    $("#team-switch").addEventListener("change", (e) => switchTeam(e.target.value));
+    $("#home-link").addEventListener("click", () => openHome());
     $("#toggle-activity").addEventListener("click", (e) => {
       const panel = $("#activity");
       panel.hidden = !panel.hidden;
