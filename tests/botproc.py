@@ -112,9 +112,12 @@ async def start_far_ends(*, socket_mode: bool = False) -> FarEnds:
     return FarEnds(slack, twilio, token, signing_secret, bot_token, Fernet.generate_key().decode())
 
 
-async def store_account(ends: FarEnds, db_path: Path) -> None:
-    """Store the sandbox account for the playground team, as `/twilio setup` would, before the bot starts."""
-    db = await Database.open(db_path, secret_keys=ends.secret_key)
+async def store_account(ends: FarEnds, target: Path | str) -> None:
+    """Store the sandbox account for the playground team, as `/twilio setup` would, before the bot starts.
+
+    `target` is the SQLite file, or a `postgresql://` URL (a test's schema).
+    """
+    db = await Database.connect(target, secret_keys=ends.secret_key, pool_size=1)
     try:
         await AccountStore(db).add(
             team_id=TEAM_ID,

@@ -16,17 +16,16 @@ from typing import Any
 import aiohttp
 import psycopg
 import pytest
-from botproc import BotProcess, FarEnds, start_bot
+from botproc import BotProcess, FarEnds, start_bot, store_account
 from harness import json_text
 from psycopg.rows import dict_row
 from storage_fixtures import Proxy, eventually
 from waiting import until
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID
-from bot.sandbox.twilio import DEFAULT_FROM, DEFAULT_SERVICE_SID, SANDBOX_ACCOUNT_SID, Fault
+from bot.sandbox.twilio import Fault
 from bot.slack.modals import ACTION_ID
 from bot.slack.recovery import TAKEN_OVER
-from storage.accounts import AccountStore
 from storage.db import Database
 from storage.journal import Journal
 
@@ -36,23 +35,6 @@ TO = "+15551230002"
 # Short leases: a dead replica's claims run out 3 s after its last renewal; each replica looks every 0.5 s.
 FAST_LEASES = {"OUTBOX_LEASE_SECONDS": "3", "RECONCILE_INTERVAL": "0.5", "DATABASE_POOL_SIZE": "3"}
 TOKEN = re.compile(r"burst-(\d+)-end")
-
-
-async def store_account_pg(ends: FarEnds, url: str) -> None:
-    """Store the sandbox account in the PostgreSQL schema, as `/twilio setup` would."""
-    db = await Database.connect(url, secret_keys=ends.secret_key, pool_size=1)
-    try:
-        await AccountStore(db).add(
-            team_id=TEAM_ID,
-            label="main",
-            account_sid=SANDBOX_ACCOUNT_SID,
-            secret=ends.twilio_token,
-            default_from=DEFAULT_FROM,
-            default_service_sid=DEFAULT_SERVICE_SID,
-            added_by="U0ADMIN",
-        )
-    finally:
-        await db.close()
 
 
 async def outbox_rows_pg(url: str) -> list[dict[str, Any]]:
@@ -82,7 +64,7 @@ async def replicas(
     far_ends: FarEnds, postgres_schema: str, tmp_path: Path
 ) -> AsyncIterator[tuple[BotProcess, BotProcess]]:
     """Two bot processes on the test's schema, each with its own working folder and log."""
-    await store_account_pg(far_ends, postgres_schema)
+    await store_account(far_ends, postgres_schema)
     started: list[BotProcess] = []
     try:
         for name in ("a", "b"):
@@ -189,7 +171,7 @@ async def test_a_database_outage_mid_burst_is_a_sentence_and_heals_without_a_res
 ) -> None:
     """PostgreSQL unreachable (a proxy cut): commands then get the sentence and send nothing; once it is
     back, the same process sends again; nothing is sent twice."""
-    await store_account_pg(far_ends, postgres_schema)
+    await store_account(far_ends, postgres_schema)
     proxy, url = proxied
     bot = await start_bot(far_ends, tmp_path / "unused.db", DATABASE_URL=url, **FAST_LEASES)
     try:
@@ -242,7 +224,7 @@ async def test_an_outage_after_twilio_accepted_keeps_one_card_and_writes_the_out
     """The database goes away while Twilio holds an applied create: the card is posted from Twilio's
     answer (no "nothing was sent"), and the outcome reaches the outbox once the database is back,
     though the row's lease ran out meanwhile: one create, one card."""
-    await store_account_pg(far_ends, postgres_schema)
+    await store_account(far_ends, postgres_schema)
     proxy, url = proxied
     bot = await start_bot(far_ends, tmp_path / "unused.db", DATABASE_URL=url, **FAST_LEASES)
     try:
