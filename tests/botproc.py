@@ -26,7 +26,7 @@ from cryptography.fernet import Fernet
 from harness import json_text
 from waiting import until
 
-from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID, SlackSimulator
+from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, OPS_ID, TEAM_ID, SlackSimulator
 from bot.sandbox.twilio import (
     DEFAULT_FROM,
     DEFAULT_SERVICE_SID,
@@ -36,6 +36,7 @@ from bot.sandbox.twilio import (
     TwilioSimulator,
 )
 from storage.accounts import AccountStore
+from storage.conversations import ConversationStore
 from storage.db import Database
 from storage.outbox import Outbox
 
@@ -127,6 +128,23 @@ async def store_account(ends: FarEnds, target: Path | str) -> None:
             default_from=DEFAULT_FROM,
             default_service_sid=DEFAULT_SERVICE_SID,
             added_by="U0ADMIN",
+        )
+    finally:
+        await db.close()
+
+
+async def store_routed_account(ends: FarEnds, db_path: Path) -> None:
+    """The sandbox account stored, and its default number routed to #ops, before the bot starts."""
+    await store_account(ends, db_path)
+    db = await Database.open(db_path, secret_keys=ends.secret_key)
+    try:
+        await ConversationStore(db).add_route(
+            team_id=TEAM_ID,
+            number=DEFAULT_FROM,
+            channel_id=OPS_ID,
+            account_label="main",
+            account_sid=SANDBOX_ACCOUNT_SID,
+            created_by=ADMIN_ID,
         )
     finally:
         await db.close()

@@ -14,15 +14,13 @@ from botproc import (
     recover,
     start_bot,
     start_bot_mid_create,
-    store_account,
+    store_routed_account,
 )
 from signing import post
 from waiting import until
 
 from bot.sandbox.slack import ADMIN_ID, OPS_ID, TEAM_ID
-from bot.sandbox.twilio import DEFAULT_FROM, SANDBOX_ACCOUNT_SID, Fault
-from storage.conversations import ConversationStore
-from storage.db import Database
+from bot.sandbox.twilio import DEFAULT_FROM, Fault
 
 pytestmark = pytest.mark.slow
 
@@ -109,19 +107,7 @@ async def test_kill_9_mid_reply_then_slacks_retry_sends_no_second_text(
 ) -> None:
     """A reply's create held by Twilio, the bot killed -9, restarted, Slack retries the event: one text."""
     db_path = tmp_path / "bot.db"
-    await store_account(far_ends, db_path)
-    db = await Database.open(db_path, secret_keys=far_ends.secret_key)
-    try:
-        await ConversationStore(db).add_route(
-            team_id=TEAM_ID,
-            number=DEFAULT_FROM,
-            channel_id=OPS_ID,
-            account_label="main",
-            account_sid=SANDBOX_ACCOUNT_SID,
-            created_by=ADMIN_ID,
-        )
-    finally:
-        await db.close()
+    await store_routed_account(far_ends, db_path)
     bot = await start_bot(far_ends, db_path, log_name="first")
     try:
         far_ends.twilio.set_sms_url(DEFAULT_FROM, f"{bot.url}/twilio/inbound")

@@ -12,13 +12,21 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from botproc import APP_TOKEN, BotProcess, FarEnds, bot_environment, spawn_bot, store_account, unused_port
+from botproc import (
+    APP_TOKEN,
+    BotProcess,
+    FarEnds,
+    bot_environment,
+    spawn_bot,
+    store_account,
+    store_routed_account,
+    unused_port,
+)
 from twilio.request_validator import RequestValidator
 from waiting import until
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, OPS_ID, TEAM_ID
 from bot.sandbox.twilio import DEFAULT_FROM, SANDBOX_ACCOUNT_SID
-from storage.conversations import ConversationStore
 from storage.db import Database
 from storage.installations import InstallationStore, StoredInstallation
 
@@ -121,19 +129,7 @@ async def test_socket_mode_takes_twilio_texts_when_public_url_is_set(
     reply in it, delivered as an event over the socket, is sent once."""
     ends = socket_far_ends
     db_path = tmp_path / "bot.db"
-    await store_account(ends, db_path)
-    db = await Database.open(db_path, secret_keys=ends.secret_key)
-    try:
-        await ConversationStore(db).add_route(
-            team_id=TEAM_ID,
-            number=DEFAULT_FROM,
-            channel_id=OPS_ID,
-            account_label="main",
-            account_sid=SANDBOX_ACCOUNT_SID,
-            created_by=ADMIN_ID,
-        )
-    finally:
-        await db.close()
+    await store_routed_account(ends, db_path)
     port = unused_port()
     public = f"http://127.0.0.1:{port}"
     bot = await start_socket_bot(ends, db_path, PUBLIC_URL=public, PORT=str(port), HOST="127.0.0.1")
