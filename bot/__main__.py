@@ -13,6 +13,8 @@ commands:
                         --oauth: OAuth mode, two simulated workspaces that install it
   serve                 the bot over HTTP for a Slack app (POST /slack/events, GET /healthz)
   socket                the bot over Slack's Socket Mode (needs SLACK_APP_TOKEN)
+  work                  a worker process: runs the sends and schedules that `serve` wrote down when
+                        WORKER_PROCESS=1 (health on HOST:PORT)
   accounts add|list|remove   manage a workspace's Twilio accounts (run with --help)
   installs list|remove  the workspaces that installed the app (OAuth mode; run with --help)
   rotate-key            re-encrypt stored secrets under the newest key in SECRET_KEY
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         from bot.cli import main_migrate
 
         return int(main_migrate(rest))
-    if command in {"serve", "socket"}:
+    if command in {"serve", "socket", "work"}:
         return _serve(command)
     print(f"Unknown command {command!r}.\n\n{USAGE}", file=sys.stderr)
     return 2
@@ -86,6 +88,14 @@ def _serve(mode: str) -> int:
             else:
                 settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", mode="serve")
             serve(settings)
+        elif mode == "work":
+            from bot.server import run_worker
+
+            if settings.oauth_mode:
+                settings.require("SLACK_SIGNING_SECRET", mode="work in OAuth mode")
+            else:
+                settings.require("SLACK_BOT_TOKEN", mode="work")
+            asyncio.run(run_worker(settings))
         else:
             from bot.server import run_socket_mode
 

@@ -11,7 +11,7 @@ were not sent. An entry whose create reached the outbox is left to the outbox's 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -110,22 +110,30 @@ class Intake:
         inflight: InFlight,
         clock: Callable[[], datetime],
         max_age: timedelta = DEFAULT_MAX_AGE,
+        hand_off: bool = False,
     ) -> None:
         self.journal = journal
         self.outbox = outbox
         self.inflight = inflight
         self._clock = clock
         self.max_age = max_age
+        # WORKER_PROCESS: this process only writes creates down; worker processes run them (`poll`).
+        self.hand_off = hand_off
+        # A worker's: the keys it has started (until their entries are done), so a poll skips them.
+        self._started: set[str] = set()
 
     async def accept(self, ctx: Context, cmd: Create, *, key: str) -> Ticket | None:
         """Write the request down; the caller may acknowledge once this returns.
 
-        None when another delivery of the same action is already being worked on (acknowledge, do
-        nothing). Raises NotAccepted, with the user's sentence, when the write failed.
+        None when someone else runs it: another delivery of the same action is already being worked on,
+        or (`hand_off`) a worker process will (acknowledge, do nothing). Raises NotAccepted, with the
+        user's sentence, when the write failed.
         """
-        lease = self.inflight.try_acquire(key)
-        if lease is None:
-            return None
+        lease = None
+        if not self.hand_off:
+            lease = self.inflight.try_acquire(key)
+            if lease is None:
+                return None
         try:
             await self.journal.record(
                 key=key,
@@ -138,14 +146,14 @@ class Intake:
                 fields=fields_of(cmd),
                 accepted_at=self._clock(),
             )
-        except DatabaseUnavailable as err:
-            lease.release()
+        except BaseException as err:
+            if lease is not None:
+                lease.release()
+            if not isinstance(err, DatabaseUnavailable):
+                raise
             log.warning("could not write an accepted %s down: %s", cmd.subcommand, err.detail or err)
             raise NotAccepted(str(err)) from None
-        except BaseException:
-            lease.release()
-            raise
-        return Ticket(key, lease)
+        return None if lease is None else Ticket(key, lease)
 
     async def finish(self, ticket: Ticket) -> None:
         """The request's outcome is shown (or its create is in the outbox): mark it done, then let go."""
@@ -157,22 +165,50 @@ class Intake:
         finally:
             ticket.lease.release()
 
+    async def poll(
+        self,
+        *,
+        run_now: Callable[[Recovered], Awaitable[None]],
+        too_old: Callable[[Recovered], Awaitable[bool]],
+    ) -> tuple[int, int]:
+        """A worker process's round: `recover` what was accepted since the last round, and what another
+        process let go of. Each entry is started once per worker: one whose run failed waits for the
+        next start, as in `recover`. Returns (run now, told not sent).
+        """
+        open_keys = await self.journal.open_keys()
+        self._started.intersection_update(open_keys)  # forget the finished ones
+        fresh = [key for key in open_keys if key not in self._started]
+        if not fresh:
+            return 0, 0
+
+        async def start(item: Recovered) -> None:
+            self._started.add(item.ticket.key)
+            await run_now(item)
+
+        return await self.recover(run_now=start, too_old=too_old, keys=fresh)
+
     async def recover(
         self,
         *,
         run_now: Callable[[Recovered], Awaitable[None]],
         too_old: Callable[[Recovered], Awaitable[bool]],
         accepted_before: datetime | None = None,
+        keys: Sequence[str] | None = None,
     ) -> tuple[int, int]:
         """Hand each accepted request that never reached the outbox back to the door, oldest first.
 
         Younger than `max_age`: `run_now` (which must `finish` it when done). Older: `too_old` tells
         the user it was not sent (False: could not, left for the next start). Entries another live
         process holds are left to it; with `accepted_before`, only entries accepted before then (a
-        replica's lease round: what a replica that died accepted). Returns (run now, told not sent).
+        replica's lease round: what a replica that died accepted); with `keys`, only those (a worker's
+        poll: what was accepted since). Returns (run now, told not sent).
         """
         ran = told = 0
-        for entry in await self.journal.open_entries(accepted_before=accepted_before):
+        if keys is None:
+            entries = await self.journal.open_entries(accepted_before=accepted_before)
+        else:
+            entries = await self.journal.open_entries_for(keys)
+        for entry in entries:
             lease = self.inflight.try_acquire(entry.key)
             if lease is None:
                 continue
@@ -192,7 +228,7 @@ class Intake:
                 told += 1
             else:
                 lease.release()
-        if ran or told:
+        if (ran or told) and keys is None:
             log.info("accepted before the restart: %d run now, %d too old and not sent", ran, told)
         return ran, told
 

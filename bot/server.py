@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import json
 import logging
@@ -86,10 +87,13 @@ class Runtime:
     # PostgreSQL: renews this replica's leases and takes over those of replicas that died.
     tending: asyncio.Task[None] | None = None
 
-    def start_tending(self) -> None:
-        """Start the lease heartbeat and reconciler (PostgreSQL only; its first round runs at once)."""
+    def start_tending(self, *, recovered: bool = False) -> None:
+        """Start the lease heartbeat and reconciler (PostgreSQL only; its first round runs at once, and
+        is the start-up recovery unless that already ran: `recovered`)."""
         if self.services.operations.leases is not None and self.tending is None:
-            self.tending = asyncio.get_running_loop().create_task(tend_leases(self), name="tend leases")
+            self.tending = asyncio.get_running_loop().create_task(
+                tend_leases(self, recovered=recovered), name="tend leases"
+            )
 
     async def team_client(self, team_id: str) -> AsyncWebClient | None:
         """The Slack client for a workspace: the bot's own one, or (OAuth mode) its installation's; None
@@ -110,6 +114,11 @@ class Runtime:
         """`team_client`, or the bot's tokenless client when the workspace has no installation any more:
         what is re-run for it then fails in words (its Twilio accounts went with the installation)."""
         return await self.team_client(team_id) or self.slack
+
+    @property
+    def any_clients(self) -> AsyncWebClient | Callable[[str], Awaitable[AsyncWebClient]]:
+        """What re-runs accepted creates post with: the bot's client, or (OAuth mode) `any_client`."""
+        return self.slack if self.authorize is None else self.any_client
 
     async def close(self, drain_timeout: float) -> None:
         """Finish in-flight work (up to `drain_timeout` seconds), then close the session and database."""
@@ -139,6 +148,8 @@ async def open_runtime(
             settings.require("SLACK_APP_TOKEN", mode="socket")
     elif mode == "socket":
         settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", mode="socket")
+    elif mode == "work":
+        settings.require("SLACK_BOT_TOKEN", mode="work")
     else:
         settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", mode="serve")
     db = await Database.connect(
@@ -225,14 +236,13 @@ async def recover(runtime: Runtime) -> int:
     services = runtime.services
     client = runtime.slack if runtime.authorize is None else runtime.team_client
     done = await services.operations.recover(recovery.poster(runtime.deps.delivery, client, services.status))
-    await recovery.run_accepted(
-        runtime.deps, runtime.slack if runtime.authorize is None else runtime.any_client
-    )
+    if not runtime.settings.worker_process:  # otherwise the worker processes run them (`run_worker`)
+        await recovery.run_accepted(runtime.deps, runtime.any_clients)
     await services.status.refresh_open(services.operations.current)
     return done
 
 
-async def tend_leases(runtime: Runtime) -> None:
+async def tend_leases(runtime: Runtime, *, recovered: bool = False) -> None:
     """PostgreSQL, until cancelled: every RECONCILE_INTERVAL seconds renew this replica's leases, write
     what waited for the database, and take over (settle, post) what replicas that died left behind.
 
@@ -240,7 +250,7 @@ async def tend_leases(runtime: Runtime) -> None:
     """
     operations = runtime.services.operations
     post = recovery.poster(runtime.deps.delivery, runtime.slack, runtime.services.status)
-    first = True
+    first = not recovered
     while True:
         try:
             if first:
@@ -251,13 +261,13 @@ async def tend_leases(runtime: Runtime) -> None:
             else:
                 take = not runtime.services.tasks.closing
                 await operations.tend_leases(post, take=take)
-                if take:
+                if take and not runtime.settings.worker_process:
                     # What a replica that died had accepted but not yet claimed: older than a lease,
                     # so no live replica is still on its way to claiming it.
                     lease = timedelta(seconds=runtime.settings.outbox_lease_seconds)
                     await recovery.run_accepted(
                         runtime.deps,
-                        runtime.slack if runtime.authorize is None else runtime.any_client,
+                        runtime.any_clients,
                         accepted_before=runtime.services.clock() - lease,
                         note=recovery.TAKEN_OVER,
                     )
@@ -551,6 +561,59 @@ async def run_socket_mode(settings: Settings) -> None:
         runtime.services.tasks.close()
         log.info("shutting down: no new work; waiting up to %g s", settings.shutdown_timeout)
         await handler.close_async()  # type: ignore[no-untyped-call]
+        await runtime.close(settings.shutdown_timeout)
+
+
+# How often a worker process looks for creates the web processes accepted: at most this much is added to
+# the time until a card (a read of the open entries' keys, which their partial index keeps cheap).
+WORKER_POLL_SECONDS = 0.05
+
+
+async def run_worker(settings: Settings) -> None:
+    """`python -m bot work` (WORKER_PROCESS=1): run the sends and schedules `serve` processes wrote down,
+    and post their cards, until SIGTERM or Ctrl-C; /healthz and /metrics on HOST:PORT.
+
+    Start-up first settles what a stopped process left (as `serve` does); what was accepted before this
+    worker started carries the "delayed by a bot restart" note, anything older than RECOVERY_MAX_AGE is
+    reported as not sent. On SQLite, several workers share the entries through the same file locks as
+    the outbox; on PostgreSQL run one (two would each try every entry; the outbox still lets only one
+    reach Twilio and post its card).
+    """
+    settings = dataclasses.replace(settings, worker_process=True)
+    runtime = await open_runtime(settings, mode="work")
+    started = runtime.services.clock()
+    # Before the first round: the outbox's recovery owns the creates a stopped worker claimed, and a
+    # round running beside it would hold their keys while it looks at them.
+    await recover(runtime)
+    runtime.start_tending(recovered=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    app = web.Application()
+    app[RUNTIME] = runtime
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    listener = web.AppRunner(app, handle_signals=False, access_log=None)
+    await listener.setup()
+    try:
+        await web.TCPSite(listener, settings.host, settings.port).start()
+        log.info("worker: health on http://%s:%s/healthz", settings.host, settings.port)
+        while not stop.is_set():
+            try:
+                await recovery.run_handed_off(runtime.deps, runtime.any_clients, accepted_before=started)
+            except DatabaseUnavailable as err:
+                log.warning("worker round skipped: the database is not answering (%s)", err.detail)
+            except Exception:
+                log.exception("worker round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), WORKER_POLL_SECONDS)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        runtime.services.tasks.close()
+        log.info("shutting down: no new work; waiting up to %g s", settings.shutdown_timeout)
+        await listener.cleanup()
         await runtime.close(settings.shutdown_timeout)
 
 

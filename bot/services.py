@@ -129,6 +129,7 @@ def build_services(
         inflight=operations.inflight,
         clock=clock,
         max_age=timedelta(seconds=settings.recovery_max_age),
+        hand_off=settings.worker_process,
     )
     conversations = Conversations(
         store=stores.conversations,

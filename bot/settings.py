@@ -55,6 +55,9 @@ class Settings:
     # an older one is reported as not sent.
     recovery_max_age: float = 600.0
     loop_monitor: bool = False
+    # WORKER_PROCESS=1: `serve` only writes accepted sends and schedules down and acknowledges them;
+    # `python -m bot work` processes run them (the work after the ack then uses other cores).
+    worker_process: bool = False
     # The bot's public base URL (no trailing slash): creates carry StatusCallback on it and Twilio's
     # webhook signatures are checked against it. None: no status callbacks.
     public_url: str | None = None
@@ -119,6 +122,13 @@ def _seconds(name: str, text: str, low: float, high: float) -> float:
     if not low <= value <= high:
         raise SettingsError(f"{name} must be a number of seconds from {low:g} to {high:g}, not {text!r}.")
     return value
+
+
+def _flag(name: str, text: str | None) -> bool:
+    value = (text or "0").lower()
+    if value not in {"0", "1", "true", "false"}:
+        raise SettingsError(f"{name} must be 1 (on) or 0 (off), not {value!r}.")
+    return value in {"1", "true"}
 
 
 def _public_url(value: str) -> str:
@@ -212,9 +222,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
             f"RECOVERY_MAX_AGE must be a number of seconds from 0 to 86400 (a day), not {max_age_text!r}."
         )
 
-    monitor_text = (get("BOT_LOOP_MONITOR") or "0").lower()
-    if monitor_text not in {"0", "1", "true", "false"}:
-        raise SettingsError(f"BOT_LOOP_MONITOR must be 1 (on) or 0 (off), not {monitor_text!r}.")
+    loop_monitor = _flag("BOT_LOOP_MONITOR", get("BOT_LOOP_MONITOR"))
+    worker_process = _flag("WORKER_PROCESS", get("WORKER_PROCESS"))
 
     database_url = get("DATABASE_URL")
     if database_url is not None and not database_url.startswith(("postgresql://", "postgres://")):
@@ -275,7 +284,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         twilio_timeout=timeout,
         shutdown_timeout=shutdown_timeout,
         recovery_max_age=recovery_max_age,
-        loop_monitor=monitor_text in {"1", "true"},
+        loop_monitor=loop_monitor,
+        worker_process=worker_process,
         public_url=public_url,
         conversation_idle_days=int(idle_text),
     )

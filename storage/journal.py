@@ -32,6 +32,8 @@ _INSERT = (
     "fields_json, accepted_at) VALUES (:key, :team_id, :enterprise_id, :user_id, :channel_id, "
     ":response_url, :subcommand, :fields_json, :accepted_at) ON CONFLICT (key) DO NOTHING"
 )
+# Keys per `IN (...)` read: well inside every engine's limit on parameters.
+_KEYS_PER_READ = 500
 _FINISH = "UPDATE journal SET done_at = ? WHERE key = ? AND done_at IS NULL"
 
 
@@ -154,6 +156,24 @@ class Journal:
                 [iso(accepted_before)],
             )
         return [_entry(row) for row in rows]
+
+    async def open_keys(self) -> list[str]:
+        """The keys of the entries not yet done, oldest first: the cheap read a worker polls with."""
+        rows = await self._db.fetch_all("SELECT key FROM journal WHERE done_at IS NULL ORDER BY id")
+        return [str(row["key"]) for row in rows]
+
+    async def open_entries_for(self, keys: Sequence[str]) -> list[JournalEntry]:
+        """The entries among `keys` not yet done, oldest first."""
+        found: list[JournalEntry] = []
+        for start in range(0, len(keys), _KEYS_PER_READ):
+            chunk = list(keys[start : start + _KEYS_PER_READ])
+            marks = ", ".join("?" * len(chunk))
+            rows = await self._db.fetch_all(
+                f"SELECT * FROM journal WHERE done_at IS NULL AND key IN ({marks}) ORDER BY id",  # noqa: S608 - only placeholders
+                chunk,
+            )
+            found.extend(_entry(row) for row in rows)
+        return sorted(found, key=lambda entry: entry.id)
 
     async def get(self, key: str) -> JournalEntry | None:
         """The entry for `key`, or None."""

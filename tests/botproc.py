@@ -298,6 +298,21 @@ async def start_bot(ends: FarEnds, db_path: Path, *, log_name: str = "bot", **en
     raise AssertionError("unreachable: the last attempt raises")
 
 
+async def start_worker(ends: FarEnds, db_path: Path, *, log_name: str = "worker") -> BotProcess:
+    """Run `python -m bot work` against `ends` on the database at `db_path` (health on a free port)."""
+    port = unused_port()
+    environment = bot_environment(ends, db_path, HOST="127.0.0.1", PORT=str(port), WORKER_PROCESS="1")
+    worker = await spawn_bot(
+        "work", environment, db_path.parent / f"{log_name}.log", f"http://127.0.0.1:{port}"
+    )
+    try:
+        await worker.wait_ready()
+    except BaseException:
+        await worker.stop()
+        raise
+    return worker
+
+
 async def hold_a_create(ends: FarEnds, text: str) -> None:
     """`/twilio <text>` while Twilio holds every create: returns once Twilio has applied it and holds on."""
     ends.twilio.inject(Fault("apply_then_hold", method="POST", path_contains="/Messages.json"))

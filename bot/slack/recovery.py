@@ -186,6 +186,32 @@ async def run_accepted(
     `clients` is the bot's client, or (OAuth mode) a function giving a workspace's client. A replica's
     lease round passes `accepted_before` (older than a lease: nobody alive is running them) and its `note`.
     """
+    run_now, too_old = _accepted_handlers(deps, clients, note)
+    return await deps.intake.recover(run_now=run_now, too_old=too_old, accepted_before=accepted_before)
+
+
+async def run_handed_off(
+    deps: SlackDeps,
+    clients: AsyncWebClient | Callable[[str], Awaitable[AsyncWebClient]],
+    *,
+    accepted_before: datetime,
+) -> tuple[int, int]:
+    """A worker process's round (WORKER_PROCESS): run the creates the web processes accepted since the
+    last round, as they would have run them; tell the too-old ones (the worker was down) not sent.
+    Those accepted before `accepted_before` (the worker's start) waited for it: their card says so."""
+    run_now, too_old = _accepted_handlers(deps, clients, DELAYED_BY_RESTART, noted_before=accepted_before)
+    return await deps.intake.poll(run_now=run_now, too_old=too_old)
+
+
+def _accepted_handlers(
+    deps: SlackDeps,
+    clients: AsyncWebClient | Callable[[str], Awaitable[AsyncWebClient]],
+    note: str,
+    *,
+    noted_before: datetime | None = None,
+) -> tuple[Callable[[Recovered], Awaitable[None]], Callable[[Recovered], Awaitable[bool]]]:
+    """What runs an accepted create now, with `note` on its card (only if it was accepted before
+    `noted_before`, when given), and what tells a too-old one it was not sent."""
 
     async def client_of(team_id: str) -> AsyncWebClient:
         return clients if isinstance(clients, AsyncWebClient) else await clients(team_id)
@@ -197,7 +223,8 @@ async def run_accepted(
             channel_id=ctx.channel_id,
             user_id=ctx.user_id,
             response_url=ctx.response_url,
-            working_note=bool(ctx.response_url),
+            # Only a slash command left a "Working on it…" note to take away (a form's key is "view:…").
+            working_note=bool(ctx.response_url) and item.ticket.key.startswith("cmd:"),
         )
         job = run(
             deps,
@@ -207,10 +234,10 @@ async def run_accepted(
             item.cmd,
             key=item.ticket.key,
             ticket=item.ticket,
-            note=note,
+            note=note if noted_before is None or item.accepted_at < noted_before else None,
         )
         try:
-            deps.tasks.spawn(job, name="accepted before the restart")
+            deps.tasks.spawn(job, name="accepted create")
         except ShuttingDown:
             item.ticket.lease.release()  # still in the journal for the next start
 
@@ -234,4 +261,4 @@ async def run_accepted(
             await deps.delivery.dismiss(fresh_url)
         return True
 
-    return await deps.intake.recover(run_now=run_now, too_old=too_old, accepted_before=accepted_before)
+    return run_now, too_old
