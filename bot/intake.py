@@ -99,23 +99,15 @@ def command_of(subcommand: str, fields: Mapping[str, FieldValue]) -> Create:
     raise ValueError(f"the journal holds no {subcommand!r} requests")
 
 
+@dataclass(frozen=True, kw_only=True, eq=False)  # eq=False: one service, told apart by identity
 class Intake:
     """Writes accepted creates down before the ack and hands back the ones a crash interrupted."""
 
-    def __init__(
-        self,
-        *,
-        journal: Journal,
-        outbox: Outbox,
-        inflight: InFlight,
-        clock: Callable[[], datetime],
-        max_age: timedelta = DEFAULT_MAX_AGE,
-    ) -> None:
-        self.journal = journal
-        self.outbox = outbox
-        self.inflight = inflight
-        self._clock = clock
-        self.max_age = max_age
+    journal: Journal
+    outbox: Outbox
+    inflight: InFlight
+    clock: Callable[[], datetime]
+    max_age: timedelta = DEFAULT_MAX_AGE
 
     async def accept(self, ctx: Context, cmd: Create, *, key: str) -> Ticket | None:
         """Write the request down; the caller may acknowledge once this returns.
@@ -136,7 +128,7 @@ class Intake:
                 response_url=ctx.response_url,
                 subcommand=cmd.subcommand,
                 fields=fields_of(cmd),
-                accepted_at=self._clock(),
+                accepted_at=self.clock(),
             )
         except DatabaseUnavailable as err:
             lease.release()
@@ -184,7 +176,7 @@ class Intake:
             if item is None:
                 await self.finish(ticket)
                 continue
-            if self._clock() - entry.accepted_at <= self.max_age:
+            if self.clock() - entry.accepted_at <= self.max_age:
                 await run_now(item)
                 ran += 1
             elif await too_old(item):
