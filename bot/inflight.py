@@ -27,6 +27,7 @@ import contextlib
 import hashlib
 import os
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -55,22 +56,15 @@ def _offset(key: str) -> int:
 _KEY_FILES = 64
 
 
+@dataclass(frozen=True, eq=False)  # eq=False: a lease is one holding, told apart by identity
 class Lease:
     """The right to work on one key; `release()` it when done (idempotent)."""
 
-    def __init__(
-        self,
-        owner: InFlight,
-        key: str,
-        handle: IO[bytes] | None,
-        path: Path | None,
-        offset: int | None = None,
-    ) -> None:
-        self._owner = owner
-        self.key = key
-        self._handle = handle
-        self._path = path
-        self._offset = offset
+    _owner: InFlight
+    key: str
+    _handle: IO[bytes] | None
+    _path: Path | None
+    _offset: int | None = None
 
     def release(self) -> None:
         """Give the key up and remove its lock file."""

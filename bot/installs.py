@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 
 from storage.audit import AuditLog
 from storage.installations import Forgotten, InstallationStore, OAuthStates, StoredInstallation
@@ -26,24 +26,17 @@ class _Entry:
     installation: StoredInstallation | None
 
 
+@dataclass(frozen=True, eq=False)  # eq=False: one service, told apart by identity
 class Installs:
     """Installations with a per-team in-memory cache in front of the store."""
 
-    def __init__(
-        self,
-        store: InstallationStore,
-        states: OAuthStates,
-        audit: AuditLog,
-        *,
-        ttl: float = 300.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._store = store
-        self._states = states
-        self._audit = audit
-        self._ttl = ttl
-        self._clock = clock
-        self._cache: dict[_Key, _Entry] = {}
+    _store: InstallationStore
+    _states: OAuthStates
+    _audit: AuditLog
+    _: KW_ONLY
+    ttl: float = 300.0
+    clock: Callable[[], float] = time.monotonic
+    _cache: dict[_Key, _Entry] = field(default_factory=dict, init=False, repr=False)
 
     async def find(
         self, *, team_id: str | None, enterprise_id: str | None, is_enterprise_install: bool = False
@@ -51,9 +44,9 @@ class Installs:
         """The installation serving this team (or org), from memory when known; None when not installed."""
         key = (enterprise_id, team_id, is_enterprise_install)
         entry = self._cache.get(key)
-        now = self._clock()
+        now = self.clock()
         # "Not installed" is kept briefly only: an install handled by another replica shows up soon.
-        ttl = self._ttl if entry is None or entry.installation is not None else min(self._ttl, 10.0)
+        ttl = self.ttl if entry is None or entry.installation is not None else min(self.ttl, 10.0)
         if entry is not None and now - entry.at < ttl:
             return entry.installation
         found = await self._store.find(

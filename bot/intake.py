@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.core.commands import ScheduleCommand, SendCommand
@@ -99,28 +99,19 @@ def command_of(subcommand: str, fields: Mapping[str, FieldValue]) -> Create:
     raise ValueError(f"the journal holds no {subcommand!r} requests")
 
 
+@dataclass(frozen=True, kw_only=True, eq=False)  # eq=False: one service, told apart by identity
 class Intake:
     """Writes accepted creates down before the ack and hands back the ones a crash interrupted."""
 
-    def __init__(
-        self,
-        *,
-        journal: Journal,
-        outbox: Outbox,
-        inflight: InFlight,
-        clock: Callable[[], datetime],
-        max_age: timedelta = DEFAULT_MAX_AGE,
-        hand_off: bool = False,
-    ) -> None:
-        self.journal = journal
-        self.outbox = outbox
-        self.inflight = inflight
-        self._clock = clock
-        self.max_age = max_age
-        # WORKER_PROCESS: this process only writes creates down; worker processes run them (`poll`).
-        self.hand_off = hand_off
-        # A worker's: the keys it has started (until their entries are done), so a poll skips them.
-        self._started: set[str] = set()
+    journal: Journal
+    outbox: Outbox
+    inflight: InFlight
+    clock: Callable[[], datetime]
+    max_age: timedelta = DEFAULT_MAX_AGE
+    # WORKER_PROCESS: this process only writes creates down; worker processes run them (`poll`).
+    hand_off: bool = False
+    # A worker's: the keys it has started (until their entries are done), so a poll skips them.
+    _started: set[str] = field(default_factory=set, init=False)
 
     async def accept(self, ctx: Context, cmd: Create, *, key: str) -> Ticket | None:
         """Write the request down; the caller may acknowledge once this returns.
@@ -144,7 +135,7 @@ class Intake:
                 response_url=ctx.response_url,
                 subcommand=cmd.subcommand,
                 fields=fields_of(cmd),
-                accepted_at=self._clock(),
+                accepted_at=self.clock(),
             )
         except BaseException as err:
             if lease is not None:
@@ -220,7 +211,7 @@ class Intake:
             if item is None:
                 await self.finish(ticket)
                 continue
-            if self._clock() - entry.accepted_at <= self.max_age:
+            if self.clock() - entry.accepted_at <= self.max_age:
                 await run_now(item)
                 ran += 1
             elif await too_old(item):

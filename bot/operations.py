@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -146,43 +146,30 @@ def _summary(fields: Mapping[str, object]) -> str:
     return " ".join(parts)[:500]
 
 
+@dataclass(frozen=True, kw_only=True, eq=False)  # eq=False: one service, told apart by identity
 class Operations:
     """Runs Twilio operations for a workspace's stored accounts, with audit and outbox bookkeeping."""
 
-    def __init__(
-        self,
-        *,
-        twilio: TwilioClient,
-        accounts: AccountStore,
-        audit: AuditLog,
-        outbox: Outbox,
-        concurrency: int = 50,
-        inflight: InFlight | None = None,
-        leases: Leases | None = None,
-        clock: Callable[[], datetime] = _utcnow,
-        status_callback: str | None = None,
-        live: LiveStatus | None = None,
-    ) -> None:
-        self.twilio = twilio
-        # Where Twilio reports each message's status changes (PUBLIC_URL/twilio/status), if anywhere.
-        self.status_callback = status_callback
-        self._live = live
-        self.accounts = accounts
-        self.audit = audit
-        self.outbox = outbox
-        self.inflight = inflight if inflight is not None else InFlight(None)
-        # Set on PostgreSQL: claims carry this replica's lease instead of relying on file locks alone.
-        self.leases = leases
-        self._clock = clock
-        self._concurrency = concurrency
-        self._limits: dict[str, asyncio.Semaphore] = {}
+    twilio: TwilioClient
+    accounts: AccountStore
+    audit: AuditLog
+    outbox: Outbox
+    concurrency: int = 50
+    inflight: InFlight = field(default_factory=lambda: InFlight(None))
+    # Set on PostgreSQL: claims carry this replica's lease instead of relying on file locks alone.
+    leases: Leases | None = None
+    clock: Callable[[], datetime] = _utcnow
+    # Where Twilio reports each message's status changes (PUBLIC_URL/twilio/status), if anywhere.
+    status_callback: str | None = None
+    live: LiveStatus | None = None
+    _limits: dict[str, asyncio.Semaphore] = field(default_factory=dict, init=False, repr=False)
 
     def _limit(self, account_sid: str) -> asyncio.Semaphore:
         # A bounded number of calls in flight per Twilio account: Twilio queues per account, and a burst
         # from Slack should wait here rather than pile up connections and 429s.
         sem = self._limits.get(account_sid)
         if sem is None:
-            sem = self._limits[account_sid] = asyncio.Semaphore(self._concurrency)
+            sem = self._limits[account_sid] = asyncio.Semaphore(self.concurrency)
         return sem
 
     async def credentials(self, team_id: str, label: str | None) -> tuple[StoredAccount, Credentials] | None:
@@ -343,7 +330,7 @@ class Operations:
             if leases is not None:
                 let_go = leases.hold(key)
                 task.add_done_callback(lambda _: let_go())
-        claimed_at = self._clock()
+        claimed_at = self.clock()
         try:
             _, fresh = await self.outbox.claim(
                 key=key,
@@ -421,7 +408,7 @@ class Operations:
 
     async def _track(self, ctx: Context, operation: str, sent: Sent) -> None:
         """Follow the message's status from now on (when live status is on), before its card is out."""
-        if self._live is None or not self._live.enabled:
+        if self.live is None or not self.live.enabled:
             return
         facts = CardFacts(
             message=sent.message,
@@ -432,7 +419,7 @@ class Operations:
             note=sent.note,
         )
         try:
-            await self._live.opened(
+            await self.live.opened(
                 team_id=ctx.team_id, message=sent.message, account_sid=sent.account.account_sid, facts=facts
             )
         except Exception:

@@ -96,6 +96,7 @@ def build_services(
 ) -> Services:
     """The services over `stores`, calling Twilio through `twilio`; `leases` on a shared PostgreSQL."""
     tasks = tasks or TaskTracker()
+    inflight = inflight or InFlight(None)
     status = LiveStatus(
         cards=stores.message_cards,
         tasks=tasks,

@@ -17,7 +17,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Final, Protocol
@@ -224,30 +224,21 @@ class CardRenderer(Protocol):
 Fetch = Callable[[str, str, str], Awaitable[Message | None]]
 
 
+@dataclass(kw_only=True, eq=False)  # eq=False: one service, told apart by identity
 class LiveStatus:
     """Keeps every tracked message's status and its card true, whatever order Twilio reports in."""
 
-    def __init__(
-        self,
-        *,
-        cards: MessageCards,
-        tasks: TaskTracker,
-        clock: Callable[[], datetime],
-        enabled: bool,
-        interval: float = 2.0,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.cards = cards
-        self.enabled = enabled
-        self._tasks = tasks
-        self._clock = clock
-        self._interval = interval
-        self._monotonic = monotonic
-        self._renderer: CardRenderer | None = None
-        self._last_drawn: dict[str, float] = {}
-        self._flushing: set[str] = set()
-        self._dirty: set[str] = set()
-        self._paused_until: dict[str, float] = {}
+    cards: MessageCards
+    tasks: TaskTracker
+    clock: Callable[[], datetime]
+    enabled: bool
+    interval: float = 2.0
+    monotonic: Callable[[], float] = time.monotonic
+    _renderer: CardRenderer | None = field(default=None, init=False, repr=False)
+    _last_drawn: dict[str, float] = field(default_factory=dict, init=False, repr=False)
+    _flushing: set[str] = field(default_factory=set, init=False, repr=False)
+    _dirty: set[str] = field(default_factory=set, init=False, repr=False)
+    _paused_until: dict[str, float] = field(default_factory=dict, init=False, repr=False)
 
     def use_renderer(self, renderer: CardRenderer) -> None:
         """Draw cards with `renderer` (the Slack door's), from now on."""
@@ -273,7 +264,7 @@ class LiveStatus:
             status=message.status,
             status_rank=0 if rank is None else rank,
             error_code=message.error_code,
-            status_at=self._clock(),
+            status_at=self.clock(),
             card_json=facts.to_json(),
         )
 
@@ -311,7 +302,7 @@ class LiveStatus:
             rank=rank,
             below=below,
             error_code=report.error_code,
-            at=self._clock(),
+            at=self.clock(),
         )
         if record is None:
             return False  # unknown message (or another account's), or a late or repeated report
@@ -334,7 +325,7 @@ class LiveStatus:
         if not self.enabled:
             return 0
         asked = 0
-        records = await self.cards.open_since(self._clock() - window, below_rank=FINAL_RANK)
+        records = await self.cards.open_since(self.clock() - window, below_rank=FINAL_RANK)
 
         async def one(record: MessageCard) -> None:
             nonlocal asked
@@ -364,7 +355,7 @@ class LiveStatus:
             return  # not posted yet (posted() catches up), or only through a response_url
         sid = record.message_sid
         if len(self._last_drawn) > 10_000:  # forget cards drawn longer ago than the interval
-            horizon = self._monotonic() - self._interval
+            horizon = self.monotonic() - self.interval
             for old in [k for k, at in self._last_drawn.items() if at < horizon]:
                 del self._last_drawn[old]
         self._dirty.add(sid)
@@ -372,16 +363,16 @@ class LiveStatus:
             return  # the running flush picks the newest status up
         self._flushing.add(sid)
         try:
-            self._tasks.spawn(self._flush(sid, record.team_id), name="update card status")
+            self.tasks.spawn(self._flush(sid, record.team_id), name="update card status")
         except ShuttingDown:
             self._flushing.discard(sid)  # shown_status lags; the next start redraws it
 
     async def _flush(self, sid: str, team_id: str) -> None:
         try:
             while sid in self._dirty:
-                now = self._monotonic()
+                now = self.monotonic()
                 ready = max(
-                    self._last_drawn.get(sid, float("-inf")) + self._interval,
+                    self._last_drawn.get(sid, float("-inf")) + self.interval,
                     self._paused_until.get(team_id, float("-inf")),
                 )
                 if ready > now:
@@ -394,7 +385,7 @@ class LiveStatus:
                 try:
                     await self._renderer.show(LiveCard(record, CardFacts.from_json(record.card_json)))
                 except RetryLater as wait:
-                    self._paused_until[team_id] = self._monotonic() + wait.seconds
+                    self._paused_until[team_id] = self.monotonic() + wait.seconds
                     self._dirty.add(sid)
                     log.info("Slack asked to slow down card updates; waiting %.1f s", wait.seconds)
                     continue
@@ -405,7 +396,7 @@ class LiveStatus:
                 finally:
                     # Counted from when Slack answered, so two updates of a card also *arrive* at least
                     # `interval` apart, however long the first one travelled.
-                    self._last_drawn[sid] = self._monotonic()
+                    self._last_drawn[sid] = self.monotonic()
                 await self.cards.shown(sid, record.status)
         finally:
             self._flushing.discard(sid)

@@ -215,26 +215,17 @@ class _Args:
     repeated: dict[str, list[str]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
 class _Context:
     """Everything one parse needs, and the helpers the subcommand parsers share."""
 
-    def __init__(
-        self,
-        sub: str,
-        text: str,
-        tokens: list[Token],
-        now: datetime,
-        region: str,
-        min_ahead: timedelta,
-        max_ahead: timedelta,
-    ) -> None:
-        self.sub = sub
-        self.text = text
-        self.tokens = tokens
-        self.now = now
-        self.region = region
-        self.min_ahead = min_ahead
-        self.max_ahead = max_ahead
+    sub: str
+    text: str
+    tokens: list[Token]
+    now: datetime
+    region: str
+    min_ahead: timedelta
+    max_ahead: timedelta
 
     def fail(self, message: str, field: str | None = None) -> CommandError:
         """A CommandError carrying this subcommand's usage line."""
