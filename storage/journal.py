@@ -27,14 +27,21 @@ log = logging.getLogger(__name__)
 FieldValue = str | tuple[str, ...]
 # What a request may carry: what the user asked for, never credentials.
 FIELD_NAMES: frozenset[str] = frozenset({"to", "from", "body", "account", "service", "send_at", "media_urls"})
-_INSERT = (
-    "INSERT INTO journal (key, team_id, enterprise_id, user_id, channel_id, response_url, subcommand, "
-    "fields_json, accepted_at) VALUES (:key, :team_id, :enterprise_id, :user_id, :channel_id, "
-    ":response_url, :subcommand, :fields_json, :accepted_at) ON CONFLICT (key) DO NOTHING"
+_COLUMNS = (
+    "key",
+    "team_id",
+    "enterprise_id",
+    "user_id",
+    "channel_id",
+    "response_url",
+    "subcommand",
+    "fields_json",
+    "accepted_at",
 )
-# Keys per `IN (...)` read: well inside every engine's limit on parameters.
-_KEYS_PER_READ = 500
-_FINISH = "UPDATE journal SET done_at = ? WHERE key = ? AND done_at IS NULL"
+# Rows (or keys) per statement: a batch is one multi-row INSERT (and one UPDATE), not a statement a row.
+# Each statement the writer thread runs waits for the GIL again, up to 5 ms while the event loop is busy
+# answering requests, so a statement a row made a burst's commit take tens of milliseconds.
+_ROWS_PER_STATEMENT = 500
 
 
 @dataclass(frozen=True)
@@ -165,8 +172,7 @@ class Journal:
     async def open_entries_for(self, keys: Sequence[str]) -> list[JournalEntry]:
         """The entries among `keys` not yet done, oldest first."""
         found: list[JournalEntry] = []
-        for start in range(0, len(keys), _KEYS_PER_READ):
-            chunk = list(keys[start : start + _KEYS_PER_READ])
+        for chunk in _chunks(keys):
             marks = ", ".join("?" * len(chunk))
             rows = await self._db.fetch_all(
                 f"SELECT * FROM journal WHERE done_at IS NULL AND key IN ({marks}) ORDER BY id",  # noqa: S608 - only placeholders
@@ -210,9 +216,30 @@ class Journal:
                 self._start()
 
         try:
-            self._db.start_batches([(_INSERT, inserts), (_FINISH, [[now, key] for key in finishes])], written)
+            self._db.start_batches(_statements(inserts, finishes, now), written)
         except Exception as err:  # a closed database: refused before anything was handed over
             written(err)
+
+
+def _statements(
+    inserts: Sequence[Mapping[str, Any]], finishes: Sequence[str], now: str
+) -> list[tuple[str, list[list[Any]]]]:
+    """A batch's writes as few statements: multi-row INSERTs, then UPDATEs of many keys."""
+    fresh = list({str(row["key"]): row for row in reversed(inserts)}.values())[::-1]  # a key once
+    statements: list[tuple[str, list[list[Any]]]] = []
+    for rows in _chunks(fresh):
+        marks = ", ".join(["(" + ", ".join("?" * len(_COLUMNS)) + ")"] * len(rows))
+        sql = f"INSERT INTO journal ({', '.join(_COLUMNS)}) VALUES {marks} ON CONFLICT (key) DO NOTHING"  # noqa: S608
+        statements.append((sql, [[row[column] for row in rows for column in _COLUMNS]]))
+    for keys in _chunks(list(dict.fromkeys(finishes))):
+        marks = ", ".join("?" * len(keys))
+        sql = f"UPDATE journal SET done_at = ? WHERE done_at IS NULL AND key IN ({marks})"  # noqa: S608
+        statements.append((sql, [[now, *keys]]))
+    return statements
+
+
+def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
+    return [items[start : start + _ROWS_PER_STATEMENT] for start in range(0, len(items), _ROWS_PER_STATEMENT)]
 
 
 def _unavailable(error: BaseException) -> DatabaseUnavailable:

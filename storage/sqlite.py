@@ -129,6 +129,13 @@ def _execute_many(conn: sqlite3.Connection, sql: str, rows: Sequence[Params]) ->
 
 
 def _write_batches(conn: sqlite3.Connection, batches: Sequence[tuple[str, Sequence[Params]]]) -> None:
+    work = [(sql, rows) for sql, rows in batches if rows]
+    if len(work) == 1 and len(work[0][1]) == 1:
+        # One statement is a transaction of its own. BEGIN and COMMIT would each wait for the GIL again
+        # (up to 5 ms while the event loop is busy), and a group commit is waited for by every ack in it.
+        sql, (params,) = work[0]
+        conn.execute(for_sqlite(sql), params).close()
+        return
     conn.execute("BEGIN IMMEDIATE").close()
     try:
         for sql, rows in batches:

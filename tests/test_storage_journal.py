@@ -69,6 +69,30 @@ async def test_a_key_recorded_twice_keeps_the_first_entry(db: Database) -> None:
     assert entry.user_id == "U1"
 
 
+async def test_one_key_twice_in_one_group_commit_keeps_the_first_entry(db: Database) -> None:
+    """A double-click whose two deliveries share a batch: one entry, the first; the rest of the batch too."""
+    journal = Journal(db)
+    await asyncio.gather(
+        _record(journal, "view:T1:V1"),
+        _record(journal, "view:T1:V1", user_id="U2"),
+        *(_record(journal, f"cmd:T1:{n}") for n in range(600)),  # more than one statement's rows
+    )
+    entries = await journal.open_entries()
+    assert len(entries) == 601 and [e.user_id for e in entries if e.key == "view:T1:V1"] == ["U1"]
+    await asyncio.gather(*(journal.finish(f"cmd:T1:{n}") for n in range(600)), journal.finish("cmd:T1:0"))
+    assert [e.key for e in await journal.open_entries()] == ["view:T1:V1"]
+
+
+async def test_a_worker_reads_open_keys_then_only_the_entries_it_asks_for(db: Database) -> None:
+    """open_keys() lists what is not done, oldest first; open_entries_for() reads just those (and open)."""
+    journal = Journal(db)
+    for key in ("a", "b", "c"):
+        await _record(journal, key)
+    await journal.finish("b")
+    assert await journal.open_keys() == ["a", "c"]
+    assert [e.key for e in await journal.open_entries_for(["c", "b", "zz"])] == ["c"]
+
+
 async def test_finished_entries_leave_the_open_list(db: Database) -> None:
     """finish() marks an entry done; recovery then reads only the others."""
     journal = Journal(db)
