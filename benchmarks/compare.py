@@ -31,6 +31,9 @@ from benchmarks.runner import (
 )
 
 CONCURRENCIES = (50, 200)
+# Bolt's floor; the bot at --before and of this checkout; this checkout's with WORKER_PROCESS=1 and a
+# `python -m bot work` process off the server CPU (the web process alone is measured against the floor).
+WHATS = ("floor", "before", "after", "worker")
 
 
 def export(ref: str, into: Path) -> Path:
@@ -45,7 +48,7 @@ def export(ref: str, into: Path) -> Path:
 
 
 async def compare(before: Path, requests: int, rounds: int) -> list[dict[str, Any]]:
-    """Rows of (round, what, concurrency, acks/s, p99 ms); the two bots swap order every round."""
+    """Rows of (round, what, concurrency, acks/s, p99 ms); the three bots take turns first, round by round."""
     options = Options(requests, 0, "wrk", Path("unused.json"), pin=True, quick=False)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="compare-") as tmp:
@@ -61,9 +64,11 @@ async def compare(before: Path, requests: int, rounds: int) -> list[dict[str, An
                         got = await ack_only(bench, floor.info["url"], f"floor{r}c{c}", requests, c)
                         rows.append(_row(r, "floor", c, got))
                     await bench.stop(floor)
-                    bots = [("before", before), ("after", ROOT)]
-                    for name, root in bots if r % 2 == 0 else bots[::-1]:
-                        bot = await bench.start_bot(f"{name}{r}", TARGET_CONCURRENCY, root=root)
+                    bots = [("before", before, False), ("after", ROOT, False), ("worker", ROOT, True)]
+                    for name, root, worker in bots[r % 3 :] + bots[: r % 3]:
+                        bot = await bench.start_bot(
+                            f"{name}{r}", TARGET_CONCURRENCY, root=root, worker=worker
+                        )
                         await bot_run(bench, bot, f"warm{name}{r}", 100, 10)
                         for c in CONCURRENCIES:
                             got = await bot_run(bench, bot, f"{name}{r}c{c}", requests, c)
@@ -97,9 +102,9 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 key: statistics.median(r[key] for r in rows if r["what"] == what and r["c"] == c)
                 for key in ("acks_per_s", "p99_ms")
             }
-            for what in ("floor", "before", "after")
+            for what in WHATS
         }
-        for what in ("before", "after"):
+        for what in WHATS[1:]:
             med[what]["throughput_vs_floor"] = round(med[what]["acks_per_s"] / med["floor"]["acks_per_s"], 2)
             med[what]["p99_vs_floor"] = round(med[what]["p99_ms"] / med["floor"]["p99_ms"], 2)
         out[f"c{c}"] = med
@@ -112,7 +117,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__)
     parser.add_argument("--before", default="main", help="git ref of the code to compare with (main)")
     parser.add_argument("--requests", type=int, default=1000, help="commands per run (1000)")
-    parser.add_argument("--rounds", type=int, default=4, help="rounds of floor, before, after (4)")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of floor, before, after, worker (4)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "compare.json")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="before-") as folder:

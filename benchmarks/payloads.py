@@ -28,6 +28,11 @@ def token(run: str, index: int) -> str:
     return f"bench-{run}-{index:06d}"
 
 
+def run_of(tok: str) -> str:
+    """The run label in a `token`."""
+    return tok.rsplit("-", 1)[0].removeprefix("bench-")
+
+
 def channel_ids(count: int = CHANNELS) -> list[str]:
     """The public channels the benchmark's Slack simulator adds (the bot is a member of each)."""
     return [f"C0BENCH{i:03d}" for i in range(count)]

@@ -179,6 +179,8 @@ class Proc:
 
     def __init__(self, name: str, popen: subprocess.Popen[bytes], info: dict[str, str], log: Path) -> None:
         self.name, self.popen, self.info, self.log = name, popen, info, log
+        # A bot's `python -m bot work` process, when the bot runs with WORKER_PROCESS=1.
+        self.worker: Proc | None = None
 
     @property
     def pid(self) -> int:
@@ -280,7 +282,9 @@ class Bench:
         return proc
 
     async def stop(self, proc: Proc) -> None:
-        """Stop one helper."""
+        """Stop one helper (a bot with its worker)."""
+        if proc.worker is not None:
+            await self.stop(proc.worker)
         await proc.stop()
         if proc in self.procs:
             self.procs.remove(proc)
@@ -399,6 +403,7 @@ class Bench:
         oauth: bool = False,
         database_url: str | None = None,
         pinned: bool = True,
+        worker: bool = False,
     ) -> Proc:
         """`python -m bot serve` (the code at `root`) on a fresh SQLite file holding the sandbox account,
         or on the PostgreSQL at `database_url` (the account stored there beforehand: `store_account`).
@@ -406,6 +411,8 @@ class Bench:
         `live_status`: PUBLIC_URL is the bot's own address, so creates carry StatusCallback.
         `oauth`: in OAuth mode, the workspace installed (its bot token stored, encrypted) instead of
         SLACK_BOT_TOKEN.
+        `worker`: WORKER_PROCESS=1, and a `python -m bot work` process beside it (off the server CPU, as a
+        deployment would give it its own) runs the sends the bot acknowledged: `Proc.worker`.
         """
         home = self.workdir / f"bot-{label}"
         home.mkdir()
@@ -436,6 +443,8 @@ class Bench:
         )
         if live_status:
             env["PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+        if worker:
+            env["WORKER_PROCESS"] = "1"
         # cwd is the bot's own directory, so a developer's .env in the checkout is not read.
         proc = await Proc.start(
             f"bot-{label}",
@@ -447,6 +456,18 @@ class Bench:
         )
         self.procs.append(proc)
         await self.wait_healthy(proc.info["url"])
+        if worker:
+            worker_port = free_port()
+            proc.worker = await Proc.start(
+                f"worker-{label}",
+                [sys.executable, "-m", "bot", "work"],
+                {**env, "PORT": str(worker_port)},
+                home,
+                self.other_cpus,
+                info={"url": f"http://127.0.0.1:{worker_port}", "role": "worker"},
+            )
+            self.procs.append(proc.worker)
+            await self.wait_healthy(proc.worker.info["url"])
         return proc
 
     async def wait_healthy(self, url: str, seconds: float = 30.0) -> None:
@@ -514,6 +535,12 @@ class Bench:
         return await run_python(targets, reqs, concurrency, rate=rate)
 
 
+async def cards_of(bench: Bench, run: str) -> int:
+    """How many of `run`'s commands have a card so far."""
+    cards: list[list[Any]] = await bench.get_json(f"{bench.slack_info['control']}/bench/cards")
+    return len({tok for tok, *_ in cards if payloads.run_of(tok) == run})
+
+
 async def health(bench: Bench, bot: Proc, after: int | None = None) -> dict[str, Any]:
     """The bot's /healthz with loop-lag figures (since sample `after` when given)."""
     query = "?lag=1" + (f"&after={after}" if after is not None else "")
@@ -534,7 +561,10 @@ async def bot_run(
 ) -> dict[str, Any]:
     """One bot run (over one process, or replicas sharing the load): acks, then wait for every card;
     end to end, loop lag (the worst replica's), correctness."""
-    bots = bot if isinstance(bot, list) else [bot]
+    webs = bot if isinstance(bot, list) else [bot]
+    # Worker processes (WORKER_PROCESS) run the sends: watched for in-flight work and lag, never loaded.
+    workers = [b.worker for b in webs if b.worker is not None]
+    bots = webs + workers
     samples = [int((await health(bench, b))["loop_lag"]["samples"]) for b in bots]
     peak_in_flight = 0
     watching = True
@@ -553,13 +583,14 @@ async def bot_run(
     meter = CpuMeter([p.pid for p in bench.procs])
     bot_cpu = sum(_process_seconds(b.pid) for b in bots)
     pg_cpu, pg_started = postgres_seconds(), time.monotonic()
-    urls = [b.info["url"] for b in bots]
+    urls = [b.info["url"] for b in webs]
     load = await bench.load(urls, run, count, concurrency, rate=pace, channels=channels)
-    # Wait for the background work: in_flight falls to 0 once every card is posted.
+    # Wait for the background work: in_flight falls to 0 once every card is posted. A worker may not
+    # have picked the last commands up yet, so with workers the cards are counted too.
     last_change, last_value = time.monotonic(), -1
     while True:
         in_flight = await in_flight_now()
-        if in_flight == 0:
+        if in_flight == 0 and (not workers or await cards_of(bench, run) >= count):
             break
         if in_flight != last_value:
             last_change, last_value = time.monotonic(), in_flight

@@ -594,6 +594,9 @@ async def run_worker(settings: Settings) -> None:
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    if settings.loop_monitor:
+        app[MONITOR] = LoopMonitor()
+        app[MONITOR].start()
     listener = web.AppRunner(app, handle_signals=False, access_log=None)
     await listener.setup()
     try:
@@ -615,6 +618,8 @@ async def run_worker(settings: Settings) -> None:
         log.info("shutting down: no new work; waiting up to %g s", settings.shutdown_timeout)
         await listener.cleanup()
         await runtime.close(settings.shutdown_timeout)
+        if MONITOR in app:
+            await app[MONITOR].stop()
 
 
 async def _socket_mode_http(runtime: Runtime) -> web.AppRunner:
