@@ -205,3 +205,9 @@ def test_the_conversation_check_finds_missing_and_reordered_texts() -> None:
     assert not _check_threads(messages(swapped), texts=4, numbers=2)[0]
     lost = [["p0-0000"], ["p1-0000", "p1-0001"]]
     assert not _check_threads(messages(lost), texts=4, numbers=2)[0]
+
+
+def test_a_token_names_its_run() -> None:
+    """The run label comes back out of a token, so cards can be counted per run."""
+    assert payloads.run_of(payloads.token("split50", 7)) == "split50"
+    assert payloads.run_of(payloads.token("a1", 123456)) == "a1"
