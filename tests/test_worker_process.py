@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
 from botproc import (
+    REPO_ROOT,
     BotProcess,
     FarEnds,
     hold_a_create,
@@ -19,6 +23,8 @@ from botproc import (
 )
 from harness import form_values
 from waiting import until
+
+from bot.settings import SettingsError, load_settings
 
 pytestmark = pytest.mark.slow
 
@@ -136,3 +142,26 @@ async def test_two_workers_on_one_sqlite_file_send_each_command_once(far_ends: F
     bodies = sorted(dict(create.form)["Body"] for create in far_ends.twilio.creates())
     assert bodies == sorted(f"number {n}" for n in range(30))
     assert len(far_ends.cards()) == 30
+
+
+def test_worker_process_is_a_flag_refused_by_name_when_garbled() -> None:
+    """WORKER_PROCESS=1 turns hand-off on; 0 or unset leaves serve running sends; other text is refused."""
+    assert load_settings({"WORKER_PROCESS": "1"}, dotenv=None).worker_process is True
+    assert load_settings({}, dotenv=None).worker_process is False
+    with pytest.raises(SettingsError, match=r"WORKER_PROCESS must be 1 \(on\) or 0 \(off\), not 'yes'"):
+        load_settings({"WORKER_PROCESS": "yes"}, dotenv=None)
+
+
+def test_the_worker_refuses_to_start_without_a_bot_token(tmp_path: Path) -> None:
+    """`python -m bot work` with no SLACK_BOT_TOKEN says which variable is missing, no traceback."""
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO_ROOT), "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "work"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "SLACK_BOT_TOKEN" in done.stderr and "Traceback" not in done.stderr
