@@ -47,6 +47,7 @@ import aiohttp
 from benchmarks import payloads
 from benchmarks.load import WRK_INSTALL_HINT, LoadResult, merged, run_python, run_wrk, wrk_path
 from benchmarks.stats import rate, ratio, summarize_ms
+from storage.accounts import NewAccount
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
@@ -368,13 +369,15 @@ class Bench:
         db = await Database.connect(target, secret_keys=self.secrets.secret_key, pool_size=1)
         try:
             await AccountStore(db).add(
-                team_id=TEAM_ID,
-                label="bench",
-                account_sid=SANDBOX_ACCOUNT_SID,
-                secret=self.secrets.twilio_token,
-                default_from=DEFAULT_FROM,
-                default_service_sid=DEFAULT_SERVICE_SID,
-                added_by=ADMIN_ID,
+                NewAccount(
+                    team_id=TEAM_ID,
+                    label="bench",
+                    account_sid=SANDBOX_ACCOUNT_SID,
+                    secret=self.secrets.twilio_token,
+                    default_from=DEFAULT_FROM,
+                    default_service_sid=DEFAULT_SERVICE_SID,
+                    added_by=ADMIN_ID,
+                )
             )
             if oauth:
                 await InstallationStore(db).save(

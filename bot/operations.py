@@ -46,9 +46,9 @@ from bot.twilio.client import TwilioClient
 from bot.twilio.errors import TwilioError
 from bot.twilio.models import Credentials, Message, MessagePage
 from storage.accounts import AccountStore, StoredAccount
-from storage.audit import AuditLog
+from storage.audit import AuditLog, NewAuditEntry
 from storage.db import DatabaseUnavailable
-from storage.outbox import Outbox, OutboxEntry
+from storage.outbox import NewOutboxEntry, Outbox, OutboxEntry
 
 __all__ = [
     "ACCOUNT_GONE",
@@ -221,18 +221,20 @@ class Operations:
         error: TwilioError | None = None,
     ) -> None:
         await self.audit.record(
-            team_id=ctx.team_id,
-            enterprise_id=ctx.enterprise_id,
-            user_id=ctx.user_id,
-            channel_id=ctx.channel_id or "",
-            operation=operation,
-            account_label=account.label if account else None,
-            account_sid=account.account_sid if account else None,
-            summary=summary,
-            outcome=outcome,
-            message_sid=message_sid,
-            error_code=error.code if error else None,
-            error_message=str(error)[:300] if error else None,
+            NewAuditEntry(
+                team_id=ctx.team_id,
+                enterprise_id=ctx.enterprise_id,
+                user_id=ctx.user_id,
+                channel_id=ctx.channel_id or "",
+                operation=operation,
+                account_label=account.label if account else None,
+                account_sid=account.account_sid if account else None,
+                summary=summary,
+                outcome=outcome,
+                message_sid=message_sid,
+                error_code=error.code if error else None,
+                error_message=str(error)[:300] if error else None,
+            )
         )
 
     async def _audit_view(self, *args: Any, **kwargs: Any) -> None:
@@ -346,16 +348,18 @@ class Operations:
         claimed_at = self._clock()
         try:
             _, fresh = await self.outbox.claim(
-                key=key,
-                team_id=ctx.team_id,
-                enterprise_id=ctx.enterprise_id,
-                user_id=ctx.user_id,
-                channel_id=ctx.channel_id or "",
-                response_url=ctx.response_url,
-                operation=operation,
-                request=request,
-                account_label=account.label,
-                account_sid=account.account_sid,
+                NewOutboxEntry(
+                    key=key,
+                    team_id=ctx.team_id,
+                    enterprise_id=ctx.enterprise_id,
+                    user_id=ctx.user_id,
+                    channel_id=ctx.channel_id or "",
+                    response_url=ctx.response_url,
+                    operation=operation,
+                    request=request,
+                    account_label=account.label,
+                    account_sid=account.account_sid,
+                ),
                 owner=None if leases is None else leases.owner,
                 lease_seconds=120.0 if leases is None else leases.lease_seconds,
             )

@@ -9,21 +9,23 @@ from storage_fixtures import DB_KEY, Proxy, eventually
 
 from bot.leases import Leases
 from storage.db import Database, DatabaseUnavailable
-from storage.outbox import Outbox
+from storage.outbox import NewOutboxEntry, Outbox
 
 pytestmark = pytest.mark.postgres
 
 
 async def _claim(outbox: Outbox, key: str, owner: str, lease_seconds: float) -> None:
     await outbox.claim(
-        key=key,
-        team_id="T1",
-        user_id="U1",
-        channel_id="C1",
-        operation="send",
-        request={"to": "+15551234567", "body": "hi"},
-        account_label="main",
-        account_sid="AC" + "0" * 32,
+        NewOutboxEntry(
+            key=key,
+            team_id="T1",
+            user_id="U1",
+            channel_id="C1",
+            operation="send",
+            request={"to": "+15551234567", "body": "hi"},
+            account_label="main",
+            account_sid="AC" + "0" * 32,
+        ),
         owner=owner,
         lease_seconds=lease_seconds,
     )

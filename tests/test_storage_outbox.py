@@ -11,7 +11,7 @@ import pytest
 from storage_fixtures import DbTarget, errors_in_threads
 
 from storage.db import Database
-from storage.outbox import Outbox, OutboxEntry
+from storage.outbox import NewOutboxEntry, Outbox, OutboxEntry
 
 REQUEST = {"to": "+15551234567", "from": "+15557654321", "body": "Hello", "send_at": None}
 
@@ -28,7 +28,8 @@ async def _claim(outbox: Outbox, key: str, **changes: Any) -> tuple[OutboxEntry,
         "account_sid": "AC" + "0" * 32,
     }
     values.update(changes)
-    return await outbox.claim(**values)
+    lease = {name: values.pop(name) for name in ("owner", "lease_seconds") if name in values}
+    return await outbox.claim(NewOutboxEntry(**values), **lease)
 
 
 async def test_claiming_a_key_twice_returns_false_the_second_time(db: Database) -> None:
