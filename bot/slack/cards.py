@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from bot.core.errors import InputError
 from bot.core.rules import check_account_label
 from bot.home import sparkline
-from bot.slack.modals import CALLBACKS, PREFILL_KEYS
+from bot.slack.modals import CALLBACKS, PREFILL_KEYS, json_object
 from bot.slack.text import code, cut, literal, one_line, safe, slack_date, who
 from bot.twilio.errors import hint_for
 from bot.twilio.models import Message, MessagePage
@@ -328,15 +328,12 @@ def parse_reopen_value(raw: str) -> tuple[str, dict[str, str]]:
 
 
 def _json_object(raw: object) -> dict[str, Any]:
-    if not isinstance(raw, str) or not raw or len(raw) > MAX_BUTTON_VALUE:
-        raise InputError("That button's value is missing or too long.")
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise InputError("That button's value is not readable.") from None
-    if not isinstance(data, dict):
-        raise InputError("That button's value is not readable.")
-    return data
+    return json_object(
+        raw,
+        MAX_BUTTON_VALUE,
+        missing="That button's value is missing or too long.",
+        unreadable="That button's value is not readable.",
+    )
 
 
 def _reopen_value(subcommand: str, prefill: Mapping[str, str]) -> str | None:
