@@ -28,6 +28,7 @@ from bot.workspace import mask_sid
 
 if TYPE_CHECKING:
     from bot.home import HomeSummary
+    from bot.status import CardFacts
     from bot.workspace import AuditEntry, StoredAccount
 
 __all__ = [
@@ -378,22 +379,16 @@ def _price(price: Decimal, unit: str | None) -> str:
     return f"{amount} {safe(unit.upper(), 10)}" if unit else amount
 
 
-def message_card(
-    msg: Message,
-    *,
-    requested_by: str,
-    account_label: str,
-    operation: Operation,
-    note: str | None = None,
-    send_at: datetime | None = None,
-    changed_at: datetime | None = None,
-) -> Card:
+def message_card(facts: CardFacts, *, changed_at: datetime | None = None) -> Card:
     """One message: who asked, To/From, status, SID, segments, price, time, Twilio's error, the body, buttons.
 
-    `send_at` is the scheduled time (Twilio's message JSON does not carry it). `note` is plain words and is
-    escaped. "Cancel" appears only while the message is scheduled. `changed_at` is when the status last
-    changed, for a card kept live by Twilio's status callbacks.
+    `facts.operation` is one of `Operation`; `facts.send_at` is the scheduled time (Twilio's message JSON
+    does not carry it); `facts.note` is plain words and is escaped. "Cancel" appears only while the message
+    is scheduled. `changed_at` is when the status last changed, for a card kept live by Twilio's status
+    callbacks.
     """
+    msg, requested_by, account_label = facts.message, facts.requested_by, facts.account_label
+    operation, note, send_at = facts.operation, facts.note, facts.send_at
     header = _HEADERS.get(operation, "Message")
     fields = [f"*To*\n{safe(msg.to, 200) or '—'}"]
     if msg.from_:
