@@ -48,7 +48,7 @@ from bot.twilio.models import Credentials, Message, MessagePage
 from storage.accounts import AccountStore, StoredAccount
 from storage.audit import AuditLog, NewAuditEntry
 from storage.db import DatabaseUnavailable
-from storage.outbox import NewOutboxEntry, Outbox, OutboxEntry
+from storage.outbox import NewOutboxEntry, Outbox, OutboxEntry, Settlement
 
 __all__ = [
     "ACCOUNT_GONE",
@@ -390,7 +390,7 @@ class Operations:
             if found is not None:
                 log.warning("%s: Twilio's answer was lost; found the message by looking it up", operation)
                 sid = found.sid
-                await self._record(key, lambda: self.outbox.settle(key, state="sent", message_sid=sid))
+                await self._record(key, lambda: self.outbox.settle(key, Settlement("sent", message_sid=sid)))
                 await self._record(
                     key, lambda: self._audit(ctx, operation, account, summary, outcome="ok", message_sid=sid)
                 )
@@ -402,7 +402,7 @@ class Operations:
             await self._record(
                 key,
                 lambda: self.outbox.settle(
-                    key, state=state, error_code=failure.code, error_message=str(failure)[:300]
+                    key, Settlement(state, error_code=failure.code, error_message=str(failure)[:300])
                 ),
             )
             outcome = "unknown" if err.unknown_outcome else "error"
@@ -415,7 +415,7 @@ class Operations:
             # because we cannot tell whether Twilio applied the create.
             raise
         sid = message.sid
-        await self._record(key, lambda: self.outbox.settle(key, state="sent", message_sid=sid))
+        await self._record(key, lambda: self.outbox.settle(key, Settlement("sent", message_sid=sid)))
         await self._record(
             key, lambda: self._audit(ctx, operation, account, summary, outcome="ok", message_sid=sid)
         )
@@ -633,17 +633,19 @@ class Operations:
         """`reconcile`, also saying whether the account is gone (so nobody can look)."""
         found = await self.credentials(entry.team_id, entry.account_label)
         if found is None or found[0].account_sid != entry.account_sid:
-            await self.outbox.settle(entry.key, state="unknown", error_message=ACCOUNT_GONE)
+            await self.outbox.settle(entry.key, Settlement("unknown", error_message=ACCOUNT_GONE))
             return None, True
         _, creds = found
         match = await self._look_up(creds, entry.key, entry.request, since=entry.created_at - skew)
         if match is not None:
-            await self.outbox.settle(entry.key, state="sent", message_sid=match.sid)
+            await self.outbox.settle(entry.key, Settlement("sent", message_sid=match.sid))
         else:
             await self.outbox.settle(
                 entry.key,
-                state="unknown",
-                error_message="the bot stopped mid-call and Twilio has no matching message; not re-sent",
+                Settlement(
+                    "unknown",
+                    error_message="the bot stopped mid-call and Twilio has no matching message; not re-sent",
+                ),
             )
         return match, False
 

@@ -26,6 +26,7 @@ __all__ = [
     "Outbox",
     "OutboxEntry",
     "RequestValue",
+    "Settlement",
     "State",
 ]
 
@@ -65,6 +66,24 @@ class NewOutboxEntry(RequestRow):
     request: Mapping[str, str | int | Sequence[str] | None]
     account_label: str | None
     account_sid: str | None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """How a claimed call ended, as `Outbox.settle` records it: "sent" (with Twilio's message SID),
+    "failed" or "unknown" (it may have been applied), with Twilio's error when there was one.
+
+    Any other state raises ValueError.
+    """
+
+    state: str
+    message_sid: str | None = None
+    error_code: int | None = None
+    error_message: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.state not in _STATES or self.state == "pending":
+            raise ValueError(f"An outbox entry settles as 'sent', 'failed' or 'unknown', not {self.state!r}.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -232,25 +251,12 @@ class Outbox:
             [owner, iso(now or datetime.now(UTC))],
         )
 
-    async def settle(
-        self,
-        key: str,
-        *,
-        state: str,
-        message_sid: str | None = None,
-        error_code: int | None = None,
-        error_message: str | None = None,
-    ) -> None:
-        """Record how the claimed call ended: "sent", "failed" or "unknown" (it may have been applied).
-
-        Raises ValueError for any other state.
-        """
-        if state not in _STATES or state == "pending":
-            raise ValueError(f"An outbox entry settles as 'sent', 'failed' or 'unknown', not {state!r}.")
+    async def settle(self, key: str, outcome: Settlement) -> None:
+        """Record how the claimed call of `key` ended."""
         await self._db.execute(
-            "UPDATE outbox SET state = ?, message_sid = ?, error_code = ?, error_message = ?, "
-            "settled_at = ? WHERE key = ?",
-            [state, message_sid, error_code, error_message, utc_now(), key],
+            "UPDATE outbox SET state = :state, message_sid = :message_sid, error_code = :error_code, "
+            "error_message = :error_message, settled_at = :settled_at WHERE key = :key",
+            params(outcome, settled_at=utc_now(), key=key),
         )
 
     async def mark_card_posted(self, key: str) -> None:

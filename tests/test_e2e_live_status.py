@@ -24,7 +24,7 @@ from bot.sandbox.twilio import SANDBOX_ACCOUNT_SID, SimClock
 from bot.webhooks import MAX_WEBHOOK_BODY
 from bot.workspace import AccountSetup
 from storage.accounts import NewAccount
-from storage.outbox import NewOutboxEntry
+from storage.outbox import NewOutboxEntry, Settlement
 
 TO = "+15551234567"
 KEY_SECRET = "api-key-secret-0123456789"
@@ -583,7 +583,7 @@ async def test_a_card_posted_by_start_up_recovery_is_live_too(make_stack: StackF
             account_sid=SANDBOX_ACCOUNT_SID,
         )
     )
-    await outbox.settle(key, state="sent", message_sid=message.sid)
+    await outbox.settle(key, Settlement("sent", message_sid=message.sid))
     await restart_bot(stack, clock=clock.now)
     assert "after the bot restarted" in card_text(stack.last_card())
     assert await post_callback(stack, status_form(message.sid, "delivered")) == 204

@@ -9,7 +9,7 @@ from storage_fixtures import DB_KEY, Proxy, eventually
 
 from bot.leases import Leases
 from storage.db import Database, DatabaseUnavailable
-from storage.outbox import NewOutboxEntry, Outbox
+from storage.outbox import NewOutboxEntry, Outbox, Settlement
 
 pytestmark = pytest.mark.postgres
 
@@ -41,7 +41,7 @@ async def test_writes_wait_through_an_outage_and_keep_the_key_leased(proxied: tu
         await _claim(outbox, "k1", "me", 60)
         leases.hold("k1")
         await proxy.stop()
-        await leases.write("k1", lambda: outbox.settle("k1", state="sent", message_sid="SM" + "1" * 32))
+        await leases.write("k1", lambda: outbox.settle("k1", Settlement("sent", message_sid="SM" + "1" * 32)))
         await leases.write("k1", lambda: outbox.mark_card_posted("k1"))
         leases.let_go("k1")  # the task ended; its outcome is not written yet
         assert (leases.unsaved, leases.held()) == (2, {"k1"})

@@ -23,7 +23,7 @@ from bot.metrics import LagSampler, Metrics, SlackCallCounter, pick
 from bot.sandbox.slack import TEAM_ID
 from bot.sandbox.twilio import SANDBOX_ACCOUNT_SID, Fault
 from bot.twilio.client import endpoint_name
-from storage.outbox import NewOutboxEntry
+from storage.outbox import NewOutboxEntry, Settlement
 
 TO = "+15551234567"
 INVALID_TO = "+15005550001"  # the simulator answers 21211 for this one
@@ -163,7 +163,7 @@ async def test_outbox_pending_is_read_at_scrape_time(stack: Stack) -> None:
     )
     _, samples = await scrape(stack)
     assert value(samples, "bridge_outbox_pending") == 1
-    await outbox.settle("k-metrics", state="failed")
+    await outbox.settle("k-metrics", Settlement("failed"))
     _, samples = await scrape(stack)
     assert value(samples, "bridge_outbox_pending") == 0
 
