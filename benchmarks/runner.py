@@ -47,7 +47,6 @@ import aiohttp
 from benchmarks import payloads
 from benchmarks.load import WRK_INSTALL_HINT, LoadResult, merged, run_python, run_wrk, wrk_path
 from benchmarks.stats import rate, ratio, summarize_ms
-from storage.accounts import NewAccount
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
@@ -362,7 +361,7 @@ class Bench:
         """The sandbox Twilio account in the database at `target` (a SQLite path or a PostgreSQL URL);
         with `oauth`, the workspace's installation too (its bot token stored, encrypted)."""
         from bot.sandbox.twilio import DEFAULT_FROM, DEFAULT_SERVICE_SID, SANDBOX_ACCOUNT_SID
-        from storage.accounts import AccountStore
+        from storage.accounts import AccountStore, NewAccount
         from storage.db import Database
         from storage.installations import InstallationStore, StoredInstallation
 

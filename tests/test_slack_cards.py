@@ -351,17 +351,15 @@ def test_message_card_status_icons(status: str, icon: str) -> None:
     assert f"{icon} {status}" in all_text(card)
 
 
+def _scheduled_card(send_at: datetime) -> cards.Card:
+    """The card of a message scheduled for `send_at`."""
+    message = make_message(status="scheduled", date_sent=None)
+    return cards.message_card(CardFacts(message, USER, "main", "schedule", send_at=send_at))
+
+
 def test_cancel_button_only_while_scheduled() -> None:
     """Cancel (danger, with a confirm) appears only for a scheduled message."""
-    scheduled = cards.message_card(
-        CardFacts(
-            make_message(status="scheduled", date_sent=None),
-            requested_by=USER,
-            account_label="main",
-            operation="schedule",
-            send_at=NOW + timedelta(days=1),
-        )
-    )
+    scheduled = _scheduled_card(NOW + timedelta(days=1))
     cancel = buttons(scheduled)[ACTION_CANCEL]
     assert cancel["style"] == "danger"
     assert "confirm" in cancel
@@ -400,15 +398,7 @@ def test_button_values_round_trip() -> None:
 def test_scheduled_card_shows_send_at() -> None:
     """A scheduled message shows when it will go, as a Slack date."""
     send_at = NOW + timedelta(days=2)
-    card = cards.message_card(
-        CardFacts(
-            make_message(status="scheduled", date_sent=None),
-            requested_by=USER,
-            account_label="main",
-            operation="schedule",
-            send_at=send_at,
-        )
-    )
+    card = _scheduled_card(send_at)
     assert f"*Scheduled for*\n<!date^{int(send_at.timestamp())}^" in all_text(card)
 
 
