@@ -31,8 +31,8 @@ from benchmarks.runner import Proc, child_env, free_port
 from benchmarks.stats import summarize_ms
 from bot.sandbox.slack import ADMIN_ID, TEAM_ID
 from bot.sandbox.twilio import DEFAULT_FROM, DEFAULT_SERVICE_SID, SANDBOX_ACCOUNT_SID
-from storage.accounts import AccountStore
-from storage.conversations import ConversationStore
+from storage.accounts import AccountStore, NewAccount
+from storage.conversations import ConversationStore, NewRoute
 from storage.db import Database
 
 CHANNEL = "C0BENCH000"
@@ -46,21 +46,25 @@ async def _prepare_db(path: Path, key: str, token: str) -> None:
     db = await Database.open(path, secret_keys=key)
     try:
         await AccountStore(db).add(
-            team_id=TEAM_ID,
-            label="main",
-            account_sid=SANDBOX_ACCOUNT_SID,
-            secret=token,
-            default_from=DEFAULT_FROM,
-            default_service_sid=DEFAULT_SERVICE_SID,
-            added_by=ADMIN_ID,
+            NewAccount(
+                team_id=TEAM_ID,
+                label="main",
+                account_sid=SANDBOX_ACCOUNT_SID,
+                secret=token,
+                default_from=DEFAULT_FROM,
+                default_service_sid=DEFAULT_SERVICE_SID,
+                added_by=ADMIN_ID,
+            )
         )
         await ConversationStore(db).add_route(
-            team_id=TEAM_ID,
-            number=DEFAULT_FROM,
-            channel_id=CHANNEL,
-            account_label="main",
-            account_sid=SANDBOX_ACCOUNT_SID,
-            created_by=ADMIN_ID,
+            NewRoute(
+                team_id=TEAM_ID,
+                number=DEFAULT_FROM,
+                channel_id=CHANNEL,
+                account_label="main",
+                account_sid=SANDBOX_ACCOUNT_SID,
+                created_by=ADMIN_ID,
+            )
         )
     finally:
         await db.close()

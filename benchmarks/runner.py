@@ -367,20 +367,22 @@ class Bench:
         """The sandbox Twilio account in the database at `target` (a SQLite path or a PostgreSQL URL);
         with `oauth`, the workspace's installation too (its bot token stored, encrypted)."""
         from bot.sandbox.twilio import DEFAULT_FROM, DEFAULT_SERVICE_SID, SANDBOX_ACCOUNT_SID
-        from storage.accounts import AccountStore
+        from storage.accounts import AccountStore, NewAccount
         from storage.db import Database
         from storage.installations import InstallationStore, StoredInstallation
 
         db = await Database.connect(target, secret_keys=self.secrets.secret_key, pool_size=1)
         try:
             await AccountStore(db).add(
-                team_id=TEAM_ID,
-                label="bench",
-                account_sid=SANDBOX_ACCOUNT_SID,
-                secret=self.secrets.twilio_token,
-                default_from=DEFAULT_FROM,
-                default_service_sid=DEFAULT_SERVICE_SID,
-                added_by=ADMIN_ID,
+                NewAccount(
+                    team_id=TEAM_ID,
+                    label="bench",
+                    account_sid=SANDBOX_ACCOUNT_SID,
+                    secret=self.secrets.twilio_token,
+                    default_from=DEFAULT_FROM,
+                    default_service_sid=DEFAULT_SERVICE_SID,
+                    added_by=ADMIN_ID,
+                )
             )
             if oauth:
                 await InstallationStore(db).save(

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
 
-from storage.audit import AuditLog
+from storage.audit import AuditLog, NewAuditEntry
 from storage.installations import Forgotten, InstallationStore, OAuthStates, StoredInstallation
 
 __all__ = ["Forgotten", "Installs", "StoredInstallation"]
@@ -64,13 +64,15 @@ class Installs:
         """A workspace installed the app through OAuth: store it and note it in the audit log."""
         await self.save(installation)
         await self._audit.record(
-            team_id=installation.team_id or "",
-            enterprise_id=installation.enterprise_id,
-            user_id=installation.installed_by or "",
-            channel_id="",
-            operation="install",
-            summary=f"scopes={','.join(installation.bot_scopes)}",
-            outcome="ok",
+            NewAuditEntry(
+                team_id=installation.team_id or "",
+                enterprise_id=installation.enterprise_id,
+                user_id=installation.installed_by or "",
+                channel_id="",
+                operation="install",
+                summary=f"scopes={','.join(installation.bot_scopes)}",
+                outcome="ok",
+            )
         )
 
     async def forget(
@@ -87,17 +89,20 @@ class Installs:
             team_id=team_id, enterprise_id=enterprise_id, is_enterprise_install=is_enterprise_install
         )
         self._drop(team_id, enterprise_id, is_enterprise_install)
+        summary = (
+            f"{why}: removed {gone.installations} installation(s), {gone.accounts} Twilio account(s), "
+            f"{gone.routes} route(s), {gone.conversations} conversation(s)"
+        )
         await self._audit.record(
-            team_id=team_id or "",
-            enterprise_id=enterprise_id,
-            user_id="",
-            channel_id="",
-            operation="uninstall",
-            summary=(
-                f"{why}: removed {gone.installations} installation(s), {gone.accounts} Twilio account(s), "
-                f"{gone.routes} route(s), {gone.conversations} conversation(s)"
-            ),
-            outcome="ok",
+            NewAuditEntry(
+                team_id=team_id or "",
+                enterprise_id=enterprise_id,
+                user_id="",
+                channel_id="",
+                operation="uninstall",
+                summary=summary,
+                outcome="ok",
+            )
         )
         return gone
 

@@ -21,7 +21,7 @@ from bot.core.phone import PhoneNumber
 from bot.inflight import InFlight, Lease
 from bot.operations import Context
 from storage.db import DatabaseUnavailable
-from storage.journal import FieldValue, Journal, JournalEntry
+from storage.journal import FieldValue, Journal, JournalEntry, NewJournalEntry
 from storage.outbox import Outbox
 
 __all__ = ["Create", "Intake", "NotAccepted", "Recovered", "Ticket", "command_of", "fields_of"]
@@ -127,15 +127,17 @@ class Intake:
                 return None
         try:
             await self.journal.record(
-                key=key,
-                team_id=ctx.team_id,
-                enterprise_id=ctx.enterprise_id,
-                user_id=ctx.user_id,
-                channel_id=ctx.channel_id,
-                response_url=ctx.response_url,
-                subcommand=cmd.subcommand,
-                fields=fields_of(cmd),
-                accepted_at=self.clock(),
+                NewJournalEntry(
+                    key=key,
+                    team_id=ctx.team_id,
+                    enterprise_id=ctx.enterprise_id,
+                    user_id=ctx.user_id,
+                    channel_id=ctx.channel_id,
+                    response_url=ctx.response_url,
+                    subcommand=cmd.subcommand,
+                    fields=fields_of(cmd),
+                    accepted_at=self.clock(),
+                )
             )
         except BaseException as err:
             if lease is not None:

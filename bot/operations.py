@@ -46,9 +46,9 @@ from bot.twilio.client import TwilioClient
 from bot.twilio.errors import TwilioError
 from bot.twilio.models import Credentials, Message, MessagePage
 from storage.accounts import AccountStore, StoredAccount
-from storage.audit import AuditLog
+from storage.audit import AuditLog, NewAuditEntry
 from storage.db import DatabaseUnavailable
-from storage.outbox import Outbox, OutboxEntry
+from storage.outbox import NewOutboxEntry, Outbox, OutboxEntry, Settlement
 
 __all__ = [
     "ACCOUNT_GONE",
@@ -208,18 +208,20 @@ class Operations:
         error: TwilioError | None = None,
     ) -> None:
         await self.audit.record(
-            team_id=ctx.team_id,
-            enterprise_id=ctx.enterprise_id,
-            user_id=ctx.user_id,
-            channel_id=ctx.channel_id or "",
-            operation=operation,
-            account_label=account.label if account else None,
-            account_sid=account.account_sid if account else None,
-            summary=summary,
-            outcome=outcome,
-            message_sid=message_sid,
-            error_code=error.code if error else None,
-            error_message=str(error)[:300] if error else None,
+            NewAuditEntry(
+                team_id=ctx.team_id,
+                enterprise_id=ctx.enterprise_id,
+                user_id=ctx.user_id,
+                channel_id=ctx.channel_id or "",
+                operation=operation,
+                account_label=account.label if account else None,
+                account_sid=account.account_sid if account else None,
+                summary=summary,
+                outcome=outcome,
+                message_sid=message_sid,
+                error_code=error.code if error else None,
+                error_message=str(error)[:300] if error else None,
+            )
         )
 
     async def _audit_view(self, *args: Any, **kwargs: Any) -> None:
@@ -333,16 +335,18 @@ class Operations:
         claimed_at = self.clock()
         try:
             _, fresh = await self.outbox.claim(
-                key=key,
-                team_id=ctx.team_id,
-                enterprise_id=ctx.enterprise_id,
-                user_id=ctx.user_id,
-                channel_id=ctx.channel_id or "",
-                response_url=ctx.response_url,
-                operation=operation,
-                request=request,
-                account_label=account.label,
-                account_sid=account.account_sid,
+                NewOutboxEntry(
+                    key=key,
+                    team_id=ctx.team_id,
+                    enterprise_id=ctx.enterprise_id,
+                    user_id=ctx.user_id,
+                    channel_id=ctx.channel_id or "",
+                    response_url=ctx.response_url,
+                    operation=operation,
+                    request=request,
+                    account_label=account.label,
+                    account_sid=account.account_sid,
+                ),
                 owner=None if leases is None else leases.owner,
                 lease_seconds=120.0 if leases is None else leases.lease_seconds,
             )
@@ -373,7 +377,7 @@ class Operations:
             if found is not None:
                 log.warning("%s: Twilio's answer was lost; found the message by looking it up", operation)
                 sid = found.sid
-                await self._record(key, lambda: self.outbox.settle(key, state="sent", message_sid=sid))
+                await self._record(key, lambda: self.outbox.settle(key, Settlement("sent", message_sid=sid)))
                 await self._record(
                     key, lambda: self._audit(ctx, operation, account, summary, outcome="ok", message_sid=sid)
                 )
@@ -385,7 +389,7 @@ class Operations:
             await self._record(
                 key,
                 lambda: self.outbox.settle(
-                    key, state=state, error_code=failure.code, error_message=str(failure)[:300]
+                    key, Settlement(state, error_code=failure.code, error_message=str(failure)[:300])
                 ),
             )
             outcome = "unknown" if err.unknown_outcome else "error"
@@ -398,7 +402,7 @@ class Operations:
             # because we cannot tell whether Twilio applied the create.
             raise
         sid = message.sid
-        await self._record(key, lambda: self.outbox.settle(key, state="sent", message_sid=sid))
+        await self._record(key, lambda: self.outbox.settle(key, Settlement("sent", message_sid=sid)))
         await self._record(
             key, lambda: self._audit(ctx, operation, account, summary, outcome="ok", message_sid=sid)
         )
@@ -616,17 +620,19 @@ class Operations:
         """`reconcile`, also saying whether the account is gone (so nobody can look)."""
         found = await self.credentials(entry.team_id, entry.account_label)
         if found is None or found[0].account_sid != entry.account_sid:
-            await self.outbox.settle(entry.key, state="unknown", error_message=ACCOUNT_GONE)
+            await self.outbox.settle(entry.key, Settlement("unknown", error_message=ACCOUNT_GONE))
             return None, True
         _, creds = found
         match = await self._look_up(creds, entry.key, entry.request, since=entry.created_at - skew)
         if match is not None:
-            await self.outbox.settle(entry.key, state="sent", message_sid=match.sid)
+            await self.outbox.settle(entry.key, Settlement("sent", message_sid=match.sid))
         else:
             await self.outbox.settle(
                 entry.key,
-                state="unknown",
-                error_message="the bot stopped mid-call and Twilio has no matching message; not re-sent",
+                Settlement(
+                    "unknown",
+                    error_message="the bot stopped mid-call and Twilio has no matching message; not re-sent",
+                ),
             )
         return match, False
 

@@ -26,7 +26,7 @@ from bot.sandbox.phone import DEFAULT_PHONE, PhonePanel
 from bot.sandbox.slack import ADMIN_ID, CLIENT_ID, CLIENT_SECRET, TEAM_ID, SlackSimulator
 from bot.server import start_server
 from bot.settings import Settings
-from storage.accounts import AccountStore
+from storage.accounts import AccountStore, NewAccount
 from storage.db import Database
 
 MAGIC_NUMBERS = """\
@@ -113,23 +113,27 @@ async def run(
     try:
         # Added afresh each start (an add with the same label updates it): the simulator's token is new.
         await AccountStore(db).add(
-            team_id=TEAM_ID,
-            label="sandbox",
-            account_sid=twilio_sim.SANDBOX_ACCOUNT_SID,
-            secret=token,
-            default_from=twilio_sim.DEFAULT_FROM,
-            default_service_sid=twilio_sim.DEFAULT_SERVICE_SID,
-            added_by=ADMIN_ID,
+            NewAccount(
+                team_id=TEAM_ID,
+                label="sandbox",
+                account_sid=twilio_sim.SANDBOX_ACCOUNT_SID,
+                secret=token,
+                default_from=twilio_sim.DEFAULT_FROM,
+                default_service_sid=twilio_sim.DEFAULT_SERVICE_SID,
+                added_by=ADMIN_ID,
+            )
         )
         if second_team is not None:
             await AccountStore(db).add(
-                team_id=second_team.id,
-                label="second",
-                account_sid=SECOND_ACCOUNT_SID,
-                secret=second_token,
-                default_from=SECOND_FROM,
-                default_service_sid=SECOND_SERVICE_SID,
-                added_by=second_team.admin_id,
+                NewAccount(
+                    team_id=second_team.id,
+                    label="second",
+                    account_sid=SECOND_ACCOUNT_SID,
+                    secret=second_token,
+                    default_from=SECOND_FROM,
+                    default_service_sid=SECOND_SERVICE_SID,
+                    added_by=second_team.admin_id,
+                )
             )
     finally:
         await db.close()

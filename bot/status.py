@@ -24,7 +24,7 @@ from typing import Final, Protocol
 
 from bot.tasks import ShuttingDown, TaskTracker
 from bot.twilio.models import Message
-from storage.message_cards import MessageCard, MessageCards
+from storage.message_cards import MessageCard, MessageCards, NewMessageCard
 
 __all__ = [
     "CANCELED",
@@ -257,15 +257,17 @@ class LiveStatus:
             return
         rank = rank_of(message.status)
         await self.cards.open(
-            message_sid=message.sid,
-            team_id=team_id,
-            account_sid=account_sid,
-            account_label=facts.account_label,
-            status=message.status,
-            status_rank=0 if rank is None else rank,
-            error_code=message.error_code,
-            status_at=self.clock(),
-            card_json=facts.to_json(),
+            NewMessageCard(
+                message_sid=message.sid,
+                team_id=team_id,
+                account_sid=account_sid,
+                account_label=facts.account_label,
+                status=message.status,
+                status_rank=0 if rank is None else rank,
+                error_code=message.error_code,
+                status_at=self.clock(),
+                card_json=facts.to_json(),
+            )
         )
 
     async def posted(

@@ -17,8 +17,8 @@ from bot.operations import Context, OperationError
 from bot.twilio.client import TwilioClient
 from bot.twilio.errors import TwilioError
 from bot.twilio.models import AccountInfo, Credentials
-from storage.accounts import AccountStore, StoredAccount, WebhookTokens, mask_sid
-from storage.audit import AuditEntry, AuditLog
+from storage.accounts import AccountStore, NewAccount, StoredAccount, WebhookTokens, mask_sid
+from storage.audit import AuditEntry, AuditLog, NewAuditEntry
 from storage.installations import InstallationStore
 from storage.teams import TeamSettings
 
@@ -118,32 +118,36 @@ class Workspace:
             )
         self._webhook_tokens.clear()
         account = await self._accounts.add(
-            team_id=ctx.team_id,
-            enterprise_id=ctx.enterprise_id,
-            label=label,
-            account_sid=setup.account_sid,
-            secret=setup.secret,
-            api_key_sid=setup.api_key_sid,
-            default_from=setup.default_from,
-            default_service_sid=setup.default_service_sid,
-            added_by=ctx.user_id,
+            NewAccount(
+                team_id=ctx.team_id,
+                enterprise_id=ctx.enterprise_id,
+                label=label,
+                account_sid=setup.account_sid,
+                secret=setup.secret,
+                api_key_sid=setup.api_key_sid,
+                default_from=setup.default_from,
+                default_service_sid=setup.default_service_sid,
+                added_by=ctx.user_id,
+                webhook_token=webhook_token,
+            ),
             make_default=setup.make_default or None,
-            webhook_token=webhook_token,
         )
         self._webhook_tokens.clear()  # again: a webhook may have read the old ones meanwhile
         checked = (
             f"twilio_name={info.friendly_name[:60]!r}" if info is not None else "not checked with Twilio"
         )
         await self._audit.record(
-            team_id=ctx.team_id,
-            enterprise_id=ctx.enterprise_id,
-            user_id=ctx.user_id,
-            channel_id=ctx.channel_id or "",
-            operation="setup",
-            account_label=account.label,
-            account_sid=account.account_sid,
-            summary=f"label={account.label} {checked}",
-            outcome="ok",
+            NewAuditEntry(
+                team_id=ctx.team_id,
+                enterprise_id=ctx.enterprise_id,
+                user_id=ctx.user_id,
+                channel_id=ctx.channel_id or "",
+                operation="setup",
+                account_label=account.label,
+                account_sid=account.account_sid,
+                summary=f"label={account.label} {checked}",
+                outcome="ok",
+            )
         )
         return AccountAdded(account, info)
 

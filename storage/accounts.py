@@ -7,14 +7,14 @@ Each workspace with accounts has exactly one default (a partial unique index gua
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from storage.db import Database, Queries, Row, Transaction, utc_now
+from storage.rows import from_row, params
 
-__all__ = ["AccountSecret", "AccountStore", "StoredAccount", "WebhookTokens", "mask_sid"]
+__all__ = ["AccountSecret", "AccountStore", "NewAccount", "StoredAccount", "WebhookTokens", "mask_sid"]
 
 # Static SQL only: no statement is assembled from strings at run time.
 _SELECT = (
@@ -67,6 +67,26 @@ class StoredAccount:
 
 
 @dataclass(frozen=True)
+class NewAccount:
+    """An account to store: what `AccountStore.add` takes. `repr()` never shows the secret or the token.
+
+    `secret` is the auth token, or the API key's secret when `api_key_sid` is set; `webhook_token` is the
+    account's auth token for webhooks when the secret is an API key's.
+    """
+
+    team_id: str
+    label: str
+    account_sid: str
+    secret: str = field(repr=False)
+    added_by: str
+    api_key_sid: str | None = None
+    default_from: str | None = None
+    default_service_sid: str | None = None
+    enterprise_id: str | None = None
+    webhook_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class AccountSecret:
     """An account's decrypted secret: the auth token, or the API key's secret when `api_key_sid` is set.
 
@@ -90,22 +110,6 @@ class WebhookTokens:
     tokens: tuple[str, ...] = field(default=(), repr=False)
 
 
-def _account(row: Mapping[str, Any]) -> StoredAccount:
-    return StoredAccount(
-        id=int(row["id"]),
-        team_id=str(row["team_id"]),
-        enterprise_id=row["enterprise_id"],
-        label=str(row["label"]),
-        account_sid=str(row["account_sid"]),
-        api_key_sid=row["api_key_sid"],
-        default_from=row["default_from"],
-        default_service_sid=row["default_service_sid"],
-        is_default=bool(row["is_default"]),
-        added_by=str(row["added_by"]),
-        added_at=datetime.fromisoformat(str(row["added_at"])),
-    )
-
-
 async def _row(db: Queries, team_id: str, label: str | None) -> Row | None:
     """The row for `label` in `team_id`, or the team's default when `label` is None."""
     if label is None:
@@ -119,53 +123,33 @@ class AccountStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def add(
-        self,
-        *,
-        team_id: str,
-        label: str,
-        account_sid: str,
-        secret: str,
-        api_key_sid: str | None = None,
-        default_from: str | None = None,
-        default_service_sid: str | None = None,
-        added_by: str,
-        enterprise_id: str | None = None,
-        make_default: bool | None = None,
-        webhook_token: str | None = None,
-    ) -> StoredAccount:
+    async def add(self, account: NewAccount, *, make_default: bool | None = None) -> StoredAccount:
         """Store an account, replacing the team's account with the same label.
 
         The label is stored as given (the bot checks and normalises it). The first account of a
         team becomes its default; `make_default=True` moves the default flag to this account in the
-        same transaction. Otherwise the default stays where it is. `webhook_token` is the account's
-        auth token when the secret is an API key's (Twilio signs webhooks with the auth token); it is
-        stored encrypted, and replacing the account without one forgets it. Raises ValueError for an
-        empty team, label or secret.
+        same transaction. Otherwise the default stays where it is. The webhook token is stored
+        encrypted (only beside an API key), and replacing the account without one forgets it.
+        Raises ValueError for an empty team, label or secret.
         """
+        team_id, label, webhook_token = account.team_id, account.label, account.webhook_token
         if not team_id:
             raise ValueError("A team ID is required to store an account.")
         if not label:
             raise ValueError("An account label is required to store an account.")
-        if not secret.strip():
+        if not account.secret.strip():
             raise ValueError("The Twilio auth token or API secret is empty.")
-        values = {
-            "team_id": team_id,
-            "label": label,
-            "enterprise_id": enterprise_id,
-            "account_sid": account_sid,
-            "api_key_sid": api_key_sid,
-            "secret_enc": self._db.box.encrypt(secret.strip()),
-            "webhook_token_enc": (
+        values = params(
+            account,
+            leave_out={"secret", "webhook_token"},
+            secret_enc=self._db.box.encrypt(account.secret.strip()),
+            webhook_token_enc=(
                 self._db.box.encrypt(webhook_token.strip())
-                if api_key_sid and webhook_token and webhook_token.strip()
+                if account.api_key_sid and webhook_token and webhook_token.strip()
                 else None
             ),
-            "default_from": default_from,
-            "default_service_sid": default_service_sid,
-            "added_by": added_by,
-            "updated_at": utc_now(),
-        }
+            updated_at=utc_now(),
+        )
         async with self._db.transaction() as tx:
             await tx.lock(f"accounts:{team_id}")
             existing = await _row(tx, team_id, label)
@@ -183,20 +167,22 @@ class AccountStore:
                 await _move_default(tx, team_id, account_id)
             stored = await _row(tx, team_id, label)
         assert stored is not None
-        return _account(stored)
+        return from_row(StoredAccount, stored)
 
     async def list(self, team_id: str) -> list[StoredAccount]:
         """The team's accounts: the default first, then by label."""
         rows = await self._db.fetch_all(_SELECT_TEAM, [team_id])
         # Sorted here, not in SQL: PostgreSQL's collation could order labels unlike SQLite's bytes.
-        return sorted((_account(row) for row in rows), key=lambda a: (not a.is_default, a.label.encode()))
+        return sorted(
+            (from_row(StoredAccount, row) for row in rows), key=lambda a: (not a.is_default, a.label.encode())
+        )
 
     async def get(self, team_id: str, label: str | None = None) -> StoredAccount | None:
         """The team's account called `label`, or its default when `label` is None; None if absent."""
         if label == "":
             return None
         row = await _row(self._db, team_id, label)
-        return None if row is None else _account(row)
+        return None if row is None else from_row(StoredAccount, row)
 
     async def credentials(
         self, team_id: str, label: str | None = None
@@ -210,7 +196,7 @@ class AccountStore:
         row = await _row(self._db, team_id, label)
         if row is None:
             return None
-        account = _account(row)
+        account = from_row(StoredAccount, row)
         creds = AccountSecret(
             account_sid=account.account_sid,
             secret=self._db.box.decrypt(str(row["secret_enc"])),

@@ -8,14 +8,23 @@ from the free-text fields before they are stored.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal, cast, get_args
+from typing import Literal, get_args
 
 from storage.db import Database, iso, utc_now
+from storage.rows import from_row, params
 
-__all__ = ["AuditEntry", "AuditLog", "DayOutcomes", "ErrorCount", "Outcome", "redact", "summarize"]
+__all__ = [
+    "AuditEntry",
+    "AuditLog",
+    "DayOutcomes",
+    "ErrorCount",
+    "NewAuditEntry",
+    "Outcome",
+    "redact",
+    "summarize",
+]
 
 Outcome = Literal["ok", "error", "unknown", "rejected"]
 _OUTCOMES: frozenset[str] = frozenset(get_args(Outcome))
@@ -90,23 +99,26 @@ class AuditEntry:
     error_message: str | None
 
 
-def _entry(row: Mapping[str, Any]) -> AuditEntry:
-    return AuditEntry(
-        id=int(row["id"]),
-        at=datetime.fromisoformat(str(row["at"])),
-        team_id=str(row["team_id"]),
-        enterprise_id=row["enterprise_id"],
-        user_id=str(row["user_id"]),
-        channel_id=str(row["channel_id"]),
-        operation=str(row["operation"]),
-        account_label=row["account_label"],
-        account_sid=row["account_sid"],
-        summary=str(row["summary"]),
-        outcome=cast(Outcome, row["outcome"]),
-        message_sid=row["message_sid"],
-        error_code=None if row["error_code"] is None else int(row["error_code"]),
-        error_message=row["error_message"],
-    )
+@dataclass(frozen=True)
+class NewAuditEntry:
+    """An operation to record: what `AuditLog.record` takes.
+
+    `outcome` is "ok", "error", "unknown" (a create that may have been applied) or "rejected"
+    (refused before Twilio was called).
+    """
+
+    team_id: str
+    user_id: str
+    channel_id: str
+    operation: str
+    outcome: str
+    account_label: str | None = None
+    account_sid: str | None = None
+    summary: str = ""
+    message_sid: str | None = None
+    error_code: int | None = None
+    error_message: str | None = None
+    enterprise_id: str | None = None
 
 
 class AuditLog:
@@ -115,44 +127,15 @@ class AuditLog:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def record(
-        self,
-        *,
-        team_id: str,
-        user_id: str,
-        channel_id: str,
-        operation: str,
-        account_label: str | None = None,
-        account_sid: str | None = None,
-        summary: str = "",
-        outcome: str,
-        message_sid: str | None = None,
-        error_code: int | None = None,
-        error_message: str | None = None,
-        enterprise_id: str | None = None,
-    ) -> int:
-        """Store one entry and return its id.
-
-        `outcome` is "ok", "error", "unknown" (a create that may have been applied) or "rejected"
-        (refused before Twilio was called); anything else raises ValueError.
-        """
-        if outcome not in _OUTCOMES:
-            raise ValueError(f"Audit outcome must be one of {', '.join(sorted(_OUTCOMES))}, not {outcome!r}.")
-        row = {
-            "at": utc_now(),
-            "team_id": team_id,
-            "enterprise_id": enterprise_id,
-            "user_id": user_id,
-            "channel_id": channel_id,
-            "operation": operation,
-            "account_label": account_label,
-            "account_sid": account_sid,
-            "summary": _clip(summary) or "",
-            "outcome": outcome,
-            "message_sid": message_sid,
-            "error_code": error_code,
-            "error_message": _clip(error_message),
-        }
+    async def record(self, entry: NewAuditEntry) -> int:
+        """Store one entry and return its id; an outcome other than the four known raises ValueError."""
+        if entry.outcome not in _OUTCOMES:
+            raise ValueError(
+                f"Audit outcome must be one of {', '.join(sorted(_OUTCOMES))}, not {entry.outcome!r}."
+            )
+        row = params(
+            entry, at=utc_now(), summary=_clip(entry.summary) or "", error_message=_clip(entry.error_message)
+        )
         inserted = await self._db.fetch_one(_INSERT, row)
         assert inserted is not None
         return int(inserted["id"])
@@ -160,7 +143,7 @@ class AuditLog:
     async def recent(self, team_id: str, limit: int = 10) -> list[AuditEntry]:
         """The team's latest entries, newest first."""
         limit = max(1, min(int(limit), 1000))
-        return [_entry(row) for row in await self._db.fetch_all(_RECENT, [team_id, limit])]
+        return [from_row(AuditEntry, row) for row in await self._db.fetch_all(_RECENT, [team_id, limit])]
 
     async def outcomes_by_day(self, team_id: str, since: datetime) -> list[DayOutcomes]:
         """Sends and schedules per UTC day and outcome since `since` (days without any are left out)."""
@@ -188,7 +171,7 @@ class AuditLog:
             "SELECT * FROM audit WHERE team_id = ? AND user_id = ? ORDER BY id DESC LIMIT ?",
             [team_id, user_id, max(1, min(int(limit), 100))],
         )
-        return [_entry(row) for row in rows]
+        return [from_row(AuditEntry, row) for row in rows]
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,14 @@ from datetime import datetime
 from typing import Any
 
 from storage.db import Database, Transaction, iso, utc_now
+from storage.rows import from_row, params
 
 __all__ = [
     "Conversation",
     "ConversationStore",
     "InboundRow",
+    "NewInbound",
+    "NewRoute",
     "Reply",
     "Route",
     "RouteTaken",
@@ -28,17 +31,23 @@ class RouteTaken(Exception):
     """The number of that account is routed by another workspace."""
 
 
-@dataclass(frozen=True)
-class Route:
-    """Texts to `number` of account `account_sid` open threads in `channel_id`."""
+@dataclass(frozen=True, kw_only=True)
+class NewRoute:
+    """Texts to `number` of account `account_sid` open threads in `channel_id`: what `add_route` takes."""
 
-    id: int
     team_id: str
     number: str
     channel_id: str
     account_label: str
     account_sid: str
     created_by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Route(NewRoute):
+    """A stored route."""
+
+    id: int
     created_at: datetime
 
 
@@ -62,14 +71,12 @@ class Conversation:
     opted_out: bool
 
 
-@dataclass(frozen=True)
-class InboundRow:
-    """A text as stored: `state` is received, posted, unrouted or failed."""
+@dataclass(frozen=True, kw_only=True)
+class NewInbound:
+    """A text Twilio delivered, to store once: what `ConversationStore.record_inbound` takes."""
 
-    id: int
     message_sid: str
     account_sid: str
-    team_id: str | None
     our_number: str
     their_number: str
     body: str
@@ -77,9 +84,18 @@ class InboundRow:
     opt_out_type: str | None
     num_media: int
     received_at: datetime
+    # (MediaUrl, MediaContentType) of each attachment, in Twilio's order.
+    media: Sequence[tuple[str, str]] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class InboundRow(NewInbound):
+    """A text as stored: `state` is received, posted, unrouted or failed."""
+
+    id: int
+    team_id: str | None
     state: str
     conversation_id: int | None
-    # (MediaUrl, MediaContentType) of each attachment, in Twilio's order.
     media: tuple[tuple[str, str], ...] = ()
 
 
@@ -96,76 +112,13 @@ class Reply:
     status: str
 
 
-def _time(value: object) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(str(value))
-
-
-def _route(row: Mapping[str, Any]) -> Route:
-    return Route(
-        id=int(row["id"]),
-        team_id=str(row["team_id"]),
-        number=str(row["number"]),
-        channel_id=str(row["channel_id"]),
-        account_label=str(row["account_label"]),
-        account_sid=str(row["account_sid"]),
-        created_by=str(row["created_by"]),
-        created_at=datetime.fromisoformat(str(row["created_at"])),
-    )
-
-
-def _conversation(row: Mapping[str, Any]) -> Conversation:
-    return Conversation(
-        id=int(row["id"]),
-        team_id=str(row["team_id"]),
-        channel_id=str(row["channel_id"]),
-        account_label=str(row["account_label"]),
-        account_sid=str(row["account_sid"]),
-        our_number=str(row["our_number"]),
-        their_number=str(row["their_number"]),
-        profile_name=row["profile_name"],
-        thread_ts=row["thread_ts"],
-        previous_id=None if row["previous_id"] is None else int(row["previous_id"]),
-        opened_at=datetime.fromisoformat(str(row["opened_at"])),
-        last_at=datetime.fromisoformat(str(row["last_at"])),
-        closed_at=_time(row["closed_at"]),
-        opted_out=bool(row["opted_out"]),
-    )
-
-
 def _inbound(row: Mapping[str, Any]) -> InboundRow:
-    return InboundRow(
-        id=int(row["id"]),
-        message_sid=str(row["message_sid"]),
-        account_sid=str(row["account_sid"]),
-        team_id=row["team_id"],
-        our_number=str(row["our_number"]),
-        their_number=str(row["their_number"]),
-        body=str(row["body"]),
-        profile_name=row["profile_name"],
-        opt_out_type=row["opt_out_type"],
-        num_media=int(row["num_media"]),
-        received_at=datetime.fromisoformat(str(row["received_at"])),
-        state=str(row["state"]),
-        conversation_id=None if row["conversation_id"] is None else int(row["conversation_id"]),
-        media=_media(row["media_json"]),
-    )
+    return from_row(InboundRow, row, media=_media(row["media_json"]))
 
 
 def _media(text: object) -> tuple[tuple[str, str], ...]:
     items = json.loads(str(text or "[]"))
     return tuple((str(url), str(kind)) for url, kind in items)
-
-
-def _reply(row: Mapping[str, Any]) -> Reply:
-    return Reply(
-        key=str(row["key"]),
-        team_id=str(row["team_id"]),
-        conversation_id=int(row["conversation_id"]),
-        channel_id=str(row["channel_id"]),
-        message_ts=str(row["message_ts"]),
-        message_sid=row["message_sid"],
-        status=str(row["status"]),
-    )
 
 
 _ROUTE = (
@@ -186,20 +139,12 @@ class ConversationStore:
 
     # ── routes ──────────────────────────────────────────────────────────────────────────────────────
 
-    async def add_route(
-        self,
-        *,
-        team_id: str,
-        number: str,
-        channel_id: str,
-        account_label: str,
-        account_sid: str,
-        created_by: str,
-    ) -> Route:
-        """Route `number` to `channel_id`, replacing this workspace's route of the same number.
+    async def add_route(self, route: NewRoute) -> Route:
+        """Route `route.number` to its channel, replacing this workspace's route of the same number.
 
         Raises RouteTaken when another workspace routes that number of that account.
         """
+        team_id, number, account_sid = route.team_id, route.number, route.account_sid
         async with self._db.transaction() as tx:
             await tx.lock(f"routes:{account_sid}:{number}")
             other = await tx.fetch_one(
@@ -210,21 +155,22 @@ class ConversationStore:
                 raise RouteTaken(number)
             row = await tx.fetch_one(
                 "INSERT INTO routes (team_id, number, channel_id, account_label, account_sid, created_by, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (team_id, number) DO UPDATE SET "
+                "created_at) VALUES (:team_id, :number, :channel_id, :account_label, :account_sid, "
+                ":created_by, :created_at) ON CONFLICT (team_id, number) DO UPDATE SET "
                 "channel_id = excluded.channel_id, account_label = excluded.account_label, "
                 "account_sid = excluded.account_sid, created_by = excluded.created_by, "
                 "created_at = excluded.created_at RETURNING id",
-                [team_id, number, channel_id, account_label, account_sid, created_by, utc_now()],
+                params(route, created_at=utc_now()),
             )
             assert row is not None
             stored = await tx.fetch_one(_ROUTE + "WHERE id = ?", [row["id"]])
         assert stored is not None
-        return _route(stored)
+        return from_row(Route, stored)
 
     async def routes(self, team_id: str) -> list[Route]:
         """The workspace's routes, by number."""
         rows = await self._db.fetch_all(_ROUTE + "WHERE team_id = ?", [team_id])
-        return sorted((_route(row) for row in rows), key=lambda r: r.number.encode())
+        return sorted((from_row(Route, row) for row in rows), key=lambda r: r.number.encode())
 
     async def remove_route(self, team_id: str, number: str) -> bool:
         """Remove the workspace's route of `number`; True if there was one."""
@@ -235,42 +181,24 @@ class ConversationStore:
     async def route_for(self, account_sid: str, number: str) -> Route | None:
         """The route of our `number` of account `account_sid`, whichever workspace owns it."""
         row = await self._db.fetch_one(_ROUTE + "WHERE account_sid = ? AND number = ?", [account_sid, number])
-        return None if row is None else _route(row)
+        return None if row is None else from_row(Route, row)
 
     # ── inbound texts ───────────────────────────────────────────────────────────────────────────────
 
-    async def record_inbound(
-        self,
-        *,
-        message_sid: str,
-        account_sid: str,
-        our_number: str,
-        their_number: str,
-        body: str,
-        profile_name: str | None,
-        opt_out_type: str | None,
-        num_media: int,
-        received_at: datetime,
-        media: Sequence[tuple[str, str]] = (),
-    ) -> InboundRow | None:
+    async def record_inbound(self, text: NewInbound) -> InboundRow | None:
         """Store a text once per MessageSid; None when that MessageSid was stored before."""
         row = await self._db.fetch_one(
             "INSERT INTO inbound_messages (message_sid, account_sid, our_number, their_number, body, "
             "profile_name, opt_out_type, num_media, media_json, received_at, state) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received') "
+            "VALUES (:message_sid, :account_sid, :our_number, :their_number, :body, :profile_name, "
+            ":opt_out_type, :num_media, :media_json, :received_at, 'received') "
             "ON CONFLICT (message_sid) DO NOTHING RETURNING id",
-            [
-                message_sid,
-                account_sid,
-                our_number,
-                their_number,
-                body,
-                profile_name,
-                opt_out_type,
-                num_media,
-                json.dumps([list(item) for item in media]),
-                iso(received_at),
-            ],
+            params(
+                text,
+                leave_out={"media"},
+                media_json=json.dumps([list(item) for item in text.media]),
+                received_at=iso(text.received_at),
+            ),
         )
         if row is None:
             return None
@@ -327,14 +255,14 @@ class ConversationStore:
             + "WHERE team_id = ? AND our_number = ? AND their_number = ? ORDER BY id DESC LIMIT 1",
             [team_id, our_number, their_number],
         )
-        return None if row is None else _conversation(row)
+        return None if row is None else from_row(Conversation, row)
 
     async def get(self, team_id: str, conversation_id: int) -> Conversation | None:
         """The workspace's conversation by id."""
         row = await self._db.fetch_one(
             _CONVERSATION + "WHERE team_id = ? AND id = ?", [team_id, conversation_id]
         )
-        return None if row is None else _conversation(row)
+        return None if row is None else from_row(Conversation, row)
 
     async def by_thread(self, team_id: str, channel_id: str, thread_ts: str) -> Conversation | None:
         """The workspace's conversation whose thread this is."""
@@ -342,7 +270,7 @@ class ConversationStore:
             _CONVERSATION + "WHERE team_id = ? AND channel_id = ? AND thread_ts = ?",
             [team_id, channel_id, thread_ts],
         )
-        return None if row is None else _conversation(row)
+        return None if row is None else from_row(Conversation, row)
 
     async def open(
         self,
@@ -376,7 +304,7 @@ class ConversationStore:
             ],
         )
         assert row is not None
-        return _conversation(row)
+        return from_row(Conversation, row)
 
     async def set_thread(self, conversation_id: int, thread_ts: str) -> None:
         """The root card is posted: its ts names the thread."""
@@ -454,7 +382,7 @@ class ConversationStore:
     async def reply_by_sid(self, message_sid: str) -> Reply | None:
         """The reply that made Twilio message `message_sid`."""
         row = await self._db.fetch_one("SELECT * FROM replies WHERE message_sid = ?", [message_sid])
-        return None if row is None else _reply(row)
+        return None if row is None else from_row(Reply, row)
 
 
 @dataclass(frozen=True)

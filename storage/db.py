@@ -12,6 +12,7 @@ import abc
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -29,7 +30,9 @@ __all__ = [
     "DatabaseClosedError",
     "DatabaseUnavailable",
     "Engine",
+    "KeySetting",
     "Params",
+    "PoolSetting",
     "Queries",
     "Row",
     "Transaction",
@@ -117,6 +120,24 @@ class Transaction(Queries):
         """
 
 
+@dataclass(frozen=True)
+class KeySetting:
+    """Where the key that seals the stored secrets comes from: `secret_keys` (the SECRET_KEY setting,
+    comma-separated Fernet keys, newest first), else `key_file`. `repr()` never shows the keys."""
+
+    secret_keys: str | None = field(default=None, repr=False)
+    key_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class PoolSetting:
+    """PostgreSQL's pool: how many connections, and how long a statement and a new connection may take."""
+
+    size: int = DEFAULT_POOL_SIZE
+    statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT
+    connect_timeout: float = 5.0
+
+
 class Database(Queries):
     """An open database on either engine. `box` encrypts and decrypts the stored Twilio secrets.
 
@@ -144,7 +165,7 @@ class Database(Queries):
         """
         from storage.sqlite import SQLiteDatabase
 
-        return await SQLiteDatabase.open_file(path, secret_keys=secret_keys, key_file=key_file)
+        return await SQLiteDatabase.open_file(path, KeySetting(secret_keys, key_file))
 
     @classmethod
     async def connect(
@@ -168,14 +189,8 @@ class Database(Queries):
             return await cls.open(target, secret_keys=secret_keys, key_file=key_file)
         from storage.postgres import PostgresDatabase
 
-        return await PostgresDatabase.open_url(
-            str(target),
-            secret_keys=secret_keys,
-            key_file=key_file,
-            pool_size=pool_size,
-            statement_timeout=statement_timeout,
-            connect_timeout=connect_timeout,
-        )
+        pool = PoolSetting(pool_size, statement_timeout, connect_timeout)
+        return await PostgresDatabase.open_url(str(target), KeySetting(secret_keys, key_file), pool)
 
     @property
     def closed(self) -> bool:

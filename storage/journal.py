@@ -19,8 +19,9 @@ from types import MappingProxyType
 from typing import Any
 
 from storage.db import Database, DatabaseUnavailable, iso
+from storage.rows import RequestRow, from_row, params
 
-__all__ = ["FIELD_NAMES", "FieldValue", "Journal", "JournalEntry"]
+__all__ = ["FIELD_NAMES", "FieldValue", "Journal", "JournalEntry", "NewJournalEntry"]
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +45,20 @@ _COLUMNS = (
 _ROWS_PER_STATEMENT = 500
 
 
-@dataclass(frozen=True)
-class JournalEntry:
+@dataclass(frozen=True, kw_only=True)
+class NewJournalEntry(RequestRow):
+    """An accepted request to write down: what `Journal.record` takes (`accepted_at` None: now)."""
+
+    subcommand: str
+    fields: Mapping[str, str | Sequence[str] | None]
+    accepted_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class JournalEntry(RequestRow):
     """One accepted request: who, where, and what was asked (the subcommand and its fields)."""
 
     id: int
-    key: str
-    team_id: str
-    enterprise_id: str | None
-    user_id: str
-    channel_id: str | None
-    response_url: str | None
     subcommand: str
     fields: Mapping[str, FieldValue]
     accepted_at: datetime
@@ -82,19 +86,7 @@ def _fields_json(fields: Mapping[str, str | Sequence[str] | None]) -> str:
 def _entry(row: Mapping[str, Any]) -> JournalEntry:
     raw = json.loads(str(row["fields_json"]))
     fields = {name: tuple(value) if isinstance(value, list) else str(value) for name, value in raw.items()}
-    return JournalEntry(
-        id=int(row["id"]),
-        key=str(row["key"]),
-        team_id=str(row["team_id"]),
-        enterprise_id=row["enterprise_id"],
-        user_id=str(row["user_id"]),
-        channel_id=row["channel_id"],
-        response_url=row["response_url"],
-        subcommand=str(row["subcommand"]),
-        fields=MappingProxyType(fields),
-        accepted_at=datetime.fromisoformat(str(row["accepted_at"])),
-        done_at=None if row["done_at"] is None else datetime.fromisoformat(str(row["done_at"])),
-    )
+    return from_row(JournalEntry, row, fields=MappingProxyType(fields))
 
 
 class Journal:
@@ -113,37 +105,20 @@ class Journal:
         self._writing = False
         self.transactions = 0
 
-    async def record(
-        self,
-        *,
-        key: str,
-        team_id: str,
-        user_id: str,
-        subcommand: str,
-        fields: Mapping[str, str | Sequence[str] | None],
-        channel_id: str | None = None,
-        response_url: str | None = None,
-        enterprise_id: str | None = None,
-        accepted_at: datetime | None = None,
-    ) -> None:
+    async def record(self, entry: NewJournalEntry) -> None:
         """Write the request down; returns once it is committed. A key seen before is left as it was.
 
         Raises DatabaseUnavailable when the write failed (nothing was written), ValueError for a field
         outside the allow-list.
         """
-        if not key:
+        if not entry.key:
             raise ValueError("A journal entry needs a non-empty idempotency key.")
-        row = {
-            "key": key,
-            "team_id": team_id,
-            "enterprise_id": enterprise_id,
-            "user_id": user_id,
-            "channel_id": channel_id,
-            "response_url": response_url,
-            "subcommand": subcommand,
-            "fields_json": _fields_json(fields),
-            "accepted_at": iso(accepted_at or datetime.now(UTC)),
-        }
+        row = params(
+            entry,
+            leave_out={"fields"},
+            fields_json=_fields_json(entry.fields),
+            accepted_at=iso(entry.accepted_at or datetime.now(UTC)),
+        )
         self._inserts.append(row)
         await asyncio.shield(self._queued())
 

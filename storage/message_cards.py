@@ -7,14 +7,13 @@ two replicas can never move a card backwards. `shown_status` is what the card in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from storage.db import Database, iso, utc_now
+from storage.rows import from_row, params
 
-__all__ = ["MessageCard", "MessageCards"]
+__all__ = ["MessageCard", "MessageCards", "NewMessageCard"]
 
 _OPEN = (
     "INSERT INTO message_cards (message_sid, team_id, account_sid, account_label, status, status_rank, "
@@ -30,6 +29,24 @@ _ADVANCE = (
     "AND status_rank < :below "
     "RETURNING *"
 )
+
+
+@dataclass(frozen=True)
+class NewMessageCard:
+    """A message Twilio just accepted, to track before its card is out: what `MessageCards.open` takes.
+
+    `status_at` (the caller's clock) is also when tracking began: `open_since` compares with it.
+    """
+
+    message_sid: str
+    team_id: str
+    account_sid: str
+    account_label: str
+    status: str
+    status_rank: int
+    error_code: int | None
+    status_at: datetime
+    card_json: str
 
 
 @dataclass(frozen=True)
@@ -54,65 +71,15 @@ class MessageCard:
     created_at: datetime
 
 
-def _card(row: Mapping[str, Any]) -> MessageCard:
-    return MessageCard(
-        message_sid=str(row["message_sid"]),
-        team_id=str(row["team_id"]),
-        account_sid=str(row["account_sid"]),
-        account_label=str(row["account_label"]),
-        channel_id=row["channel_id"],
-        card_ts=row["card_ts"],
-        log_channel_id=row["log_channel_id"],
-        log_ts=row["log_ts"],
-        via_response_url=bool(row["via_response_url"]),
-        status=str(row["status"]),
-        status_rank=int(row["status_rank"]),
-        error_code=None if row["error_code"] is None else int(row["error_code"]),
-        status_at=datetime.fromisoformat(str(row["status_at"])),
-        shown_status=row["shown_status"],
-        card_json=str(row["card_json"]),
-        created_at=datetime.fromisoformat(str(row["created_at"])),
-    )
-
-
 class MessageCards:
     """Track announced messages: open one, note where its card went, advance its status, mark it shown."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def open(
-        self,
-        *,
-        message_sid: str,
-        team_id: str,
-        account_sid: str,
-        account_label: str,
-        status: str,
-        status_rank: int,
-        error_code: int | None,
-        status_at: datetime,
-        card_json: str,
-    ) -> bool:
-        """Start tracking a message Twilio just accepted (before its card is out); False if tracked already.
-
-        `status_at` (the caller's clock) is also when tracking began: `open_since` compares with it.
-        """
-        changed = await self._db.execute(
-            _OPEN,
-            {
-                "message_sid": message_sid,
-                "team_id": team_id,
-                "account_sid": account_sid,
-                "account_label": account_label,
-                "status": status,
-                "status_rank": status_rank,
-                "error_code": error_code,
-                "status_at": iso(status_at),
-                "card_json": card_json,
-                "now": utc_now(),
-            },
-        )
+    async def open(self, card: NewMessageCard) -> bool:
+        """Start tracking a message Twilio just accepted (before its card is out); False if tracked before."""
+        changed = await self._db.execute(_OPEN, params(card, status_at=iso(card.status_at), now=utc_now()))
         return changed > 0
 
     async def posted(
@@ -143,7 +110,7 @@ class MessageCards:
                 message_sid,
             ],
         )
-        return _card(rows[0]) if rows else None
+        return from_row(MessageCard, rows[0]) if rows else None
 
     async def advance(
         self,
@@ -174,12 +141,12 @@ class MessageCards:
                 "now": utc_now(),
             },
         )
-        return _card(rows[0]) if rows else None
+        return from_row(MessageCard, rows[0]) if rows else None
 
     async def get(self, message_sid: str) -> MessageCard | None:
         """The tracked message, or None."""
         row = await self._db.fetch_one("SELECT * FROM message_cards WHERE message_sid = ?", [message_sid])
-        return None if row is None else _card(row)
+        return None if row is None else from_row(MessageCard, row)
 
     async def forget(self, message_sid: str) -> None:
         """Stop tracking the message (its card no longer shows it)."""
@@ -199,4 +166,4 @@ class MessageCards:
             "(status_rank < ? OR shown_status IS NULL OR shown_status <> status) ORDER BY created_at",
             [iso(since), below_rank],
         )
-        return [_card(row) for row in rows]
+        return [from_row(MessageCard, row) for row in rows]

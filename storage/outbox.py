@@ -13,17 +13,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, get_args
 
 from storage.db import Database, Queries, iso, utc_now
+from storage.rows import RequestRow, from_row, params
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
     "REQUEST_KEYS",
+    "NewOutboxEntry",
     "Operation",
     "Outbox",
     "OutboxEntry",
     "RequestValue",
+    "Settlement",
     "State",
 ]
 
@@ -51,17 +54,44 @@ _STALE = (
 _TAKE = "UPDATE outbox SET owner = ?, lease_until = ?, attempts = attempts + 1 WHERE id = ? RETURNING *"
 
 
+@dataclass(frozen=True, kw_only=True)
+class NewOutboxEntry(RequestRow):
+    """A send or schedule to claim: what `Outbox.claim` takes.
+
+    `operation` is "send" or "schedule"; `request` holds only the keys of `REQUEST_KEYS`.
+    """
+
+    channel_id: str
+    operation: str
+    request: Mapping[str, str | int | Sequence[str] | None]
+    account_label: str | None
+    account_sid: str | None
+
+
 @dataclass(frozen=True)
-class OutboxEntry:
+class Settlement:
+    """How a claimed call ended, as `Outbox.settle` records it: "sent" (with Twilio's message SID),
+    "failed" or "unknown" (it may have been applied), with Twilio's error when there was one.
+
+    Any other state raises ValueError.
+    """
+
+    state: str
+    message_sid: str | None = None
+    error_code: int | None = None
+    error_message: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.state not in _STATES or self.state == "pending":
+            raise ValueError(f"An outbox entry settles as 'sent', 'failed' or 'unknown', not {self.state!r}.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutboxEntry(RequestRow):
     """One claimed send or schedule and, once settled, what Twilio said."""
 
     id: int
-    key: str
-    team_id: str
-    enterprise_id: str | None
-    user_id: str
     channel_id: str
-    response_url: str | None
     account_label: str | None
     account_sid: str | None
     operation: Operation
@@ -106,34 +136,8 @@ def _request(text: str) -> Mapping[str, RequestValue]:
     return MappingProxyType(values)
 
 
-def _time(value: object) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(str(value))
-
-
 def _entry(row: Mapping[str, Any]) -> OutboxEntry:
-    return OutboxEntry(
-        id=int(row["id"]),
-        key=str(row["key"]),
-        team_id=str(row["team_id"]),
-        enterprise_id=row["enterprise_id"],
-        user_id=str(row["user_id"]),
-        channel_id=str(row["channel_id"]),
-        response_url=row["response_url"],
-        account_label=row["account_label"],
-        account_sid=row["account_sid"],
-        operation=cast(Operation, row["operation"]),
-        request=_request(str(row["request_json"])),
-        state=cast(State, row["state"]),
-        message_sid=row["message_sid"],
-        error_code=None if row["error_code"] is None else int(row["error_code"]),
-        error_message=row["error_message"],
-        created_at=datetime.fromisoformat(str(row["created_at"])),
-        settled_at=_time(row["settled_at"]),
-        card_posted=bool(row["card_posted"]),
-        attempts=int(row["attempts"]),
-        owner=row["owner"],
-        lease_until=_time(row["lease_until"]),
-    )
+    return from_row(OutboxEntry, row, request=_request(str(row["request_json"])))
 
 
 async def _by_key(db: Queries, key: str) -> OutboxEntry | None:
@@ -159,56 +163,36 @@ class Outbox:
         self._db = db
 
     async def claim(
-        self,
-        *,
-        key: str,
-        team_id: str,
-        user_id: str,
-        channel_id: str,
-        operation: str,
-        request: Mapping[str, str | int | Sequence[str] | None],
-        account_label: str | None,
-        account_sid: str | None,
-        response_url: str | None = None,
-        enterprise_id: str | None = None,
-        owner: str | None = None,
-        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        self, entry: NewOutboxEntry, *, owner: str | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS
     ) -> tuple[OutboxEntry, bool]:
-        """Claim `key`: (entry, True) if this call created it, else (the existing entry, False).
+        """Claim `entry.key`: (entry, True) if this call created it, else (the existing entry, False).
 
-        Only the caller that gets True may call Twilio. `operation` is "send" or "schedule". With an
-        `owner`, the new row is leased to it for `lease_seconds`; without one it has no lease and
-        only start-up recovery (`pending`, `unposted`) picks it up. Raises ValueError for a request
-        key outside the allow-list or an unknown operation.
+        Only the caller that gets True may call Twilio. With an `owner`, the new row is leased to it for
+        `lease_seconds`; without one it has no lease and only start-up recovery (`pending`, `unposted`)
+        picks it up. Raises ValueError for a request key outside the allow-list or an unknown operation.
         """
+        key = entry.key
         if not key:
             raise ValueError("An outbox claim needs a non-empty idempotency key.")
-        if operation not in _OPERATIONS:
-            raise ValueError(f"The outbox takes 'send' or 'schedule', not {operation!r}.")
+        if entry.operation not in _OPERATIONS:
+            raise ValueError(f"The outbox takes 'send' or 'schedule', not {entry.operation!r}.")
         now = datetime.now(UTC)
-        row = {
-            "key": key,
-            "team_id": team_id,
-            "enterprise_id": enterprise_id,
-            "user_id": user_id,
-            "channel_id": channel_id,
-            "response_url": response_url,
-            "account_label": account_label,
-            "account_sid": account_sid,
-            "operation": operation,
-            "request_json": _request_json(request),
-            "created_at": iso(now),
-            "owner": owner,
-            "lease_until": None if owner is None else _lease_end(now, lease_seconds),
-        }
+        row = params(
+            entry,
+            leave_out={"request"},
+            request_json=_request_json(entry.request),
+            created_at=iso(now),
+            owner=owner,
+            lease_until=None if owner is None else _lease_end(now, lease_seconds),
+        )
         # Whoever inserts first gets the row back; a key already there returns nothing, and rows are
         # never deleted, so reading it next cannot miss.
         created = await self._db.fetch_one(_CLAIM, row)
         if created is not None:
             return _entry(created), True
-        entry = await _by_key(self._db, key)
-        assert entry is not None
-        return entry, False
+        existing = await _by_key(self._db, key)
+        assert existing is not None
+        return existing, False
 
     async def renew(
         self,
@@ -267,25 +251,12 @@ class Outbox:
             [owner, iso(now or datetime.now(UTC))],
         )
 
-    async def settle(
-        self,
-        key: str,
-        *,
-        state: str,
-        message_sid: str | None = None,
-        error_code: int | None = None,
-        error_message: str | None = None,
-    ) -> None:
-        """Record how the claimed call ended: "sent", "failed" or "unknown" (it may have been applied).
-
-        Raises ValueError for any other state.
-        """
-        if state not in _STATES or state == "pending":
-            raise ValueError(f"An outbox entry settles as 'sent', 'failed' or 'unknown', not {state!r}.")
+    async def settle(self, key: str, outcome: Settlement) -> None:
+        """Record how the claimed call of `key` ended."""
         await self._db.execute(
-            "UPDATE outbox SET state = ?, message_sid = ?, error_code = ?, error_message = ?, "
-            "settled_at = ? WHERE key = ?",
-            [state, message_sid, error_code, error_message, utc_now(), key],
+            "UPDATE outbox SET state = :state, message_sid = :message_sid, error_code = :error_code, "
+            "error_message = :error_message, settled_at = :settled_at WHERE key = :key",
+            params(outcome, settled_at=utc_now(), key=key),
         )
 
     async def mark_card_posted(self, key: str) -> None:

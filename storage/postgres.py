@@ -22,14 +22,14 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from storage.crypto import KeyConfigError, SecretBox
 from storage.db import (
-    DEFAULT_POOL_SIZE,
-    DEFAULT_STATEMENT_TIMEOUT,
     PING_TIMEOUT,
     Database,
     DatabaseClosedError,
     DatabaseUnavailable,
     Engine,
+    KeySetting,
     Params,
+    PoolSetting,
     Row,
     Transaction,
 )
@@ -159,22 +159,15 @@ class PostgresDatabase(Database):
         self._answered = 0.0  # monotonic time of the last statement the server answered
 
     @classmethod
-    async def open_url(
-        cls,
-        url: str,
-        *,
-        secret_keys: str | None = None,
-        key_file: Path | None = None,
-        pool_size: int = DEFAULT_POOL_SIZE,
-        statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
-        connect_timeout: float = 5.0,
-    ) -> PostgresDatabase:
+    async def open_url(cls, url: str, keys: KeySetting, setting: PoolSetting) -> PostgresDatabase:
         """See `Database.connect`."""
+        pool_size, statement_timeout = setting.size, setting.statement_timeout
+        connect_timeout = setting.connect_timeout
         if pool_size < 1:
             raise ValueError(f"The database pool needs at least one connection, not {pool_size}.")
         if statement_timeout <= 0:
             raise ValueError("The statement timeout must be a positive number of seconds.")
-        box = _box(secret_keys, key_file)
+        box = _box(keys)
         kwargs: dict[str, Any] = {
             "autocommit": True,
             "row_factory": dict_row,
@@ -351,7 +344,8 @@ def _failures(pool: AsyncConnectionPool[Connection]) -> int:
     return pool.get_stats().get("connections_errors", 0)
 
 
-def _box(secret_keys: str | None, key_file: Path | None) -> SecretBox:
+def _box(keys: KeySetting) -> SecretBox:
+    secret_keys, key_file = keys.secret_keys, keys.key_file
     if secret_keys is not None and secret_keys.strip():
         return SecretBox.from_keys(secret_keys, source="SECRET_KEY")
     if key_file is not None and Path(key_file).is_file():

@@ -22,7 +22,7 @@ from typing import TypeVar
 import sqlite_utils
 
 from storage.crypto import SecretBox
-from storage.db import Database, DatabaseClosedError, Engine, Params, Row, Transaction
+from storage.db import Database, DatabaseClosedError, Engine, KeySetting, Params, Row, Transaction
 from storage.sql import for_sqlite
 from storage.writer import Writer
 
@@ -214,14 +214,9 @@ class SQLiteDatabase(Database):
         self._order = asyncio.Lock()
 
     @classmethod
-    async def open_file(
-        cls,
-        path: Path | str,
-        *,
-        secret_keys: str | None = None,
-        key_file: Path | None = None,
-    ) -> SQLiteDatabase:
+    async def open_file(cls, path: Path | str, keys: KeySetting) -> SQLiteDatabase:
         """See `Database.open`."""
+        secret_keys, key_file = keys.secret_keys, keys.key_file
         memory = str(path) == MEMORY
         db_path = Path(path)
         executor = Writer()

@@ -35,10 +35,10 @@ from bot.sandbox.twilio import (
     SimClock,
     TwilioSimulator,
 )
-from storage.accounts import AccountStore
-from storage.conversations import ConversationStore
+from storage.accounts import AccountStore, NewAccount
+from storage.conversations import ConversationStore, NewRoute
 from storage.db import Database
-from storage.outbox import Outbox
+from storage.outbox import NewOutboxEntry, Outbox
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START_SECONDS = 20.0
@@ -121,13 +121,15 @@ async def store_account(ends: FarEnds, target: Path | str) -> None:
     db = await Database.connect(target, secret_keys=ends.secret_key, pool_size=1)
     try:
         await AccountStore(db).add(
-            team_id=TEAM_ID,
-            label="main",
-            account_sid=SANDBOX_ACCOUNT_SID,
-            secret=ends.twilio_token,
-            default_from=DEFAULT_FROM,
-            default_service_sid=DEFAULT_SERVICE_SID,
-            added_by="U0ADMIN",
+            NewAccount(
+                team_id=TEAM_ID,
+                label="main",
+                account_sid=SANDBOX_ACCOUNT_SID,
+                secret=ends.twilio_token,
+                default_from=DEFAULT_FROM,
+                default_service_sid=DEFAULT_SERVICE_SID,
+                added_by="U0ADMIN",
+            )
         )
     finally:
         await db.close()
@@ -139,12 +141,14 @@ async def store_routed_account(ends: FarEnds, db_path: Path) -> None:
     db = await Database.open(db_path, secret_keys=ends.secret_key)
     try:
         await ConversationStore(db).add_route(
-            team_id=TEAM_ID,
-            number=DEFAULT_FROM,
-            channel_id=OPS_ID,
-            account_label="main",
-            account_sid=SANDBOX_ACCOUNT_SID,
-            created_by=ADMIN_ID,
+            NewRoute(
+                team_id=TEAM_ID,
+                number=DEFAULT_FROM,
+                channel_id=OPS_ID,
+                account_label="main",
+                account_sid=SANDBOX_ACCOUNT_SID,
+                created_by=ADMIN_ID,
+            )
         )
     finally:
         await db.close()
@@ -155,14 +159,16 @@ async def claim_pending_send(ends: FarEnds, db_path: Path, *, key: str, to: str,
     db = await Database.open(db_path, secret_keys=ends.secret_key)
     try:
         await Outbox(db).claim(
-            key=key,
-            team_id=TEAM_ID,
-            user_id=ADMIN_ID,
-            channel_id=GENERAL_ID,
-            operation="send",
-            request={"to": to, "from": DEFAULT_FROM, "body": body},
-            account_label="main",
-            account_sid=SANDBOX_ACCOUNT_SID,
+            NewOutboxEntry(
+                key=key,
+                team_id=TEAM_ID,
+                user_id=ADMIN_ID,
+                channel_id=GENERAL_ID,
+                operation="send",
+                request={"to": to, "from": DEFAULT_FROM, "body": body},
+                account_label="main",
+                account_sid=SANDBOX_ACCOUNT_SID,
+            )
         )
     finally:
         await db.close()

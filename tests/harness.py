@@ -34,7 +34,7 @@ from bot.sandbox.twilio import (
 from bot.server import RUNTIME, Runtime, start_server
 from bot.settings import Settings
 from bot.tasks import TaskTracker
-from storage.accounts import StoredAccount
+from storage.accounts import NewAccount, StoredAccount
 
 BOLT_DIR = str(Path(slack_bolt.__file__).parent)
 # The longest a test's background work may take: a Twilio timeout with its retries, on two busy cores.
@@ -171,13 +171,15 @@ class Stack:
     ) -> StoredAccount:
         """Store a Twilio account for a team, as /twilio setup would."""
         return await self.runtime.stores.accounts.add(
-            team_id=team_id,
-            label=label,
-            account_sid=sid,
-            secret=token or self.twilio_token,
-            default_from=default_from,
-            default_service_sid=default_service_sid,
-            added_by=ADMIN_ID,
+            NewAccount(
+                team_id=team_id,
+                label=label,
+                account_sid=sid,
+                secret=token or self.twilio_token,
+                default_from=default_from,
+                default_service_sid=default_service_sid,
+                added_by=ADMIN_ID,
+            )
         )
 
 

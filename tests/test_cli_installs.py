@@ -11,7 +11,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.cli import main_installs, main_rotate_key
-from storage.accounts import AccountStore
+from storage.accounts import AccountStore, NewAccount
 from storage.db import Database
 from storage.installations import InstallationStore, StoredInstallation
 
@@ -43,7 +43,7 @@ def env(tmp_path: Path) -> dict[str, str]:
                     )
                 )
             await AccountStore(db).add(
-                team_id="T0AAA", label="main", account_sid=SID, secret=TWILIO_TOKEN, added_by="U1"
+                NewAccount(team_id="T0AAA", label="main", account_sid=SID, secret=TWILIO_TOKEN, added_by="U1")
             )
         finally:
             await db.close()

@@ -13,7 +13,16 @@ from storage.conversations import InboundRow, Route
 
 AC = "AC" + "1" * 32
 AT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-ROUTE = Route(1, "T1", "+15557654321", "C0SUPPORT1", "main", AC, "U0ADMIN", AT)
+ROUTE = Route(
+    id=1,
+    team_id="T1",
+    number="+15557654321",
+    channel_id="C0SUPPORT1",
+    account_label="main",
+    account_sid=AC,
+    created_by="U0ADMIN",
+    created_at=AT,
+)
 PN = "PN" + "2" * 32
 HERE = "https://bridge.example.com/twilio/inbound"
 
@@ -128,7 +137,19 @@ def test_a_text_card_shows_the_body_as_typed_and_escaped() -> None:
     """Mentions stay text, markup is not applied (a code block), and the time is given."""
     body = "<!here> _hi_ & ```"
     row = InboundRow(
-        1, "SM" + "a" * 32, AC, "T1", ROUTE.number, "+1555", body, None, None, 2, AT, "received", None
+        id=1,
+        message_sid="SM" + "a" * 32,
+        account_sid=AC,
+        team_id="T1",
+        our_number=ROUTE.number,
+        their_number="+1555",
+        body=body,
+        profile_name=None,
+        opt_out_type=None,
+        num_media=2,
+        received_at=AT,
+        state="received",
+        conversation_id=None,
     )
     card = inbound_text_card(row)
     text = _blocks_text(card)

@@ -23,6 +23,8 @@ from bot.sandbox.slack import GENERAL_ID, OPS_ID, PRIVATE_ID
 from bot.sandbox.twilio import SANDBOX_ACCOUNT_SID, SimClock
 from bot.webhooks import MAX_WEBHOOK_BODY
 from bot.workspace import AccountSetup
+from storage.accounts import NewAccount
+from storage.outbox import NewOutboxEntry, Settlement
 
 TO = "+15551234567"
 KEY_SECRET = "api-key-secret-0123456789"
@@ -321,12 +323,14 @@ async def test_an_api_key_account_without_a_webhook_token_is_refused_with_one_lo
     stack = await make_stack(live_status=True, with_account=False)
     accounts = stack.runtime.stores.accounts
     await accounts.add(
-        team_id="T0PLAYGRND",
-        label="keyed",
-        account_sid=SANDBOX_ACCOUNT_SID,
-        secret=KEY_SECRET,
-        api_key_sid="SK" + "0" * 32,
-        added_by="U0ADMIN",
+        NewAccount(
+            team_id="T0PLAYGRND",
+            label="keyed",
+            account_sid=SANDBOX_ACCOUNT_SID,
+            secret=KEY_SECRET,
+            api_key_sid="SK" + "0" * 32,
+            added_by="U0ADMIN",
+        )
     )
     form = status_form("SM" + "3" * 32, "sent")
     with caplog.at_level(logging.WARNING, logger="bot.webhooks"):
@@ -568,16 +572,18 @@ async def test_a_card_posted_by_start_up_recovery_is_live_too(make_stack: StackF
     key = "cmd:T0PLAYGRND:1234.5678.dead"
     request = {"to": TO, "from": DEFAULT_FROM, "body": "left behind"}
     await outbox.claim(
-        key=key,
-        team_id="T0PLAYGRND",
-        user_id=ADMIN_ID,
-        channel_id=GENERAL_ID,
-        operation="send",
-        request=request,
-        account_label="main",
-        account_sid=SANDBOX_ACCOUNT_SID,
+        NewOutboxEntry(
+            key=key,
+            team_id="T0PLAYGRND",
+            user_id=ADMIN_ID,
+            channel_id=GENERAL_ID,
+            operation="send",
+            request=request,
+            account_label="main",
+            account_sid=SANDBOX_ACCOUNT_SID,
+        )
     )
-    await outbox.settle(key, state="sent", message_sid=message.sid)
+    await outbox.settle(key, Settlement("sent", message_sid=message.sid))
     await restart_bot(stack, clock=clock.now)
     assert "after the bot restarted" in card_text(stack.last_card())
     assert await post_callback(stack, status_form(message.sid, "delivered")) == 204

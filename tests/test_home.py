@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from bot.home import Home, HomeSummary, sparkline
 from bot.slack import cards
-from storage.accounts import AccountStore
+from storage.accounts import AccountStore, NewAccount
 from storage.audit import AuditLog
-from storage.conversations import ConversationStore
+from storage.conversations import ConversationStore, NewRoute
 from storage.db import Database, iso
 
 NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
@@ -90,7 +90,7 @@ async def test_the_viewers_own_operations_only(db: Database) -> None:
 
 async def _summary(db: Database) -> HomeSummary:
     await AccountStore(db).add(
-        team_id="T1", label="main", account_sid=SID, secret="token-0123456789", added_by="U0SETUP"
+        NewAccount(team_id="T1", label="main", account_sid=SID, secret="token-0123456789", added_by="U0SETUP")
     )
     await _entry(db, at=NOW, outcome="error", code=21211)
     return await Home(accounts=AccountStore(db), audit=AuditLog(db), now=lambda: NOW).summary("T1", "U1")
@@ -120,12 +120,14 @@ async def test_the_home_tab_lists_the_workspaces_routes_only(db: Database) -> No
     talks = ConversationStore(db)
     for team, number, channel in (("T1", "+15557654321", "C0SUPPORT"), ("T2", "+15557654322", "C0OTHER")):
         await talks.add_route(
-            team_id=team,
-            number=number,
-            channel_id=channel,
-            account_label="main",
-            account_sid=SID,
-            created_by="U1",
+            NewRoute(
+                team_id=team,
+                number=number,
+                channel_id=channel,
+                account_label="main",
+                account_sid=SID,
+                created_by="U1",
+            )
         )
     home = Home(accounts=AccountStore(db), audit=AuditLog(db), routes=talks, now=lambda: NOW)
     summary = await home.summary("T1", "U1")

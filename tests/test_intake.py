@@ -11,8 +11,8 @@ from bot.inflight import InFlight
 from bot.intake import Intake, Recovered, command_of, fields_of
 from bot.operations import Context
 from storage.db import Database
-from storage.journal import Journal
-from storage.outbox import Outbox
+from storage.journal import Journal, NewJournalEntry
+from storage.outbox import NewOutboxEntry, Outbox
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 CTX = Context(team_id="T1", user_id="U1", channel_id="C1", response_url="https://hooks.example/r")
@@ -54,22 +54,26 @@ async def test_recovery_runs_young_tells_old_and_skips_what_is_held(db: Database
     journal = Journal(db)
     for key, age in (("young", 1), ("old", 30), ("claimed", 1), ("held", 1)):
         await journal.record(
-            key=key,
-            team_id="T1",
-            user_id="U1",
-            subcommand="send",
-            fields=fields_of(SEND),
-            accepted_at=NOW - timedelta(minutes=age),
+            NewJournalEntry(
+                key=key,
+                team_id="T1",
+                user_id="U1",
+                subcommand="send",
+                fields=fields_of(SEND),
+                accepted_at=NOW - timedelta(minutes=age),
+            )
         )
     await Outbox(db).claim(
-        key="claimed",
-        team_id="T1",
-        user_id="U1",
-        channel_id="C1",
-        operation="send",
-        request={"to": "+15551234567", "body": "x"},
-        account_label="main",
-        account_sid="AC" + "0" * 32,
+        NewOutboxEntry(
+            key="claimed",
+            team_id="T1",
+            user_id="U1",
+            channel_id="C1",
+            operation="send",
+            request={"to": "+15551234567", "body": "x"},
+            account_label="main",
+            account_sid="AC" + "0" * 32,
+        )
     )
     live = InFlight(tmp_path / "locks")  # another process's leases on the same keys
     held = live.try_acquire("held")

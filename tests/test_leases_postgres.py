@@ -9,21 +9,23 @@ from storage_fixtures import DB_KEY, Proxy, eventually
 
 from bot.leases import Leases
 from storage.db import Database, DatabaseUnavailable
-from storage.outbox import Outbox
+from storage.outbox import NewOutboxEntry, Outbox, Settlement
 
 pytestmark = pytest.mark.postgres
 
 
 async def _claim(outbox: Outbox, key: str, owner: str, lease_seconds: float) -> None:
     await outbox.claim(
-        key=key,
-        team_id="T1",
-        user_id="U1",
-        channel_id="C1",
-        operation="send",
-        request={"to": "+15551234567", "body": "hi"},
-        account_label="main",
-        account_sid="AC" + "0" * 32,
+        NewOutboxEntry(
+            key=key,
+            team_id="T1",
+            user_id="U1",
+            channel_id="C1",
+            operation="send",
+            request={"to": "+15551234567", "body": "hi"},
+            account_label="main",
+            account_sid="AC" + "0" * 32,
+        ),
         owner=owner,
         lease_seconds=lease_seconds,
     )
@@ -39,7 +41,7 @@ async def test_writes_wait_through_an_outage_and_keep_the_key_leased(proxied: tu
         await _claim(outbox, "k1", "me", 60)
         leases.hold("k1")
         await proxy.stop()
-        await leases.write("k1", lambda: outbox.settle("k1", state="sent", message_sid="SM" + "1" * 32))
+        await leases.write("k1", lambda: outbox.settle("k1", Settlement("sent", message_sid="SM" + "1" * 32)))
         await leases.write("k1", lambda: outbox.mark_card_posted("k1"))
         leases.let_go("k1")  # the task ended; its outcome is not written yet
         assert (leases.unsaved, leases.held()) == (2, {"k1"})

@@ -19,10 +19,10 @@ from bot.core.commands import SendCommand, parse_command
 from bot.operations import ACCOUNT_GONE, FOUND_AFTER_LOST_ANSWER, Context, Operations, Sent
 from bot.sandbox.twilio import DEFAULT_FROM, SANDBOX_ACCOUNT_SID, Fault, TwilioSimulator
 from bot.twilio import TwilioClient, TwilioError
-from storage.accounts import AccountStore
+from storage.accounts import AccountStore, NewAccount
 from storage.audit import AuditLog
 from storage.db import Database
-from storage.outbox import Outbox, OutboxEntry
+from storage.outbox import NewOutboxEntry, Outbox, OutboxEntry
 
 TEAM = "T0OPS"
 TO = "+15551234567"
@@ -54,12 +54,14 @@ async def parts(
     try:
         accounts, outbox, audit = AccountStore(db), Outbox(db), AuditLog(db)
         await accounts.add(
-            team_id=TEAM,
-            label="main",
-            account_sid=SANDBOX_ACCOUNT_SID,
-            secret=SIM_AUTH_TOKEN,
-            default_from=DEFAULT_FROM,
-            added_by="U0ADA",
+            NewAccount(
+                team_id=TEAM,
+                label="main",
+                account_sid=SANDBOX_ACCOUNT_SID,
+                secret=SIM_AUTH_TOKEN,
+                default_from=DEFAULT_FROM,
+                added_by="U0ADA",
+            )
         )
         client = TwilioClient(http_session, twilio_sim.url, sleep=fake_sleep)
         # The simulator's clock is the bot's, as in the stack: the lookup compares Twilio's dates with it.
@@ -81,14 +83,16 @@ def send_command(body: str) -> SendCommand:
 async def claim(parts: Parts, key: str, body: str) -> OutboxEntry:
     """An outbox row claimed for a send, as a process that then died mid-call leaves it."""
     entry, fresh = await parts.outbox.claim(
-        key=key,
-        team_id=TEAM,
-        user_id=CTX.user_id,
-        channel_id=CTX.channel_id or "",
-        operation="send",
-        request={"to": TO, "from": DEFAULT_FROM, "service": None, "body": body},
-        account_label="main",
-        account_sid=SANDBOX_ACCOUNT_SID,
+        NewOutboxEntry(
+            key=key,
+            team_id=TEAM,
+            user_id=CTX.user_id,
+            channel_id=CTX.channel_id or "",
+            operation="send",
+            request={"to": TO, "from": DEFAULT_FROM, "service": None, "body": body},
+            account_label="main",
+            account_sid=SANDBOX_ACCOUNT_SID,
+        )
     )
     assert fresh
     return entry
@@ -142,7 +146,9 @@ async def test_reconcile_of_a_row_whose_account_is_gone_is_unknown_without_askin
         assert await parts.accounts.remove(TEAM, "main")
     else:
         await parts.accounts.add(
-            team_id=TEAM, label="main", account_sid="AC" + "d" * 32, secret="other", added_by="U0ADA"
+            NewAccount(
+                team_id=TEAM, label="main", account_sid="AC" + "d" * 32, secret="other", added_by="U0ADA"
+            )
         )
     assert await parts.ops.reconcile(entry) is None
     settled = await parts.outbox.get("k-gone")

@@ -23,7 +23,7 @@ from waiting import until
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID
 from bot.slack.delivery import card_metadata
 from storage.db import Database
-from storage.journal import Journal
+from storage.journal import Journal, NewJournalEntry
 
 pytestmark = pytest.mark.slow
 
@@ -91,13 +91,15 @@ async def test_an_accepted_command_too_old_to_send_is_reported_not_sent(
     db = await Database.open(bot_db, secret_keys=far_ends.secret_key)
     try:
         await Journal(db).record(
-            key=f"cmd:{TEAM_ID}:old.trigger",
-            team_id=TEAM_ID,
-            user_id=ADMIN_ID,
-            channel_id=GENERAL_ID,
-            subcommand="send",
-            fields={"to": TO, "body": "too late to send", "account": "main"},
-            accepted_at=datetime.now(UTC) - timedelta(minutes=11),
+            NewJournalEntry(
+                key=f"cmd:{TEAM_ID}:old.trigger",
+                team_id=TEAM_ID,
+                user_id=ADMIN_ID,
+                channel_id=GENERAL_ID,
+                subcommand="send",
+                fields={"to": TO, "body": "too late to send", "account": "main"},
+                accepted_at=datetime.now(UTC) - timedelta(minutes=11),
+            )
         )
     finally:
         await db.close()

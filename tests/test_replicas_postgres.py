@@ -27,7 +27,7 @@ from bot.sandbox.twilio import Fault
 from bot.slack.modals import ACTION_ID
 from bot.slack.recovery import TAKEN_OVER
 from storage.db import Database
-from storage.journal import Journal
+from storage.journal import Journal, NewJournalEntry
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -133,13 +133,15 @@ async def test_what_a_dead_replica_accepted_but_never_claimed_is_sent_by_a_live_
     db = await Database.connect(postgres_schema, secret_keys=far_ends.secret_key, pool_size=1)
     try:
         await Journal(db).record(
-            key=f"cmd:{TEAM_ID}:dead-replica-1",
-            team_id=TEAM_ID,
-            user_id=ADMIN_ID,
-            channel_id=GENERAL_ID,
-            subcommand="send",
-            fields={"to": TO, "body": "burst-50-end", "from": None, "account": None},
-            accepted_at=datetime.now(UTC),
+            NewJournalEntry(
+                key=f"cmd:{TEAM_ID}:dead-replica-1",
+                team_id=TEAM_ID,
+                user_id=ADMIN_ID,
+                channel_id=GENERAL_ID,
+                subcommand="send",
+                fields={"to": TO, "body": "burst-50-end", "from": None, "account": None},
+                accepted_at=datetime.now(UTC),
+            )
         )
     finally:
         await db.close()

@@ -29,6 +29,7 @@ from bot.slack.cards import (
     parse_reopen_value,
 )
 from bot.slack.text import cut, escape, mention, safe, slack_date, who
+from bot.status import CardFacts
 from bot.twilio.models import MessagePage
 from storage.accounts import StoredAccount
 from storage.audit import AuditEntry
@@ -245,14 +246,18 @@ def test_who_escapes_what_is_not_a_user_id() -> None:
 )
 def test_message_card_header_per_operation(operation: cards.Operation, header: str) -> None:
     """Each operation has its own header, and every card is valid Block Kit."""
-    card = cards.message_card(make_message(), requested_by=USER, account_label="main", operation=operation)
+    card = cards.message_card(
+        CardFacts(make_message(), requested_by=USER, account_label="main", operation=operation)
+    )
     assert_valid_card(card)
     assert card.blocks[0]["text"]["text"] == header
 
 
 def test_message_card_shows_the_facts() -> None:
     """Who asked, To, From, status, SID, segments, price and account all appear."""
-    card = cards.message_card(make_message(), requested_by=USER, account_label="main", operation="send")
+    card = cards.message_card(
+        CardFacts(make_message(), requested_by=USER, account_label="main", operation="send")
+    )
     text = all_text(card)
     for expected in (
         f"<@{USER}>",
@@ -271,7 +276,7 @@ def test_message_card_shows_the_facts() -> None:
 def test_message_card_escapes_a_pinging_body() -> None:
     """An SMS saying <!channel> shows literally, in blocks and in the fallback, and pings nobody."""
     card = cards.message_card(
-        make_message(body=PING), requested_by=USER, account_label="main", operation="fetch"
+        CardFacts(make_message(body=PING), requested_by=USER, account_label="main", operation="fetch")
     )
     assert_valid_card(card)
     assert "&lt;!channel&gt;" in all_text(card)
@@ -283,7 +288,9 @@ def test_message_card_escapes_a_pinging_body() -> None:
 def test_message_card_text_objects_are_verbatim() -> None:
     """Mrkdwn carrying untrusted text is verbatim, so Slack does not link @channel or #names."""
     card = cards.message_card(
-        make_message(body="@channel #general"), requested_by=USER, account_label="main", operation="fetch"
+        CardFacts(
+            make_message(body="@channel #general"), requested_by=USER, account_label="main", operation="fetch"
+        )
     )
     for value in _walk(list(card.blocks)):
         if isinstance(value, Mapping) and value.get("type") == "mrkdwn" and "@channel" in value["text"]:
@@ -293,7 +300,7 @@ def test_message_card_text_objects_are_verbatim() -> None:
 def test_message_card_cuts_a_huge_body_without_splitting_entities() -> None:
     """A body that escapes to 8000 characters is cut to fit one section."""
     card = cards.message_card(
-        make_message(body="&" * 1600), requested_by=USER, account_label="main", operation="fetch"
+        CardFacts(make_message(body="&" * 1600), requested_by=USER, account_label="main", operation="fetch")
     )
     assert_valid_card(card)
     body = next(t for t in mrkdwn_texts(card) if t.startswith("*Body*"))
@@ -315,7 +322,7 @@ def test_message_card_survives_hostile_long_fields() -> None:
         price_unit=hostile,
     )
     card = cards.message_card(
-        msg, requested_by=hostile, account_label=hostile, operation="send", note=hostile
+        CardFacts(msg, requested_by=hostile, account_label=hostile, operation="send", note=hostile)
     )
     assert_valid_card(card)
 
@@ -339,33 +346,35 @@ def test_message_card_survives_hostile_long_fields() -> None:
 def test_message_card_status_icons(status: str, icon: str) -> None:
     """Each status shows with its icon."""
     card = cards.message_card(
-        make_message(status=status), requested_by=USER, account_label="main", operation="fetch"
+        CardFacts(make_message(status=status), requested_by=USER, account_label="main", operation="fetch")
     )
     assert f"{icon} {status}" in all_text(card)
 
 
+def _scheduled_card(send_at: datetime) -> cards.Card:
+    """The card of a message scheduled for `send_at`."""
+    message = make_message(status="scheduled", date_sent=None)
+    return cards.message_card(CardFacts(message, USER, "main", "schedule", send_at=send_at))
+
+
 def test_cancel_button_only_while_scheduled() -> None:
     """Cancel (danger, with a confirm) appears only for a scheduled message."""
-    scheduled = cards.message_card(
-        make_message(status="scheduled", date_sent=None),
-        requested_by=USER,
-        account_label="main",
-        operation="schedule",
-        send_at=NOW + timedelta(days=1),
-    )
+    scheduled = _scheduled_card(NOW + timedelta(days=1))
     cancel = buttons(scheduled)[ACTION_CANCEL]
     assert cancel["style"] == "danger"
     assert "confirm" in cancel
     for status in ("queued", "sent", "delivered", "canceled", "failed"):
         card = cards.message_card(
-            make_message(status=status), requested_by=USER, account_label="main", operation="fetch"
+            CardFacts(make_message(status=status), requested_by=USER, account_label="main", operation="fetch")
         )
         assert ACTION_CANCEL not in buttons(card)
 
 
 def test_delete_and_refresh_buttons() -> None:
     """Refresh and Delete are on every message card; Delete asks for confirmation first."""
-    card = cards.message_card(make_message(), requested_by=USER, account_label="main", operation="send")
+    card = cards.message_card(
+        CardFacts(make_message(), requested_by=USER, account_label="main", operation="send")
+    )
     found = buttons(card)
     assert found[ACTION_REFRESH]["text"]["text"] == "Refresh status"
     delete = found[ACTION_DELETE]
@@ -376,7 +385,9 @@ def test_delete_and_refresh_buttons() -> None:
 def test_button_values_round_trip() -> None:
     """Every message button carries compact JSON that parse_button_value reads back."""
     card = cards.message_card(
-        make_message(status="scheduled"), requested_by=USER, account_label="us-sales", operation="fetch"
+        CardFacts(
+            make_message(status="scheduled"), requested_by=USER, account_label="us-sales", operation="fetch"
+        )
     )
     for action_id in (ACTION_REFRESH, ACTION_CANCEL, ACTION_DELETE):
         raw = buttons(card)[action_id]["value"]
@@ -387,23 +398,19 @@ def test_button_values_round_trip() -> None:
 def test_scheduled_card_shows_send_at() -> None:
     """A scheduled message shows when it will go, as a Slack date."""
     send_at = NOW + timedelta(days=2)
-    card = cards.message_card(
-        make_message(status="scheduled", date_sent=None),
-        requested_by=USER,
-        account_label="main",
-        operation="schedule",
-        send_at=send_at,
-    )
+    card = _scheduled_card(send_at)
     assert f"*Scheduled for*\n<!date^{int(send_at.timestamp())}^" in all_text(card)
 
 
 def test_card_names_the_messaging_service_when_there_is_no_from() -> None:
     """A message sent through a Messaging Service names it instead of a From number."""
     card = cards.message_card(
-        make_message(from_=None, messaging_service_sid=SERVICE),
-        requested_by=USER,
-        account_label="main",
-        operation="send",
+        CardFacts(
+            make_message(from_=None, messaging_service_sid=SERVICE),
+            requested_by=USER,
+            account_label="main",
+            operation="send",
+        )
     )
     assert f"*Messaging Service*\n`{SERVICE}`" in all_text(card)
     assert "*From*" not in all_text(card)
@@ -412,10 +419,14 @@ def test_card_names_the_messaging_service_when_there_is_no_from() -> None:
 def test_card_shows_twilio_error_escaped() -> None:
     """Twilio's error code and message appear, escaped."""
     card = cards.message_card(
-        make_message(status="undelivered", error_code=30007, error_message="Carrier <filtered> & blocked"),
-        requested_by=USER,
-        account_label="main",
-        operation="fetch",
+        CardFacts(
+            make_message(
+                status="undelivered", error_code=30007, error_message="Carrier <filtered> & blocked"
+            ),
+            requested_by=USER,
+            account_label="main",
+            operation="fetch",
+        )
     )
     text = all_text(card)
     assert "Twilio error 30007" in text
@@ -425,7 +436,7 @@ def test_card_shows_twilio_error_escaped() -> None:
 def test_card_without_price_says_nothing_about_price() -> None:
     """Price is shown only when Twilio knows it."""
     card = cards.message_card(
-        make_message(price=None), requested_by=USER, account_label="main", operation="send"
+        CardFacts(make_message(price=None), requested_by=USER, account_label="main", operation="send")
     )
     assert "*Price*" not in all_text(card)
 
@@ -433,7 +444,9 @@ def test_card_without_price_says_nothing_about_price() -> None:
 def test_card_note_is_escaped() -> None:
     """The optional note is plain words, escaped."""
     card = cards.message_card(
-        make_message(), requested_by=USER, account_label="main", operation="send", note="see <!here>"
+        CardFacts(
+            make_message(), requested_by=USER, account_label="main", operation="send", note="see <!here>"
+        )
     )
     assert "see &lt;!here&gt;" in all_text(card)
 
@@ -753,10 +766,12 @@ def test_cards_are_frozen() -> None:
 def test_message_body_shows_as_typed_not_formatted() -> None:
     """An SMS body with *stars*, _underscores_ and backticks is shown literally in a code block."""
     card = cards.message_card(
-        make_message(body="*bold* _it_ ``` <!here>"),
-        requested_by=USER,
-        account_label="main",
-        operation="fetch",
+        CardFacts(
+            make_message(body="*bold* _it_ ``` <!here>"),
+            requested_by=USER,
+            account_label="main",
+            operation="fetch",
+        )
     )
     body = next(t for t in mrkdwn_texts(card) if t.startswith("*Body*"))
     assert body == "*Body*\n```*bold* _it_ `\u200b`` &lt;!here&gt;```"

@@ -11,7 +11,7 @@ import pytest
 from cryptography.fernet import Fernet
 from storage_fixtures import DbTarget
 
-from storage.accounts import AccountStore, StoredAccount, mask_sid
+from storage.accounts import AccountStore, NewAccount, StoredAccount, mask_sid
 from storage.crypto import WrongKeyError
 from storage.db import Database
 
@@ -33,7 +33,8 @@ def store(db: Database) -> AccountStore:
 async def _add(store: AccountStore, team: str, label: str, **kwargs: Any) -> StoredAccount:
     values: dict[str, Any] = {"account_sid": SID_A, "secret": TOKEN_A, "added_by": "U1"}
     values.update(kwargs)
-    return await store.add(team_id=team, label=label, **values)
+    make_default = values.pop("make_default", None)
+    return await store.add(NewAccount(team_id=team, label=label, **values), make_default=make_default)
 
 
 async def test_first_account_becomes_the_default(store: AccountStore) -> None:

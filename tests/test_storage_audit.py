@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from storage.audit import AuditLog, redact, summarize
+from storage.audit import AuditLog, NewAuditEntry, redact, summarize
 from storage.db import Database
 
 
@@ -20,7 +20,7 @@ async def _record(log: AuditLog, team: str, operation: str, **changes: Any) -> i
         "outcome": "ok",
     }
     values.update(changes)
-    return await log.record(**values)
+    return await log.record(NewAuditEntry(**values))
 
 
 async def test_recent_returns_the_teams_entries_newest_first(db: Database) -> None:

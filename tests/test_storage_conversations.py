@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from storage.conversations import ConversationStore, RouteTaken
+from storage.conversations import ConversationStore, NewInbound, NewRoute, RouteTaken
 from storage.db import Database
 
 AC = "AC" + "1" * 32
@@ -18,7 +18,14 @@ AT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 async def route(store: ConversationStore, team: str = "T1", channel: str = "C1") -> None:
     """Route OURS of AC to `channel` in `team`."""
     await store.add_route(
-        team_id=team, number=OURS, channel_id=channel, account_label="main", account_sid=AC, created_by="U1"
+        NewRoute(
+            team_id=team,
+            number=OURS,
+            channel_id=channel,
+            account_label="main",
+            account_sid=AC,
+            created_by="U1",
+        )
     )
 
 
@@ -48,7 +55,7 @@ async def test_a_number_routed_by_another_workspace_is_refused(db: Database) -> 
 async def test_an_inbound_text_is_stored_once_per_message_sid(db: Database) -> None:
     """A second delivery of the same MessageSid stores nothing."""
     store = ConversationStore(db)
-    fields = dict(
+    text = NewInbound(
         message_sid="SM" + "a" * 32,
         account_sid=AC,
         our_number=OURS,
@@ -59,9 +66,9 @@ async def test_an_inbound_text_is_stored_once_per_message_sid(db: Database) -> N
         num_media=0,
         received_at=AT,
     )
-    first = await store.record_inbound(**fields)  # type: ignore[arg-type]
+    first = await store.record_inbound(text)
     assert first is not None and first.state == "received" and first.body == "hi <!channel>"
-    assert await store.record_inbound(**fields) is None  # type: ignore[arg-type]
+    assert await store.record_inbound(text) is None
     assert [r.message_sid for r in await store.unposted_inbound()] == [first.message_sid]
     await store.mark_inbound(first.message_sid, state="unrouted")
     assert await store.unposted_inbound() == []

@@ -8,11 +8,11 @@ import pytest
 from cryptography.fernet import Fernet
 from storage_fixtures import DbTarget, old_sqlite_utils_file
 
-from storage.accounts import AccountStore
-from storage.audit import AuditLog
+from storage.accounts import AccountStore, NewAccount
+from storage.audit import AuditLog, NewAuditEntry
 from storage.db import Database
 from storage.installations import InstallationStore, OAuthStates, StoredInstallation
-from storage.outbox import Outbox
+from storage.outbox import NewOutboxEntry, Outbox
 from storage.sqlite_to_postgres import CopyError, copy_sqlite_to_postgres
 from storage.teams import TeamSettings
 
@@ -34,33 +34,37 @@ async def _fill(path: Path) -> None:
     try:
         accounts = AccountStore(db)
         await accounts.add(
-            team_id="T1", label="main", account_sid="AC" + "1" * 32, secret=TOKEN, added_by="U1"
+            NewAccount(team_id="T1", label="main", account_sid="AC" + "1" * 32, secret=TOKEN, added_by="U1")
         )
         await accounts.add(
-            team_id="T1", label="gone", account_sid="AC" + "2" * 32, secret=TOKEN, added_by="U1"
+            NewAccount(team_id="T1", label="gone", account_sid="AC" + "2" * 32, secret=TOKEN, added_by="U1")
         )
         await accounts.add(
-            team_id="T2",
-            label="main",
-            account_sid="AC" + "3" * 32,
-            api_key_sid="SK" + "4" * 32,
-            secret=API_SECRET,
-            added_by="U2",
+            NewAccount(
+                team_id="T2",
+                label="main",
+                account_sid="AC" + "3" * 32,
+                api_key_sid="SK" + "4" * 32,
+                secret=API_SECRET,
+                added_by="U2",
+            )
         )
         await accounts.remove("T1", "gone")
         for n in range(3):
             await AuditLog(db).record(
-                team_id="T1", user_id="U1", channel_id="C1", operation="send", outcome="ok"
+                NewAuditEntry(team_id="T1", user_id="U1", channel_id="C1", operation="send", outcome="ok")
             )
             await Outbox(db).claim(
-                key=f"k{n}",
-                team_id="T1",
-                user_id="U1",
-                channel_id="C1",
-                operation="send",
-                request={"to": "+15551234567", "body": f"hello {n}%"},
-                account_label="main",
-                account_sid="AC" + "1" * 32,
+                NewOutboxEntry(
+                    key=f"k{n}",
+                    team_id="T1",
+                    user_id="U1",
+                    channel_id="C1",
+                    operation="send",
+                    request={"to": "+15551234567", "body": f"hello {n}%"},
+                    account_label="main",
+                    account_sid="AC" + "1" * 32,
+                ),
                 owner="r1" if n else None,
             )
         await TeamSettings(db).set_log_channel("T1", "C9", updated_by="U1")
@@ -111,18 +115,20 @@ async def test_every_row_is_copied_with_secrets_still_encrypted(tmp_path: Path, 
         assert found is not None and found[1].secret == API_SECRET
         # New rows get ids after the copied ones.
         added = await AccountStore(pg).add(
-            team_id="T3", label="main", account_sid="AC" + "5" * 32, secret=TOKEN, added_by="U3"
+            NewAccount(team_id="T3", label="main", account_sid="AC" + "5" * 32, secret=TOKEN, added_by="U3")
         )
         assert added.id == 4
         entry, created = await Outbox(pg).claim(
-            key="k-new",
-            team_id="T1",
-            user_id="U1",
-            channel_id="C1",
-            operation="send",
-            request={"to": "+15551234567", "body": "after"},
-            account_label="main",
-            account_sid=None,
+            NewOutboxEntry(
+                key="k-new",
+                team_id="T1",
+                user_id="U1",
+                channel_id="C1",
+                operation="send",
+                request={"to": "+15551234567", "body": "after"},
+                account_label="main",
+                account_sid=None,
+            )
         )
         assert created and entry.id == 4
     finally:

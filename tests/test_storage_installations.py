@@ -8,9 +8,9 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from storage_fixtures import DB_KEY, DbTarget
 
-from storage.accounts import AccountStore
-from storage.audit import AuditLog
-from storage.conversations import ConversationStore
+from storage.accounts import AccountStore, NewAccount
+from storage.audit import AuditLog, NewAuditEntry
+from storage.conversations import ConversationStore, NewInbound, NewRoute
 from storage.db import Database
 from storage.installations import InstallationStore, OAuthStates, StoredInstallation
 from storage.teams import TeamSettings
@@ -100,10 +100,16 @@ async def test_forget_deletes_the_teams_tokens_and_accounts_only(db: Database) -
     audit = AuditLog(db)
     await store.save(_install("T1", BOT_A))
     await store.save(_install("T2", BOT_B))
-    await accounts.add(team_id="T1", label="main", account_sid=SID, secret=TWILIO_A, added_by="U1")
-    await accounts.add(team_id="T2", label="main", account_sid=SID, secret=TWILIO_B, added_by="U2")
+    await accounts.add(
+        NewAccount(team_id="T1", label="main", account_sid=SID, secret=TWILIO_A, added_by="U1")
+    )
+    await accounts.add(
+        NewAccount(team_id="T2", label="main", account_sid=SID, secret=TWILIO_B, added_by="U2")
+    )
     await audit.record(
-        team_id="T1", user_id="U1", channel_id="C1", operation="send", summary="to=+1555", outcome="ok"
+        NewAuditEntry(
+            team_id="T1", user_id="U1", channel_id="C1", operation="send", summary="to=+1555", outcome="ok"
+        )
     )
     await TeamSettings(db).set_log_channel("T1", "C1", updated_by="U1")
     await TeamSettings(db).set_log_channel("T2", "C2", updated_by="U2")
@@ -123,12 +129,14 @@ async def _talk(db: Database, team: str, account_sid: str, number: str, event_id
     """A route, a conversation with a shown text and a reply, and a handled event, all of `team`."""
     talks = ConversationStore(db)
     await talks.add_route(
-        team_id=team,
-        number=number,
-        channel_id="C" + team,
-        account_label="main",
-        account_sid=account_sid,
-        created_by="U1",
+        NewRoute(
+            team_id=team,
+            number=number,
+            channel_id="C" + team,
+            account_label="main",
+            account_sid=account_sid,
+            created_by="U1",
+        )
     )
     conversation = await talks.open(
         team_id=team,
@@ -142,15 +150,17 @@ async def _talk(db: Database, team: str, account_sid: str, number: str, event_id
         at=WHEN,
     )
     text = await talks.record_inbound(
-        message_sid="SM" + event_id.ljust(32, "0"),
-        account_sid=account_sid,
-        our_number=number,
-        their_number="+15550001111",
-        body=f"hello {team}",
-        profile_name=None,
-        opt_out_type=None,
-        num_media=0,
-        received_at=WHEN,
+        NewInbound(
+            message_sid="SM" + event_id.ljust(32, "0"),
+            account_sid=account_sid,
+            our_number=number,
+            their_number="+15550001111",
+            body=f"hello {team}",
+            profile_name=None,
+            opt_out_type=None,
+            num_media=0,
+            received_at=WHEN,
+        )
     )
     assert text is not None
     await talks.mark_inbound(text.message_sid, state="posted", team_id=team, conversation_id=conversation.id)
@@ -191,9 +201,18 @@ async def test_an_org_wide_forget_deletes_the_routes_of_the_orgs_accounts(db: Da
     await InstallationStore(db).save(_install(None, BOT_A, enterprise_id="E1", is_enterprise_install=True))
     accounts = AccountStore(db)
     await accounts.add(
-        team_id="T1", label="main", account_sid=org_sid, secret=TWILIO_A, added_by="U1", enterprise_id="E1"
+        NewAccount(
+            team_id="T1",
+            label="main",
+            account_sid=org_sid,
+            secret=TWILIO_A,
+            added_by="U1",
+            enterprise_id="E1",
+        )
     )
-    await accounts.add(team_id="T2", label="main", account_sid=SID, secret=TWILIO_B, added_by="U2")
+    await accounts.add(
+        NewAccount(team_id="T2", label="main", account_sid=SID, secret=TWILIO_B, added_by="U2")
+    )
     await _talk(db, "T1", org_sid, "+15557654321", "Ev1")
     await _talk(db, "T2", SID, "+15557654322", "Ev2")
     gone = await InstallationStore(db).forget(team_id=None, enterprise_id="E1", is_enterprise_install=True)
@@ -211,7 +230,9 @@ async def test_forget_leaves_no_copy_in_the_sqlite_file_or_wal(tmp_path: Path) -
         store = InstallationStore(db)
         await store.save(_install("T1", BOT_A, bot_refresh_token=REFRESH_A))
         await store.save(_install("T2", BOT_B))
-        await AccountStore(db).add(team_id="T1", label="main", account_sid=SID, secret=TWILIO_A, added_by="U")
+        await AccountStore(db).add(
+            NewAccount(team_id="T1", label="main", account_sid=SID, secret=TWILIO_A, added_by="U")
+        )
         rows = await db.fetch_all("SELECT bot_token_enc AS enc FROM slack_installations WHERE team_id = 'T1'")
         rows += await db.fetch_all("SELECT secret_enc AS enc FROM accounts WHERE team_id = 'T1'")
         encrypted = [str(row["enc"]) for row in rows]

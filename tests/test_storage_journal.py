@@ -10,7 +10,7 @@ import pytest
 from storage_fixtures import DbTarget
 
 from storage.db import Database, DatabaseUnavailable
-from storage.journal import Journal
+from storage.journal import Journal, NewJournalEntry
 
 FIELDS = {"to": "+15551234567", "body": "Hello", "account": "main"}
 
@@ -26,7 +26,7 @@ async def _record(journal: Journal, key: str, **changes: Any) -> None:
         "fields": FIELDS,
     }
     values.update(changes)
-    await journal.record(**values)
+    await journal.record(NewJournalEntry(**values))
 
 
 async def test_a_recorded_entry_is_there_for_another_process(db: Database, db_target: DbTarget) -> None:

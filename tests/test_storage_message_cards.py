@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from storage.accounts import AccountStore
+from storage.accounts import AccountStore, NewAccount
 from storage.db import Database
-from storage.message_cards import MessageCards
+from storage.message_cards import MessageCards, NewMessageCard
 
 SID = "SM" + "a" * 32
 ACCOUNT = "AC" + "1" * 32
@@ -18,15 +18,17 @@ QUEUED, SENT, DELIVERED, CANCELED = (1, 1), (3, 3), (4, 4), (99, 4)
 
 async def _open(cards: MessageCards, sid: str = SID, at: datetime = T0) -> None:
     await cards.open(
-        message_sid=sid,
-        team_id="T1",
-        account_sid=ACCOUNT,
-        account_label="main",
-        status="queued",
-        status_rank=1,
-        error_code=None,
-        status_at=at,
-        card_json="{}",
+        NewMessageCard(
+            message_sid=sid,
+            team_id="T1",
+            account_sid=ACCOUNT,
+            account_label="main",
+            status="queued",
+            status_rank=1,
+            error_code=None,
+            status_at=at,
+            card_json="{}",
+        )
     )
 
 
@@ -135,24 +137,30 @@ async def test_webhook_tokens_come_from_every_workspace_with_the_account(db: Dat
     accounts = AccountStore(db)
     assert not (await accounts.webhook_tokens(ACCOUNT)).stored
     await accounts.add(
-        team_id="T1",
-        label="k",
-        account_sid=ACCOUNT,
-        secret="key-secret",
-        api_key_sid="SK" + "0" * 32,
-        added_by="U",
+        NewAccount(
+            team_id="T1",
+            label="k",
+            account_sid=ACCOUNT,
+            secret="key-secret",
+            api_key_sid="SK" + "0" * 32,
+            added_by="U",
+        )
     )
     keyed = await accounts.webhook_tokens(ACCOUNT)
     assert keyed.stored and keyed.tokens == ()
-    await accounts.add(team_id="T2", label="main", account_sid=ACCOUNT, secret="token-one", added_by="U")
     await accounts.add(
-        team_id="T3",
-        label="k",
-        account_sid=ACCOUNT,
-        secret="key-secret",
-        api_key_sid="SK" + "0" * 32,
-        webhook_token="token-two",
-        added_by="U",
+        NewAccount(team_id="T2", label="main", account_sid=ACCOUNT, secret="token-one", added_by="U")
+    )
+    await accounts.add(
+        NewAccount(
+            team_id="T3",
+            label="k",
+            account_sid=ACCOUNT,
+            secret="key-secret",
+            api_key_sid="SK" + "0" * 32,
+            webhook_token="token-two",
+            added_by="U",
+        )
     )
     found = await accounts.webhook_tokens(ACCOUNT)
     assert sorted(found.tokens) == ["token-one", "token-two"]

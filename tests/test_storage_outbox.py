@@ -11,7 +11,7 @@ import pytest
 from storage_fixtures import DbTarget, errors_in_threads
 
 from storage.db import Database
-from storage.outbox import Outbox, OutboxEntry
+from storage.outbox import NewOutboxEntry, Outbox, OutboxEntry, Settlement
 
 REQUEST = {"to": "+15551234567", "from": "+15557654321", "body": "Hello", "send_at": None}
 
@@ -28,7 +28,8 @@ async def _claim(outbox: Outbox, key: str, **changes: Any) -> tuple[OutboxEntry,
         "account_sid": "AC" + "0" * 32,
     }
     values.update(changes)
-    return await outbox.claim(**values)
+    lease = {name: values.pop(name) for name in ("owner", "lease_seconds") if name in values}
+    return await outbox.claim(NewOutboxEntry(**values), **lease)
 
 
 async def test_claiming_a_key_twice_returns_false_the_second_time(db: Database) -> None:
@@ -94,7 +95,7 @@ async def test_unknown_operation_and_state_are_refused(db: Database) -> None:
         await _claim(outbox, "k1", operation="delete")
     await _claim(outbox, "k2")
     with pytest.raises(ValueError):
-        await outbox.settle("k2", state="pending")
+        await outbox.settle("k2", Settlement("pending"))
 
 
 async def test_media_urls_round_trip_as_a_tuple(db: Database) -> None:
@@ -107,7 +108,7 @@ async def test_settle_and_mark_card_posted_are_recorded(db: Database) -> None:
     """settle() stores the outcome and time; mark_card_posted() sets the flag."""
     outbox = Outbox(db)
     await _claim(outbox, "k1", operation="schedule")
-    await outbox.settle("k1", state="failed", error_code=21211, error_message="bad number")
+    await outbox.settle("k1", Settlement("failed", error_code=21211, error_message="bad number"))
     await outbox.mark_card_posted("k1")
     entry = await outbox.get("k1")
     assert entry is not None
@@ -121,8 +122,8 @@ async def test_pending_lists_unsettled_entries_oldest_first(db: Database) -> Non
     outbox = Outbox(db)
     for key in ("a", "b", "c", "d"):
         await _claim(outbox, key)
-    await outbox.settle("b", state="sent", message_sid="SM" + "1" * 32)
-    await outbox.settle("d", state="unknown")
+    await outbox.settle("b", Settlement("sent", message_sid="SM" + "1" * 32))
+    await outbox.settle("d", Settlement("unknown"))
     await outbox.mark_card_posted("d")
     assert [e.key for e in await outbox.pending()] == ["a", "c"]
     assert [e.key for e in await outbox.unposted()] == ["a", "b", "c"]
@@ -135,7 +136,7 @@ async def test_count_pending_counts_only_unsettled_entries(db: Database) -> None
     assert await outbox.count_pending() == 0
     for key in ("a", "b", "c"):
         await _claim(outbox, key)
-    await outbox.settle("b", state="sent", message_sid="SM" + "1" * 32)
+    await outbox.settle("b", Settlement("sent", message_sid="SM" + "1" * 32))
     assert await outbox.count_pending() == 2
 
 
@@ -169,7 +170,7 @@ async def test_take_stale_takes_only_expired_unposted_rows(db: Database) -> None
     outbox = Outbox(db)
     for key, seconds in (("old-1", 10), ("old-2", 20), ("fresh", 3600), ("posted", 10)):
         await _claim(outbox, key, owner="r1", lease_seconds=seconds)
-    await outbox.settle("posted", state="sent", message_sid="SM" + "1" * 32)
+    await outbox.settle("posted", Settlement("sent", message_sid="SM" + "1" * 32))
     await outbox.mark_card_posted("posted")
     later = datetime.now(UTC) + timedelta(seconds=60)
     taken = await outbox.take_stale("r2", later, limit=10, lease_seconds=45)
@@ -186,7 +187,7 @@ async def test_a_settled_row_without_its_card_is_still_taken_over(db: Database) 
     """A replica that died after Twilio answered but before the card leaves a row to take over."""
     outbox = Outbox(db)
     await _claim(outbox, "k1", owner="r1", lease_seconds=1)
-    await outbox.settle("k1", state="sent", message_sid="SM" + "2" * 32)
+    await outbox.settle("k1", Settlement("sent", message_sid="SM" + "2" * 32))
     (taken,) = await outbox.take_stale("r2", datetime.now(UTC) + timedelta(seconds=5))
     assert (taken.key, taken.state, taken.owner) == ("k1", "sent", "r2")
 

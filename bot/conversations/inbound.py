@@ -20,7 +20,7 @@ from bot.conversations.model import (
 from bot.operations import Operations
 from bot.tasks import ShuttingDown, TaskTracker
 from bot.twilio.media import FetchedMedia, MediaFetcher
-from storage.conversations import Conversation, ConversationStore, InboundRow, Route
+from storage.conversations import Conversation, ConversationStore, InboundRow, NewInbound, Route
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +56,18 @@ class Inbound:
     async def receive(self, text: InboundText) -> bool:
         """Store a text once and queue it for its thread; False when its MessageSid was seen before."""
         row = await self.store.record_inbound(
-            message_sid=text.message_sid,
-            account_sid=text.account_sid,
-            our_number=text.to,
-            their_number=text.from_,
-            body=text.body,
-            profile_name=text.profile_name,
-            opt_out_type=text.opt_out_type,
-            num_media=text.num_media,
-            received_at=self._clock(),
-            media=text.media,
+            NewInbound(
+                message_sid=text.message_sid,
+                account_sid=text.account_sid,
+                our_number=text.to,
+                their_number=text.from_,
+                body=text.body,
+                profile_name=text.profile_name,
+                opt_out_type=text.opt_out_type,
+                num_media=text.num_media,
+                received_at=self._clock(),
+                media=text.media,
+            )
         )
         if row is None:
             log.info("text %s delivered again; already stored", text.message_sid)

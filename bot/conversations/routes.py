@@ -11,7 +11,7 @@ from bot.operations import Context, OperationError, Operations
 from bot.twilio.client import TwilioClient
 from bot.twilio.errors import TwilioError
 from storage.accounts import AccountStore
-from storage.conversations import ConversationStore, Route, RouteTaken
+from storage.conversations import ConversationStore, NewRoute, Route, RouteTaken
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,14 @@ class Routes:
         account, _ = await self._operations.resolve(ctx, cmd.account)
         try:
             route = await self.store.add_route(
-                team_id=ctx.team_id,
-                number=str(cmd.number),
-                channel_id=cmd.channel_id,
-                account_label=account.label,
-                account_sid=account.account_sid,
-                created_by=ctx.user_id,
+                NewRoute(
+                    team_id=ctx.team_id,
+                    number=str(cmd.number),
+                    channel_id=cmd.channel_id,
+                    account_label=account.label,
+                    account_sid=account.account_sid,
+                    created_by=ctx.user_id,
+                )
             )
         except RouteTaken:
             raise OperationError(

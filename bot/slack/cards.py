@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from bot.core.errors import InputError
 from bot.core.rules import check_account_label
 from bot.home import sparkline
-from bot.slack.modals import CALLBACKS, PREFILL_KEYS
+from bot.slack.modals import CALLBACKS, PREFILL_KEYS, json_object
 from bot.slack.text import code, cut, literal, one_line, safe, slack_date, who
 from bot.twilio.errors import hint_for
 from bot.twilio.models import Message, MessagePage
@@ -28,6 +28,7 @@ from bot.workspace import mask_sid
 
 if TYPE_CHECKING:
     from bot.home import HomeSummary
+    from bot.status import CardFacts
     from bot.workspace import AuditEntry, StoredAccount
 
 __all__ = [
@@ -328,15 +329,12 @@ def parse_reopen_value(raw: str) -> tuple[str, dict[str, str]]:
 
 
 def _json_object(raw: object) -> dict[str, Any]:
-    if not isinstance(raw, str) or not raw or len(raw) > MAX_BUTTON_VALUE:
-        raise InputError("That button's value is missing or too long.")
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise InputError("That button's value is not readable.") from None
-    if not isinstance(data, dict):
-        raise InputError("That button's value is not readable.")
-    return data
+    return json_object(
+        raw,
+        MAX_BUTTON_VALUE,
+        missing="That button's value is missing or too long.",
+        unreadable="That button's value is not readable.",
+    )
 
 
 def _reopen_value(subcommand: str, prefill: Mapping[str, str]) -> str | None:
@@ -381,22 +379,16 @@ def _price(price: Decimal, unit: str | None) -> str:
     return f"{amount} {safe(unit.upper(), 10)}" if unit else amount
 
 
-def message_card(
-    msg: Message,
-    *,
-    requested_by: str,
-    account_label: str,
-    operation: Operation,
-    note: str | None = None,
-    send_at: datetime | None = None,
-    changed_at: datetime | None = None,
-) -> Card:
+def message_card(facts: CardFacts, *, changed_at: datetime | None = None) -> Card:
     """One message: who asked, To/From, status, SID, segments, price, time, Twilio's error, the body, buttons.
 
-    `send_at` is the scheduled time (Twilio's message JSON does not carry it). `note` is plain words and is
-    escaped. "Cancel" appears only while the message is scheduled. `changed_at` is when the status last
-    changed, for a card kept live by Twilio's status callbacks.
+    `facts.operation` is one of `Operation`; `facts.send_at` is the scheduled time (Twilio's message JSON
+    does not carry it); `facts.note` is plain words and is escaped. "Cancel" appears only while the message
+    is scheduled. `changed_at` is when the status last changed, for a card kept live by Twilio's status
+    callbacks.
     """
+    msg, requested_by, account_label = facts.message, facts.requested_by, facts.account_label
+    operation, note, send_at = facts.operation, facts.note, facts.send_at
     header = _HEADERS.get(operation, "Message")
     fields = [f"*To*\n{safe(msg.to, 200) or '—'}"]
     if msg.from_:

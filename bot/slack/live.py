@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -86,17 +87,10 @@ class SlackCards:
                 "left the card of %s as it is: its workspace uninstalled the app", card.record.message_sid
             )
             return
-        facts = card.facts
-        operation: cards.Operation = "schedule" if facts.operation == "schedule" else "send"
-        built = cards.message_card(
-            card.message,
-            requested_by=facts.requested_by,
-            account_label=facts.account_label,
-            operation=operation,
-            note=facts.note,
-            send_at=facts.send_at,
-            changed_at=card.changed_at,
-        )
+        operation: cards.Operation = "schedule" if card.facts.operation == "schedule" else "send"
+        # Drawn as first posted, with the message as Twilio has it now.
+        facts = replace(card.facts, message=card.message, operation=operation)
+        built = cards.message_card(facts, changed_at=card.changed_at)
         record = card.record
         for channel, ts in ((record.channel_id, record.card_ts), (record.log_channel_id, record.log_ts)):
             if not channel or not ts:

@@ -66,6 +66,7 @@ __all__ = [
     "SUBCOMMAND_OF",
     "ModalMetadata",
     "build_modal",
+    "json_object",
     "ordered_accounts",
     "prefill_from_command",
 ]
@@ -135,6 +136,21 @@ NO_ACCOUNT = "No Twilio account is set up in this workspace yet; an admin can ad
 # Values that travel with a modal
 
 
+def json_object(raw: object, limit: int, *, missing: str, unreadable: str) -> dict[str, Any]:
+    """The JSON object in a value the bot wrote for Slack to hand back (a button's value, a form's
+    `private_metadata`): InputError(`missing`) when it is not text of 1 to `limit` characters,
+    InputError(`unreadable`) when that text is not a JSON object."""
+    if not isinstance(raw, str) or not raw or len(raw) > limit:
+        raise InputError(missing)
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise InputError(unreadable) from None
+    if not isinstance(data, dict):
+        raise InputError(unreadable)
+    return data
+
+
 @dataclass(frozen=True)
 class ModalMetadata:
     """Where a modal's result goes; a submission carries no channel, so it rides in `private_metadata`.
@@ -165,14 +181,10 @@ class ModalMetadata:
     @classmethod
     def from_json(cls, raw: object) -> ModalMetadata:
         """Read `private_metadata` back; InputError for anything `to_json` could not have written."""
-        if not isinstance(raw, str) or not raw or len(raw) > _MAX_METADATA:
-            raise InputError("This form lost track of where it was opened; run the command again.")
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            raise InputError("This form lost track of where it was opened; run the command again.") from None
-        if not isinstance(data, dict) or set(data) != {"channel_id", "response_url", "user_id"}:
-            raise InputError("This form lost track of where it was opened; run the command again.")
+        lost = "This form lost track of where it was opened; run the command again."
+        data = json_object(raw, _MAX_METADATA, missing=lost, unreadable=lost)
+        if set(data) != {"channel_id", "response_url", "user_id"}:
+            raise InputError(lost)
         return cls(channel_id=data["channel_id"], response_url=data["response_url"], user_id=data["user_id"])
 
 

@@ -46,13 +46,7 @@ FOUND_AFTER_RESTART = (
 def recovered_card(unposted: Unposted) -> Card:
     """The message as Twilio has it now, or the outcome the bot could not learn."""
     if unposted.message is not None:
-        return cards.message_card(
-            unposted.message,
-            requested_by=unposted.user_id,
-            account_label=unposted.account_label,
-            operation="send" if unposted.operation == "send" else "schedule",
-            note=FOUND_AFTER_RESTART,
-        )
+        return cards.message_card(_facts(unposted, unposted.message))
     why = (
         "that Twilio account has since been removed here, so the bot cannot check. "
         if unposted.account_gone
@@ -154,14 +148,14 @@ def poster(
     return post
 
 
+def _facts(unposted: Unposted, message: Message) -> CardFacts:
+    """What a recovered card is drawn from: the message as Twilio has it now, and who asked for it."""
+    operation = "send" if unposted.operation == "send" else "schedule"
+    return CardFacts(message, unposted.user_id, unposted.account_label, operation, note=FOUND_AFTER_RESTART)
+
+
 async def _follow(live: LiveStatus, unposted: Unposted, message: Message, ts: str | None) -> None:
-    facts = CardFacts(
-        message=message,
-        requested_by=unposted.user_id,
-        account_label=unposted.account_label,
-        operation=unposted.operation,
-        note=FOUND_AFTER_RESTART,
-    )
+    facts = _facts(unposted, message)
     try:
         await live.opened(
             team_id=unposted.team_id, message=message, account_sid=message.account_sid, facts=facts

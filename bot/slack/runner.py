@@ -39,7 +39,7 @@ from bot.slack.cards import Card
 from bot.slack.delivery import NOT_LIVE_HINT, Delivery, Turn, card_metadata
 from bot.slack.modals import prefill_from_command
 from bot.slack.permissions import Permissions
-from bot.status import LiveStatus
+from bot.status import CardFacts, LiveStatus
 from bot.tasks import TaskTracker
 from bot.twilio.errors import TwilioError
 from bot.workspace import Workspace
@@ -292,12 +292,14 @@ async def _run(
             if isinstance(result, Duplicate):
                 return "duplicate"  # the first delivery of this action owns the card
             card = cards.message_card(
-                result.message,
-                requested_by=ctx.user_id,
-                account_label=result.account.label,
-                operation="send" if isinstance(cmd, SendCommand) else "schedule",
-                send_at=result.send_at,
-                note=" ".join(n for n in (note, result.note) if n) or None,
+                CardFacts(
+                    result.message,
+                    requested_by=ctx.user_id,
+                    account_label=result.account.label,
+                    operation="send" if isinstance(cmd, SendCommand) else "schedule",
+                    send_at=result.send_at,
+                    note=" ".join(n for n in (note, result.note) if n) or None,
+                )
             )
             live = deps.status.enabled
             posted = await publish(
@@ -332,13 +334,13 @@ async def _run(
             message, account = await ops.fetch(ctx, cmd)
             op: cards.Operation = "refresh" if where.message_ts else "fetch"
             card = cards.message_card(
-                message, requested_by=ctx.user_id, account_label=account.label, operation=op
+                CardFacts(message, requested_by=ctx.user_id, account_label=account.label, operation=op)
             )
             await publish(deps, client, ctx, where, card, mirror=op == "fetch")
         elif isinstance(cmd, CancelCommand):
             message, account = await ops.cancel(ctx, cmd)
             card = cards.message_card(
-                message, requested_by=ctx.user_id, account_label=account.label, operation="cancel"
+                CardFacts(message, requested_by=ctx.user_id, account_label=account.label, operation="cancel")
             )
             await publish(deps, client, ctx, where, card)
         else:
