@@ -416,18 +416,17 @@ def _problem(checks: Sequence[Callable[[], object]]) -> str | None:
 # --- subcommands ----------------------------------------------------------------------------------
 
 
-def _parse_setup(ctx: _Context) -> Command:
-    """/twilio setup: no arguments."""
-    args = ctx.split(())
-    ctx.no_positionals(args)
-    return SetupCommand()
+def _bare_parser(
+    build: type[SetupCommand | AccountsCommand | RoutesCommand],
+) -> Callable[[_Context], Command]:
+    """Parser for the subcommands that take no arguments: setup, accounts, routes."""
 
+    def parse(ctx: _Context) -> Command:
+        args = ctx.split(())
+        ctx.no_positionals(args)
+        return build()
 
-def _parse_accounts(ctx: _Context) -> Command:
-    """/twilio accounts: no arguments."""
-    args = ctx.split(())
-    ctx.no_positionals(args)
-    return AccountsCommand()
+    return parse
 
 
 def _parse_send(ctx: _Context) -> Command:
@@ -644,13 +643,6 @@ def _parse_route(ctx: _Context) -> Command:
     return RouteCommand(number, _channel_id(ctx, pos[count][1].value.strip()), ctx.account(args))
 
 
-def _parse_routes(ctx: _Context) -> Command:
-    """/twilio routes: no arguments."""
-    args = ctx.split(())
-    ctx.no_positionals(args)
-    return RoutesCommand()
-
-
 def _parse_unroute(ctx: _Context) -> Command:
     """/twilio unroute NUMBER."""
     args = ctx.split(())
@@ -662,8 +654,8 @@ def _parse_unroute(ctx: _Context) -> Command:
 
 
 _PARSERS: dict[str, Callable[[_Context], Command]] = {
-    SetupCommand.subcommand: _parse_setup,
-    AccountsCommand.subcommand: _parse_accounts,
+    SetupCommand.subcommand: _bare_parser(SetupCommand),
+    AccountsCommand.subcommand: _bare_parser(AccountsCommand),
     SendCommand.subcommand: _parse_send,
     ScheduleCommand.subcommand: _parse_schedule,
     ListCommand.subcommand: _parse_list,
@@ -673,6 +665,6 @@ _PARSERS: dict[str, Callable[[_Context], Command]] = {
     HistoryCommand.subcommand: _parse_history,
     LogChannelCommand.subcommand: _parse_log_channel,
     RouteCommand.subcommand: _parse_route,
-    RoutesCommand.subcommand: _parse_routes,
+    RoutesCommand.subcommand: _bare_parser(RoutesCommand),
     UnrouteCommand.subcommand: _parse_unroute,
 }
