@@ -429,27 +429,52 @@ def _bare_parser(
     return parse
 
 
-def _parse_send(ctx: _Context) -> Command:
-    """/twilio send TO BODY… [--from FROM] [--account LABEL]."""
-    args = ctx.split(("from", "account", "media"))
+@dataclass(frozen=True)
+class _Opening:
+    """What send and schedule read first: their flags, the recipient's words, what to prefill and check."""
+
+    args: _Args
+    prefill: dict[str, str]
+    # The values given so far, checked in order for the first problem a prefilled modal shows.
+    checks: list[Callable[[], object]]
+    to_raw: str
+    to_count: int  # how many positional tokens make up the recipient
+
+
+def _opening(ctx: _Context, flag: str, check: Callable[[str], object]) -> _Opening | Incomplete:
+    """Read send's or schedule's flags (its own `flag`, checked by `check`) and the recipient's words.
+
+    With no positional words at all, the Incomplete that opens the modal.
+    """
+    args = ctx.split((flag, "account", "media"))
     prefill = {k: v for k, v in args.flags.items() if k != "media"}
     checks: list[Callable[[], object]] = []
-    if "from" in args.flags:
-        checks.append(lambda: ctx.phone(args.flags["from"], "from"))
+    if flag in args.flags:
+        checks.append(lambda: check(args.flags[flag]))
     checks.append(lambda: ctx.account(args))
-    pos = args.positionals
-    if not pos:
-        return Incomplete(SendCommand.subcommand, prefill, _problem(checks))
+    if not args.positionals:
+        return Incomplete(ctx.sub, prefill, _problem(checks))
     to_count = _positional_phone(ctx, args, "to")
-    to_raw = ctx.join([tok for _, tok in pos[:to_count]])
+    to_raw = ctx.join([tok for _, tok in args.positionals[:to_count]])
     prefill["to"] = to_raw
-    if len(pos) == to_count:
+    return _Opening(args, prefill, checks, to_raw, to_count)
+
+
+def _parse_send(ctx: _Context) -> Command:
+    """/twilio send TO BODY… [--from FROM] [--account LABEL]."""
+    opening = _opening(ctx, "from", lambda raw: ctx.phone(raw, "from"))
+    if isinstance(opening, Incomplete):
+        return opening
+    args, to_raw, to_count = opening.args, opening.to_raw, opening.to_count
+    if len(args.positionals) == to_count:
         return Incomplete(
-            SendCommand.subcommand, prefill, _problem([lambda: ctx.phone(to_raw, "to"), *checks])
+            SendCommand.subcommand,
+            opening.prefill,
+            _problem([lambda: ctx.phone(to_raw, "to"), *opening.checks]),
         )
     to = ctx.phone(to_raw, "to")
     from_ = ctx.phone(args.flags["from"], "from") if "from" in args.flags else None
-    body = ctx.body(args, pos[to_count][0])
+    body = ctx.body(args, args.positionals[to_count][0])
     check_body(body)
     media = _media(args)
     return SendCommand(
@@ -478,20 +503,12 @@ def _positional_phone(ctx: _Context, args: _Args, field: str) -> int:
 
 def _parse_schedule(ctx: _Context) -> Command:
     """/twilio schedule TO WHEN BODY… [--service MG…] [--account LABEL]."""
-    args = ctx.split(("service", "account", "media"))
-    prefill = {k: v for k, v in args.flags.items() if k != "media"}
-    checks: list[Callable[[], object]] = []
-    if "service" in args.flags:
-        checks.append(lambda: check_sid(args.flags["service"], "service", field="service"))
-    checks.append(lambda: ctx.account(args))
-    pos = args.positionals
-    if not pos:
-        return Incomplete(ScheduleCommand.subcommand, prefill, _problem(checks))
-    to_count = _positional_phone(ctx, args, "to")
-    to_raw = ctx.join([tok for _, tok in pos[:to_count]])
-    prefill["to"] = to_raw
+    opening = _opening(ctx, "service", lambda raw: check_sid(raw, "service", field="service"))
+    if isinstance(opening, Incomplete):
+        return opening
+    args, prefill, checks, to_raw = opening.args, opening.prefill, opening.checks, opening.to_raw
     checks.insert(0, lambda: ctx.phone(to_raw, "to"))
-    rest = pos[to_count:]
+    rest = args.positionals[opening.to_count :]
     if not rest:
         return Incomplete(ScheduleCommand.subcommand, prefill, _problem(checks))
     when_count = _when_tokens(ctx, [tok for _, tok in rest])
