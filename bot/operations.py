@@ -656,18 +656,8 @@ class Operations:
                 continue
             try:
                 current = await self.outbox.get(entry.key)  # as it is now that nobody else can change it
-                if current is None or current.card_posted:
-                    continue
-                unposted = await self._unposted(current)
-                if unposted is not None and not await post(unposted):
-                    continue
-                await self.outbox.mark_card_posted(entry.key)
-                done += 1
-            except TwilioError as err:
-                # Left as it is: the next start tries again.
-                log.warning(
-                    "could not settle outbox row %s yet: %s", entry.id, err.code or type(err).__name__
-                )
+                if current is not None and not current.card_posted:
+                    done += await self._settle_and_show(current, post)
             finally:
                 lease.release()
         if done:
@@ -695,15 +685,7 @@ class Operations:
                 continue  # this process still works on it (its lease ran out during an outage)
             leases.hold(entry.key)
             try:
-                unposted = await self._unposted(entry)
-                if unposted is not None and not await post(unposted):
-                    continue
-                await self._record(entry.key, self._card_posted_write(entry.key))
-                done += 1
-            except TwilioError as err:
-                log.warning(
-                    "could not settle outbox row %s yet: %s", entry.id, err.code or type(err).__name__
-                )
+                done += await self._settle_and_show(entry, post)
             finally:
                 lock.release()
                 leases.let_go(entry.key)
@@ -711,8 +693,21 @@ class Operations:
             log.info("took over %d operation(s) a stopped replica left unfinished", done)
         return done
 
-    def _card_posted_write(self, key: str) -> Write:
-        return lambda: self.outbox.mark_card_posted(key)
+    async def _settle_and_show(self, entry: OutboxEntry, post: Callable[[Unposted], Awaitable[bool]]) -> int:
+        """Settle a row left without a card, have `post` show it and mark it posted: 1 when all was done.
+
+        0 when the card could not be shown now or Twilio could not be asked: the row is left as it is
+        for the next try.
+        """
+        try:
+            unposted = await self._unposted(entry)
+            if unposted is not None and not await post(unposted):
+                return 0
+            await self.card_posted(entry.key)
+            return 1
+        except TwilioError as err:
+            log.warning("could not settle outbox row %s yet: %s", entry.id, err.code or type(err).__name__)
+            return 0
 
     async def tend_leases(self, post: Callable[[Unposted], Awaitable[bool]], *, take: bool = True) -> int:
         """One round of the PostgreSQL heartbeat: write what waited for the database, renew this
