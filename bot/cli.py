@@ -16,6 +16,7 @@ import re
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn, TextIO
 
@@ -71,6 +72,41 @@ class _Parser(argparse.ArgumentParser):
         if message:
             self._out.write(message)
         raise SystemExit(status)
+
+
+_Action = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True)
+class _Streams:
+    """Where a command reads the Twilio secret and writes its output; tests pass their own."""
+
+    stdin: TextIO
+    stdout: TextIO
+    stderr: TextIO
+
+
+def _command(build: Callable[[_Streams], tuple[_Parser, _Action]]) -> Callable[..., int]:
+    """The `python -m bot …` entry point whose parser and action `build` makes for the given streams.
+
+    The entry point takes the words after the command's name, and the streams and environment to use
+    instead of the process's (`env` replaces os.environ over .env); it returns the exit code.
+    """
+
+    def main(
+        argv: Sequence[str],
+        *,
+        stdin: TextIO = sys.stdin,
+        stdout: TextIO = sys.stdout,
+        stderr: TextIO = sys.stderr,
+        env: Mapping[str, str] | None = None,
+    ) -> int:
+        parser, action = build(_Streams(stdin, stdout, stderr))
+        return _run(parser, argv, action, env=env, stderr=stderr)
+
+    main.__name__ = main.__qualname__ = build.__name__
+    main.__doc__ = build.__doc__
+    return main
 
 
 def _team(text: str) -> str:
@@ -279,19 +315,13 @@ def _installs_parser(out: TextIO) -> _Parser:
     return parser
 
 
-def main_installs(
-    argv: Sequence[str],
-    *,
-    stdin: TextIO = sys.stdin,
-    stdout: TextIO = sys.stdout,
-    stderr: TextIO = sys.stderr,
-    env: Mapping[str, str] | None = None,
-) -> int:
+@_command
+def main_installs(streams: _Streams) -> tuple[_Parser, _Action]:
     """`python -m bot installs list|remove TEAM`: the installed workspaces, and forgetting one.
 
     Returns the exit code: 0 done, 1 failed, 2 usage error.
     """
-    del stdin
+    stdout = streams.stdout
 
     async def action(args: argparse.Namespace, settings: Settings) -> None:
         async with _installs(settings) as installs:
@@ -318,7 +348,7 @@ def main_installs(
                 f"{gone.routes} route{routes} (with their conversations) are deleted; the audit log stays.\n"
             )
 
-    return _run(_installs_parser(stdout), argv, action, env=env, stderr=stderr)
+    return _installs_parser(stdout), action
 
 
 @contextlib.asynccontextmanager
@@ -343,12 +373,11 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-async def _accounts(
-    args: argparse.Namespace, settings: Settings, stdin: TextIO, stdout: TextIO, stderr: TextIO
-) -> None:
+async def _accounts(args: argparse.Namespace, settings: Settings, streams: _Streams) -> None:
+    stdout = streams.stdout
     async with _workspace(settings) as (workspace, _):
         if args.command == "add":
-            await _add(args, settings, workspace, stdin, stdout, stderr)
+            await _add(args, settings, workspace, streams)
         elif args.command == "list":
             accounts = await workspace.accounts(args.team)
             if not accounts:
@@ -375,14 +404,8 @@ def _no_such(team: str, label: str) -> str:
     return f"Team {team} has no account labelled '{label}'; see: python -m bot accounts list --team {team}"
 
 
-async def _add(
-    args: argparse.Namespace,
-    settings: Settings,
-    workspace: Workspace,
-    stdin: TextIO,
-    stdout: TextIO,
-    stderr: TextIO,
-) -> None:
+async def _add(args: argparse.Namespace, settings: Settings, workspace: Workspace, streams: _Streams) -> None:
+    stdin, stdout, stderr = streams.stdin, streams.stdout, streams.stderr
     default_from: str | None = None
     if args.from_ is not None:
         try:
@@ -440,7 +463,7 @@ async def _add(
 def _run(
     parser: _Parser,
     argv: Sequence[str],
-    action: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, None]],
+    action: _Action,
     *,
     env: Mapping[str, str] | None,
     stderr: TextIO,
@@ -479,14 +502,8 @@ def _run(
     return 0
 
 
-def main_accounts(
-    argv: Sequence[str],
-    *,
-    stdin: TextIO = sys.stdin,
-    stdout: TextIO = sys.stdout,
-    stderr: TextIO = sys.stderr,
-    env: Mapping[str, str] | None = None,
-) -> int:
+@_command
+def main_accounts(streams: _Streams) -> tuple[_Parser, _Action]:
     """`python -m bot accounts …`: add, list, remove or choose the default Twilio account of a workspace.
 
     `argv` excludes the word `accounts`. `env` replaces the environment (default: os.environ over .env).
@@ -494,25 +511,19 @@ def main_accounts(
     """
 
     async def action(args: argparse.Namespace, settings: Settings) -> None:
-        await _accounts(args, settings, stdin, stdout, stderr)
+        await _accounts(args, settings, streams)
 
-    return _run(_accounts_parser(stdout), argv, action, env=env, stderr=stderr)
+    return _accounts_parser(streams.stdout), action
 
 
-def main_rotate_key(
-    argv: Sequence[str],
-    *,
-    stdin: TextIO = sys.stdin,
-    stdout: TextIO = sys.stdout,
-    stderr: TextIO = sys.stderr,
-    env: Mapping[str, str] | None = None,
-) -> int:
+@_command
+def main_rotate_key(streams: _Streams) -> tuple[_Parser, _Action]:
     """`python -m bot rotate-key`: re-encrypt every stored secret with the newest key in SECRET_KEY.
 
     Put the new key first in SECRET_KEY and keep the old one after it, run this, then drop the old
     key. Returns the exit code: 0 done, 1 failed, 2 usage error.
     """
-    del stdin
+    stdout = streams.stdout
     parser = _Parser(
         prog="python -m bot rotate-key",
         description=(
@@ -539,23 +550,17 @@ def main_rotate_key(
                 "runs with the new SECRET_KEY.\n"
             )
 
-    return _run(parser, argv, action, env=env, stderr=stderr)
+    return parser, action
 
 
-def main_migrate(
-    argv: Sequence[str],
-    *,
-    stdin: TextIO = sys.stdin,
-    stdout: TextIO = sys.stdout,
-    stderr: TextIO = sys.stderr,
-    env: Mapping[str, str] | None = None,
-) -> int:
+@_command
+def main_migrate(streams: _Streams) -> tuple[_Parser, _Action]:
     """`python -m bot migrate-sqlite-to-postgres --from PATH`: copy a SQLite database into the empty
     PostgreSQL database at DATABASE_URL, secrets still encrypted, and print the rows per table.
 
     Returns the exit code: 0 done, 1 failed (nothing written), 2 usage error.
     """
-    del stdin
+    stdout = streams.stdout
     parser = _Parser(
         prog="python -m bot migrate-sqlite-to-postgres",
         description=(
@@ -592,4 +597,4 @@ def main_migrate(
             "and the same SECRET_KEY.\n"
         )
 
-    return _run(parser, argv, action, env=env, stderr=stderr)
+    return parser, action

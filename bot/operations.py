@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -66,6 +66,8 @@ log = logging.getLogger(__name__)
 
 # Our clock and Twilio's may disagree by this much when matching a message to the claim that made it.
 CLOCK_SKEW = timedelta(minutes=2)
+# A create as the outbox keeps it: Twilio's form fields by our names ("media_urls" only with media).
+_Request = dict[str, str | int | list[str] | None]
 # How far back a lookup for a lost answer reads (pages of 100, newest first).
 LOOKUP_PAGES = 5
 ACCOUNT_GONE = "account no longer configured"
@@ -129,6 +131,27 @@ class Unposted:
     # The action's idempotency key and when it was claimed: a card already posted for it can be found.
     key: str = ""
     created_at: datetime | None = None
+
+
+def _send_request(cmd: SendCommand, account: StoredAccount) -> _Request:
+    """Twilio's fields for a send on `account`: its sender (or service) by the sender rules."""
+    sender, service = sender_or_service(
+        account.label,
+        sender=str(cmd.from_) if cmd.from_ else None,
+        default_from=account.default_from,
+        default_service=account.default_service_sid,
+    )
+    if sender:  # Twilio wants both ends on the same channel, the default sender too
+        sender = str(sender_for(cmd.to, PhoneNumber.from_str(sender)))
+    return {"to": str(cmd.to), "from": sender, "service": service, "body": cmd.body}
+
+
+def _schedule_request(cmd: ScheduleCommand, account: StoredAccount) -> _Request:
+    """Twilio's fields for a schedule on `account`, through its Messaging Service."""
+    service = schedule_service(
+        account.label, service=cmd.service, default_service=account.default_service_sid
+    )
+    return {"to": str(cmd.to), "service": service, "body": cmd.body, "send_at": format_send_at(cmd.send_at)}
 
 
 def _summary(fields: Mapping[str, object]) -> str:
@@ -232,31 +255,21 @@ class Operations:
         except DatabaseUnavailable as err:
             log.warning("audit line lost: the database is not answering (%s)", err.detail)
 
-    async def send(
-        self, ctx: Context, cmd: SendCommand, *, key: str, lease: Lease | None = None
+    async def create(
+        self, ctx: Context, cmd: SendCommand | ScheduleCommand, *, key: str, lease: Lease | None = None
     ) -> Sent | Duplicate:
-        """Send one message, at most once per `key` (`lease`: the key's, when the caller took it)."""
+        """Send or schedule one message, at most once per `key` (`lease`: the key's, if the caller has it)."""
         account, creds = await self.resolve(ctx, cmd.account)
         try:
-            sender, service = sender_or_service(
-                account.label,
-                sender=str(cmd.from_) if cmd.from_ else None,
-                default_from=account.default_from,
-                default_service=account.default_service_sid,
-            )
-            if sender:  # Twilio wants both ends on the same channel, the default sender too
-                sender = str(sender_for(cmd.to, PhoneNumber.from_str(sender)))
+            if isinstance(cmd, SendCommand):
+                request = _send_request(cmd, account)
+            else:
+                request = _schedule_request(cmd, account)
         except InputError as err:
             raise OperationError(err.message) from None
-        request: dict[str, str | int | list[str] | None] = {
-            "to": str(cmd.to),
-            "from": sender,
-            "service": service,
-            "body": cmd.body,
-        }
-        if cmd.media:
-            request["media_urls"] = list(cmd.media)
-        return await self._create(ctx, cmd.subcommand, account, creds, request, key=key, lease=lease)
+        return await self._create(
+            ctx, cmd.subcommand, account, creds, request, media=cmd.media, key=key, lease=lease
+        )
 
     async def reply(
         self,
@@ -280,32 +293,9 @@ class Operations:
             raise OperationError(
                 f"the Twilio account labelled '{account_label}' is not the one this conversation began on."
             )
-        request: dict[str, str | int | list[str] | None] = {"to": to, "from": from_, "body": body}
-        if media:
-            request["media_urls"] = media
+        request: _Request = {"to": to, "from": from_, "body": body}
         # A reply is a send to the outbox and the audit log (its key says it came from a thread).
-        return await self._create(ctx, "send", account, creds, request, key=key)
-
-    async def schedule(
-        self, ctx: Context, cmd: ScheduleCommand, *, key: str, lease: Lease | None = None
-    ) -> Sent | Duplicate:
-        """Schedule one message through a Messaging Service, at most once per `key`."""
-        account, creds = await self.resolve(ctx, cmd.account)
-        try:
-            service = schedule_service(
-                account.label, service=cmd.service, default_service=account.default_service_sid
-            )
-        except InputError as err:
-            raise OperationError(err.message) from None
-        request: dict[str, str | int | list[str] | None] = {
-            "to": str(cmd.to),
-            "service": service,
-            "body": cmd.body,
-            "send_at": format_send_at(cmd.send_at),
-        }
-        if cmd.media:
-            request["media_urls"] = list(cmd.media)
-        return await self._create(ctx, cmd.subcommand, account, creds, request, key=key, lease=lease)
+        return await self._create(ctx, "send", account, creds, request, media=media or (), key=key)
 
     async def _create(
         self,
@@ -313,11 +303,14 @@ class Operations:
         operation: str,
         account: StoredAccount,
         creds: Credentials,
-        request: dict[str, str | int | list[str] | None],
+        request: _Request,
         *,
+        media: Sequence[str],
         key: str,
         lease: Lease | None = None,
     ) -> Sent | Duplicate:
+        if media:
+            request = {**request, "media_urls": list(media)}
         # A lease handed in was taken when the action was accepted, before its ack.
         lease = lease if lease is not None and lease.key == key else self.inflight.try_acquire(key)
         if lease is None:
@@ -656,18 +649,8 @@ class Operations:
                 continue
             try:
                 current = await self.outbox.get(entry.key)  # as it is now that nobody else can change it
-                if current is None or current.card_posted:
-                    continue
-                unposted = await self._unposted(current)
-                if unposted is not None and not await post(unposted):
-                    continue
-                await self.outbox.mark_card_posted(entry.key)
-                done += 1
-            except TwilioError as err:
-                # Left as it is: the next start tries again.
-                log.warning(
-                    "could not settle outbox row %s yet: %s", entry.id, err.code or type(err).__name__
-                )
+                if current is not None and not current.card_posted:
+                    done += await self._settle_and_show(current, post)
             finally:
                 lease.release()
         if done:
@@ -695,15 +678,7 @@ class Operations:
                 continue  # this process still works on it (its lease ran out during an outage)
             leases.hold(entry.key)
             try:
-                unposted = await self._unposted(entry)
-                if unposted is not None and not await post(unposted):
-                    continue
-                await self._record(entry.key, self._card_posted_write(entry.key))
-                done += 1
-            except TwilioError as err:
-                log.warning(
-                    "could not settle outbox row %s yet: %s", entry.id, err.code or type(err).__name__
-                )
+                done += await self._settle_and_show(entry, post)
             finally:
                 lock.release()
                 leases.let_go(entry.key)
@@ -711,8 +686,21 @@ class Operations:
             log.info("took over %d operation(s) a stopped replica left unfinished", done)
         return done
 
-    def _card_posted_write(self, key: str) -> Write:
-        return lambda: self.outbox.mark_card_posted(key)
+    async def _settle_and_show(self, entry: OutboxEntry, post: Callable[[Unposted], Awaitable[bool]]) -> int:
+        """Settle a row left without a card, have `post` show it and mark it posted: 1 when all was done.
+
+        0 when the card could not be shown now or Twilio could not be asked: the row is left as it is
+        for the next try.
+        """
+        try:
+            unposted = await self._unposted(entry)
+            if unposted is not None and not await post(unposted):
+                return 0
+            await self.card_posted(entry.key)
+            return 1
+        except TwilioError as err:
+            log.warning("could not settle outbox row %s yet: %s", entry.id, err.code or type(err).__name__)
+            return 0
 
     async def tend_leases(self, post: Callable[[Unposted], Awaitable[bool]], *, take: bool = True) -> int:
         """One round of the PostgreSQL heartbeat: write what waited for the database, renew this

@@ -114,21 +114,34 @@ def _url(name: str, value: str) -> str:
     return value
 
 
-def _seconds(name: str, text: str, low: float, high: float) -> float:
+def _seconds(
+    name: str, text: str, low: float, high: float, *, above_low: bool = False, note: str = ""
+) -> float:
+    """`text` as seconds from `low` (or, `above_low`, above it) to `high`; `note` glosses the range."""
     try:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not low <= value <= high:
-        raise SettingsError(f"{name} must be a number of seconds from {low:g} to {high:g}, not {text!r}.")
+    span = f"above {low:g} and at most {high:g}" if above_low else f"from {low:g} to {high:g}"
+    in_range = (low < value if above_low else low <= value) and value <= high
+    if not in_range:
+        raise SettingsError(f"{name} must be a number of seconds {span}{note}, not {text!r}.")
     return value
 
 
 def _flag(name: str, text: str | None) -> bool:
+    """`text` as on (1, true) or off (0, false, unset)."""
     value = (text or "0").lower()
     if value not in {"0", "1", "true", "false"}:
         raise SettingsError(f"{name} must be 1 (on) or 0 (off), not {value!r}.")
     return value in {"1", "true"}
+
+
+def _whole(name: str, text: str, low: int, high: int) -> int:
+    """`text` as a whole number from `low` to `high`."""
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise SettingsError(f"{name} must be a whole number from {low} to {high}, not {text!r}.")
+    return int(text)
 
 
 def _public_url(value: str) -> str:
@@ -156,9 +169,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         value = merged.get(name, "").strip()
         return value or None
 
-    port_text = get("PORT") or "3000"
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise SettingsError(f"PORT must be a whole number from 0 to 65535, not {port_text!r}.")
+    port = _whole("PORT", get("PORT") or "3000", 0, 65535)
     level = (get("LOG_LEVEL") or "INFO").upper()
     if level not in _LEVELS:
         raise SettingsError(f"LOG_LEVEL must be one of {', '.join(sorted(_LEVELS))}, not {level!r}.")
@@ -187,40 +198,12 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         raise SettingsError(
             f"DEFAULT_REGION must be a two-letter country code such as US or GB, not {region!r}."
         )
-    concurrency_text = get("TWILIO_CONCURRENCY") or "50"
-    if not concurrency_text.isdigit() or not 1 <= int(concurrency_text) <= 1000:
-        raise SettingsError(
-            f"TWILIO_CONCURRENCY must be a whole number from 1 to 1000, not {concurrency_text!r}."
-        )
-    timeout_text = get("TWILIO_TIMEOUT") or "10"
-    try:
-        timeout = float(timeout_text)
-    except ValueError:
-        timeout = -1.0
-    if not 0 < timeout <= 120:
-        raise SettingsError(
-            f"TWILIO_TIMEOUT must be a number of seconds above 0 and at most 120, not {timeout_text!r}."
-        )
-
-    shutdown_text = get("SHUTDOWN_TIMEOUT") or "25"
-    try:
-        shutdown_timeout = float(shutdown_text)
-    except ValueError:
-        shutdown_timeout = -1.0
-    if not 0 <= shutdown_timeout <= 600:
-        raise SettingsError(
-            f"SHUTDOWN_TIMEOUT must be a number of seconds from 0 to 600, not {shutdown_text!r}."
-        )
-
-    max_age_text = get("RECOVERY_MAX_AGE") or "600"
-    try:
-        recovery_max_age = float(max_age_text)
-    except ValueError:
-        recovery_max_age = -1.0
-    if not 0 <= recovery_max_age <= 86400:
-        raise SettingsError(
-            f"RECOVERY_MAX_AGE must be a number of seconds from 0 to 86400 (a day), not {max_age_text!r}."
-        )
+    concurrency = _whole("TWILIO_CONCURRENCY", get("TWILIO_CONCURRENCY") or "50", 1, 1000)
+    timeout = _seconds("TWILIO_TIMEOUT", get("TWILIO_TIMEOUT") or "10", 0, 120, above_low=True)
+    shutdown_timeout = _seconds("SHUTDOWN_TIMEOUT", get("SHUTDOWN_TIMEOUT") or "25", 0, 600)
+    recovery_max_age = _seconds(
+        "RECOVERY_MAX_AGE", get("RECOVERY_MAX_AGE") or "600", 0, 86400, note=" (a day)"
+    )
 
     loop_monitor = _flag("BOT_LOOP_MONITOR", get("BOT_LOOP_MONITOR"))
     worker_process = _flag("WORKER_PROCESS", get("WORKER_PROCESS"))
@@ -231,9 +214,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
             "DATABASE_URL must be a PostgreSQL URL such as postgresql://user:password@host/dbname "
             "(leave it unset to use SQLite at DATABASE_PATH)."
         )
-    pool_text = get("DATABASE_POOL_SIZE") or "10"
-    if not pool_text.isdigit() or not 1 <= int(pool_text) <= 200:
-        raise SettingsError(f"DATABASE_POOL_SIZE must be a whole number from 1 to 200, not {pool_text!r}.")
+    pool_size = _whole("DATABASE_POOL_SIZE", get("DATABASE_POOL_SIZE") or "10", 1, 200)
     lease_seconds = _seconds("OUTBOX_LEASE_SECONDS", get("OUTBOX_LEASE_SECONDS") or "120", 1, 3600)
     reconcile_interval = _seconds("RECONCILE_INTERVAL", get("RECONCILE_INTERVAL") or "5", 0.1, 600)
     if reconcile_interval * 2 > lease_seconds:
@@ -251,11 +232,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
     public_url = get("PUBLIC_URL")
     if public_url is not None:
         public_url = _public_url(public_url)
-    idle_text = get("CONVERSATION_IDLE_DAYS") or "7"
-    if not idle_text.isdigit() or not 1 <= int(idle_text) <= 365:
-        raise SettingsError(
-            f"CONVERSATION_IDLE_DAYS must be a whole number from 1 to 365, not {idle_text!r}."
-        )
+    idle_days = _whole("CONVERSATION_IDLE_DAYS", get("CONVERSATION_IDLE_DAYS") or "7", 1, 365)
 
     slack_api_url = _url("SLACK_API_URL", get("SLACK_API_URL") or "https://slack.com/api/")
     if not slack_api_url.endswith("/"):
@@ -270,22 +247,22 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         twilio_api_url=_url("TWILIO_API_URL", get("TWILIO_API_URL") or "https://api.twilio.com").rstrip("/"),
         database_path=Path(get("DATABASE_PATH") or "./data/bot.db"),
         database_url=database_url,
-        database_pool_size=int(pool_text),
+        database_pool_size=pool_size,
         outbox_lease_seconds=lease_seconds,
         reconcile_interval=reconcile_interval,
         secret_key=get("SECRET_KEY"),
         admin_user_ids=admins,
         host=get("HOST") or "0.0.0.0",
-        port=int(port_text),
+        port=port,
         log_level=level,
         log_format=fmt,
         default_region=region,
-        twilio_concurrency=int(concurrency_text),
+        twilio_concurrency=concurrency,
         twilio_timeout=timeout,
         shutdown_timeout=shutdown_timeout,
         recovery_max_age=recovery_max_age,
         loop_monitor=loop_monitor,
         worker_process=worker_process,
         public_url=public_url,
-        conversation_idle_days=int(idle_text),
+        conversation_idle_days=idle_days,
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 from urllib.parse import parse_qsl
@@ -107,8 +107,7 @@ async def verified_twilio_form(request: web.Request, services: Services) -> Veri
     Checked before anything is stored or posted. The signature is compared in constant time against
     every auth token stored for the form's AccountSid (several workspaces may store one account), over
     the PUBLIC_URL that `add_routes` put on the app (or the URL as received). Every Twilio webhook
-    handler starts with it: `form = await verified_twilio_form(request, services)`, and returns `form`
-    when it is a `web.Response`.
+    goes through it, by `_signed_webhook`.
     """
     body = await _read_body(request)
     if isinstance(body, web.Response):
@@ -148,47 +147,65 @@ async def verified_twilio_form(request: web.Request, services: Services) -> Veri
     return VerifiedForm(account_sid, fields)
 
 
-async def twilio_status(request: web.Request) -> web.Response:
+_Handler = Callable[[Services, VerifiedForm], Awaitable[web.Response]]
+
+
+def _signed_webhook(
+    failure: str, answer: str
+) -> Callable[[_Handler], Callable[[web.Request], Awaitable[web.Response]]]:
+    """A Twilio webhook whose handler gets the services and the verified form.
+
+    The wrapper answers 503 while the bot starts, the verifier's refusal for an unsigned request, and
+    503 with `answer` (logging `failure`) when the handler fails.
+    """
+
+    def wrap(handle: _Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def webhook(request: web.Request) -> web.Response:
+            services = request.app.get(SERVICES)
+            if services is None:
+                return _text(503, "The bot is starting; try again in a moment.")
+            try:
+                form = await verified_twilio_form(request, services)
+                if isinstance(form, web.Response):
+                    return form
+                return await handle(services, form)
+            except Exception:
+                # Our side failed (the database, the key), not the request: say so, never with a
+                # traceback; Twilio retries or calls its fallback on a 503.
+                log.exception(failure)
+                return _text(503, answer)
+
+        webhook.__name__ = webhook.__qualname__ = handle.__name__
+        webhook.__doc__ = handle.__doc__
+        return webhook
+
+    return wrap
+
+
+@_signed_webhook(
+    "could not handle a status callback",
+    "The bot could not handle this status report just now; nothing was changed.",
+)
+async def twilio_status(services: Services, form: VerifiedForm) -> web.Response:
     """POST /twilio/status: a message's status changed. 204 at once; its card follows (coalesced)."""
-    services = request.app.get(SERVICES)
-    if services is None:
-        return _text(503, "The bot is starting; try again in a moment.")
-    try:
-        form = await verified_twilio_form(request, services)
-        if isinstance(form, web.Response):
-            return form
-        report = parse_status_report(form.account_sid, form.fields)
-        if isinstance(report, str):
-            return _text(400, report)
-        if isinstance(report, StatusReport):
-            await services.status.report(report)
-            await services.conversations.status(report)  # a reply's reaction follows its status
-    except Exception:
-        # The database or the key is at fault, not the request: say so, never with a traceback.
-        log.exception("could not handle a status callback")
-        return _text(503, "The bot could not handle this status report just now; nothing was changed.")
+    report = parse_status_report(form.account_sid, form.fields)
+    if isinstance(report, str):
+        return _text(400, report)
+    if isinstance(report, StatusReport):
+        await services.status.report(report)
+        await services.conversations.status(report)  # a reply's reaction follows its status
     return web.Response(status=204)
 
 
-async def twilio_inbound(request: web.Request) -> web.Response:
+@_signed_webhook("could not take a text from Twilio", "The bot cannot take texts right now; try again.")
+async def twilio_inbound(services: Services, form: VerifiedForm) -> web.Response:
     """POST /twilio/inbound: a text to one of our numbers. Stored once, answered `<Response/>` at once."""
-    services = request.app.get(SERVICES)
-    if services is None:
-        return _text(503, "The bot is starting; try again in a moment.")
-    try:
-        form = await verified_twilio_form(request, services)
-        if isinstance(form, web.Response):
-            return form
-        problem = inbound_problem(form.fields)
-        if problem is not None:
-            # Signed, so Twilio's; retrying would not mend it. Logged and answered so it is not retried.
-            log.warning("a signed inbound webhook cannot be a text: %s", problem)
-        else:
-            await services.conversations.receive(InboundText.from_form(form.fields))
-    except Exception:
-        # Our side failed (the database, the key): Twilio retries or calls its fallback on a 503.
-        log.exception("could not take a text from Twilio")
-        return _text(503, "The bot cannot take texts right now; try again.")
+    problem = inbound_problem(form.fields)
+    if problem is not None:
+        # Signed, so Twilio's; retrying would not mend it. Logged and answered so it is not retried.
+        log.warning("a signed inbound webhook cannot be a text: %s", problem)
+    else:
+        await services.conversations.receive(InboundText.from_form(form.fields))
     return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
 

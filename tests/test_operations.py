@@ -172,7 +172,7 @@ async def test_reconcile_leaves_the_row_pending_when_twilio_cannot_be_asked(part
 async def test_a_create_whose_answer_is_lost_is_found_by_looking_it_up(parts: Parts) -> None:
     """Twilio applies the create and the connection drops: the message is found, settled sent, told so."""
     parts.sim.inject(Fault("apply_then_reset", **CREATE))
-    result = await parts.ops.send(CTX, send_command("answer lost"), key="k-lost")
+    result = await parts.ops.create(CTX, send_command("answer lost"), key="k-lost")
     assert isinstance(result, Sent) and result.note == FOUND_AFTER_LOST_ANSWER
     assert list(parts.sim.messages) == [result.message.sid]
     assert posts(parts.sim) == 1
@@ -186,7 +186,7 @@ async def test_a_lost_answer_with_no_message_at_twilio_is_unknown_and_not_retrie
     """The connection drops before Twilio applies anything: one POST, the error says unknown, row unknown."""
     parts.sim.inject(Fault("reset", **CREATE))
     with pytest.raises(TwilioError) as caught:
-        await parts.ops.send(CTX, send_command("dropped"), key="k-dropped")
+        await parts.ops.create(CTX, send_command("dropped"), key="k-dropped")
     assert caught.value.unknown_outcome
     assert parts.sim.messages == {} and posts(parts.sim) == 1
     settled = await parts.outbox.get("k-dropped")
@@ -197,10 +197,10 @@ async def test_a_lost_answer_with_no_message_at_twilio_is_unknown_and_not_retrie
 
 async def test_the_lookup_skips_a_message_already_recorded_for_another_action(parts: Parts) -> None:
     """Same To and body sent twice: the lost second create is matched to its own message, not the first."""
-    first = await parts.ops.send(CTX, send_command("same words"), key="k-first")
+    first = await parts.ops.create(CTX, send_command("same words"), key="k-first")
     assert isinstance(first, Sent) and first.note is None
     parts.sim.inject(Fault("apply_then_reset", **CREATE))
-    second = await parts.ops.send(CTX, send_command("same words"), key="k-second")
+    second = await parts.ops.create(CTX, send_command("same words"), key="k-second")
     assert isinstance(second, Sent) and second.note == FOUND_AFTER_LOST_ANSWER
     assert second.message.sid != first.message.sid
     assert set(parts.sim.messages) == {first.message.sid, second.message.sid}
@@ -211,6 +211,6 @@ async def test_the_lookup_ignores_a_matching_message_from_before_the_claim(parts
     old = await twilio_has(parts, "déjà vu")
     parts.sim.clock.advance(timedelta(hours=1))
     parts.sim.inject(Fault("apply_then_reset", **CREATE))
-    result = await parts.ops.send(CTX, send_command("déjà vu"), key="k-new")
+    result = await parts.ops.create(CTX, send_command("déjà vu"), key="k-new")
     assert isinstance(result, Sent) and result.note == FOUND_AFTER_LOST_ANSWER
     assert result.message.sid != old

@@ -407,41 +407,65 @@ def _problem(checks: Sequence[Callable[[], object]]) -> str | None:
 # --- subcommands ----------------------------------------------------------------------------------
 
 
-def _parse_setup(ctx: _Context) -> Command:
-    """/twilio setup: no arguments."""
-    args = ctx.split(())
-    ctx.no_positionals(args)
-    return SetupCommand()
+def _bare_parser(
+    build: type[SetupCommand | AccountsCommand | RoutesCommand],
+) -> Callable[[_Context], Command]:
+    """Parser for the subcommands that take no arguments: setup, accounts, routes."""
+
+    def parse(ctx: _Context) -> Command:
+        args = ctx.split(())
+        ctx.no_positionals(args)
+        return build()
+
+    return parse
 
 
-def _parse_accounts(ctx: _Context) -> Command:
-    """/twilio accounts: no arguments."""
-    args = ctx.split(())
-    ctx.no_positionals(args)
-    return AccountsCommand()
+@dataclass(frozen=True)
+class _Opening:
+    """What send and schedule read first: their flags, the recipient's words, what to prefill and check."""
+
+    args: _Args
+    prefill: dict[str, str]
+    # The values given so far, checked in order for the first problem a prefilled modal shows.
+    checks: list[Callable[[], object]]
+    to_raw: str
+    to_count: int  # how many positional tokens make up the recipient
+
+
+def _opening(ctx: _Context, flag: str, check: Callable[[str], object]) -> _Opening | Incomplete:
+    """Read send's or schedule's flags (its own `flag`, checked by `check`) and the recipient's words.
+
+    With no positional words at all, the Incomplete that opens the modal.
+    """
+    args = ctx.split((flag, "account", "media"))
+    prefill = {k: v for k, v in args.flags.items() if k != "media"}
+    checks: list[Callable[[], object]] = []
+    if flag in args.flags:
+        checks.append(lambda: check(args.flags[flag]))
+    checks.append(lambda: ctx.account(args))
+    if not args.positionals:
+        return Incomplete(ctx.sub, prefill, _problem(checks))
+    to_count = _positional_phone(ctx, args, "to")
+    to_raw = ctx.join([tok for _, tok in args.positionals[:to_count]])
+    prefill["to"] = to_raw
+    return _Opening(args, prefill, checks, to_raw, to_count)
 
 
 def _parse_send(ctx: _Context) -> Command:
     """/twilio send TO BODY… [--from FROM] [--account LABEL]."""
-    args = ctx.split(("from", "account", "media"))
-    prefill = {k: v for k, v in args.flags.items() if k != "media"}
-    checks: list[Callable[[], object]] = []
-    if "from" in args.flags:
-        checks.append(lambda: ctx.phone(args.flags["from"], "from"))
-    checks.append(lambda: ctx.account(args))
-    pos = args.positionals
-    if not pos:
-        return Incomplete(SendCommand.subcommand, prefill, _problem(checks))
-    to_count = _positional_phone(ctx, args, "to")
-    to_raw = ctx.join([tok for _, tok in pos[:to_count]])
-    prefill["to"] = to_raw
-    if len(pos) == to_count:
+    opening = _opening(ctx, "from", lambda raw: ctx.phone(raw, "from"))
+    if isinstance(opening, Incomplete):
+        return opening
+    args, to_raw, to_count = opening.args, opening.to_raw, opening.to_count
+    if len(args.positionals) == to_count:
         return Incomplete(
-            SendCommand.subcommand, prefill, _problem([lambda: ctx.phone(to_raw, "to"), *checks])
+            SendCommand.subcommand,
+            opening.prefill,
+            _problem([lambda: ctx.phone(to_raw, "to"), *opening.checks]),
         )
     to = ctx.phone(to_raw, "to")
     from_ = ctx.phone(args.flags["from"], "from") if "from" in args.flags else None
-    body = ctx.body(args, pos[to_count][0])
+    body = ctx.body(args, args.positionals[to_count][0])
     check_body(body)
     media = _media(args)
     return SendCommand(
@@ -470,20 +494,12 @@ def _positional_phone(ctx: _Context, args: _Args, field: str) -> int:
 
 def _parse_schedule(ctx: _Context) -> Command:
     """/twilio schedule TO WHEN BODY… [--service MG…] [--account LABEL]."""
-    args = ctx.split(("service", "account", "media"))
-    prefill = {k: v for k, v in args.flags.items() if k != "media"}
-    checks: list[Callable[[], object]] = []
-    if "service" in args.flags:
-        checks.append(lambda: check_sid(args.flags["service"], "service", field="service"))
-    checks.append(lambda: ctx.account(args))
-    pos = args.positionals
-    if not pos:
-        return Incomplete(ScheduleCommand.subcommand, prefill, _problem(checks))
-    to_count = _positional_phone(ctx, args, "to")
-    to_raw = ctx.join([tok for _, tok in pos[:to_count]])
-    prefill["to"] = to_raw
+    opening = _opening(ctx, "service", lambda raw: check_sid(raw, "service", field="service"))
+    if isinstance(opening, Incomplete):
+        return opening
+    args, prefill, checks, to_raw = opening.args, opening.prefill, opening.checks, opening.to_raw
     checks.insert(0, lambda: ctx.phone(to_raw, "to"))
-    rest = pos[to_count:]
+    rest = args.positionals[opening.to_count :]
     if not rest:
         return Incomplete(ScheduleCommand.subcommand, prefill, _problem(checks))
     when_count = _when_tokens(ctx, [tok for _, tok in rest])
@@ -635,13 +651,6 @@ def _parse_route(ctx: _Context) -> Command:
     return RouteCommand(number, _channel_id(ctx, pos[count][1].value.strip()), ctx.account(args))
 
 
-def _parse_routes(ctx: _Context) -> Command:
-    """/twilio routes: no arguments."""
-    args = ctx.split(())
-    ctx.no_positionals(args)
-    return RoutesCommand()
-
-
 def _parse_unroute(ctx: _Context) -> Command:
     """/twilio unroute NUMBER."""
     args = ctx.split(())
@@ -653,8 +662,8 @@ def _parse_unroute(ctx: _Context) -> Command:
 
 
 _PARSERS: dict[str, Callable[[_Context], Command]] = {
-    SetupCommand.subcommand: _parse_setup,
-    AccountsCommand.subcommand: _parse_accounts,
+    SetupCommand.subcommand: _bare_parser(SetupCommand),
+    AccountsCommand.subcommand: _bare_parser(AccountsCommand),
     SendCommand.subcommand: _parse_send,
     ScheduleCommand.subcommand: _parse_schedule,
     ListCommand.subcommand: _parse_list,
@@ -664,6 +673,6 @@ _PARSERS: dict[str, Callable[[_Context], Command]] = {
     HistoryCommand.subcommand: _parse_history,
     LogChannelCommand.subcommand: _parse_log_channel,
     RouteCommand.subcommand: _parse_route,
-    RoutesCommand.subcommand: _parse_routes,
+    RoutesCommand.subcommand: _bare_parser(RoutesCommand),
     UnrouteCommand.subcommand: _parse_unroute,
 }

@@ -284,11 +284,7 @@ async def _run(
     try:
         if isinstance(cmd, SendCommand | ScheduleCommand):
             lease = ticket.lease if ticket is not None else None
-            result: Sent | Duplicate = (
-                await ops.send(ctx, cmd, key=key, lease=lease)
-                if isinstance(cmd, SendCommand)
-                else await ops.schedule(ctx, cmd, key=key, lease=lease)
-            )
+            result = await ops.create(ctx, cmd, key=key, lease=lease)
             if isinstance(result, Duplicate):
                 return "duplicate"  # the first delivery of this action owns the card
             card = cards.message_card(

@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.commands import ScheduleCommand, SendCommand, TwilioCommand
+from bot.core.commands import Command, ScheduleCommand, SendCommand, TwilioCommand
 from bot.core.errors import InputError
 from bot.intake import NotAccepted, Ticket
 from bot.operations import Context, DatabaseUnavailable
@@ -21,7 +22,7 @@ from bot.slack.forms import FieldErrors, parse_submission
 from bot.slack.modals import CALLBACKS, ModalMetadata
 from bot.slack.runner import SlackDeps, Where, interaction_context, run, tell_user
 from bot.tasks import ShuttingDown
-from bot.workspace import AccountSetup, SetupRefused
+from bot.workspace import AccountSetup, SetupRefused, StoredAccount
 
 log = logging.getLogger(__name__)
 
@@ -52,33 +53,60 @@ async def _context(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) ->
     return interaction_context(body, channel_id=meta.channel_id or None, response_url=meta.response_url)
 
 
+_Handler = Callable[[AsyncAck, dict[str, Any], AsyncWebClient, Context], Awaitable[None]]
+
+
+def _submitted(app: AsyncApp, callback_id: str | re.Pattern[str]) -> Callable[[_Handler], _Handler]:
+    """Listen for the submissions of `callback_id`'s forms; the handler gets who submitted, and where.
+
+    A form whose metadata cannot be read is answered here, on the form, and never reaches the handler.
+    """
+
+    def listen(handle: _Handler) -> _Handler:
+        @app.view(callback_id)
+        async def submitted(
+            ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+        ) -> None:
+            ctx = await _context(ack, body, view)
+            if ctx is not None:
+                await handle(ack, view, client, ctx)
+
+        return handle
+
+    return listen
+
+
+async def _parse(
+    ack: AsyncAck, deps: SlackDeps, view: dict[str, Any], callback_id: str, accounts: Sequence[StoredAccount]
+) -> Command | AccountSetup | None:
+    """The submitted form's request; None, with its field errors sent back to the form, when invalid."""
+    values = (view.get("state") or {}).get("values") or {}
+    try:
+        return parse_submission(
+            callback_id,
+            values,
+            accounts=accounts,
+            now=deps.clock(),
+            default_region=deps.settings.default_region,
+        )
+    except FieldErrors as err:
+        await ack(response_action="errors", errors=dict(err.errors))
+        return None
+
+
 def register(app: AsyncApp, deps: SlackDeps) -> None:
     """Add the view_submission listeners to `app`."""
 
-    @app.view(_TWILIO_FORMS)
-    async def twilio_form(
-        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        ctx = await _context(ack, body, view)
-        if ctx is None:
-            return
-        values = (view.get("state") or {}).get("values") or {}
+    @_submitted(app, _TWILIO_FORMS)
+    async def twilio_form(ack: AsyncAck, view: dict[str, Any], client: AsyncWebClient, ctx: Context) -> None:
         try:
             accounts = await asyncio.wait_for(deps.workspace.accounts(ctx.team_id), ACK_READ_SECONDS)
         except (DatabaseUnavailable, TimeoutError) as err:
             log.warning("form refused: the database is not answering (%s)", getattr(err, "detail", "slow"))
             await ack(response_action="errors", errors={_first_input(view): DatabaseUnavailable.SENTENCE})
             return
-        try:
-            parsed = parse_submission(
-                str(view.get("callback_id")),
-                values,
-                accounts=accounts,
-                now=deps.clock(),
-                default_region=deps.settings.default_region,
-            )
-        except FieldErrors as err:
-            await ack(response_action="errors", errors=dict(err.errors))
+        parsed = await _parse(ack, deps, view, str(view.get("callback_id")), accounts)
+        if parsed is None:
             return
         if isinstance(parsed, AccountSetup):  # cannot happen for these callback ids
             await ack()
@@ -118,29 +146,15 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             return
         await ack()
 
-    @app.view(CALLBACKS["setup"])
-    async def setup_form(
-        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        ctx = await _context(ack, body, view)
-        if ctx is None:
-            return
+    @_submitted(app, CALLBACKS["setup"])
+    async def setup_form(ack: AsyncAck, view: dict[str, Any], client: AsyncWebClient, ctx: Context) -> None:
         if not await deps.permissions.is_admin(client, ctx.team_id, ctx.user_id):
             await ack(
                 response_action="errors", errors={"label": NOT_ADMIN.format(what="set up Twilio accounts")}
             )
             return
-        values = (view.get("state") or {}).get("values") or {}
-        try:
-            parsed = parse_submission(
-                CALLBACKS["setup"],
-                values,
-                accounts=[],
-                now=deps.clock(),
-                default_region=deps.settings.default_region,
-            )
-        except FieldErrors as err:
-            await ack(response_action="errors", errors=dict(err.errors))
+        parsed = await _parse(ack, deps, view, CALLBACKS["setup"], [])
+        if parsed is None:
             return
         if not isinstance(parsed, AccountSetup):
             await ack()

@@ -45,13 +45,19 @@ _FALSE: Final = frozenset({"false", "False", "0"})
 
 
 @dataclass
-class _PhoneNumber:
+class _Resource:
+    """What both kinds of record have, as Twilio's resources do: SID, account, name and times."""
+
     sid: str
     account_sid: str
-    phone_number: str
     friendly_name: str
     date_created: datetime
     date_updated: datetime
+
+
+@dataclass
+class _PhoneNumber(_Resource):
+    phone_number: str
     sms_url: str | None = None
     sms_method: str = "POST"
     sms_fallback_url: str | None = None
@@ -60,12 +66,7 @@ class _PhoneNumber:
 
 
 @dataclass
-class _Service:
-    sid: str
-    account_sid: str
-    friendly_name: str
-    date_created: datetime
-    date_updated: datetime
+class _Service(_Resource):
     inbound_request_url: str | None = None
     inbound_method: str = "POST"
     use_inbound_webhook_on_number: bool = False
@@ -177,7 +178,7 @@ class PhoneNumbers(Accounts):
         record = self._phone_numbers.get(sid)
         if record is None:
             now = self.clock.now()
-            record = _PhoneNumber(sid, account.sid, number, _friendly(number), now, now)
+            record = _PhoneNumber(sid, account.sid, _friendly(number), now, now, phone_number=number)
             self._phone_numbers[sid] = record
         return record
 
@@ -272,9 +273,7 @@ class PhoneNumbers(Accounts):
             "uri": uri(page),
         }
 
-    def _apply_form(
-        self, record: _PhoneNumber | _Service, form: MultiDictProxy[Any], fields: _Updates
-    ) -> None:
+    def _apply_form(self, record: _Resource, form: MultiDictProxy[Any], fields: _Updates) -> None:
         """Check and set each of `fields` the form names, in order, then FriendlyName."""
         values = {k: v for k, v in form.items() if isinstance(v, str)}
         for name, attribute, read in fields:
