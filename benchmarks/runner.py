@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -643,81 +643,86 @@ async def ack_only(
     return result
 
 
-async def run_all(options: Options) -> dict[str, Any]:
-    """Every run, in order; returns the results document."""
-    n, runs = options.requests, {}
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+@contextlib.asynccontextmanager
+async def running_bench(
+    options: Options, *, prefix: str = "bench-", hold_callbacks: bool = False
+) -> AsyncIterator[Bench]:
+    """A Bench in a temporary folder, its simulators started; every helper stopped on the way out."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         async with aiohttp.ClientSession() as session:
             bench = Bench(options, Path(tmp), session)
             try:
-                await bench.start_simulators()
-
-                say("ceiling: bare aiohttp handler")
-                bare = await bench.start_server("bare")
-                runs["ceiling_c50"] = await ack_only(bench, bare.info["url"], "ceil50", max(n, 2000), 50)
-                runs["ceiling_c200"] = await ack_only(bench, bare.info["url"], "ceil200", max(n, 2000), 200)
-                await bench.stop(bare)
-
-                say("floor: minimal Bolt app that only acks")
-                floor = await bench.start_server("floor")
-                await ack_only(bench, floor.info["url"], "warmfloor", 100, 10)  # auth.test, imports
-                runs["floor_c50"] = await ack_only(bench, floor.info["url"], "floor50", n, 50)
-                runs["floor_c200"] = await ack_only(bench, floor.info["url"], "floor200", n, 200)
-                await bench.stop(floor)
-
-                say(f"bot: per-account concurrency {TARGET_CONCURRENCY}")
-                await bench.twilio_latency(FAST_TWILIO)
-                bot = await bench.start_bot("target", TARGET_CONCURRENCY)
-                runs["warmup_target"] = await bot_run(bench, bot, "warmbot", 100, 10)
-                # A send refused in the ack (unknown option): our ack path without any background work.
-                runs["bot_ack_only_c50"] = await ack_only(bench, bot.info["url"], "refused", n, 50, bot=bot)
-                runs["bot_c50_200ms"] = await bot_run(bench, bot, "bot50", n, 50)
-                runs["bot_c200_200ms"] = await bot_run(bench, bot, "bot200", n, 200)
-                runs["bot_steady_300"] = await bot_run(bench, bot, "steady", n, 50, pace=STEADY_RATE)
-                # Cards for one channel are posted one at a time (in order): what one channel can take.
-                runs["bot_one_channel"] = await bot_run(bench, bot, "onechan", n, 50, channels=[GENERAL_ID])
-                await bench.twilio_latency(SLOW_TWILIO)
-                runs["bot_c200_2s"] = await bot_run(bench, bot, "slow200", n, 200)
-                runs["bot_c200_2s"]["peak_rss_mb"] = peak_rss_mb(bot.pid)
-                await bench.stop(bot)
-
-                say("ack path: single-workspace vs OAuth mode, fresh bots, alternating, best of 2 each")
-                # Whichever runs right after another bot did better here: the order swaps each round.
-                for round_, order in (
-                    (1, (("single", False), ("oauth", True))),
-                    (2, (("oauth", True), ("single", False))),
-                ):
-                    for label, oauth in order:
-                        bot = await bench.start_bot(f"{label}{round_}", TARGET_CONCURRENCY, oauth=oauth)
-                        url = bot.info["url"]
-                        await ack_only(bench, url, f"warm{label}{round_}", 200, 10, bot=bot)
-                        run = await ack_only(bench, url, f"{label}{round_}", n, 50, bot=bot)
-                        best = runs.get(f"ack_path_{label}")
-                        if (
-                            best is None
-                            or run["ack"]["requests_per_second"] > best["ack"]["requests_per_second"]
-                        ):
-                            runs[f"ack_path_{label}"] = run
-                        await bench.stop(bot)
-
-                say(f"bot: default per-account concurrency {DEFAULT_CONCURRENCY}")
-                await bench.twilio_latency(FAST_TWILIO)
-                bot = await bench.start_bot("default", DEFAULT_CONCURRENCY)
-                runs["warmup_default"] = await bot_run(bench, bot, "warmdef", 100, 10)
-                runs["bot_c50_200ms_conc50"] = await bot_run(bench, bot, "def50", n, 50)
-                await bench.stop(bot)
-
-                m = options.memory_sends
-                say(f"memory: {m} sends in flight")
-                await bench.twilio_latency(SLOW_TWILIO)
-                bot = await bench.start_bot("memory", m)
-                idle_rss = peak_rss_mb(bot.pid)
-                runs["memory"] = await bot_run(bench, bot, "mem", m, 200, watch_in_flight=True)
-                runs["memory"]["idle_rss_mb"] = idle_rss
-                runs["memory"]["peak_rss_mb"] = peak_rss_mb(bot.pid)
-                await bench.stop(bot)
+                await bench.start_simulators(hold_callbacks=hold_callbacks)
+                yield bench
             finally:
                 await bench.close()
+
+
+async def run_all(options: Options) -> dict[str, Any]:
+    """Every run, in order; returns the results document."""
+    n, runs = options.requests, {}
+    async with running_bench(options) as bench:
+        say("ceiling: bare aiohttp handler")
+        bare = await bench.start_server("bare")
+        runs["ceiling_c50"] = await ack_only(bench, bare.info["url"], "ceil50", max(n, 2000), 50)
+        runs["ceiling_c200"] = await ack_only(bench, bare.info["url"], "ceil200", max(n, 2000), 200)
+        await bench.stop(bare)
+
+        say("floor: minimal Bolt app that only acks")
+        floor = await bench.start_server("floor")
+        await ack_only(bench, floor.info["url"], "warmfloor", 100, 10)  # auth.test, imports
+        runs["floor_c50"] = await ack_only(bench, floor.info["url"], "floor50", n, 50)
+        runs["floor_c200"] = await ack_only(bench, floor.info["url"], "floor200", n, 200)
+        await bench.stop(floor)
+
+        say(f"bot: per-account concurrency {TARGET_CONCURRENCY}")
+        await bench.twilio_latency(FAST_TWILIO)
+        bot = await bench.start_bot("target", TARGET_CONCURRENCY)
+        runs["warmup_target"] = await bot_run(bench, bot, "warmbot", 100, 10)
+        # A send refused in the ack (unknown option): our ack path without any background work.
+        runs["bot_ack_only_c50"] = await ack_only(bench, bot.info["url"], "refused", n, 50, bot=bot)
+        runs["bot_c50_200ms"] = await bot_run(bench, bot, "bot50", n, 50)
+        runs["bot_c200_200ms"] = await bot_run(bench, bot, "bot200", n, 200)
+        runs["bot_steady_300"] = await bot_run(bench, bot, "steady", n, 50, pace=STEADY_RATE)
+        # Cards for one channel are posted one at a time (in order): what one channel can take.
+        runs["bot_one_channel"] = await bot_run(bench, bot, "onechan", n, 50, channels=[GENERAL_ID])
+        await bench.twilio_latency(SLOW_TWILIO)
+        runs["bot_c200_2s"] = await bot_run(bench, bot, "slow200", n, 200)
+        runs["bot_c200_2s"]["peak_rss_mb"] = peak_rss_mb(bot.pid)
+        await bench.stop(bot)
+
+        say("ack path: single-workspace vs OAuth mode, fresh bots, alternating, best of 2 each")
+        # Whichever runs right after another bot did better here: the order swaps each round.
+        for round_, order in (
+            (1, (("single", False), ("oauth", True))),
+            (2, (("oauth", True), ("single", False))),
+        ):
+            for label, oauth in order:
+                bot = await bench.start_bot(f"{label}{round_}", TARGET_CONCURRENCY, oauth=oauth)
+                url = bot.info["url"]
+                await ack_only(bench, url, f"warm{label}{round_}", 200, 10, bot=bot)
+                run = await ack_only(bench, url, f"{label}{round_}", n, 50, bot=bot)
+                best = runs.get(f"ack_path_{label}")
+                if best is None or run["ack"]["requests_per_second"] > best["ack"]["requests_per_second"]:
+                    runs[f"ack_path_{label}"] = run
+                await bench.stop(bot)
+
+        say(f"bot: default per-account concurrency {DEFAULT_CONCURRENCY}")
+        await bench.twilio_latency(FAST_TWILIO)
+        bot = await bench.start_bot("default", DEFAULT_CONCURRENCY)
+        runs["warmup_default"] = await bot_run(bench, bot, "warmdef", 100, 10)
+        runs["bot_c50_200ms_conc50"] = await bot_run(bench, bot, "def50", n, 50)
+        await bench.stop(bot)
+
+        m = options.memory_sends
+        say(f"memory: {m} sends in flight")
+        await bench.twilio_latency(SLOW_TWILIO)
+        bot = await bench.start_bot("memory", m)
+        idle_rss = peak_rss_mb(bot.pid)
+        runs["memory"] = await bot_run(bench, bot, "mem", m, 200, watch_in_flight=True)
+        runs["memory"]["idle_rss_mb"] = idle_rss
+        runs["memory"]["peak_rss_mb"] = peak_rss_mb(bot.pid)
+        await bench.stop(bot)
     return {"runs": runs, "generator": bench.generator}
 
 
@@ -984,22 +989,16 @@ async def _configuration(
 async def run_engines(options: Options) -> dict[str, Any]:
     """SQLite with one process, PostgreSQL with one and with `options.replicas`, in one run."""
     n, configs = options.requests, {}
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        async with aiohttp.ClientSession() as session:
-            bench = Bench(options, Path(tmp), session)
-            try:
-                await bench.start_simulators()
-                await bench.twilio_latency(FAST_TWILIO)
-                say("sqlite, one process")
-                configs["sqlite_1"] = await _configuration(bench, "sqlite", 1, n, None)
-                for count in sorted({1, options.replicas}):
-                    say(f"postgresql, {count} replica(s)")
-                    async with postgres_schema(options.database_url) as url:
-                        await bench.store_account(url)
-                        config = await _configuration(bench, f"pg{count}x", count, n, url)
-                        configs[f"postgres_{count}"] = config
-            finally:
-                await bench.close()
+    async with running_bench(options) as bench:
+        await bench.twilio_latency(FAST_TWILIO)
+        say("sqlite, one process")
+        configs["sqlite_1"] = await _configuration(bench, "sqlite", 1, n, None)
+        for count in sorted({1, options.replicas}):
+            say(f"postgresql, {count} replica(s)")
+            async with postgres_schema(options.database_url) as url:
+                await bench.store_account(url)
+                config = await _configuration(bench, f"pg{count}x", count, n, url)
+                configs[f"postgres_{count}"] = config
     return {"configurations": configs, "generator": bench.generator}
 
 
