@@ -24,19 +24,17 @@ from typing import Any, Literal
 import aiohttp
 from cryptography.fernet import Fernet
 from harness import json_text
+from sandbox_accounts import store_sandbox_account
 from waiting import until
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, OPS_ID, TEAM_ID, SlackSimulator
 from bot.sandbox.twilio import (
     DEFAULT_FROM,
-    DEFAULT_SERVICE_SID,
     SANDBOX_ACCOUNT_SID,
     Fault,
     SimClock,
     TwilioSimulator,
 )
-from storage.accounts import AccountStore
-from storage.conversations import ConversationStore
 from storage.db import Database
 from storage.outbox import Outbox
 
@@ -118,36 +116,12 @@ async def store_account(ends: FarEnds, target: Path | str) -> None:
 
     `target` is the SQLite file, or a `postgresql://` URL (a test's schema).
     """
-    db = await Database.connect(target, secret_keys=ends.secret_key, pool_size=1)
-    try:
-        await AccountStore(db).add(
-            team_id=TEAM_ID,
-            label="main",
-            account_sid=SANDBOX_ACCOUNT_SID,
-            secret=ends.twilio_token,
-            default_from=DEFAULT_FROM,
-            default_service_sid=DEFAULT_SERVICE_SID,
-            added_by="U0ADMIN",
-        )
-    finally:
-        await db.close()
+    await store_sandbox_account(target, secret_key=ends.secret_key, token=ends.twilio_token)
 
 
 async def store_routed_account(ends: FarEnds, db_path: Path) -> None:
     """The sandbox account stored, and its default number routed to #ops, before the bot starts."""
-    await store_account(ends, db_path)
-    db = await Database.open(db_path, secret_keys=ends.secret_key)
-    try:
-        await ConversationStore(db).add_route(
-            team_id=TEAM_ID,
-            number=DEFAULT_FROM,
-            channel_id=OPS_ID,
-            account_label="main",
-            account_sid=SANDBOX_ACCOUNT_SID,
-            created_by=ADMIN_ID,
-        )
-    finally:
-        await db.close()
+    await store_sandbox_account(db_path, secret_key=ends.secret_key, token=ends.twilio_token, route_to=OPS_ID)
 
 
 async def claim_pending_send(ends: FarEnds, db_path: Path, *, key: str, to: str, body: str) -> None:
