@@ -36,6 +36,7 @@ from bot.sandbox.twilio import (
     TwilioSimulator,
 )
 from storage.db import Database
+from storage.journal import Journal
 from storage.outbox import Outbox
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -137,6 +138,26 @@ async def claim_pending_send(ends: FarEnds, db_path: Path, *, key: str, to: str,
             request={"to": to, "from": DEFAULT_FROM, "body": body},
             account_label="main",
             account_sid=SANDBOX_ACCOUNT_SID,
+        )
+    finally:
+        await db.close()
+
+
+async def record_accepted_send(
+    ends: FarEnds, target: Path | str, *, key: str, fields: dict[str, Any], accepted_at: datetime
+) -> None:
+    """Leave what a process that acked the admin's `/twilio send` in #general and died leaves: a journal
+    entry with `fields`, not run. `target` is the SQLite file or a `postgresql://` URL."""
+    db = await Database.connect(target, secret_keys=ends.secret_key, pool_size=1)
+    try:
+        await Journal(db).record(
+            key=key,
+            team_id=TEAM_ID,
+            user_id=ADMIN_ID,
+            channel_id=GENERAL_ID,
+            subcommand="send",
+            fields=fields,
+            accepted_at=accepted_at,
         )
     finally:
         await db.close()
@@ -281,8 +302,8 @@ async def hold_a_create(ends: FarEnds, text: str) -> None:
 
 
 async def start_bot_mid_create(ends: FarEnds, db_path: Path, text: str, **options: str) -> BotProcess:
-    """Store the account, start the bot (`start_bot` options) and hold its create for `/twilio <text>`."""
-    await store_account(ends, db_path)
+    """Start the bot (`start_bot` options) on `db_path`, which holds the account (the `bot_db` fixture),
+    and hold its create for `/twilio <text>`."""
     bot = await start_bot(ends, db_path, **options)
     try:
         await hold_a_create(ends, text)

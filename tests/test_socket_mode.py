@@ -6,8 +6,10 @@ WebSocket URL with its app token, gets commands as envelopes and acks them over 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -31,10 +33,29 @@ from storage.db import Database
 from storage.installations import InstallationStore, StoredInstallation
 
 
-async def start_socket_bot(ends: FarEnds, db_path: Path, **extra: str) -> BotProcess:
-    """Run `python -m bot socket` against `ends` (a port only with PUBLIC_URL or in OAuth mode)."""
+@contextlib.asynccontextmanager
+async def socket_bot(ends: FarEnds, db_path: Path, **extra: str) -> AsyncIterator[BotProcess]:
+    """Run `python -m bot socket` against `ends` (a port only with PUBLIC_URL or in OAuth mode).
+
+    SIGTERM on the way out if it still runs; the test then checks how it exited.
+    """
     environment = bot_environment(ends, db_path, SLACK_APP_TOKEN=APP_TOKEN, **extra)
-    return await spawn_bot("socket", environment, db_path.parent / "socket-bot.log")
+    bot = await spawn_bot("socket", environment, db_path.parent / "socket-bot.log")
+    try:
+        yield bot
+    finally:
+        if bot.proc.returncode is None:
+            bot.terminate()
+
+
+async def until_connected(ends: FarEnds, bot: BotProcess) -> None:
+    """Wait for the bot's Socket Mode connection; fail with its log if it exits instead."""
+    await until(
+        lambda: ends.slack.socket_connected or bot.proc.returncode is not None,
+        timeout=20,
+        what="the bot's Socket Mode connection",
+    )
+    assert ends.slack.socket_connected, f"the bot exited with {bot.proc.returncode}:\n{bot.log()[-3000:]}"
 
 
 async def test_connections_open_takes_only_the_app_token_and_commands_need_a_socket(
@@ -71,14 +92,8 @@ async def test_a_command_over_socket_mode_is_acked_on_the_socket_and_sends_once(
     ends = socket_far_ends
     db_path = tmp_path / "bot.db"
     await store_account(ends, db_path)
-    bot = await start_socket_bot(ends, db_path)
-    try:
-        await until(
-            lambda: ends.slack.socket_connected or bot.proc.returncode is not None,
-            timeout=20,
-            what="the bot's Socket Mode connection",
-        )
-        assert ends.slack.socket_connected, f"the bot exited with {bot.proc.returncode}:\n{bot.log()[-3000:]}"
+    async with socket_bot(ends, db_path) as bot:
+        await until_connected(ends, bot)
         assert [c.args for c in ends.slack.calls_to("apps.connections.open")] == [{}]
         assert ends.slack.calls_to("apps.connections.open")[0].ok
 
@@ -106,9 +121,6 @@ async def test_a_command_over_socket_mode_is_acked_on_the_socket_and_sends_once(
         assert resp.body == (json.dumps(ack["payload"]) if ack.get("payload") else "")
 
         await until(lambda: len(ends.cards()) >= 1, timeout=10, what="the card in #general")
-    finally:
-        if bot.proc.returncode is None:
-            bot.terminate()
     code = await bot.wait(timeout=15)
     log = bot.log()
     assert code == 0, log[-3000:]
@@ -132,8 +144,7 @@ async def test_socket_mode_takes_twilio_texts_when_public_url_is_set(
     await store_routed_account(ends, db_path)
     port = unused_port()
     public = f"http://127.0.0.1:{port}"
-    bot = await start_socket_bot(ends, db_path, PUBLIC_URL=public, PORT=str(port), HOST="127.0.0.1")
-    try:
+    async with socket_bot(ends, db_path, PUBLIC_URL=public, PORT=str(port), HOST="127.0.0.1") as bot:
         form = {
             "MessageSid": "SM" + "5" * 32,
             "AccountSid": SANDBOX_ACCOUNT_SID,
@@ -157,9 +168,6 @@ async def test_socket_mode_takes_twilio_texts_when_public_url_is_set(
         await until(lambda: len(ends.twilio.creates()) >= 1, timeout=10, what="the reply's create")
         (create,) = ends.twilio.creates()
         assert dict(create.form)["Body"] == "answered over the socket"
-    finally:
-        if bot.proc.returncode is None:
-            bot.terminate()
     assert await bot.wait(timeout=15) == 0, bot.log()[-3000:]
 
 
@@ -181,7 +189,7 @@ async def test_oauth_mode_over_socket_mode_serves_the_install_pages_and_installe
     finally:
         await db.close()
     port = unused_port()
-    bot = await start_socket_bot(
+    async with socket_bot(
         ends,
         db_path,
         SLACK_BOT_TOKEN="",
@@ -190,14 +198,8 @@ async def test_oauth_mode_over_socket_mode_serves_the_install_pages_and_installe
         SLACK_SIGNING_SECRET=ends.signing_secret,
         HOST="127.0.0.1",
         PORT=str(port),
-    )
-    try:
-        await until(
-            lambda: ends.slack.socket_connected or bot.proc.returncode is not None,
-            timeout=20,
-            what="the bot's Socket Mode connection",
-        )
-        assert ends.slack.socket_connected, f"the bot exited with {bot.proc.returncode}:\n{bot.log()[-3000:]}"
+    ) as bot:
+        await until_connected(ends, bot)
         async with (
             aiohttp.ClientSession() as session,
             session.get(f"http://127.0.0.1:{port}/slack/install") as page,
@@ -206,9 +208,6 @@ async def test_oauth_mode_over_socket_mode_serves_the_install_pages_and_installe
         resp = await ends.slack.slash_command("send +15551234567 hello from an installed team")
         assert resp.error is None and resp.status == 200, (resp, bot.log()[-3000:])
         await until(lambda: len(ends.cards()) >= 1, timeout=10, what="the card in #general")
-    finally:
-        if bot.proc.returncode is None:
-            bot.terminate()
     assert await bot.wait(timeout=15) == 0, bot.log()[-3000:]
     assert "Traceback" not in bot.log()
     assert len(ends.twilio.creates()) == 1
