@@ -360,34 +360,16 @@ class Bench:
     async def store_account(self, target: str | Path, *, oauth: bool = False) -> None:
         """The sandbox Twilio account in the database at `target` (a SQLite path or a PostgreSQL URL);
         with `oauth`, the workspace's installation too (its bot token stored, encrypted)."""
-        from bot.sandbox.twilio import DEFAULT_FROM, DEFAULT_SERVICE_SID, SANDBOX_ACCOUNT_SID
-        from storage.accounts import AccountStore
-        from storage.db import Database
-        from storage.installations import InstallationStore, StoredInstallation
+        from tests.sandbox_accounts import store_sandbox_account
 
-        db = await Database.connect(target, secret_keys=self.secrets.secret_key, pool_size=1)
-        try:
-            await AccountStore(db).add(
-                team_id=TEAM_ID,
-                label="bench",
-                account_sid=SANDBOX_ACCOUNT_SID,
-                secret=self.secrets.twilio_token,
-                default_from=DEFAULT_FROM,
-                default_service_sid=DEFAULT_SERVICE_SID,
-                added_by=ADMIN_ID,
-            )
-            if oauth:
-                await InstallationStore(db).save(
-                    StoredInstallation(
-                        team_id=TEAM_ID,
-                        enterprise_id=None,
-                        is_enterprise_install=False,
-                        bot_token=self.secrets.bot_token,
-                        installed_by=ADMIN_ID,
-                    )
-                )
-        finally:
-            await db.close()
+        bot_token = self.secrets.bot_token if oauth else None
+        await store_sandbox_account(
+            target,
+            secret_key=self.secrets.secret_key,
+            token=self.secrets.twilio_token,
+            label="bench",
+            bot_token=bot_token,
+        )
 
     async def start_bot(
         self,

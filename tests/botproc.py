@@ -112,12 +112,16 @@ async def start_far_ends(*, socket_mode: bool = False) -> FarEnds:
     return FarEnds(slack, twilio, token, signing_secret, bot_token, Fernet.generate_key().decode())
 
 
-async def store_account(ends: FarEnds, target: Path | str) -> None:
+async def store_account(ends: FarEnds, target: Path | str, *, installed: bool = False) -> None:
     """Store the sandbox account for the playground team, as `/twilio setup` would, before the bot starts.
 
-    `target` is the SQLite file, or a `postgresql://` URL (a test's schema).
+    `target` is the SQLite file, or a `postgresql://` URL (a test's schema). With `installed`, the team's
+    OAuth installation holding the far ends' bot token is stored too (for a bot in OAuth mode).
     """
-    await store_sandbox_account(target, secret_key=ends.secret_key, token=ends.twilio_token)
+    bot_token = ends.bot_token if installed else None
+    await store_sandbox_account(
+        target, secret_key=ends.secret_key, token=ends.twilio_token, bot_token=bot_token
+    )
 
 
 async def store_routed_account(ends: FarEnds, db_path: Path) -> None:

@@ -27,18 +27,24 @@ from botproc import (
 from twilio.request_validator import RequestValidator
 from waiting import until
 
-from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, OPS_ID, TEAM_ID
+from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, OPS_ID
 from bot.sandbox.twilio import DEFAULT_FROM, SANDBOX_ACCOUNT_SID
-from storage.db import Database
-from storage.installations import InstallationStore, StoredInstallation
 
 
 @contextlib.asynccontextmanager
-async def socket_bot(ends: FarEnds, db_path: Path, **extra: str) -> AsyncIterator[BotProcess]:
+async def socket_bot(
+    ends: FarEnds, tmp_path: Path, *, routed: bool = False, installed: bool = False, **extra: str
+) -> AsyncIterator[BotProcess]:
     """Run `python -m bot socket` against `ends` (a port only with PUBLIC_URL or in OAuth mode).
 
-    SIGTERM on the way out if it still runs; the test then checks how it exited.
+    Its new database holds the sandbox account (`routed`: its number routed to #ops; `installed`: the
+    team's OAuth installation too). SIGTERM on the way out if it still runs; the test checks the exit.
     """
+    db_path = tmp_path / "bot.db"
+    if routed:
+        await store_routed_account(ends, db_path)
+    else:
+        await store_account(ends, db_path, installed=installed)
     environment = bot_environment(ends, db_path, SLACK_APP_TOKEN=APP_TOKEN, **extra)
     bot = await spawn_bot("socket", environment, db_path.parent / "socket-bot.log")
     try:
@@ -90,9 +96,7 @@ async def test_a_command_over_socket_mode_is_acked_on_the_socket_and_sends_once(
 ) -> None:
     """Connect, `/twilio send` as an envelope, ack back over the socket, one create, one card; SIGTERM → 0."""
     ends = socket_far_ends
-    db_path = tmp_path / "bot.db"
-    await store_account(ends, db_path)
-    async with socket_bot(ends, db_path) as bot:
+    async with socket_bot(ends, tmp_path) as bot:
         await until_connected(ends, bot)
         assert [c.args for c in ends.slack.calls_to("apps.connections.open")] == [{}]
         assert ends.slack.calls_to("apps.connections.open")[0].ok
@@ -140,11 +144,11 @@ async def test_socket_mode_takes_twilio_texts_when_public_url_is_set(
     """With PUBLIC_URL and PORT, the Socket Mode bot also listens for Twilio: a text opens its thread, and a
     reply in it, delivered as an event over the socket, is sent once."""
     ends = socket_far_ends
-    db_path = tmp_path / "bot.db"
-    await store_routed_account(ends, db_path)
     port = unused_port()
     public = f"http://127.0.0.1:{port}"
-    async with socket_bot(ends, db_path, PUBLIC_URL=public, PORT=str(port), HOST="127.0.0.1") as bot:
+    async with socket_bot(
+        ends, tmp_path, routed=True, PUBLIC_URL=public, PORT=str(port), HOST="127.0.0.1"
+    ) as bot:
         form = {
             "MessageSid": "SM" + "5" * 32,
             "AccountSid": SANDBOX_ACCOUNT_SID,
@@ -177,21 +181,11 @@ async def test_oauth_mode_over_socket_mode_serves_the_install_pages_and_installe
 ) -> None:
     """OAuth + Socket Mode: commands of an installed team work over the socket; /slack/install is on HTTP."""
     ends = socket_far_ends
-    db_path = tmp_path / "bot.db"
-    await store_account(ends, db_path)
-    db = await Database.open(db_path, secret_keys=ends.secret_key)
-    try:
-        await InstallationStore(db).save(
-            StoredInstallation(
-                team_id=TEAM_ID, enterprise_id=None, is_enterprise_install=False, bot_token=ends.bot_token
-            )
-        )
-    finally:
-        await db.close()
     port = unused_port()
     async with socket_bot(
         ends,
-        db_path,
+        tmp_path,
+        installed=True,
         SLACK_BOT_TOKEN="",
         SLACK_CLIENT_ID="1111.2222",
         SLACK_CLIENT_SECRET="socket-oauth-client-secret",
