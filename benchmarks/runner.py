@@ -722,15 +722,30 @@ class Target:
         return {"target": self.name, "value": self.value, "limit": self.limit, "verdict": verdict}
 
 
+def _report(name: str, value: float | None, note: str = "report") -> Target:
+    """A figure shown for information beside the targets, with no verdict."""
+    return Target(name, value, note, None)
+
+
+def _throughput_ratio(ours: dict[str, Any], other: dict[str, Any]) -> float | None:
+    """Our acks per second over the other run's."""
+    return ratio(ours["requests_per_second"], other["requests_per_second"])
+
+
+def _p99_ratio(ours: dict[str, Any], other: dict[str, Any]) -> float | None:
+    """Our ack p99 over the other run's."""
+    return ratio(ours["latency_ms"]["p99"], other["latency_ms"]["p99"])
+
+
 def targets(runs: dict[str, Any], options: Options) -> list[Target]:
     """Every target from the brief, judged on the figures."""
     ours50, floor50 = runs["bot_c50_200ms"]["ack"], runs["floor_c50"]["ack"]
     ours200, floor200 = runs["bot_c200_200ms"]["ack"], runs["floor_c200"]["ack"]
     alone = runs["bot_ack_only_c50"]["ack"]
     single, oauth = runs["ack_path_single"]["ack"], runs["ack_path_oauth"]["ack"]
-    oauth_thr = ratio(oauth["requests_per_second"], single["requests_per_second"])
-    thr = ratio(ours50["requests_per_second"], floor50["requests_per_second"])
-    p99 = ratio(ours50["latency_ms"]["p99"], floor50["latency_ms"]["p99"])
+    oauth_thr = _throughput_ratio(oauth, single)
+    thr = _throughput_ratio(ours50, floor50)
+    p99 = _p99_ratio(ours50, floor50)
     slow = runs["bot_c200_2s"]["ack"]
     saturated = ["bot_c50_200ms", "bot_c200_200ms", "bot_c200_2s", "bot_c50_200ms_conc50", "memory"]
     worst = max(saturated, key=lambda r: runs[r]["loop_lag"]["p99_ms"])
@@ -744,42 +759,21 @@ def targets(runs: dict[str, Any], options: Options) -> list[Target]:
         Target("ack throughput / floor's (C=50)", thr, ">= 0.8", thr is not None and thr >= 0.8),
         Target("ack p99 / floor's p99 (C=50)", p99, "<= 1.5", p99 is not None and p99 <= 1.5),
         Target("ack p99 at C=50 (ms)", ack50, "< 100", ack50 < 100),
-        Target(
+        _report(
             "  ack path alone (send refused in the ack) / floor's",
-            ratio(alone["requests_per_second"], floor50["requests_per_second"]),
+            _throughput_ratio(alone, floor50),
             "throughput, report",
-            None,
         ),
-        Target(
-            "  ack path alone p99 / floor's p99",
-            ratio(alone["latency_ms"]["p99"], floor50["latency_ms"]["p99"]),
-            "report",
-            None,
-        ),
+        _report("  ack path alone p99 / floor's p99", _p99_ratio(alone, floor50)),
         Target(
             "ack path in OAuth mode / single-workspace (throughput)",
             oauth_thr,
             ">= 0.9",
             oauth_thr is not None and oauth_thr >= 0.9,
         ),
-        Target(
-            "  ack path p99 in OAuth mode / single-workspace",
-            ratio(oauth["latency_ms"]["p99"], single["latency_ms"]["p99"]),
-            "report",
-            None,
-        ),
-        Target(
-            "  ack throughput / floor's (C=200)",
-            ratio(ours200["requests_per_second"], floor200["requests_per_second"]),
-            "report",
-            None,
-        ),
-        Target(
-            "  ack p99 / floor's p99 (C=200)",
-            ratio(ours200["latency_ms"]["p99"], floor200["latency_ms"]["p99"]),
-            "report",
-            None,
-        ),
+        _report("  ack path p99 in OAuth mode / single-workspace", _p99_ratio(oauth, single)),
+        _report("  ack throughput / floor's (C=200)", _throughput_ratio(ours200, floor200)),
+        _report("  ack p99 / floor's p99 (C=200)", _p99_ratio(ours200, floor200)),
         Target(
             "slowest ack at C=200, Twilio 2 s (ms)",
             slow["latency_ms"]["max"],
@@ -805,17 +799,14 @@ def targets(runs: dict[str, Any], options: Options) -> list[Target]:
             None if rss is None else rss < 200 and in_flight >= min(1000, options.memory_sends),
         ),
         Target("end to end sends/s (Twilio 200 ms, concurrency 100)", e2e, ">= 300", e2e >= 300),
-        Target(
+        _report(
             "  end to end sends/s, every card to one channel",
             runs["bot_one_channel"]["e2e"]["completed_sends_per_second"],
-            "report",
-            None,
         ),
-        Target(
+        _report(
             "  end to end sends/s at the default concurrency 50",
             runs["bot_c50_200ms_conc50"]["e2e"]["completed_sends_per_second"],
             "ceiling 250",
-            None,
         ),
     ]
 
