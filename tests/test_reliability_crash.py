@@ -27,15 +27,21 @@ pytestmark = pytest.mark.slow
 TO = "+15551230001"
 
 
-async def test_kill_9_while_twilio_holds_an_applied_create(far_ends: FarEnds, bot_db: Path) -> None:
-    """Killed after Twilio applied the create, before its answer: the restart finds it, one card."""
-    bot = await start_bot_mid_create(far_ends, bot_db, f"send {TO} lost in the crash", log_name="first")
+async def kill_mid_create(ends: FarEnds, bot_db: Path, text: str) -> None:
+    """A first bot killed with -9 while Twilio holds its applied create for `/twilio <text>`; Twilio
+    answers only once it is dead."""
+    bot = await start_bot_mid_create(ends, bot_db, text, log_name="first")
     try:
         bot.kill()
         assert await bot.wait() == -9
     finally:
         await bot.stop()
-    far_ends.twilio.release_held()
+    ends.twilio.release_held()
+
+
+async def test_kill_9_while_twilio_holds_an_applied_create(far_ends: FarEnds, bot_db: Path) -> None:
+    """Killed after Twilio applied the create, before its answer: the restart finds it, one card."""
+    await kill_mid_create(far_ends, bot_db, f"send {TO} lost in the crash")
     [pending] = outbox_rows(bot_db)
     assert pending["state"] == "pending"  # the killed process never heard Twilio's answer
     assert far_ends.cards() == []
@@ -74,13 +80,7 @@ async def test_a_restart_while_twilio_is_down_leaves_the_row_for_the_next_start(
     far_ends: FarEnds, bot_db: Path
 ) -> None:
     """Recovery that cannot reach Twilio changes and posts nothing; the start after that settles it."""
-    bot = await start_bot_mid_create(far_ends, bot_db, f"send {TO} twice interrupted", log_name="first")
-    try:
-        bot.kill()
-        await bot.wait()
-    finally:
-        await bot.stop()
-    far_ends.twilio.release_held()
+    await kill_mid_create(far_ends, bot_db, f"send {TO} twice interrupted")
 
     # Every lookup fails (the client's retries included) during the second start.
     far_ends.twilio.inject(Fault("status", status=503, method="GET", times=100))
