@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from conversation_helpers import roots, thread
 from harness import OTHER_ACCOUNT_SID, Stack, card_text, start_stack, stop_stack
 from twilio.request_validator import RequestValidator
 
@@ -309,12 +310,6 @@ async def route_to_ops(stack: Stack, team: Team, number: str) -> None:
     stack.twilio.set_sms_url(number, f"{public}/twilio/inbound")
 
 
-def _root_card(stack: Stack, channel: str) -> dict[str, Any]:
-    """The one conversation's root card in `channel`: the message that is not a reply in a thread."""
-    (root,) = [m for m in stack.cards(channel) if not m.get("thread_ts") or m["thread_ts"] == m["ts"]]
-    return root
-
-
 async def test_each_workspaces_conversations_use_its_own_token_and_account(
     stack: Stack, browser: aiohttp.ClientSession
 ) -> None:
@@ -332,12 +327,12 @@ async def test_each_workspaces_conversations_use_its_own_token_and_account(
         assert len(posts) >= 2 and {c.team_id for c in posts} == {team.id}, [
             (c.method, c.team_id) for c in posts
         ]
-        root = _root_card(stack, team.ops_id)
-        shown = [card_text(m) for m in stack.cards(team.ops_id) if m.get("thread_ts") == root["ts"]]
+        (root,) = roots(stack, team.ops_id)
+        shown = [card_text(m) for m in thread(stack, root["ts"], team.ops_id)]
         assert any(body in text for text in shown), shown
     assert "hello second team" not in json.dumps(stack.slack.messages(first.ops_id))
 
-    root = _root_card(stack, second.ops_id)
+    (root,) = roots(stack, second.ops_id)
     before = len(stack.slack.calls)
     answer = await stack.slack.post_message(
         second.ops_id, "Thanks from the second team", user=second.admin_id, thread_ts=root["ts"]
@@ -368,7 +363,7 @@ async def test_a_file_in_a_second_workspace_reply_is_read_with_that_workspaces_t
     await route_to_ops(stack, second, OTHER_FROM)
     await stack.twilio.receive_text("+15550004444", OTHER_FROM, "send me the form")
     await stack.settle()
-    root = _root_card(stack, second.ops_id)
+    (root,) = roots(stack, second.ops_id)
     pdf = b"%PDF-1.4 " + b"s" * 300
     await stack.slack.post_message(
         second.ops_id, "here", user=second.admin_id, thread_ts=root["ts"], files=[SimFile("form.pdf", pdf)]
