@@ -18,16 +18,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from benchmarks.runner import (
     FAST_TWILIO,
     ROOT,
     TARGET_CONCURRENCY,
-    Bench,
     Options,
     ack_only,
     bot_run,
+    running_bench,
 )
 
 CONCURRENCIES = (50, 200)
@@ -51,31 +49,23 @@ async def compare(before: Path, requests: int, rounds: int) -> list[dict[str, An
     """Rows of (round, what, concurrency, acks/s, p99 ms); the three bots take turns first, round by round."""
     options = Options(requests, 0, "wrk", Path("unused.json"), pin=True, quick=False)
     rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="compare-") as tmp:
-        async with aiohttp.ClientSession() as session:
-            bench = Bench(options, Path(tmp), session)
-            try:
-                await bench.start_simulators()
-                await bench.twilio_latency(FAST_TWILIO)
-                for r in range(rounds):
-                    floor = await bench.start_server("floor")
-                    await ack_only(bench, floor.info["url"], f"warmfloor{r}", 100, 10)
-                    for c in CONCURRENCIES:
-                        got = await ack_only(bench, floor.info["url"], f"floor{r}c{c}", requests, c)
-                        rows.append(_row(r, "floor", c, got))
-                    await bench.stop(floor)
-                    bots = [("before", before, False), ("after", ROOT, False), ("worker", ROOT, True)]
-                    for name, root, worker in bots[r % 3 :] + bots[: r % 3]:
-                        bot = await bench.start_bot(
-                            f"{name}{r}", TARGET_CONCURRENCY, root=root, worker=worker
-                        )
-                        await bot_run(bench, bot, f"warm{name}{r}", 100, 10)
-                        for c in CONCURRENCIES:
-                            got = await bot_run(bench, bot, f"{name}{r}c{c}", requests, c)
-                            rows.append(_row(r, name, c, got))
-                        await bench.stop(bot)
-            finally:
-                await bench.close()
+    async with running_bench(options, prefix="compare-") as bench:
+        await bench.twilio_latency(FAST_TWILIO)
+        for r in range(rounds):
+            floor = await bench.start_server("floor")
+            await ack_only(bench, floor.info["url"], f"warmfloor{r}", 100, 10)
+            for c in CONCURRENCIES:
+                got = await ack_only(bench, floor.info["url"], f"floor{r}c{c}", requests, c)
+                rows.append(_row(r, "floor", c, got))
+            await bench.stop(floor)
+            bots = [("before", before, False), ("after", ROOT, False), ("worker", ROOT, True)]
+            for name, root, worker in bots[r % 3 :] + bots[: r % 3]:
+                bot = await bench.start_bot(f"{name}{r}", TARGET_CONCURRENCY, root=root, worker=worker)
+                await bot_run(bench, bot, f"warm{name}{r}", 100, 10)
+                for c in CONCURRENCIES:
+                    got = await bot_run(bench, bot, f"{name}{r}c{c}", requests, c)
+                    rows.append(_row(r, name, c, got))
+                await bench.stop(bot)
     return rows
 
 

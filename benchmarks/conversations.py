@@ -30,44 +30,14 @@ from twilio.request_validator import RequestValidator
 from benchmarks.runner import Proc, child_env, free_port
 from benchmarks.stats import summarize_ms
 from bot.sandbox.slack import ADMIN_ID, TEAM_ID
-from bot.sandbox.twilio import DEFAULT_FROM, DEFAULT_SERVICE_SID, SANDBOX_ACCOUNT_SID
-from storage.accounts import AccountStore, NewAccount
-from storage.conversations import ConversationStore, NewRoute
-from storage.db import Database
+from bot.sandbox.twilio import DEFAULT_FROM, SANDBOX_ACCOUNT_SID
+from tests.sandbox_accounts import store_sandbox_account
 
 CHANNEL = "C0BENCH000"
 
 
 def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-async def _prepare_db(path: Path, key: str, token: str) -> None:
-    db = await Database.open(path, secret_keys=key)
-    try:
-        await AccountStore(db).add(
-            NewAccount(
-                team_id=TEAM_ID,
-                label="main",
-                account_sid=SANDBOX_ACCOUNT_SID,
-                secret=token,
-                default_from=DEFAULT_FROM,
-                default_service_sid=DEFAULT_SERVICE_SID,
-                added_by=ADMIN_ID,
-            )
-        )
-        await ConversationStore(db).add_route(
-            NewRoute(
-                team_id=TEAM_ID,
-                number=DEFAULT_FROM,
-                channel_id=CHANNEL,
-                account_label="main",
-                account_sid=SANDBOX_ACCOUNT_SID,
-                created_by=ADMIN_ID,
-            )
-        )
-    finally:
-        await db.close()
 
 
 def _phone(i: int) -> str:
@@ -216,7 +186,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             slack = await Proc.start("slack", [*servers, "slack"], slack_env, workdir, None)
             procs.append(slack)
             db_path = workdir / "bot.db"
-            await _prepare_db(db_path, key, token)
+            await store_sandbox_account(db_path, secret_key=key, token=token, route_to=CHANNEL)
             port = free_port()
             public = f"http://127.0.0.1:{port}"
             bot_env = child_env(

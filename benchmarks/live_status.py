@@ -16,18 +16,15 @@ import asyncio
 import itertools
 import json
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
-
 from benchmarks.load import run_python
 from benchmarks.payloads import SignedRequest
-from benchmarks.runner import ROOT, Bench, Options, Proc, health, say
+from benchmarks.runner import ROOT, Bench, Options, Proc, health, running_bench, say
 from bot.sandbox.twilio import SANDBOX_ACCOUNT_SID
 from bot.twilio.signature import compute_signature
 
@@ -110,34 +107,28 @@ async def _idle(bench: Bench, bot: Proc, seconds: float = 60.0) -> None:
 async def run(sends: int, rate: float, *, bursts: bool = True) -> dict[str, Any]:
     """The whole benchmark; returns the results document."""
     options = Options(requests=sends, generator="python")
-    with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
-        async with aiohttp.ClientSession() as session:
-            bench = Bench(options, Path(tmp), session)
-            try:
-                await bench.start_simulators(hold_callbacks=True)
-                bot = await bench.start_bot("live", 100, live_status=True)
-                say(f"live status: {sends} sends")
-                sent = await bench.load(bot.info["url"], "live", sends, 50)
-                await _idle(bench, bot)
-                pairs = await bench.get_json(f"{bench.twilio_info['control']}/bench/sids")
-                tokens = {str(tok): str(sid) for tok, sid in pairs}
-                sids = sorted(set(tokens.values()))
-                url = f"{bot.info['url']}/twilio/status"
-                plan = callback_plan(sids, bursts=bursts)
-                calls = [
-                    signed_callback(i, sid, status, token=bench.secrets.twilio_token, url=url)
-                    for i, (sid, status) in enumerate(plan)
-                ]
-                say(f"live status: {len(calls)} callbacks at {rate:g}/s")
-                samples = int((await health(bench, bot))["loop_lag"]["samples"])
-                load = await run_python(url, calls, 50, rate=rate)
-                # Wait until the bot is idle: every card redrawn (coalescing holds some for up to 2 s).
-                await _idle(bench, bot)
-                lag = (await health(bench, bot, after=samples))["loop_lag"]
-                seen = await bench.get_json(f"{bench.slack_info['control']}/bench/updates")
-                cards = check_updates(seen["updates"], seen["messages"], tokens)
-            finally:
-                await bench.close()
+    async with running_bench(options, prefix="bench-live-", hold_callbacks=True) as bench:
+        bot = await bench.start_bot("live", 100, live_status=True)
+        say(f"live status: {sends} sends")
+        sent = await bench.load(bot.info["url"], "live", sends, 50)
+        await _idle(bench, bot)
+        pairs = await bench.get_json(f"{bench.twilio_info['control']}/bench/sids")
+        tokens = {str(tok): str(sid) for tok, sid in pairs}
+        sids = sorted(set(tokens.values()))
+        url = f"{bot.info['url']}/twilio/status"
+        plan = callback_plan(sids, bursts=bursts)
+        calls = [
+            signed_callback(i, sid, status, token=bench.secrets.twilio_token, url=url)
+            for i, (sid, status) in enumerate(plan)
+        ]
+        say(f"live status: {len(calls)} callbacks at {rate:g}/s")
+        samples = int((await health(bench, bot))["loop_lag"]["samples"])
+        load = await run_python(url, calls, 50, rate=rate)
+        # Wait until the bot is idle: every card redrawn (coalescing holds some for up to 2 s).
+        await _idle(bench, bot)
+        lag = (await health(bench, bot, after=samples))["loop_lag"]
+        seen = await bench.get_json(f"{bench.slack_info['control']}/bench/updates")
+        cards = check_updates(seen["updates"], seen["messages"], tokens)
     doc: dict[str, Any] = {
         "sends": sends,
         "order": "bursts" if bursts else "waves",

@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -366,36 +366,16 @@ class Bench:
     async def store_account(self, target: str | Path, *, oauth: bool = False) -> None:
         """The sandbox Twilio account in the database at `target` (a SQLite path or a PostgreSQL URL);
         with `oauth`, the workspace's installation too (its bot token stored, encrypted)."""
-        from bot.sandbox.twilio import DEFAULT_FROM, DEFAULT_SERVICE_SID, SANDBOX_ACCOUNT_SID
-        from storage.accounts import AccountStore, NewAccount
-        from storage.db import Database
-        from storage.installations import InstallationStore, StoredInstallation
+        from tests.sandbox_accounts import store_sandbox_account
 
-        db = await Database.connect(target, secret_keys=self.secrets.secret_key, pool_size=1)
-        try:
-            await AccountStore(db).add(
-                NewAccount(
-                    team_id=TEAM_ID,
-                    label="bench",
-                    account_sid=SANDBOX_ACCOUNT_SID,
-                    secret=self.secrets.twilio_token,
-                    default_from=DEFAULT_FROM,
-                    default_service_sid=DEFAULT_SERVICE_SID,
-                    added_by=ADMIN_ID,
-                )
-            )
-            if oauth:
-                await InstallationStore(db).save(
-                    StoredInstallation(
-                        team_id=TEAM_ID,
-                        enterprise_id=None,
-                        is_enterprise_install=False,
-                        bot_token=self.secrets.bot_token,
-                        installed_by=ADMIN_ID,
-                    )
-                )
-        finally:
-            await db.close()
+        bot_token = self.secrets.bot_token if oauth else None
+        await store_sandbox_account(
+            target,
+            secret_key=self.secrets.secret_key,
+            token=self.secrets.twilio_token,
+            label="bench",
+            bot_token=bot_token,
+        )
 
     async def start_bot(
         self,
@@ -678,89 +658,94 @@ async def ack_only(
     return result
 
 
-async def run_all(options: Options) -> dict[str, Any]:
-    """Every run, in order; returns the results document."""
-    n, runs = options.requests, {}
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+@contextlib.asynccontextmanager
+async def running_bench(
+    options: Options, *, prefix: str = "bench-", hold_callbacks: bool = False
+) -> AsyncIterator[Bench]:
+    """A Bench in a temporary folder, its simulators started; every helper stopped on the way out."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         async with aiohttp.ClientSession() as session:
             bench = Bench(options, Path(tmp), session)
             try:
-                await bench.start_simulators()
-
-                say("ceiling: bare aiohttp handler")
-                bare = await bench.start_server("bare")
-                runs["ceiling_c50"] = await ack_only(bench, bare.info["url"], "ceil50", max(n, 2000), 50)
-                runs["ceiling_c200"] = await ack_only(bench, bare.info["url"], "ceil200", max(n, 2000), 200)
-                await bench.stop(bare)
-
-                say("floor: minimal Bolt app that only acks")
-                floor = await bench.start_server("floor")
-                await ack_only(bench, floor.info["url"], "warmfloor", 100, 10)  # auth.test, imports
-                runs["floor_c50"] = await ack_only(bench, floor.info["url"], "floor50", n, 50)
-                runs["floor_c200"] = await ack_only(bench, floor.info["url"], "floor200", n, 200)
-                await bench.stop(floor)
-
-                say(f"bot: per-account concurrency {TARGET_CONCURRENCY}")
-                await bench.twilio_latency(FAST_TWILIO)
-                bot = await bench.start_bot("target", TARGET_CONCURRENCY)
-                runs["warmup_target"] = await bot_run(bench, bot, "warmbot", 100, 10)
-                # A send refused in the ack (unknown option): our ack path without any background work.
-                runs["bot_ack_only_c50"] = await ack_only(bench, bot.info["url"], "refused", n, 50, bot=bot)
-                runs["bot_c50_200ms"] = await bot_run(bench, bot, "bot50", n, 50)
-                runs["bot_c200_200ms"] = await bot_run(bench, bot, "bot200", n, 200)
-                runs["bot_steady_300"] = await bot_run(bench, bot, "steady", n, 50, pace=STEADY_RATE)
-                # Cards for one channel are posted one at a time (in order): what one channel can take.
-                runs["bot_one_channel"] = await bot_run(bench, bot, "onechan", n, 50, channels=[GENERAL_ID])
-                await bench.twilio_latency(SLOW_TWILIO)
-                runs["bot_c200_2s"] = await bot_run(bench, bot, "slow200", n, 200)
-                runs["bot_c200_2s"]["peak_rss_mb"] = peak_rss_mb(bot.pid)
-                await bench.stop(bot)
-
-                say("bot with a worker process (WORKER_PROCESS=1): the web process only acks")
-                await bench.twilio_latency(FAST_TWILIO)
-                bot = await bench.start_bot("split", TARGET_CONCURRENCY, worker=True)
-                runs["warmup_split"] = await bot_run(bench, bot, "warmsplit", 100, 10)
-                runs["split_c50_200ms"] = await bot_run(bench, bot, "split50", n, 50)
-                runs["split_c200_200ms"] = await bot_run(bench, bot, "split200", n, 200)
-                await bench.stop(bot)
-
-                say("ack path: single-workspace vs OAuth mode, fresh bots, alternating, best of 2 each")
-                # Whichever runs right after another bot did better here: the order swaps each round.
-                for round_, order in (
-                    (1, (("single", False), ("oauth", True))),
-                    (2, (("oauth", True), ("single", False))),
-                ):
-                    for label, oauth in order:
-                        bot = await bench.start_bot(f"{label}{round_}", TARGET_CONCURRENCY, oauth=oauth)
-                        url = bot.info["url"]
-                        await ack_only(bench, url, f"warm{label}{round_}", 200, 10, bot=bot)
-                        run = await ack_only(bench, url, f"{label}{round_}", n, 50, bot=bot)
-                        best = runs.get(f"ack_path_{label}")
-                        if (
-                            best is None
-                            or run["ack"]["requests_per_second"] > best["ack"]["requests_per_second"]
-                        ):
-                            runs[f"ack_path_{label}"] = run
-                        await bench.stop(bot)
-
-                say(f"bot: default per-account concurrency {DEFAULT_CONCURRENCY}")
-                await bench.twilio_latency(FAST_TWILIO)
-                bot = await bench.start_bot("default", DEFAULT_CONCURRENCY)
-                runs["warmup_default"] = await bot_run(bench, bot, "warmdef", 100, 10)
-                runs["bot_c50_200ms_conc50"] = await bot_run(bench, bot, "def50", n, 50)
-                await bench.stop(bot)
-
-                m = options.memory_sends
-                say(f"memory: {m} sends in flight")
-                await bench.twilio_latency(SLOW_TWILIO)
-                bot = await bench.start_bot("memory", m)
-                idle_rss = peak_rss_mb(bot.pid)
-                runs["memory"] = await bot_run(bench, bot, "mem", m, 200, watch_in_flight=True)
-                runs["memory"]["idle_rss_mb"] = idle_rss
-                runs["memory"]["peak_rss_mb"] = peak_rss_mb(bot.pid)
-                await bench.stop(bot)
+                await bench.start_simulators(hold_callbacks=hold_callbacks)
+                yield bench
             finally:
                 await bench.close()
+
+
+async def run_all(options: Options) -> dict[str, Any]:
+    """Every run, in order; returns the results document."""
+    n, runs = options.requests, {}
+    async with running_bench(options) as bench:
+        say("ceiling: bare aiohttp handler")
+        bare = await bench.start_server("bare")
+        runs["ceiling_c50"] = await ack_only(bench, bare.info["url"], "ceil50", max(n, 2000), 50)
+        runs["ceiling_c200"] = await ack_only(bench, bare.info["url"], "ceil200", max(n, 2000), 200)
+        await bench.stop(bare)
+
+        say("floor: minimal Bolt app that only acks")
+        floor = await bench.start_server("floor")
+        await ack_only(bench, floor.info["url"], "warmfloor", 100, 10)  # auth.test, imports
+        runs["floor_c50"] = await ack_only(bench, floor.info["url"], "floor50", n, 50)
+        runs["floor_c200"] = await ack_only(bench, floor.info["url"], "floor200", n, 200)
+        await bench.stop(floor)
+
+        say(f"bot: per-account concurrency {TARGET_CONCURRENCY}")
+        await bench.twilio_latency(FAST_TWILIO)
+        bot = await bench.start_bot("target", TARGET_CONCURRENCY)
+        runs["warmup_target"] = await bot_run(bench, bot, "warmbot", 100, 10)
+        # A send refused in the ack (unknown option): our ack path without any background work.
+        runs["bot_ack_only_c50"] = await ack_only(bench, bot.info["url"], "refused", n, 50, bot=bot)
+        runs["bot_c50_200ms"] = await bot_run(bench, bot, "bot50", n, 50)
+        runs["bot_c200_200ms"] = await bot_run(bench, bot, "bot200", n, 200)
+        runs["bot_steady_300"] = await bot_run(bench, bot, "steady", n, 50, pace=STEADY_RATE)
+        # Cards for one channel are posted one at a time (in order): what one channel can take.
+        runs["bot_one_channel"] = await bot_run(bench, bot, "onechan", n, 50, channels=[GENERAL_ID])
+        await bench.twilio_latency(SLOW_TWILIO)
+        runs["bot_c200_2s"] = await bot_run(bench, bot, "slow200", n, 200)
+        runs["bot_c200_2s"]["peak_rss_mb"] = peak_rss_mb(bot.pid)
+        await bench.stop(bot)
+
+        say("bot with a worker process (WORKER_PROCESS=1): the web process only acks")
+        await bench.twilio_latency(FAST_TWILIO)
+        bot = await bench.start_bot("split", TARGET_CONCURRENCY, worker=True)
+        runs["warmup_split"] = await bot_run(bench, bot, "warmsplit", 100, 10)
+        runs["split_c50_200ms"] = await bot_run(bench, bot, "split50", n, 50)
+        runs["split_c200_200ms"] = await bot_run(bench, bot, "split200", n, 200)
+        await bench.stop(bot)
+
+        say("ack path: single-workspace vs OAuth mode, fresh bots, alternating, best of 2 each")
+        # Whichever runs right after another bot did better here: the order swaps each round.
+        for round_, order in (
+            (1, (("single", False), ("oauth", True))),
+            (2, (("oauth", True), ("single", False))),
+        ):
+            for label, oauth in order:
+                bot = await bench.start_bot(f"{label}{round_}", TARGET_CONCURRENCY, oauth=oauth)
+                url = bot.info["url"]
+                await ack_only(bench, url, f"warm{label}{round_}", 200, 10, bot=bot)
+                run = await ack_only(bench, url, f"{label}{round_}", n, 50, bot=bot)
+                best = runs.get(f"ack_path_{label}")
+                if best is None or run["ack"]["requests_per_second"] > best["ack"]["requests_per_second"]:
+                    runs[f"ack_path_{label}"] = run
+                await bench.stop(bot)
+
+        say(f"bot: default per-account concurrency {DEFAULT_CONCURRENCY}")
+        await bench.twilio_latency(FAST_TWILIO)
+        bot = await bench.start_bot("default", DEFAULT_CONCURRENCY)
+        runs["warmup_default"] = await bot_run(bench, bot, "warmdef", 100, 10)
+        runs["bot_c50_200ms_conc50"] = await bot_run(bench, bot, "def50", n, 50)
+        await bench.stop(bot)
+
+        m = options.memory_sends
+        say(f"memory: {m} sends in flight")
+        await bench.twilio_latency(SLOW_TWILIO)
+        bot = await bench.start_bot("memory", m)
+        idle_rss = peak_rss_mb(bot.pid)
+        runs["memory"] = await bot_run(bench, bot, "mem", m, 200, watch_in_flight=True)
+        runs["memory"]["idle_rss_mb"] = idle_rss
+        runs["memory"]["peak_rss_mb"] = peak_rss_mb(bot.pid)
+        await bench.stop(bot)
     return {"runs": runs, "generator": bench.generator}
 
 
@@ -778,6 +763,21 @@ class Target:
         return {"target": self.name, "value": self.value, "limit": self.limit, "verdict": verdict}
 
 
+def _report(name: str, value: float | None, note: str = "report") -> Target:
+    """A figure shown for information beside the targets, with no verdict."""
+    return Target(name, value, note, None)
+
+
+def _throughput_ratio(ours: dict[str, Any], other: dict[str, Any]) -> float | None:
+    """Our acks per second over the other run's."""
+    return ratio(ours["requests_per_second"], other["requests_per_second"])
+
+
+def _p99_ratio(ours: dict[str, Any], other: dict[str, Any]) -> float | None:
+    """Our ack p99 over the other run's."""
+    return ratio(ours["latency_ms"]["p99"], other["latency_ms"]["p99"])
+
+
 def targets(runs: dict[str, Any], options: Options) -> list[Target]:
     """Every target from the brief, judged on the figures."""
     floor50, floor200 = runs["floor_c50"]["ack"], runs["floor_c200"]["ack"]
@@ -787,9 +787,9 @@ def targets(runs: dict[str, Any], options: Options) -> list[Target]:
     one50, one200 = runs["bot_c50_200ms"]["ack"], runs["bot_c200_200ms"]["ack"]
     alone = runs["bot_ack_only_c50"]["ack"]
     single, oauth = runs["ack_path_single"]["ack"], runs["ack_path_oauth"]["ack"]
-    oauth_thr = ratio(oauth["requests_per_second"], single["requests_per_second"])
-    thr = ratio(ours50["requests_per_second"], floor50["requests_per_second"])
-    p99 = ratio(ours50["latency_ms"]["p99"], floor50["latency_ms"]["p99"])
+    oauth_thr = _throughput_ratio(oauth, single)
+    thr = _throughput_ratio(ours50, floor50)
+    p99 = _p99_ratio(ours50, floor50)
     slow = runs["bot_c200_2s"]["ack"]
     saturated = ["bot_c50_200ms", "bot_c200_200ms", "bot_c200_2s", "bot_c50_200ms_conc50", "memory"]
     worst = max(saturated, key=lambda r: runs[r]["loop_lag"]["p99_ms"])
@@ -803,67 +803,26 @@ def targets(runs: dict[str, Any], options: Options) -> list[Target]:
         Target("ack throughput / floor's (C=50, worker)", thr, ">= 0.8", thr is not None and thr >= 0.8),
         Target("ack p99 / floor's p99 (C=50, worker)", p99, "<= 1.5", p99 is not None and p99 <= 1.5),
         Target("ack p99 at C=50 (ms, worker)", ack50, "< 100", ack50 < 100),
-        Target(
-            "  ack throughput / floor's (C=200, worker)",
-            ratio(ours200["requests_per_second"], floor200["requests_per_second"]),
-            "report",
-            None,
-        ),
-        Target(
-            "  ack p99 / floor's p99 (C=200, worker)",
-            ratio(ours200["latency_ms"]["p99"], floor200["latency_ms"]["p99"]),
-            "report",
-            None,
-        ),
-        Target(
-            "  one process: ack throughput / floor's (C=50)",
-            ratio(one50["requests_per_second"], floor50["requests_per_second"]),
-            "report",
-            None,
-        ),
-        Target(
-            "  one process: ack p99 / floor's p99 (C=50)",
-            ratio(one50["latency_ms"]["p99"], floor50["latency_ms"]["p99"]),
-            "report",
-            None,
-        ),
-        Target("  one process: ack p99 at C=50 (ms)", one50["latency_ms"]["p99"], "report", None),
-        Target(
+        _report("  ack throughput / floor's (C=200, worker)", _throughput_ratio(ours200, floor200)),
+        _report("  ack p99 / floor's p99 (C=200, worker)", _p99_ratio(ours200, floor200)),
+        _report("  one process: ack throughput / floor's (C=50)", _throughput_ratio(one50, floor50)),
+        _report("  one process: ack p99 / floor's p99 (C=50)", _p99_ratio(one50, floor50)),
+        _report("  one process: ack p99 at C=50 (ms)", one50["latency_ms"]["p99"]),
+        _report(
             "  ack path alone (send refused in the ack) / floor's",
-            ratio(alone["requests_per_second"], floor50["requests_per_second"]),
+            _throughput_ratio(alone, floor50),
             "throughput, report",
-            None,
         ),
-        Target(
-            "  ack path alone p99 / floor's p99",
-            ratio(alone["latency_ms"]["p99"], floor50["latency_ms"]["p99"]),
-            "report",
-            None,
-        ),
+        _report("  ack path alone p99 / floor's p99", _p99_ratio(alone, floor50)),
         Target(
             "ack path in OAuth mode / single-workspace (throughput)",
             oauth_thr,
             ">= 0.9",
             oauth_thr is not None and oauth_thr >= 0.9,
         ),
-        Target(
-            "  ack path p99 in OAuth mode / single-workspace",
-            ratio(oauth["latency_ms"]["p99"], single["latency_ms"]["p99"]),
-            "report",
-            None,
-        ),
-        Target(
-            "  one process: ack throughput / floor's (C=200)",
-            ratio(one200["requests_per_second"], floor200["requests_per_second"]),
-            "report",
-            None,
-        ),
-        Target(
-            "  one process: ack p99 / floor's p99 (C=200)",
-            ratio(one200["latency_ms"]["p99"], floor200["latency_ms"]["p99"]),
-            "report",
-            None,
-        ),
+        _report("  ack path p99 in OAuth mode / single-workspace", _p99_ratio(oauth, single)),
+        _report("  one process: ack throughput / floor's (C=200)", _throughput_ratio(one200, floor200)),
+        _report("  one process: ack p99 / floor's p99 (C=200)", _p99_ratio(one200, floor200)),
         Target(
             "slowest ack at C=200, Twilio 2 s (ms)",
             slow["latency_ms"]["max"],
@@ -889,17 +848,14 @@ def targets(runs: dict[str, Any], options: Options) -> list[Target]:
             None if rss is None else rss < 200 and in_flight >= min(1000, options.memory_sends),
         ),
         Target("end to end sends/s (Twilio 200 ms, concurrency 100)", e2e, ">= 300", e2e >= 300),
-        Target(
+        _report(
             "  end to end sends/s, every card to one channel",
             runs["bot_one_channel"]["e2e"]["completed_sends_per_second"],
-            "report",
-            None,
         ),
-        Target(
+        _report(
             "  end to end sends/s at the default concurrency 50",
             runs["bot_c50_200ms_conc50"]["e2e"]["completed_sends_per_second"],
             "ceiling 250",
-            None,
         ),
     ]
 
@@ -1057,22 +1013,16 @@ async def _configuration(
 async def run_engines(options: Options) -> dict[str, Any]:
     """SQLite with one process, PostgreSQL with one and with `options.replicas`, in one run."""
     n, configs = options.requests, {}
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        async with aiohttp.ClientSession() as session:
-            bench = Bench(options, Path(tmp), session)
-            try:
-                await bench.start_simulators()
-                await bench.twilio_latency(FAST_TWILIO)
-                say("sqlite, one process")
-                configs["sqlite_1"] = await _configuration(bench, "sqlite", 1, n, None)
-                for count in sorted({1, options.replicas}):
-                    say(f"postgresql, {count} replica(s)")
-                    async with postgres_schema(options.database_url) as url:
-                        await bench.store_account(url)
-                        config = await _configuration(bench, f"pg{count}x", count, n, url)
-                        configs[f"postgres_{count}"] = config
-            finally:
-                await bench.close()
+    async with running_bench(options) as bench:
+        await bench.twilio_latency(FAST_TWILIO)
+        say("sqlite, one process")
+        configs["sqlite_1"] = await _configuration(bench, "sqlite", 1, n, None)
+        for count in sorted({1, options.replicas}):
+            say(f"postgresql, {count} replica(s)")
+            async with postgres_schema(options.database_url) as url:
+                await bench.store_account(url)
+                config = await _configuration(bench, f"pg{count}x", count, n, url)
+                configs[f"postgres_{count}"] = config
     return {"configurations": configs, "generator": bench.generator}
 
 

@@ -24,20 +24,19 @@ from typing import Any, Literal
 import aiohttp
 from cryptography.fernet import Fernet
 from harness import json_text
+from sandbox_accounts import store_sandbox_account
 from waiting import until
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, OPS_ID, TEAM_ID, SlackSimulator
 from bot.sandbox.twilio import (
     DEFAULT_FROM,
-    DEFAULT_SERVICE_SID,
     SANDBOX_ACCOUNT_SID,
     Fault,
     SimClock,
     TwilioSimulator,
 )
-from storage.accounts import AccountStore, NewAccount
-from storage.conversations import ConversationStore, NewRoute
 from storage.db import Database
+from storage.journal import Journal, NewJournalEntry
 from storage.outbox import NewOutboxEntry, Outbox
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -113,45 +112,21 @@ async def start_far_ends(*, socket_mode: bool = False) -> FarEnds:
     return FarEnds(slack, twilio, token, signing_secret, bot_token, Fernet.generate_key().decode())
 
 
-async def store_account(ends: FarEnds, target: Path | str) -> None:
+async def store_account(ends: FarEnds, target: Path | str, *, installed: bool = False) -> None:
     """Store the sandbox account for the playground team, as `/twilio setup` would, before the bot starts.
 
-    `target` is the SQLite file, or a `postgresql://` URL (a test's schema).
+    `target` is the SQLite file, or a `postgresql://` URL (a test's schema). With `installed`, the team's
+    OAuth installation holding the far ends' bot token is stored too (for a bot in OAuth mode).
     """
-    db = await Database.connect(target, secret_keys=ends.secret_key, pool_size=1)
-    try:
-        await AccountStore(db).add(
-            NewAccount(
-                team_id=TEAM_ID,
-                label="main",
-                account_sid=SANDBOX_ACCOUNT_SID,
-                secret=ends.twilio_token,
-                default_from=DEFAULT_FROM,
-                default_service_sid=DEFAULT_SERVICE_SID,
-                added_by="U0ADMIN",
-            )
-        )
-    finally:
-        await db.close()
+    bot_token = ends.bot_token if installed else None
+    await store_sandbox_account(
+        target, secret_key=ends.secret_key, token=ends.twilio_token, bot_token=bot_token
+    )
 
 
 async def store_routed_account(ends: FarEnds, db_path: Path) -> None:
     """The sandbox account stored, and its default number routed to #ops, before the bot starts."""
-    await store_account(ends, db_path)
-    db = await Database.open(db_path, secret_keys=ends.secret_key)
-    try:
-        await ConversationStore(db).add_route(
-            NewRoute(
-                team_id=TEAM_ID,
-                number=DEFAULT_FROM,
-                channel_id=OPS_ID,
-                account_label="main",
-                account_sid=SANDBOX_ACCOUNT_SID,
-                created_by=ADMIN_ID,
-            )
-        )
-    finally:
-        await db.close()
+    await store_sandbox_account(db_path, secret_key=ends.secret_key, token=ends.twilio_token, route_to=OPS_ID)
 
 
 async def claim_pending_send(ends: FarEnds, db_path: Path, *, key: str, to: str, body: str) -> None:
@@ -168,6 +143,28 @@ async def claim_pending_send(ends: FarEnds, db_path: Path, *, key: str, to: str,
                 request={"to": to, "from": DEFAULT_FROM, "body": body},
                 account_label="main",
                 account_sid=SANDBOX_ACCOUNT_SID,
+            )
+        )
+    finally:
+        await db.close()
+
+
+async def record_accepted_send(
+    ends: FarEnds, target: Path | str, *, key: str, fields: dict[str, Any], accepted_at: datetime
+) -> None:
+    """Leave what a process that acked the admin's `/twilio send` in #general and died leaves: a journal
+    entry with `fields`, not run. `target` is the SQLite file or a `postgresql://` URL."""
+    db = await Database.connect(target, secret_keys=ends.secret_key, pool_size=1)
+    try:
+        await Journal(db).record(
+            NewJournalEntry(
+                key=key,
+                team_id=TEAM_ID,
+                user_id=ADMIN_ID,
+                channel_id=GENERAL_ID,
+                subcommand="send",
+                fields=fields,
+                accepted_at=accepted_at,
             )
         )
     finally:
@@ -328,8 +325,8 @@ async def hold_a_create(ends: FarEnds, text: str) -> None:
 
 
 async def start_bot_mid_create(ends: FarEnds, db_path: Path, text: str, **options: str) -> BotProcess:
-    """Store the account, start the bot (`start_bot` options) and hold its create for `/twilio <text>`."""
-    await store_account(ends, db_path)
+    """Start the bot (`start_bot` options) on `db_path`, which holds the account (the `bot_db` fixture),
+    and hold its create for `/twilio <text>`."""
     bot = await start_bot(ends, db_path, **options)
     try:
         await hold_a_create(ends, text)

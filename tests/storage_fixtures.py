@@ -29,6 +29,7 @@ from sqlite_utils.migrations import Migrations
 
 from storage.db import Database
 from storage.migrations import MIGRATIONS
+from storage.outbox import NewOutboxEntry, Outbox, OutboxEntry
 
 DEFAULT_TEST_DATABASE_URL = "postgresql:///test"
 # One key for every database a test opens, unless the test passes its own.
@@ -70,6 +71,26 @@ async def eventually(check: Callable[[], Awaitable[bool]], *, what: str, timeout
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+SEND_REQUEST = {"to": "+15551234567", "from": "+15557654321", "body": "Hello", "send_at": None}
+
+
+async def claim_send(outbox: Outbox, key: str, **changes: Any) -> tuple[OutboxEntry, bool]:
+    """Claim `key` for a send by U1 in C1 of team T1 from its "main" account; `changes` replace fields."""
+    values: dict[str, Any] = {
+        "key": key,
+        "team_id": "T1",
+        "user_id": "U1",
+        "channel_id": "C1",
+        "operation": "send",
+        "request": SEND_REQUEST,
+        "account_label": "main",
+        "account_sid": "AC" + "0" * 32,
+    }
+    values.update(changes)
+    lease = {name: values.pop(name) for name in ("owner", "lease_seconds") if name in values}
+    return await outbox.claim(NewOutboxEntry(**values), **lease)
 
 
 def errors_in_threads(count: int, replica: Callable[[], Coroutine[Any, Any, None]]) -> list[BaseException]:

@@ -24,6 +24,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,7 +38,7 @@ from bot.sandbox.twilio import SANDBOX_ACCOUNT_SID
 from storage.accounts import mask_sid
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Locator, Page
+    from playwright.sync_api import BrowserContext, Locator, Page
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -118,6 +119,13 @@ class Playground:
             rest, _ = self.proc.communicate()
         return self.proc.returncode, rest or "", self.stderr_path.read_text(encoding="utf-8")
 
+    def stop_cleanly(self) -> str:
+        """Stop it as `stop` does; it must exit 0 and log no traceback or error. Returns its stderr."""
+        code, _, stderr = self.stop()
+        assert code == 0, stderr
+        assert "Traceback" not in stderr and "ERROR" not in stderr, stderr
+        return stderr
+
 
 def _start_playground(tmp_path: Path, *extra: str) -> Playground:
     stderr_path = tmp_path / "playground.stderr"
@@ -184,6 +192,46 @@ def _playground(tmp_path: Path, *extra: str) -> Iterator[Playground]:
         if pg.proc.poll() is None:
             pg.proc.kill()
             pg.proc.communicate()
+
+
+@dataclass
+class Chromium:
+    """A headless Chromium's browser context, and the errors logged by the pages it watches."""
+
+    context: BrowserContext
+    console_errors: list[str]
+
+    def new_page(self, *, watch: bool = True) -> Page:
+        """A tab with the UI timeout; a watched tab's console errors and uncaught exceptions are kept."""
+        page = self.context.new_page()
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        if watch:
+            page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: self.console_errors.append(f"uncaught: {e}"))
+        return page
+
+
+@contextmanager
+def chromium() -> Iterator[Chromium]:
+    """Start headless Chromium at a laptop's window size in UTC, closed on the way out.
+
+    Skips (fails in CI) if it does not start.
+    """
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    expect.set_options(timeout=UI_TIMEOUT_MS)
+    with sync_playwright() as pw:
+        try:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        except PlaywrightError as err:
+            _unavailable(f"Chromium at {CHROMIUM} does not start: {err}")
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 860}, timezone_id="UTC")
+            yield Chromium(context, [])
+        finally:
+            browser.close()
 
 
 def _get_json(url: str) -> Any:
@@ -273,35 +321,14 @@ def submit_and_close(page: Page, modal: Locator) -> None:
 
 def test_a_person_can_use_every_feature_of_the_playground(playground: Playground) -> None:
     """Commands, forms, buttons, ephemerals, the private channel and the member's refusal all work."""
-    from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import expect, sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    expect.set_options(timeout=UI_TIMEOUT_MS)
-    console_errors: list[str] = []
-
-    with sync_playwright() as pw:
-        try:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        except PlaywrightError as err:
-            _unavailable(f"Chromium at {CHROMIUM} does not start: {err}")
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 860}, timezone_id="UTC")
-            page = context.new_page()
-            page.set_default_timeout(UI_TIMEOUT_MS)
-            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: console_errors.append(f"uncaught: {e}"))
-            _walk(page, playground)
-        finally:
-            browser.close()
+    with chromium() as browser:
+        _walk(browser.new_page(), playground)
 
     state = _get_json(playground.page_url + "ui/state")
-    code, _, stderr = playground.stop()
-    assert console_errors == []
+    stderr = playground.stop_cleanly()
+    assert browser.console_errors == []
     assert state["problems"] == [], "the Slack simulator saw what real Slack would refuse"
-    assert code == 0, stderr
     assert "Playground stopped." in stderr
-    assert "Traceback" not in stderr and "ERROR" not in stderr, stderr
 
 
 def _walk(page: Page, pg: Playground) -> None:
@@ -475,59 +502,41 @@ OUR_NUMBER = "+15557654321"
 
 def test_a_conversation_between_the_phone_panel_and_a_thread(playground: Playground) -> None:
     """Text in from the phone, reply from the thread, a note kept inside, STOP holds, START resumes."""
-    from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    expect.set_options(timeout=UI_TIMEOUT_MS)
-    console_errors: list[str] = []
-    with sync_playwright() as pw:
-        try:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        except PlaywrightError as err:
-            _unavailable(f"Chromium at {CHROMIUM} does not start: {err}")
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 860}, timezone_id="UTC")
-            slack, phone = context.new_page(), context.new_page()
-            for page in (slack, phone):
-                page.set_default_timeout(UI_TIMEOUT_MS)
-                page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-                page.on("pageerror", lambda e: console_errors.append(f"uncaught: {e}"))
-            slack.goto(playground.page_url)
-            run(slack, f"/twilio route {OUR_NUMBER} {OPS}")
-            expect(slack.locator(".message.from-bot", has_text="open threads")).to_be_visible()
+    with chromium() as browser:
+        slack, phone = browser.new_page(), browser.new_page()
+        slack.goto(playground.page_url)
+        run(slack, f"/twilio route {OUR_NUMBER} {OPS}")
+        expect(slack.locator(".message.from-bot", has_text="open threads")).to_be_visible()
 
-            phone.goto(playground.phone_url)
-            text_from_phone(phone, "Hello, is my parcel coming?")
-            slack.locator(f'button.channel-link[data-channel-id="{OPS}"]').click()
-            root = slack.locator(".message.from-bot", has_text="Texts from")
-            expect(root).to_be_visible()
-            expect(root.locator(".thread-reply", has_text="Hello, is my parcel coming?")).to_be_visible()
+        phone.goto(playground.phone_url)
+        text_from_phone(phone, "Hello, is my parcel coming?")
+        slack.locator(f'button.channel-link[data-channel-id="{OPS}"]').click()
+        root = slack.locator(".message.from-bot", has_text="Texts from")
+        expect(root).to_be_visible()
+        expect(root.locator(".thread-reply", has_text="Hello, is my parcel coming?")).to_be_visible()
 
-            reply_in_thread(slack, root, "Yes, it arrives tomorrow.")
-            expect(phone.locator(".bubble.received", has_text="Yes, it arrives tomorrow.")).to_be_visible()
-            reply_in_thread(slack, root, "// VIP customer, be kind")
-            text_from_phone(phone, "STOP")
-            expect(root.locator(".thread-reply", has_text="texted STOP")).to_be_visible()
-            reply_in_thread(slack, root, "Are you there?")
-            expect(root.locator(".thread-reply", has_text="Held, not sent")).to_be_visible()
-            text_from_phone(phone, "START")
-            expect(root.locator(".thread-reply", has_text="texted START")).to_be_visible()
-            reply_in_thread(slack, root, "Welcome back!")
-            expect(phone.locator(".bubble.received", has_text="Welcome back!")).to_be_visible()
-            phone.screenshot(path=str(ARTIFACTS / "phone.png"))
-            slack.screenshot(path=str(ARTIFACTS / "thread.png"))
-            team_texts = [
-                t for t in phone.locator(".bubble.received").all_inner_texts() if "unsubscribed" not in t
-                and "resubscribed" not in t
-            ]  # fmt: skip
-            assert not any("VIP" in t or "Are you there" in t for t in team_texts), team_texts
-        finally:
-            browser.close()
-    code, _, stderr = playground.stop()
-    assert console_errors == []
-    assert code == 0, stderr
-    assert "Traceback" not in stderr and "ERROR" not in stderr, stderr
+        reply_in_thread(slack, root, "Yes, it arrives tomorrow.")
+        expect(phone.locator(".bubble.received", has_text="Yes, it arrives tomorrow.")).to_be_visible()
+        reply_in_thread(slack, root, "// VIP customer, be kind")
+        text_from_phone(phone, "STOP")
+        expect(root.locator(".thread-reply", has_text="texted STOP")).to_be_visible()
+        reply_in_thread(slack, root, "Are you there?")
+        expect(root.locator(".thread-reply", has_text="Held, not sent")).to_be_visible()
+        text_from_phone(phone, "START")
+        expect(root.locator(".thread-reply", has_text="texted START")).to_be_visible()
+        reply_in_thread(slack, root, "Welcome back!")
+        expect(phone.locator(".bubble.received", has_text="Welcome back!")).to_be_visible()
+        phone.screenshot(path=str(ARTIFACTS / "phone.png"))
+        slack.screenshot(path=str(ARTIFACTS / "thread.png"))
+        team_texts = [
+            t for t in phone.locator(".bubble.received").all_inner_texts() if "unsubscribed" not in t
+            and "resubscribed" not in t
+        ]  # fmt: skip
+        assert not any("VIP" in t or "Are you there" in t for t in team_texts), team_texts
+    playground.stop_cleanly()
+    assert browser.console_errors == []
 
 
 def text_from_phone(phone: Page, body: str) -> None:
@@ -550,71 +559,53 @@ def reply_in_thread(slack: Page, root: Locator, text: str) -> None:
 
 def test_two_workspaces_each_show_their_own_home_tab(oauth_playground: Playground) -> None:
     """Install in both workspaces from the browser; each admin's Home shows its own account and works."""
-    from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     pg = oauth_playground
     bot_url = pg._find(r"Open (http://127\.0\.0\.1:\d+)/slack/install")
     teams = _get_json(pg.page_url + "ui/state")["teams"]
     assert len(teams) == 2
     sandbox, second = mask_sid(SANDBOX_ACCOUNT_SID), mask_sid(SECOND_ACCOUNT_SID)
-    ARTIFACTS.mkdir(exist_ok=True)
-    expect.set_options(timeout=UI_TIMEOUT_MS)
-    console_errors: list[str] = []
-    with sync_playwright() as pw:
-        try:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        except PlaywrightError as err:
-            _unavailable(f"Chromium at {CHROMIUM} does not start: {err}")
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 860}, timezone_id="UTC")
-            # The bot's install page is Bolt's, which shows Slack's button image from the internet: that
-            # request is refused here, in a tab of its own, so only the playground page's console counts.
-            context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
-            installer = context.new_page()
-            installer.set_default_timeout(UI_TIMEOUT_MS)
-            for team in teams:
-                installer.goto(f"{bot_url}/slack/install")
-                installer.locator('a[href*="oauth/v2/authorize"]').first.click()
-                installer.get_by_role("link", name=f"Allow in {team['name']} ({team['id']})").click()
-                expect(installer.locator("body")).to_contain_text("/twilio setup")
+    with chromium() as browser:
+        # The bot's install page is Bolt's, which shows Slack's button image from the internet: that
+        # request is refused here, in a tab of its own, so only the playground page's console counts.
+        browser.context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
+        installer = browser.new_page(watch=False)
+        for team in teams:
+            installer.goto(f"{bot_url}/slack/install")
+            installer.locator('a[href*="oauth/v2/authorize"]').first.click()
+            installer.get_by_role("link", name=f"Allow in {team['name']} ({team['id']})").click()
+            expect(installer.locator("body")).to_contain_text("/twilio setup")
 
-            page = context.new_page()
-            page.set_default_timeout(UI_TIMEOUT_MS)
-            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: console_errors.append(f"uncaught: {e}"))
-            page.goto(pg.page_url)
-            expect(page.locator("#team-switch-wrap")).to_be_visible()
-            page.locator("#home-link").click()
-            first_home = page.locator(f'.home-view[data-team-id="{teams[0]["id"]}"][data-view-id]')
-            expect(first_home).to_contain_text(sandbox)
-            expect(first_home).not_to_contain_text(second)
-            page.screenshot(path=str(ARTIFACTS / "home-first.png"))
+        page = browser.new_page()
+        page.goto(pg.page_url)
+        expect(page.locator("#team-switch-wrap")).to_be_visible()
+        page.locator("#home-link").click()
+        first_home = page.locator(f'.home-view[data-team-id="{teams[0]["id"]}"][data-view-id]')
+        expect(first_home).to_contain_text(sandbox)
+        expect(first_home).not_to_contain_text(second)
+        page.screenshot(path=str(ARTIFACTS / "home-first.png"))
 
-            page.select_option("#team-switch", teams[1]["id"])
-            expect(page.locator("#user-switch")).to_have_value(teams[1]["admin_id"])
-            second_home = page.locator(f'.home-view[data-team-id="{teams[1]["id"]}"][data-view-id]')
-            expect(second_home).to_contain_text(second)
-            expect(second_home).not_to_contain_text(sandbox)
-            page.screenshot(path=str(ARTIFACTS / "home-second.png"))
-            # The Home's set-up button reaches the bot as a click in Slack does: the form opens.
-            second_home.locator('button.sk-button[data-action-id="home_setup"]').click()
-            modal = page.locator('.modal[data-callback-id="twilio_setup"]')
-            expect(modal).to_be_visible()
-            modal.locator(".modal-close").click()
-            expect(page.locator(".modal")).to_have_count(0)
+        page.select_option("#team-switch", teams[1]["id"])
+        expect(page.locator("#user-switch")).to_have_value(teams[1]["admin_id"])
+        second_home = page.locator(f'.home-view[data-team-id="{teams[1]["id"]}"][data-view-id]')
+        expect(second_home).to_contain_text(second)
+        expect(second_home).not_to_contain_text(sandbox)
+        page.screenshot(path=str(ARTIFACTS / "home-second.png"))
+        # The Home's set-up button reaches the bot as a click in Slack does: the form opens.
+        second_home.locator('button.sk-button[data-action-id="home_setup"]').click()
+        modal = page.locator('.modal[data-callback-id="twilio_setup"]')
+        expect(modal).to_be_visible()
+        modal.locator(".modal-close").click()
+        expect(page.locator(".modal")).to_have_count(0)
 
-            page.select_option("#team-switch", teams[0]["id"])
-            expect(first_home).to_contain_text(sandbox)
-            page.locator(f'button.channel-link[data-channel-id="{GENERAL}"]').click()
-            expect(page.locator(".home-view")).to_have_count(0)
-            expect(page.locator("#composer")).to_be_visible()
-        finally:
-            browser.close()
+        page.select_option("#team-switch", teams[0]["id"])
+        expect(first_home).to_contain_text(sandbox)
+        page.locator(f'button.channel-link[data-channel-id="{GENERAL}"]').click()
+        expect(page.locator(".home-view")).to_have_count(0)
+        expect(page.locator("#composer")).to_be_visible()
     state = _get_json(pg.page_url + "ui/state")
-    code, _, stderr = pg.stop()
+    pg.stop_cleanly()
     assert {h["team_id"] for h in state["home_views"]} == {t["id"] for t in teams}
-    assert console_errors == []
+    assert browser.console_errors == []
     assert state["problems"] == [], "the Slack simulator saw what real Slack would refuse"
-    assert code == 0, stderr
-    assert "Traceback" not in stderr and "ERROR" not in stderr, stderr

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from harness import OTHER_ACCOUNT_SID, Stack, buttons, card_text, initial_values
 
 from bot.sandbox.slack import ADMIN_ID, MEMBER_ID
@@ -200,18 +201,32 @@ async def _rejected_then_fixed(
     assert len(stack.cards()) == 1
 
 
-async def test_a_bad_number_is_an_error_on_the_to_field(stack: Stack) -> None:
-    """A To of `12` is refused on the form; the corrected form sends once."""
-    await _rejected_then_fixed(
-        stack, "send", {"to": "12", "body": "hi"}, "to", "12", {"to": TO, "body": "hi"}
-    )
+SOON = int((NOW + timedelta(minutes=5)).timestamp())  # inside the 15 minutes Twilio needs
+LATER = int((NOW + timedelta(hours=2)).timestamp())
 
 
-async def test_a_body_too_long_is_an_error_on_the_body_field(stack: Stack) -> None:
-    """A 1601-character body is refused on the form; the corrected form sends once."""
-    await _rejected_then_fixed(
-        stack, "send", {"to": TO, "body": "x" * 1601}, "body", "1,600", {"body": "short now"}
-    )
+@pytest.mark.parametrize(
+    ("text", "bad", "field", "says", "good"),
+    [
+        pytest.param("send", {"to": "12", "body": "hi"}, "to", "12", {"to": TO, "body": "hi"}, id="to"),
+        pytest.param(
+            "send", {"to": TO, "body": "x" * 1601}, "body", "1,600", {"body": "short now"}, id="body"
+        ),
+        pytest.param(
+            f"schedule {TO}",
+            {"body": "hi", "send_at": SOON},
+            "send_at",
+            "15 minutes",
+            {"body": "hi", "send_at": LATER},
+            id="send_at",
+        ),
+    ],
+)
+async def test_a_bad_value_is_an_error_on_its_field(
+    stack: Stack, text: str, bad: dict[str, Any], field: str, says: str, good: dict[str, Any]
+) -> None:
+    """A bad To, a too long body, a too early send-at: refused on their own field; fixed, it runs once."""
+    await _rejected_then_fixed(stack, text, bad, field, says, good)
 
 
 async def test_media_links_in_the_send_form_go_out_as_an_mms(stack: Stack) -> None:
@@ -225,31 +240,16 @@ async def test_media_links_in_the_send_form_go_out_as_an_mms(stack: Stack) -> No
     assert [v for k, v in create.form if k == "MediaUrl"] == links.split("\n")
 
 
-async def test_a_send_time_outside_the_window_is_an_error_on_send_at(stack: Stack) -> None:
-    """A send-at five minutes ahead is refused on the form; a time two hours ahead schedules once."""
-    soon = int((NOW + timedelta(minutes=5)).timestamp())
-    later = int((NOW + timedelta(hours=2)).timestamp())
-    await _rejected_then_fixed(
-        stack,
-        f"schedule {TO}",
-        {"body": "hi", "send_at": soon},
-        "send_at",
-        "15 minutes",
-        {"body": "hi", "send_at": later},
-    )
-
-
 async def test_scheduling_without_a_messaging_service_is_an_error_on_service(
     make_stack: StackFactory,
 ) -> None:
     """With no default Messaging Service, the schedule form asks for one; given it, it schedules once."""
     stack = await make_stack(with_account=False)
     await stack.add_account(default_service_sid=None)
-    later = int((NOW + timedelta(hours=2)).timestamp())
     await _rejected_then_fixed(
         stack,
         f"schedule {TO}",
-        {"body": "hi", "send_at": later},
+        {"body": "hi", "send_at": LATER},
         "service",
         "Messaging Service",
         {"service": DEFAULT_SERVICE_SID},

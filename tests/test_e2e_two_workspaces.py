@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from conversation_helpers import roots, thread
 from harness import OTHER_ACCOUNT_SID, Stack, card_text, start_stack, stop_stack
 from twilio.request_validator import RequestValidator
 
@@ -74,6 +75,14 @@ async def command(stack: Stack, team: Team, text: str) -> None:
     await stack.settle()
 
 
+async def send_one(stack: Stack, team: Team, body: str) -> str:
+    """`/twilio send` of `body` from the team's admin, the only message created so far; returns its SID."""
+    await command(stack, team, f"send +15551234567 {body}")
+    (created,) = stack.twilio.creates()
+    assert created.message_sid is not None
+    return created.message_sid
+
+
 def _texts(stack: Stack, team: Team) -> list[str]:
     seen = [card_text(m) for m in stack.slack.messages(team.general_id) if m.get("bot_id")]
     seen += [card_text(e) for e in stack.slack.ephemerals if e.get("user") == team.admin_id]
@@ -129,10 +138,7 @@ async def test_neither_workspace_can_touch_the_others_messages_accounts_or_histo
 ) -> None:
     """Fetch, cancel, delete of team one's message from team two fail; lists show only their own."""
     first, second = await two_teams(stack, browser)
-    await command(stack, first, "send +15551234567 private to the first team")
-    (created,) = stack.twilio.creates()
-    sid = created.message_sid
-    assert sid is not None
+    sid = await send_one(stack, first, "private to the first team")
     for verb in ("fetch", "cancel", "delete"):
         seen = len(_texts(stack, second))
         await command(stack, second, f"{verb} {sid}")
@@ -268,10 +274,7 @@ async def test_a_status_callback_redraws_the_card_with_its_workspaces_token(
 ) -> None:
     """Twilio's report for the second team's message: its card is updated with the second team's token."""
     _, second = await two_teams(stack, browser)
-    await command(stack, second, "send +15551234567 live in the second team")
-    (created,) = stack.twilio.creates()
-    sid = created.message_sid
-    assert sid is not None
+    sid = await send_one(stack, second, "live in the second team")
     form = {
         "AccountSid": OTHER_ACCOUNT_SID,
         "MessageSid": sid,
@@ -299,17 +302,21 @@ def _posts_in(stack: Stack, channel: str, since: int) -> list[Any]:
     return [c for c in stack.slack.calls[since:] if c.args.get("channel") == channel]
 
 
+async def route_to_ops(stack: Stack, team: Team, number: str) -> None:
+    """`/twilio route` of our `number` to the team's #ops; Twilio sends that number's texts to the bot."""
+    public = stack.settings.public_url
+    assert public
+    await command(stack, team, f"route {number} <#{team.ops_id}|ops>")
+    stack.twilio.set_sms_url(number, f"{public}/twilio/inbound")
+
+
 async def test_each_workspaces_conversations_use_its_own_token_and_account(
     stack: Stack, browser: aiohttp.ClientSession
 ) -> None:
     """Texts to each team's routed number post in its #ops with its token; its replies use its account."""
     first, second = await two_teams(stack, browser)
-    public = stack.settings.public_url
-    assert public
-    await command(stack, first, f"route {DEFAULT_FROM} <#{first.ops_id}|ops>")
-    await command(stack, second, f"route {OTHER_FROM} <#{second.ops_id}|ops>")
-    for number in (DEFAULT_FROM, OTHER_FROM):
-        stack.twilio.set_sms_url(number, f"{public}/twilio/inbound")
+    await route_to_ops(stack, first, DEFAULT_FROM)
+    await route_to_ops(stack, second, OTHER_FROM)
 
     before = len(stack.slack.calls)
     await stack.twilio.receive_text("+15550003333", DEFAULT_FROM, "hello first team")
@@ -320,12 +327,12 @@ async def test_each_workspaces_conversations_use_its_own_token_and_account(
         assert len(posts) >= 2 and {c.team_id for c in posts} == {team.id}, [
             (c.method, c.team_id) for c in posts
         ]
-        (root,) = [m for m in stack.cards(team.ops_id) if not m.get("thread_ts") or m["thread_ts"] == m["ts"]]
-        shown = [card_text(m) for m in stack.cards(team.ops_id) if m.get("thread_ts") == root["ts"]]
+        (root,) = roots(stack, team.ops_id)
+        shown = [card_text(m) for m in thread(stack, root["ts"], team.ops_id)]
         assert any(body in text for text in shown), shown
     assert "hello second team" not in json.dumps(stack.slack.messages(first.ops_id))
 
-    (root,) = [m for m in stack.cards(second.ops_id) if not m.get("thread_ts") or m["thread_ts"] == m["ts"]]
+    (root,) = roots(stack, second.ops_id)
     before = len(stack.slack.calls)
     answer = await stack.slack.post_message(
         second.ops_id, "Thanks from the second team", user=second.admin_id, thread_ts=root["ts"]
@@ -353,13 +360,10 @@ async def test_a_file_in_a_second_workspace_reply_is_read_with_that_workspaces_t
 ) -> None:
     """The media link of a reply's file streams it from Slack with the file's own workspace token."""
     _, second = await two_teams(stack, browser)
-    public = stack.settings.public_url
-    assert public
-    await command(stack, second, f"route {OTHER_FROM} <#{second.ops_id}|ops>")
-    stack.twilio.set_sms_url(OTHER_FROM, f"{public}/twilio/inbound")
+    await route_to_ops(stack, second, OTHER_FROM)
     await stack.twilio.receive_text("+15550004444", OTHER_FROM, "send me the form")
     await stack.settle()
-    (root,) = [m for m in stack.cards(second.ops_id) if not m.get("thread_ts") or m["thread_ts"] == m["ts"]]
+    (root,) = roots(stack, second.ops_id)
     pdf = b"%PDF-1.4 " + b"s" * 300
     await stack.slack.post_message(
         second.ops_id, "here", user=second.admin_id, thread_ts=root["ts"], files=[SimFile("form.pdf", pdf)]

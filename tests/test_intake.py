@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from storage_fixtures import claim_send
+
 from bot.core.commands import ScheduleCommand, SendCommand
 from bot.core.phone import PhoneNumber
 from bot.inflight import InFlight
@@ -12,7 +14,7 @@ from bot.intake import Intake, Recovered, command_of, fields_of
 from bot.operations import Context
 from storage.db import Database
 from storage.journal import Journal, NewJournalEntry
-from storage.outbox import NewOutboxEntry, Outbox
+from storage.outbox import Outbox
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 CTX = Context(team_id="T1", user_id="U1", channel_id="C1", response_url="https://hooks.example/r")
@@ -63,18 +65,7 @@ async def test_recovery_runs_young_tells_old_and_skips_what_is_held(db: Database
                 accepted_at=NOW - timedelta(minutes=age),
             )
         )
-    await Outbox(db).claim(
-        NewOutboxEntry(
-            key="claimed",
-            team_id="T1",
-            user_id="U1",
-            channel_id="C1",
-            operation="send",
-            request={"to": "+15551234567", "body": "x"},
-            account_label="main",
-            account_sid="AC" + "0" * 32,
-        )
-    )
+    await claim_send(Outbox(db), "claimed")
     live = InFlight(tmp_path / "locks")  # another process's leases on the same keys
     held = live.try_acquire("held")
     assert held is not None

@@ -5,30 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from storage_fixtures import DB_KEY, Proxy, eventually
+from storage_fixtures import DB_KEY, Proxy, claim_send, eventually
 
 from bot.leases import Leases
 from storage.db import Database, DatabaseUnavailable
-from storage.outbox import NewOutboxEntry, Outbox, Settlement
+from storage.outbox import Outbox, Settlement
 
 pytestmark = pytest.mark.postgres
-
-
-async def _claim(outbox: Outbox, key: str, owner: str, lease_seconds: float) -> None:
-    await outbox.claim(
-        NewOutboxEntry(
-            key=key,
-            team_id="T1",
-            user_id="U1",
-            channel_id="C1",
-            operation="send",
-            request={"to": "+15551234567", "body": "hi"},
-            account_label="main",
-            account_sid="AC" + "0" * 32,
-        ),
-        owner=owner,
-        lease_seconds=lease_seconds,
-    )
 
 
 async def test_writes_wait_through_an_outage_and_keep_the_key_leased(proxied: tuple[Proxy, str]) -> None:
@@ -38,7 +21,7 @@ async def test_writes_wait_through_an_outage_and_keep_the_key_leased(proxied: tu
     try:
         outbox = Outbox(db)
         leases = Leases(outbox, owner="me", lease_seconds=60)
-        await _claim(outbox, "k1", "me", 60)
+        await claim_send(outbox, "k1", owner="me", lease_seconds=60)
         leases.hold("k1")
         await proxy.stop()
         await leases.write("k1", lambda: outbox.settle("k1", Settlement("sent", message_sid="SM" + "1" * 32)))
@@ -68,8 +51,8 @@ async def test_renew_extends_only_leases_a_third_spent_and_ours(postgres_schema:
     try:
         outbox = Outbox(db)
         leases = Leases(outbox, owner="me", lease_seconds=30)
-        await _claim(outbox, "mine", "me", 30)
-        await _claim(outbox, "lost", "me", 1)
+        await claim_send(outbox, "mine", owner="me", lease_seconds=30)
+        await claim_send(outbox, "lost", owner="me", lease_seconds=1)
         leases.hold("mine")
         leases.hold("lost")
         assert await leases.renew() == 0

@@ -13,19 +13,6 @@ from bot.core.commands import SUBCOMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
 TWILIO_SUBCOMMANDS = ("send", "schedule", "list", "fetch", "cancel", "delete")
-# design.md's four; the history scopes a restarted bot reads its own cards back with (issue 14) and
-# conversations read thread replies with; and the conversations' files and reactions.
-SCOPES = {
-    "commands",
-    "chat:write",
-    "chat:write.public",
-    "users:read",
-    "channels:history",
-    "groups:history",
-    "files:read",
-    "files:write",
-    "reactions:write",
-}
 # Each subscribed event and the Bolt event type a listener takes it under.
 EVENTS = {
     "message.channels": "message",
@@ -197,11 +184,13 @@ def test_manifest_names_the_app(manifest: dict[str, Any]) -> None:
     assert manifest["features"]["bot_user"]["display_name"]
 
 
-def test_manifest_has_the_designed_scopes(manifest: dict[str, Any]) -> None:
-    """Exactly the bot scopes of design.md: the four of commands, and those of conversations."""
+def test_manifest_has_the_scopes_the_bot_asks_for(manifest: dict[str, Any]) -> None:
+    """The manifest's bot scopes are the ones OAuth mode asks for, in the same order, each once."""
+    from bot.slack.oauth import BOT_SCOPES
+
     scopes = manifest["oauth_config"]["scopes"]["bot"]
-    assert set(scopes) == SCOPES
-    assert len(scopes) == len(SCOPES)
+    assert scopes == list(BOT_SCOPES)
+    assert len(set(scopes)) == len(scopes)
 
 
 def test_manifest_has_one_twilio_command(manifest: dict[str, Any]) -> None:
@@ -276,24 +265,21 @@ def test_manifest_subscribes_to_exactly_the_events_the_bot_listens_to(manifest: 
 
 
 def test_manifest_has_the_oauth_redirect_and_the_home_tab(manifest: dict[str, Any]) -> None:
-    """The redirect URL is the bot's /slack/oauth_redirect; the scopes are the ones OAuth mode asks for."""
-    from bot.slack.oauth import BOT_SCOPES, REDIRECT_PATH
+    """The redirect URL is the bot's /slack/oauth_redirect; the Home tab is on."""
+    from bot.slack.oauth import REDIRECT_PATH
 
     (redirect,) = manifest["oauth_config"]["redirect_urls"]
     assert redirect.startswith("https://") and redirect.endswith(REDIRECT_PATH)
-    assert manifest["oauth_config"]["scopes"]["bot"] == list(BOT_SCOPES)
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
 
 
-def test_readme_lists_the_scopes_oauth_mode_asks_for() -> None:
-    """The "Serve many workspaces" table names exactly the bot scopes the install asks for."""
-    from bot.slack.oauth import BOT_SCOPES
-
+def test_readme_lists_the_scopes_oauth_mode_asks_for(manifest: dict[str, Any]) -> None:
+    """The "Serve many workspaces" table names exactly the manifest's bot scopes, in its order."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     row = next(
         line for line in readme.splitlines() if line.startswith("| OAuth & Permissions | Bot Token Scopes")
     )
-    assert re.findall(r"`([^`]+)`", row) == list(BOT_SCOPES)
+    assert re.findall(r"`([^`]+)`", row) == manifest["oauth_config"]["scopes"]["bot"]
 
 
 def test_manifest_explains_socket_mode() -> None:

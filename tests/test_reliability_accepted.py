@@ -12,6 +12,7 @@ from botproc import (
     claim_pending_send,
     only_text,
     outbox_rows,
+    record_accepted_send,
     recover,
     start_bot,
     table_rows,
@@ -22,8 +23,6 @@ from waiting import until
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID
 from bot.slack.delivery import card_metadata
-from storage.db import Database
-from storage.journal import Journal, NewJournalEntry
 
 pytestmark = pytest.mark.slow
 
@@ -88,21 +87,13 @@ async def test_an_accepted_command_too_old_to_send_is_reported_not_sent(
     far_ends: FarEnds, bot_db: Path
 ) -> None:
     """A request accepted longer ago than RECOVERY_MAX_AGE is not sent; its user gets a card to retry."""
-    db = await Database.open(bot_db, secret_keys=far_ends.secret_key)
-    try:
-        await Journal(db).record(
-            NewJournalEntry(
-                key=f"cmd:{TEAM_ID}:old.trigger",
-                team_id=TEAM_ID,
-                user_id=ADMIN_ID,
-                channel_id=GENERAL_ID,
-                subcommand="send",
-                fields={"to": TO, "body": "too late to send", "account": "main"},
-                accepted_at=datetime.now(UTC) - timedelta(minutes=11),
-            )
-        )
-    finally:
-        await db.close()
+    await record_accepted_send(
+        far_ends,
+        bot_db,
+        key=f"cmd:{TEAM_ID}:old.trigger",
+        fields={"to": TO, "body": "too late to send", "account": "main"},
+        accepted_at=datetime.now(UTC) - timedelta(minutes=11),
+    )
 
     await recover(far_ends, bot_db, what="the not-sent card", done=lambda: bool(far_ends.slack.ephemerals))
     assert far_ends.twilio.creates() == [] and far_ends.cards() == []

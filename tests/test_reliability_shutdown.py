@@ -19,11 +19,10 @@ def wal_is_empty(db_path: Path) -> bool:
 
 
 async def test_sigterm_finishes_the_create_in_flight_and_exits_cleanly(
-    far_ends: FarEnds, tmp_path: Path
+    far_ends: FarEnds, bot_db: Path
 ) -> None:
     """SIGTERM during a held create: no new work, the card still posted, exit 0, nothing pending."""
-    db_path = tmp_path / "bot.db"
-    bot = await start_bot_mid_create(far_ends, db_path, f"send {TO} finish me first", LOG_LEVEL="DEBUG")
+    bot = await start_bot_mid_create(far_ends, bot_db, f"send {TO} finish me first", LOG_LEVEL="DEBUG")
     try:
         bot.terminate()
         await bot.wait_log("shutting down")
@@ -39,9 +38,9 @@ async def test_sigterm_finishes_the_create_in_flight_and_exits_cleanly(
     text = only_text(far_ends.cards())
     assert "finish me first" in text
     assert "Outcome unknown" not in text
-    [row] = outbox_rows(db_path)
+    [row] = outbox_rows(bot_db)
     assert (row["state"], row["card_posted"]) == ("sent", 1)
-    assert wal_is_empty(db_path)
+    assert wal_is_empty(bot_db)
     log = bot.log()
     assert "Traceback" not in log
     # The whole DEBUG log of a real process, stderr included, names none of its secrets.
@@ -50,12 +49,11 @@ async def test_sigterm_finishes_the_create_in_flight_and_exits_cleanly(
 
 
 async def test_a_create_that_outlasts_the_shutdown_timeout_is_left_for_the_next_start(
-    far_ends: FarEnds, tmp_path: Path
+    far_ends: FarEnds, bot_db: Path
 ) -> None:
     """Shutdown waits SHUTDOWN_TIMEOUT at most; the unfinished create stays pending for the next start."""
-    db_path = tmp_path / "bot.db"
     bot = await start_bot_mid_create(
-        far_ends, db_path, f"send {TO} slower than the deadline", log_name="first", SHUTDOWN_TIMEOUT="0.5"
+        far_ends, bot_db, f"send {TO} slower than the deadline", log_name="first", SHUTDOWN_TIMEOUT="0.5"
     )
     try:
         bot.terminate()
@@ -64,10 +62,10 @@ async def test_a_create_that_outlasts_the_shutdown_timeout_is_left_for_the_next_
         await bot.stop()
     far_ends.twilio.release_held()
     assert far_ends.cards() == []
-    [row] = outbox_rows(db_path)
+    [row] = outbox_rows(bot_db)
     assert row["state"] == "pending"
-    assert wal_is_empty(db_path)
+    assert wal_is_empty(bot_db)
 
-    await recover(far_ends, db_path, log_name="second")
+    await recover(far_ends, bot_db, log_name="second")
     assert len(far_ends.twilio.creates()) == 1
     assert "slower than the deadline" in only_text(far_ends.cards())

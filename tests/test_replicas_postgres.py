@@ -16,18 +16,16 @@ from typing import Any
 import aiohttp
 import psycopg
 import pytest
-from botproc import BotProcess, FarEnds, start_bot, store_account
+from botproc import BotProcess, FarEnds, record_accepted_send, start_bot, store_account
 from harness import json_text
 from psycopg.rows import dict_row
 from storage_fixtures import Proxy, eventually
 from waiting import until
 
-from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID
+from bot.sandbox.slack import TEAM_ID
 from bot.sandbox.twilio import Fault
 from bot.slack.modals import ACTION_ID
 from bot.slack.recovery import TAKEN_OVER
-from storage.db import Database
-from storage.journal import Journal, NewJournalEntry
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -130,21 +128,13 @@ async def test_what_a_dead_replica_accepted_but_never_claimed_is_sent_by_a_live_
 ) -> None:
     """A command a replica wrote down and acknowledged, then died before claiming: once it is older than
     a lease, the live replicas' lease rounds run it; both try, one create and one card."""
-    db = await Database.connect(postgres_schema, secret_keys=far_ends.secret_key, pool_size=1)
-    try:
-        await Journal(db).record(
-            NewJournalEntry(
-                key=f"cmd:{TEAM_ID}:dead-replica-1",
-                team_id=TEAM_ID,
-                user_id=ADMIN_ID,
-                channel_id=GENERAL_ID,
-                subcommand="send",
-                fields={"to": TO, "body": "burst-50-end", "from": None, "account": None},
-                accepted_at=datetime.now(UTC),
-            )
-        )
-    finally:
-        await db.close()
+    await record_accepted_send(
+        far_ends,
+        postgres_schema,
+        key=f"cmd:{TEAM_ID}:dead-replica-1",
+        fields={"to": TO, "body": "burst-50-end", "from": None, "account": None},
+        accepted_at=datetime.now(UTC),
+    )
 
     await until(lambda: 50 in tokens(card_texts(far_ends)), timeout=30, what="the taken-over card")
     for bot in replicas:

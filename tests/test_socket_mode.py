@@ -6,8 +6,10 @@ WebSocket URL with its app token, gets commands as envelopes and acks them over 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -25,16 +27,41 @@ from botproc import (
 from twilio.request_validator import RequestValidator
 from waiting import until
 
-from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, OPS_ID, TEAM_ID
+from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, OPS_ID
 from bot.sandbox.twilio import DEFAULT_FROM, SANDBOX_ACCOUNT_SID
-from storage.db import Database
-from storage.installations import InstallationStore, StoredInstallation
 
 
-async def start_socket_bot(ends: FarEnds, db_path: Path, **extra: str) -> BotProcess:
-    """Run `python -m bot socket` against `ends` (a port only with PUBLIC_URL or in OAuth mode)."""
+@contextlib.asynccontextmanager
+async def socket_bot(
+    ends: FarEnds, tmp_path: Path, *, routed: bool = False, installed: bool = False, **extra: str
+) -> AsyncIterator[BotProcess]:
+    """Run `python -m bot socket` against `ends` (a port only with PUBLIC_URL or in OAuth mode).
+
+    Its new database holds the sandbox account (`routed`: its number routed to #ops; `installed`: the
+    team's OAuth installation too). SIGTERM on the way out if it still runs; the test checks the exit.
+    """
+    db_path = tmp_path / "bot.db"
+    if routed:
+        await store_routed_account(ends, db_path)
+    else:
+        await store_account(ends, db_path, installed=installed)
     environment = bot_environment(ends, db_path, SLACK_APP_TOKEN=APP_TOKEN, **extra)
-    return await spawn_bot("socket", environment, db_path.parent / "socket-bot.log")
+    bot = await spawn_bot("socket", environment, db_path.parent / "socket-bot.log")
+    try:
+        yield bot
+    finally:
+        if bot.proc.returncode is None:
+            bot.terminate()
+
+
+async def until_connected(ends: FarEnds, bot: BotProcess) -> None:
+    """Wait for the bot's Socket Mode connection; fail with its log if it exits instead."""
+    await until(
+        lambda: ends.slack.socket_connected or bot.proc.returncode is not None,
+        timeout=20,
+        what="the bot's Socket Mode connection",
+    )
+    assert ends.slack.socket_connected, f"the bot exited with {bot.proc.returncode}:\n{bot.log()[-3000:]}"
 
 
 async def test_connections_open_takes_only_the_app_token_and_commands_need_a_socket(
@@ -69,16 +96,8 @@ async def test_a_command_over_socket_mode_is_acked_on_the_socket_and_sends_once(
 ) -> None:
     """Connect, `/twilio send` as an envelope, ack back over the socket, one create, one card; SIGTERM → 0."""
     ends = socket_far_ends
-    db_path = tmp_path / "bot.db"
-    await store_account(ends, db_path)
-    bot = await start_socket_bot(ends, db_path)
-    try:
-        await until(
-            lambda: ends.slack.socket_connected or bot.proc.returncode is not None,
-            timeout=20,
-            what="the bot's Socket Mode connection",
-        )
-        assert ends.slack.socket_connected, f"the bot exited with {bot.proc.returncode}:\n{bot.log()[-3000:]}"
+    async with socket_bot(ends, tmp_path) as bot:
+        await until_connected(ends, bot)
         assert [c.args for c in ends.slack.calls_to("apps.connections.open")] == [{}]
         assert ends.slack.calls_to("apps.connections.open")[0].ok
 
@@ -106,9 +125,6 @@ async def test_a_command_over_socket_mode_is_acked_on_the_socket_and_sends_once(
         assert resp.body == (json.dumps(ack["payload"]) if ack.get("payload") else "")
 
         await until(lambda: len(ends.cards()) >= 1, timeout=10, what="the card in #general")
-    finally:
-        if bot.proc.returncode is None:
-            bot.terminate()
     code = await bot.wait(timeout=15)
     log = bot.log()
     assert code == 0, log[-3000:]
@@ -128,12 +144,11 @@ async def test_socket_mode_takes_twilio_texts_when_public_url_is_set(
     """With PUBLIC_URL and PORT, the Socket Mode bot also listens for Twilio: a text opens its thread, and a
     reply in it, delivered as an event over the socket, is sent once."""
     ends = socket_far_ends
-    db_path = tmp_path / "bot.db"
-    await store_routed_account(ends, db_path)
     port = unused_port()
     public = f"http://127.0.0.1:{port}"
-    bot = await start_socket_bot(ends, db_path, PUBLIC_URL=public, PORT=str(port), HOST="127.0.0.1")
-    try:
+    async with socket_bot(
+        ends, tmp_path, routed=True, PUBLIC_URL=public, PORT=str(port), HOST="127.0.0.1"
+    ) as bot:
         form = {
             "MessageSid": "SM" + "5" * 32,
             "AccountSid": SANDBOX_ACCOUNT_SID,
@@ -157,9 +172,6 @@ async def test_socket_mode_takes_twilio_texts_when_public_url_is_set(
         await until(lambda: len(ends.twilio.creates()) >= 1, timeout=10, what="the reply's create")
         (create,) = ends.twilio.creates()
         assert dict(create.form)["Body"] == "answered over the socket"
-    finally:
-        if bot.proc.returncode is None:
-            bot.terminate()
     assert await bot.wait(timeout=15) == 0, bot.log()[-3000:]
 
 
@@ -169,35 +181,19 @@ async def test_oauth_mode_over_socket_mode_serves_the_install_pages_and_installe
 ) -> None:
     """OAuth + Socket Mode: commands of an installed team work over the socket; /slack/install is on HTTP."""
     ends = socket_far_ends
-    db_path = tmp_path / "bot.db"
-    await store_account(ends, db_path)
-    db = await Database.open(db_path, secret_keys=ends.secret_key)
-    try:
-        await InstallationStore(db).save(
-            StoredInstallation(
-                team_id=TEAM_ID, enterprise_id=None, is_enterprise_install=False, bot_token=ends.bot_token
-            )
-        )
-    finally:
-        await db.close()
     port = unused_port()
-    bot = await start_socket_bot(
+    async with socket_bot(
         ends,
-        db_path,
+        tmp_path,
+        installed=True,
         SLACK_BOT_TOKEN="",
         SLACK_CLIENT_ID="1111.2222",
         SLACK_CLIENT_SECRET="socket-oauth-client-secret",
         SLACK_SIGNING_SECRET=ends.signing_secret,
         HOST="127.0.0.1",
         PORT=str(port),
-    )
-    try:
-        await until(
-            lambda: ends.slack.socket_connected or bot.proc.returncode is not None,
-            timeout=20,
-            what="the bot's Socket Mode connection",
-        )
-        assert ends.slack.socket_connected, f"the bot exited with {bot.proc.returncode}:\n{bot.log()[-3000:]}"
+    ) as bot:
+        await until_connected(ends, bot)
         async with (
             aiohttp.ClientSession() as session,
             session.get(f"http://127.0.0.1:{port}/slack/install") as page,
@@ -206,9 +202,6 @@ async def test_oauth_mode_over_socket_mode_serves_the_install_pages_and_installe
         resp = await ends.slack.slash_command("send +15551234567 hello from an installed team")
         assert resp.error is None and resp.status == 200, (resp, bot.log()[-3000:])
         await until(lambda: len(ends.cards()) >= 1, timeout=10, what="the card in #general")
-    finally:
-        if bot.proc.returncode is None:
-            bot.terminate()
     assert await bot.wait(timeout=15) == 0, bot.log()[-3000:]
     assert "Traceback" not in bot.log()
     assert len(ends.twilio.creates()) == 1

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from storage_fixtures import DbTarget, old_sqlite_utils_file
+from storage_fixtures import DbTarget, claim_send, old_sqlite_utils_file
 
 from storage.accounts import AccountStore, NewAccount
 from storage.audit import AuditLog, NewAuditEntry
 from storage.db import Database
 from storage.installations import InstallationStore, OAuthStates, StoredInstallation
-from storage.outbox import NewOutboxEntry, Outbox
+from storage.outbox import Outbox
 from storage.sqlite_to_postgres import CopyError, copy_sqlite_to_postgres
 from storage.teams import TeamSettings
 
@@ -54,17 +54,11 @@ async def _fill(path: Path) -> None:
             await AuditLog(db).record(
                 NewAuditEntry(team_id="T1", user_id="U1", channel_id="C1", operation="send", outcome="ok")
             )
-            await Outbox(db).claim(
-                NewOutboxEntry(
-                    key=f"k{n}",
-                    team_id="T1",
-                    user_id="U1",
-                    channel_id="C1",
-                    operation="send",
-                    request={"to": "+15551234567", "body": f"hello {n}%"},
-                    account_label="main",
-                    account_sid="AC" + "1" * 32,
-                ),
+            await claim_send(
+                Outbox(db),
+                f"k{n}",
+                request={"to": "+15551234567", "body": f"hello {n}%"},
+                account_sid="AC" + "1" * 32,
                 owner="r1" if n else None,
             )
         await TeamSettings(db).set_log_channel("T1", "C9", updated_by="U1")
@@ -118,18 +112,7 @@ async def test_every_row_is_copied_with_secrets_still_encrypted(tmp_path: Path, 
             NewAccount(team_id="T3", label="main", account_sid="AC" + "5" * 32, secret=TOKEN, added_by="U3")
         )
         assert added.id == 4
-        entry, created = await Outbox(pg).claim(
-            NewOutboxEntry(
-                key="k-new",
-                team_id="T1",
-                user_id="U1",
-                channel_id="C1",
-                operation="send",
-                request={"to": "+15551234567", "body": "after"},
-                account_label="main",
-                account_sid=None,
-            )
-        )
+        entry, created = await claim_send(Outbox(pg), "k-new", account_sid=None)
         assert created and entry.id == 4
     finally:
         await sqlite_db.close()

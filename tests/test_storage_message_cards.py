@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from storage.accounts import AccountStore, NewAccount
 from storage.db import Database
@@ -135,33 +136,22 @@ async def test_posted_records_where_the_card_went(db: Database) -> None:
 async def test_webhook_tokens_come_from_every_workspace_with_the_account(db: Database) -> None:
     """Auth-token accounts give their token; API-key ones only a stored webhook token; unknown: not stored."""
     accounts = AccountStore(db)
+    # The same API key stored by two workspaces; only the second gave a webhook token.
+    api_key: dict[str, Any] = {
+        "label": "k",
+        "account_sid": ACCOUNT,
+        "secret": "key-secret",
+        "api_key_sid": "SK" + "0" * 32,
+        "added_by": "U",
+    }
     assert not (await accounts.webhook_tokens(ACCOUNT)).stored
-    await accounts.add(
-        NewAccount(
-            team_id="T1",
-            label="k",
-            account_sid=ACCOUNT,
-            secret="key-secret",
-            api_key_sid="SK" + "0" * 32,
-            added_by="U",
-        )
-    )
+    await accounts.add(NewAccount(team_id="T1", **api_key))
     keyed = await accounts.webhook_tokens(ACCOUNT)
     assert keyed.stored and keyed.tokens == ()
     await accounts.add(
         NewAccount(team_id="T2", label="main", account_sid=ACCOUNT, secret="token-one", added_by="U")
     )
-    await accounts.add(
-        NewAccount(
-            team_id="T3",
-            label="k",
-            account_sid=ACCOUNT,
-            secret="key-secret",
-            api_key_sid="SK" + "0" * 32,
-            webhook_token="token-two",
-            added_by="U",
-        )
-    )
+    await accounts.add(NewAccount(team_id="T3", webhook_token="token-two", **api_key))
     found = await accounts.webhook_tokens(ACCOUNT)
     assert sorted(found.tokens) == ["token-one", "token-two"]
     assert "token" not in repr(found).replace("WebhookTokens", "")

@@ -15,7 +15,7 @@ from botproc import unused_port
 from storage_fixtures import DB_KEY, DbTarget, Proxy, eventually
 
 from storage.crypto import KeyConfigError
-from storage.db import Database, DatabaseUnavailable
+from storage.db import Database, DatabaseUnavailable, Row
 from storage.postgres import redact_url
 from storage.teams import TeamSettings
 
@@ -147,24 +147,34 @@ async def test_ping_says_yes_while_every_pooled_connection_is_busy(postgres_sche
         await db.close()
 
 
+async def hold_the_only_connection(
+    db: Database, watcher: Database, seconds: float, *, what: str
+) -> asyncio.Task[Row | None]:
+    """Run `pg_sleep(seconds)` on `db`'s one pooled connection; return its task once `watcher` sees it run."""
+    marker = f"hold_{secrets.token_hex(4)}"
+    busy = asyncio.create_task(db.fetch_one(f"SELECT pg_sleep({seconds:g}) AS {marker}"))
+
+    async def running() -> bool:
+        row = await watcher.fetch_one(
+            "SELECT 1 AS found FROM pg_stat_activity WHERE query LIKE ? AND state = 'active'",
+            [f"%AS {marker}"],
+        )
+        return row is not None
+
+    await eventually(running, what=what)
+    return busy
+
+
 async def test_a_busy_pool_is_waited_for_not_called_an_outage(postgres_schema: str) -> None:
     """Every connection busy for longer than the checkout timeout, the server answering: the next
     statement waits its turn and succeeds instead of raising DatabaseUnavailable."""
     db = await Database.connect(postgres_schema, secret_keys=DB_KEY, pool_size=1, connect_timeout=1)
     watcher = await DbTarget("postgresql", postgres_schema).open()
-    marker = f"busy_{secrets.token_hex(4)}"
     try:
         assert await db.fetch_one("SELECT 1 AS one") == {"one": 1}
-        busy = asyncio.create_task(db.fetch_one(f"SELECT pg_sleep(2.5) AS {marker}"))
-
-        async def running() -> bool:
-            row = await watcher.fetch_one(
-                "SELECT 1 AS found FROM pg_stat_activity WHERE query LIKE ? AND state = 'active'",
-                [f"%AS {marker}"],
-            )
-            return row is not None
-
-        await eventually(running, what="the long statement to hold the only connection")
+        busy = await hold_the_only_connection(
+            db, watcher, 2.5, what="the long statement to hold the only connection"
+        )
         assert await db.fetch_one("SELECT 2 AS two") == {"two": 2}
         assert busy.done()
     finally:
@@ -177,19 +187,11 @@ async def test_writes_before_an_ack_do_not_queue_behind_a_busy_pool(postgres_sch
     every connection of the main pool is busy."""
     db = await Database.connect(postgres_schema, secret_keys=DB_KEY, pool_size=1)
     watcher = await DbTarget("postgresql", postgres_schema).open()
-    marker = f"hog_{secrets.token_hex(4)}"
     try:
         await db.execute("CREATE TABLE acks (n INTEGER)")
-        busy = asyncio.create_task(db.fetch_one(f"SELECT pg_sleep(3) AS {marker}"))
-
-        async def running() -> bool:
-            row = await watcher.fetch_one(
-                "SELECT 1 AS found FROM pg_stat_activity WHERE query LIKE ? AND state = 'active'",
-                [f"%AS {marker}"],
-            )
-            return row is not None
-
-        await eventually(running, what="the long statement to hold the main pool's only connection")
+        busy = await hold_the_only_connection(
+            db, watcher, 3, what="the long statement to hold the main pool's only connection"
+        )
         await asyncio.wait_for(db.write_batches([("INSERT INTO acks (n) VALUES (?)", [[1], [2]])]), 1.5)
         assert not busy.done()
         assert await watcher.fetch_one("SELECT count(*) AS n FROM acks") == {"n": 2}

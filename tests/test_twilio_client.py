@@ -40,6 +40,12 @@ def client(
     return TwilioClient(http_session, twilio_backend.base_url, timeout=10.0, sleep=fake_sleep)
 
 
+@pytest.fixture
+def sim_client(http_session: aiohttp.ClientSession, twilio_sim: TwilioSimulator) -> TwilioClient:
+    """A client pointed at the Twilio simulator, with the default retries and sleep."""
+    return TwilioClient(http_session, twilio_sim.url)
+
+
 def assert_message_shape(message: Message) -> None:
     """Everything a card needs parsed into the right types."""
     assert MESSAGE_SID.fullmatch(message.sid)
@@ -224,11 +230,10 @@ async def test_verify_account(client: TwilioClient, twilio_backend: Backend) -> 
 
 
 async def test_api_key_credentials_authenticate_as_the_key(
-    http_session: aiohttp.ClientSession, twilio_sim: TwilioSimulator, sim_key_creds: Credentials
+    sim_client: TwilioClient, twilio_sim: TwilioSimulator, sim_key_creds: Credentials
 ) -> None:
     """With an API key the Basic auth user is the SK… SID while the path keeps the account SID."""
-    client = TwilioClient(http_session, twilio_sim.url)
-    info = await client.verify_account(sim_key_creds)
+    info = await sim_client.verify_account(sim_key_creds)
     assert info.sid == sim_key_creds.account_sid
     [request] = twilio_sim.requests
     assert request.username == sim_key_creds.api_key_sid
@@ -236,13 +241,12 @@ async def test_api_key_credentials_authenticate_as_the_key(
 
 
 async def test_wrong_secret_is_20003_with_setup_hint(
-    http_session: aiohttp.ClientSession, twilio_sim: TwilioSimulator, sim_creds: Credentials
+    sim_client: TwilioClient, twilio_sim: TwilioSimulator, sim_creds: Credentials
 ) -> None:
     """A wrong auth token gives TwilioError 20003 telling an admin to run setup, and no retry."""
-    client = TwilioClient(http_session, twilio_sim.url)
     wrong = Credentials(sim_creds.account_sid, "not-the-token-at-all")
     with pytest.raises(TwilioError) as caught:
-        await client.verify_account(wrong)
+        await sim_client.verify_account(wrong)
     err = caught.value
     assert (err.status, err.code, err.retryable) == (401, 20003, False)
     assert "/twilio setup" in str(err) and "not-the-token-at-all" not in str(err) + repr(err)
@@ -250,36 +254,35 @@ async def test_wrong_secret_is_20003_with_setup_hint(
 
 
 async def test_twilio_error_code_comes_back_with_its_hint(
-    http_session: aiohttp.ClientSession, twilio_sim: TwilioSimulator, sim_creds: Credentials
+    sim_client: TwilioClient, sim_creds: Credentials
 ) -> None:
     """An unsubscribed recipient (21610) becomes the plain-words STOP/START hint."""
-    client = TwilioClient(http_session, twilio_sim.url)
     with pytest.raises(TwilioError) as caught:
-        await client.send(sim_creds, to="+15005550004", body="hi", from_=DEFAULT_FROM)
+        await sim_client.send(sim_creds, to="+15005550004", body="hi", from_=DEFAULT_FROM)
     assert caught.value.code == 21610 and "START" in str(caught.value)
     assert str(caught.value).endswith("(Twilio error 21610)")
 
 
-async def test_cancel_after_sending_is_30409(
-    http_session: aiohttp.ClientSession, twilio_sim: TwilioSimulator, sim_creds: Credentials
+@pytest.mark.parametrize(
+    ("operation", "body", "code"),
+    [
+        ("cancel", "too late", 30409),  # the message already went out
+        ("delete", "still queued", 20009),  # the message is not delivered yet
+    ],
+)
+async def test_cancel_after_sending_and_delete_before_delivery_are_refused(
+    sim_client: TwilioClient,
+    twilio_sim: TwilioSimulator,
+    sim_creds: Credentials,
+    operation: str,
+    body: str,
+    code: int,
 ) -> None:
-    """Canceling a message that already went out is refused with the 30409 hint."""
-    client = TwilioClient(http_session, twilio_sim.url)
-    sid = (await client.send(sim_creds, to=TO, body="too late", from_=DEFAULT_FROM)).sid
+    """Cancel once sent (30409) and delete while queued (20009) are refused for sure; the message stays."""
+    sid = (await sim_client.send(sim_creds, to=TO, body=body, from_=DEFAULT_FROM)).sid
     with pytest.raises(TwilioError) as caught:
-        await client.cancel(sim_creds, sid)
-    assert caught.value.code == 30409 and not caught.value.unknown_outcome
-
-
-async def test_delete_before_delivery_is_20009(
-    http_session: aiohttp.ClientSession, twilio_sim: TwilioSimulator, sim_creds: Credentials
-) -> None:
-    """Deleting a message still queued is refused with the 20009 hint, and it stays."""
-    client = TwilioClient(http_session, twilio_sim.url)
-    sid = (await client.send(sim_creds, to=TO, body="still queued", from_=DEFAULT_FROM)).sid
-    with pytest.raises(TwilioError) as caught:
-        await client.delete(sim_creds, sid)
-    assert caught.value.code == 20009
+        await getattr(sim_client, operation)(sim_creds, sid)
+    assert caught.value.code == code and not caught.value.unknown_outcome
     assert sid in twilio_sim.messages
 
 
@@ -363,13 +366,12 @@ async def test_schedule_rejects_a_naive_send_at(offline_client: TwilioClient) ->
 
 
 async def test_schedule_converts_other_zones_to_utc(
-    http_session: aiohttp.ClientSession, twilio_sim: TwilioSimulator, sim_creds: Credentials
+    sim_client: TwilioClient, twilio_sim: TwilioSimulator, sim_creds: Credentials
 ) -> None:
     """An aware send time in another zone is sent as the same instant in UTC with a Z."""
-    client = TwilioClient(http_session, twilio_sim.url)
     tokyo = timezone(timedelta(hours=9))
     send_at = (twilio_sim.clock.now() + timedelta(hours=3)).astimezone(tokyo).replace(microsecond=0)
-    await client.schedule(
+    await sim_client.schedule(
         sim_creds, to=TO, body="hi", messaging_service_sid=DEFAULT_SERVICE_SID, send_at=send_at
     )
     [create] = twilio_sim.creates()
