@@ -227,18 +227,20 @@ async def open_runtime(
     return Runtime(settings, db, session, slack, stores, services, deps, bolt, metrics=metrics)
 
 
-async def recover(runtime: Runtime) -> int:
+async def recover(runtime: Runtime, *, live_cards: bool = True) -> int:
     """Settle creates a dead process left pending, post the cards it never posted (never re-sending), and
-    run the creates it had accepted but not started.
+    run the creates it had accepted but not started (unless worker processes run them: WORKER_PROCESS).
 
-    Then bring live cards up to date: reports Twilio sent while the bot was down are not sent again.
+    Then, with `live_cards` (the process that takes Twilio's status callbacks), bring live cards up to
+    date: reports Twilio sent while the bot was down are not sent again.
     """
     services = runtime.services
     client = runtime.slack if runtime.authorize is None else runtime.team_client
     done = await services.operations.recover(recovery.poster(runtime.deps.delivery, client, services.status))
-    if not runtime.settings.worker_process:  # otherwise the worker processes run them (`run_worker`)
+    if not runtime.settings.worker_process:
         await recovery.run_accepted(runtime.deps, runtime.any_clients)
-    await services.status.refresh_open(services.operations.current)
+    if live_cards:
+        await services.status.refresh_open(services.operations.current)
     return done
 
 
@@ -584,7 +586,7 @@ async def run_worker(settings: Settings) -> None:
     started = runtime.services.clock()
     # Before the first round: the outbox's recovery owns the creates a stopped worker claimed, and a
     # round running beside it would hold their keys while it looks at them.
-    await recover(runtime)
+    await recover(runtime, live_cards=False)  # the web process takes the status callbacks
     runtime.start_tending(recovered=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -301,10 +301,11 @@ async def start_bot(ends: FarEnds, db_path: Path, *, log_name: str = "bot", **en
     raise AssertionError("unreachable: the last attempt raises")
 
 
-async def start_worker(ends: FarEnds, db_path: Path, *, log_name: str = "worker") -> BotProcess:
-    """Run `python -m bot work` against `ends` on the database at `db_path` (health on a free port)."""
+async def start_worker(ends: FarEnds, db_path: Path, *, log_name: str = "worker", **env: str) -> BotProcess:
+    """Run `python -m bot work` against `ends` on the database at `db_path` (health on a free port);
+    `env` adds settings (DATABASE_URL for PostgreSQL)."""
     port = unused_port()
-    environment = bot_environment(ends, db_path, HOST="127.0.0.1", PORT=str(port), WORKER_PROCESS="1")
+    environment = bot_environment(ends, db_path, HOST="127.0.0.1", PORT=str(port), WORKER_PROCESS="1", **env)
     worker = await spawn_bot(
         "work", environment, db_path.parent / f"{log_name}.log", f"http://127.0.0.1:{port}"
     )

@@ -15,6 +15,7 @@ from botproc import (
     outbox_rows,
     start_bot,
     start_worker,
+    store_account,
     table_rows,
 )
 from harness import form_values
@@ -146,3 +147,28 @@ def test_worker_process_is_a_flag_refused_by_name_when_garbled() -> None:
     assert load_settings({}, dotenv=None).worker_process is False
     with pytest.raises(SettingsError, match=r"WORKER_PROCESS must be 1 \(on\) or 0 \(off\), not 'yes'"):
         load_settings({"WORKER_PROCESS": "yes"}, dotenv=None)
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_the_worker_runs_what_the_web_process_acknowledged(
+    far_ends: FarEnds, postgres_schema: str, tmp_path: Path
+) -> None:
+    """The same hand-off through PostgreSQL: each acked command is sent once, with one card."""
+    await store_account(far_ends, postgres_schema)
+    web = await start_bot(
+        far_ends, tmp_path / "unused.db", log_name="web", WORKER_PROCESS="1", DATABASE_URL=postgres_schema
+    )
+    worker = await start_worker(far_ends, tmp_path / "unused.db", DATABASE_URL=postgres_schema)
+    try:
+        acks = await asyncio.gather(
+            *(far_ends.slack.slash_command(f"send {TO} pg number {n}") for n in range(10))
+        )
+        assert all(ack.status == 200 and "Working on it" in ack.body for ack in acks)
+        await until(lambda: len(far_ends.cards()) >= 10, what="10 cards")
+        metrics = await metrics_of(worker)
+        assert 'bridge_operations_total{outcome="ok",subcommand="send"} 10.0' in metrics
+    finally:
+        await stop_all(web, worker)
+    bodies = sorted(dict(create.form)["Body"] for create in far_ends.twilio.creates())
+    assert bodies == sorted(f"pg number {n}" for n in range(10))
+    assert len(far_ends.cards()) == 10
