@@ -165,8 +165,9 @@ class Intake:
         too_old: Callable[[Recovered], Awaitable[bool]],
     ) -> tuple[int, int]:
         """A worker process's round: `recover` what was accepted since the last round, and what another
-        process let go of. Each entry is started once per worker: one whose run failed waits for the
-        next start, as in `recover`. Returns (run now, told not sent).
+        process let go of. Each entry is started once per worker: one whose run failed, or whose user
+        could not be told it was too old, waits for the next start, as in `recover`. Returns (run now,
+        told not sent).
         """
         open_keys = await self.journal.open_keys()
         self._started.intersection_update(open_keys)  # forget the finished ones
@@ -178,7 +179,12 @@ class Intake:
             self._started.add(item.ticket.key)
             await run_now(item)
 
-        return await self.recover(run_now=start, too_old=too_old, keys=fresh)
+        async def tell(item: Recovered) -> bool:
+            # Once per worker, as once per start: a user Slack could not be told is not retried each round.
+            self._started.add(item.ticket.key)
+            return await too_old(item)
+
+        return await self.recover(run_now=start, too_old=tell, keys=fresh)
 
     async def recover(
         self,

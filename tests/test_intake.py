@@ -90,3 +90,52 @@ async def test_recovery_runs_young_tells_old_and_skips_what_is_held(db: Database
     assert [r.ticket.key for r in told] == ["old"]
     assert [e.key for e in await journal.open_entries()] == ["held"]
     live.close()
+
+
+async def test_a_handing_off_intake_writes_down_and_holds_nothing(db: Database, tmp_path: Path) -> None:
+    """With hand_off (WORKER_PROCESS) accept writes the entry, returns None and leaves the key free."""
+    locks = InFlight(tmp_path / "locks")
+    web = Intake(journal=Journal(db), outbox=Outbox(db), inflight=locks, clock=lambda: NOW, hand_off=True)
+    assert await web.accept(CTX, SEND, key="cmd:T1:1") is None
+    assert await web.accept(CTX, SEND, key="cmd:T1:1") is None  # a redelivery: still one entry
+    assert [e.key for e in await web.journal.open_entries()] == ["cmd:T1:1"]
+    worker = InFlight(tmp_path / "locks")
+    lease = worker.try_acquire("cmd:T1:1")
+    assert lease is not None  # nobody holds it: a worker can take it
+    lease.release()
+    worker.close()
+    locks.close()
+
+
+async def test_a_worker_poll_starts_each_entry_once_and_picks_up_new_ones(db: Database) -> None:
+    """poll() runs what is new since the last round; what it started (or failed to tell) is not retried."""
+    intake = _intake(db, InFlight(None))
+    started: list[str] = []
+    told: list[str] = []
+
+    async def run_now(item: Recovered) -> None:
+        started.append(item.ticket.key)  # left running: not finished, lease held
+
+    async def too_old(item: Recovered) -> bool:
+        told.append(item.ticket.key)
+        item.ticket.lease.release()
+        return False  # Slack could not be reached
+
+    async def accept(key: str, minutes_ago: int) -> None:
+        entry = NewJournalEntry(
+            key=key,
+            team_id="T1",
+            user_id="U1",
+            subcommand="send",
+            fields=fields_of(SEND),
+            accepted_at=NOW - timedelta(minutes=minutes_ago),
+        )
+        await intake.journal.record(entry)
+
+    await accept("a", 1)
+    await accept("old", 30)
+    assert await intake.poll(run_now=run_now, too_old=too_old) == (1, 0)
+    await accept("b", 0)
+    assert await intake.poll(run_now=run_now, too_old=too_old) == (1, 0)
+    assert await intake.poll(run_now=run_now, too_old=too_old) == (0, 0)
+    assert started == ["a", "b"] and told == ["old"]
