@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from botproc import BotProcess, FarEnds, start_bot
+from botproc import BotProcess, FarEnds, start_bot, start_worker
 from harness import json_text
 from waiting import until
 
@@ -72,6 +72,41 @@ async def test_two_kills_mid_burst_lose_nothing_and_double_nothing(far_ends: Far
         for bot in bots:
             await bot.stop()
 
+    totals = _check_once_each(far_ends, acked)
+    assert len(acked) >= 300, totals  # the bursts really went through the bots
+
+
+async def test_a_worker_killed_twice_mid_burst_loses_nothing_and_doubles_nothing(
+    far_ends: FarEnds, bot_db: Path
+) -> None:
+    """WORKER_PROCESS: the web process acks all 600; the worker is killed -9 twice mid-burst, restarted."""
+    acked: set[int] = set()
+    web = await start_bot(far_ends, bot_db, log_name="web", WORKER_PROCESS="1")
+    procs: list[BotProcess] = [web]
+    try:
+        for n, (first, end, kill_after) in enumerate(BURSTS):
+            worker = await start_worker(far_ends, bot_db, log_name=f"worker{n}")
+            procs.append(worker)
+            await _burst(far_ends, worker, range(first, end), kill_after, acked)
+            if kill_after is not None:
+                assert await worker.wait() == -9
+
+        def shown() -> set[int]:
+            return set().union(*(_tokens(json_text(card)) for card in far_ends.cards()))
+
+        await until(lambda: acked <= shown(), timeout=30, what="a card for every acked command")
+        for proc in (procs[-1], web):
+            proc.terminate()
+            assert await proc.wait() == 0
+    finally:
+        for proc in procs:
+            await proc.stop()
+    totals = _check_once_each(far_ends, acked)
+    assert totals["acked"] == BURSTS[-1][1], totals  # the web process never died: every command acked
+
+
+def _check_once_each(far_ends: FarEnds, acked: set[int]) -> dict[str, int]:
+    """Every acked command has one card and one create (or an unsent card); nothing twice. The totals."""
     creates = Counter(n for c in far_ends.twilio.creates() for n in _tokens(dict(c.form).get("Body", "")))
     cards = Counter(n for card in far_ends.cards() for n in _tokens(json_text(card)))
     unsent = {
@@ -96,4 +131,4 @@ async def test_two_kills_mid_burst_lose_nothing_and_double_nothing(far_ends: Far
     for n in acked:
         assert cards[n] == 1, (n, totals)
         assert creates[n] == 1 or (creates[n] == 0 and n in unsent), (n, totals)
-    assert len(acked) >= 300, totals  # the bursts really went through the bots
+    return totals
