@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 Create = SendCommand | ScheduleCommand
 DEFAULT_MAX_AGE = timedelta(minutes=10)
+# How long a done entry is kept: long past any redelivery of its request (Slack's come within minutes;
+# the outbox, kept for good, is what makes a create happen at most once).
+KEEP_DONE = timedelta(days=7)
 
 
 class NotAccepted(SentenceError):
@@ -147,6 +150,10 @@ class Intake:
             log.warning("could not write an accepted %s down: %s", cmd.subcommand, err.detail or err)
             raise NotAccepted(str(err)) from None
         return None if lease is None else Ticket(key, lease)
+
+    async def prune(self) -> int:
+        """Forget the entries done more than KEEP_DONE ago; returns how many went."""
+        return await self.journal.prune(done_before=self.clock() - KEEP_DONE)
 
     async def finish(self, ticket: Ticket) -> None:
         """The request's outcome is shown (or its create is in the outbox): mark it done, then let go."""

@@ -86,6 +86,8 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     # PostgreSQL: renews this replica's leases and takes over those of replicas that died.
     tending: asyncio.Task[None] | None = None
+    # Daily: the journal's done entries older than a week are deleted.
+    housekeeping: asyncio.Task[None] | None = None
 
     def start_tending(self, *, recovered: bool = False) -> None:
         """Start the lease heartbeat and reconciler (PostgreSQL only; its first round runs at once, and
@@ -94,6 +96,11 @@ class Runtime:
             self.tending = asyncio.get_running_loop().create_task(
                 tend_leases(self, recovered=recovered), name="tend leases"
             )
+
+    def start_housekeeping(self) -> None:
+        """Prune the journal now and once a day (it holds what users asked, bodies included)."""
+        if self.housekeeping is None:
+            self.housekeeping = asyncio.get_running_loop().create_task(keep_house(self), name="housekeeping")
 
     async def team_client(self, team_id: str) -> AsyncWebClient | None:
         """The Slack client for a workspace: the bot's own one, or (OAuth mode) its installation's; None
@@ -123,6 +130,10 @@ class Runtime:
     async def close(self, drain_timeout: float) -> None:
         """Finish in-flight work (up to `drain_timeout` seconds), then close the session and database."""
         await self.services.tasks.drain(drain_timeout)
+        if self.housekeeping is not None:
+            self.housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.housekeeping
         if self.tending is not None:
             # Renewals went on during the drain; one last round writes what waited for the database.
             self.tending.cancel()
@@ -242,6 +253,22 @@ async def recover(runtime: Runtime, *, live_cards: bool = True) -> int:
     if live_cards:
         await services.status.refresh_open(services.operations.current)
     return done
+
+
+HOUSEKEEPING_INTERVAL = 24 * 3600.0
+
+
+async def keep_house(runtime: Runtime) -> None:
+    """Until cancelled: prune the journal, then again every HOUSEKEEPING_INTERVAL seconds (a database
+    that does not answer is tried again at the next round)."""
+    while True:
+        try:
+            pruned = await runtime.services.intake.prune()
+            if pruned > 0:
+                log.info("forgot %d journal entries done more than a week ago", pruned)
+        except DatabaseUnavailable as err:
+            log.warning("journal not pruned: the database is not answering (%s)", err.detail)
+        await asyncio.sleep(HOUSEKEEPING_INTERVAL)
 
 
 async def tend_leases(runtime: Runtime, *, recovered: bool = False) -> None:
@@ -446,6 +473,7 @@ def create_app(
             runtime.start_tending()  # its first round is the start-up recovery
         else:
             runtime.services.tasks.spawn(recover(runtime), name="recover outbox")
+        runtime.start_housekeeping()
         yield
         await runtime.close(drain)
         if MONITOR in app:
@@ -539,6 +567,7 @@ async def run_socket_mode(settings: Settings) -> None:
         runtime.start_tending()
     else:
         runtime.services.tasks.spawn(recover(runtime), name="recover outbox")
+    runtime.start_housekeeping()
     handler = AsyncSocketModeHandler(runtime.bolt, settings.slack_app_token or "")
     # SIGTERM/SIGINT end the wait below, so shut-down runs as for `serve`: stop taking work, then drain.
     stop = asyncio.Event()
@@ -588,6 +617,7 @@ async def run_worker(settings: Settings) -> None:
     # round running beside it would hold their keys while it looks at them.
     await recover(runtime, live_cards=False)  # the web process takes the status callbacks
     runtime.start_tending(recovered=True)
+    runtime.start_housekeeping()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -156,6 +156,13 @@ class Journal:
             found.extend(_entry(row) for row in rows)
         return sorted(found, key=lambda entry: entry.id)
 
+    async def prune(self, *, done_before: datetime) -> int:
+        """Delete the entries done before `done_before` (what was asked, bodies included, is not kept
+        longer than needed); returns how many (-1 when the engine does not say)."""
+        return await self._db.execute(
+            "DELETE FROM journal WHERE done_at IS NOT NULL AND done_at < ?", [iso(done_before)]
+        )
+
     async def get(self, key: str) -> JournalEntry | None:
         """The entry for `key`, or None."""
         row = await self._db.fetch_one("SELECT * FROM journal WHERE key = ?", [key])

@@ -23,6 +23,8 @@ from waiting import until
 
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID
 from bot.slack.delivery import card_metadata
+from storage.db import Database
+from storage.journal import Journal, NewJournalEntry
 
 pytestmark = pytest.mark.slow
 
@@ -124,3 +126,31 @@ async def test_a_card_posted_just_before_the_crash_is_adopted_not_posted_again(
 def outbox_rows_posted(db_path: Path) -> bool:
     """Whether every outbox row is marked as having its card (read while the bot runs, WAL allows it)."""
     return all(row["card_posted"] for row in outbox_rows(db_path))
+
+
+async def test_the_bot_forgets_journal_entries_done_more_than_a_week_ago(
+    far_ends: FarEnds, bot_db: Path
+) -> None:
+    """What was asked (bodies included) is not kept for good: a start prunes entries done over a week ago."""
+    db = await Database.open(bot_db, secret_keys=far_ends.secret_key)
+    try:
+        journal = Journal(db)
+        for key in ("cmd:T:long-ago", "cmd:T:yesterday"):
+            await journal.record(
+                NewJournalEntry(
+                    key=key, team_id=TEAM_ID, user_id=ADMIN_ID, subcommand="send", fields={"to": TO}
+                )
+            )
+            await journal.finish(key)
+        old = (datetime.now(UTC) - timedelta(days=8)).isoformat()
+        await db.execute("UPDATE journal SET done_at = ? WHERE key = ?", [old, "cmd:T:long-ago"])
+    finally:
+        await db.close()
+    bot = await start_bot(far_ends, bot_db)
+    try:
+        await until(lambda: len(journal_rows(bot_db)) == 1, what="the old entry pruned")
+    finally:
+        bot.terminate()
+        await bot.wait()
+        await bot.stop()
+    assert [row["key"] for row in journal_rows(bot_db)] == ["cmd:T:yesterday"]

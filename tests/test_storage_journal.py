@@ -130,3 +130,16 @@ async def test_a_database_that_cannot_write_fails_every_waiter_with_the_sentence
     results = await asyncio.gather(*(_record(journal, f"k{n}") for n in range(5)), return_exceptions=True)
     assert all(isinstance(r, DatabaseUnavailable) for r in results)
     assert str(results[0]) == "The bot's database is not answering; nothing was sent."
+
+
+async def test_prune_deletes_only_entries_done_before_the_cut_off(db: Database) -> None:
+    """Done long ago: gone; done recently or still open: kept."""
+    journal = Journal(db)
+    for key in ("old", "recent", "open"):
+        await _record(journal, key)
+    await journal.finish("old")
+    await journal.finish("recent")
+    await db.execute("UPDATE journal SET done_at = ? WHERE key = ?", ["2026-01-01T00:00:00+00:00", "old"])
+    assert await journal.prune(done_before=datetime.now(UTC) - timedelta(days=7)) in (1, -1)
+    assert await journal.get("old") is None
+    assert await journal.get("recent") is not None and await journal.get("open") is not None
