@@ -29,6 +29,20 @@ SCHEDULE = ScheduleCommand(
 )
 
 
+async def _accepted(journal: Journal, key: str, *, minutes_ago: int) -> None:
+    """U1's SEND, accepted `minutes_ago` before NOW, written to the journal."""
+    await journal.record(
+        NewJournalEntry(
+            key=key,
+            team_id="T1",
+            user_id="U1",
+            subcommand="send",
+            fields=fields_of(SEND),
+            accepted_at=NOW - timedelta(minutes=minutes_ago),
+        )
+    )
+
+
 def _intake(db: Database, inflight: InFlight, *, now: datetime = NOW) -> Intake:
     return Intake(journal=Journal(db), outbox=Outbox(db), inflight=inflight, clock=lambda: now)
 
@@ -55,16 +69,7 @@ async def test_recovery_runs_young_tells_old_and_skips_what_is_held(db: Database
     """Young entries run, old ones are told not sent, claimed ones and live ones are left alone."""
     journal = Journal(db)
     for key, age in (("young", 1), ("old", 30), ("claimed", 1), ("held", 1)):
-        await journal.record(
-            NewJournalEntry(
-                key=key,
-                team_id="T1",
-                user_id="U1",
-                subcommand="send",
-                fields=fields_of(SEND),
-                accepted_at=NOW - timedelta(minutes=age),
-            )
-        )
+        await _accepted(journal, key, minutes_ago=age)
     await claim_send(Outbox(db), "claimed")
     live = InFlight(tmp_path / "locks")  # another process's leases on the same keys
     held = live.try_acquire("held")
@@ -121,21 +126,10 @@ async def test_a_worker_poll_starts_each_entry_once_and_picks_up_new_ones(db: Da
         item.ticket.lease.release()
         return False  # Slack could not be reached
 
-    async def accept(key: str, minutes_ago: int) -> None:
-        entry = NewJournalEntry(
-            key=key,
-            team_id="T1",
-            user_id="U1",
-            subcommand="send",
-            fields=fields_of(SEND),
-            accepted_at=NOW - timedelta(minutes=minutes_ago),
-        )
-        await intake.journal.record(entry)
-
-    await accept("a", 1)
-    await accept("old", 30)
+    await _accepted(intake.journal, "a", minutes_ago=1)
+    await _accepted(intake.journal, "old", minutes_ago=30)
     assert await intake.poll(run_now=run_now, too_old=too_old) == (1, 0)
-    await accept("b", 0)
+    await _accepted(intake.journal, "b", minutes_ago=0)
     assert await intake.poll(run_now=run_now, too_old=too_old) == (1, 0)
     assert await intake.poll(run_now=run_now, too_old=too_old) == (0, 0)
     assert started == ["a", "b"] and told == ["old"]

@@ -61,11 +61,7 @@ async def test_two_kills_mid_burst_lose_nothing_and_double_nothing(far_ends: Far
             await _burst(far_ends, bot, range(first, end), kill_after, acked)
             if kill_after is not None:
                 assert await bot.wait() == -9
-
-        def shown() -> set[int]:
-            return set().union(*(_tokens(json_text(card)) for card in far_ends.cards()))
-
-        await until(lambda: acked <= shown(), timeout=30, what="a card for every acked command")
+        await _every_acked_shown(far_ends, acked)
         bots[-1].terminate()
         assert await bots[-1].wait() == 0
     finally:
@@ -90,11 +86,7 @@ async def test_a_worker_killed_twice_mid_burst_loses_nothing_and_doubles_nothing
             await _burst(far_ends, worker, range(first, end), kill_after, acked)
             if kill_after is not None:
                 assert await worker.wait() == -9
-
-        def shown() -> set[int]:
-            return set().union(*(_tokens(json_text(card)) for card in far_ends.cards()))
-
-        await until(lambda: acked <= shown(), timeout=30, what="a card for every acked command")
+        await _every_acked_shown(far_ends, acked)
         for proc in (procs[-1], web):
             proc.terminate()
             assert await proc.wait() == 0
@@ -103,6 +95,15 @@ async def test_a_worker_killed_twice_mid_burst_loses_nothing_and_doubles_nothing
             await proc.stop()
     totals = _check_once_each(far_ends, acked)
     assert totals["acked"] == BURSTS[-1][1], totals  # the web process never died: every command acked
+
+
+async def _every_acked_shown(far_ends: FarEnds, acked: set[int]) -> None:
+    """Wait until every acked command's number is on a card."""
+
+    def shown() -> set[int]:
+        return set().union(*(_tokens(json_text(card)) for card in far_ends.cards()))
+
+    await until(lambda: acked <= shown(), timeout=30, what="a card for every acked command")
 
 
 def _check_once_each(far_ends: FarEnds, acked: set[int]) -> dict[str, int]:
