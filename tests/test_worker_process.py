@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -17,6 +15,7 @@ from botproc import (
     hold_a_create,
     only_text,
     outbox_rows,
+    run_bot,
     start_bot,
     start_worker,
     table_rows,
@@ -155,13 +154,6 @@ def test_worker_process_is_a_flag_refused_by_name_when_garbled() -> None:
 def test_the_worker_refuses_to_start_without_a_bot_token(tmp_path: Path) -> None:
     """`python -m bot work` with no SLACK_BOT_TOKEN says which variable is missing, no traceback."""
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO_ROOT), "HOME": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "work"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_bot("work", cwd=tmp_path, env=env)
     assert done.returncode == 2
     assert "SLACK_BOT_TOKEN" in done.stderr and "Traceback" not in done.stderr
