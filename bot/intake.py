@@ -132,9 +132,7 @@ class Intake:
             await self.journal.record(
                 NewJournalEntry(
                     key=key,
-                    team_id=ctx.team_id,
-                    enterprise_id=ctx.enterprise_id,
-                    user_id=ctx.user_id,
+                    **ctx.who(),
                     channel_id=ctx.channel_id,
                     response_url=ctx.response_url,
                     subcommand=cmd.subcommand,

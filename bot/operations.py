@@ -20,7 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from bot.core.commands import (
     CancelCommand,
@@ -85,6 +85,14 @@ class OperationError(SentenceError):
     """A problem on our side of the call (no account, unknown label), told in one sentence."""
 
 
+class Who(TypedDict):
+    """Who made a request, under the names the audit log, the outbox and the journal give those fields."""
+
+    team_id: str
+    enterprise_id: str | None
+    user_id: str
+
+
 @dataclass(frozen=True)
 class Context:
     """Who asked, and where: what the audit log and the outbox need to know about a request."""
@@ -94,6 +102,13 @@ class Context:
     channel_id: str | None
     enterprise_id: str | None = None
     response_url: str | None = None
+
+    def who(self) -> Who:
+        """Who asked, as keyword arguments of a storage row: `NewAuditEntry(**ctx.who(), ...)`.
+
+        The channel is not in it: the journal keeps "no channel" as None, the audit log and outbox as "".
+        """
+        return Who(team_id=self.team_id, enterprise_id=self.enterprise_id, user_id=self.user_id)
 
 
 @dataclass(frozen=True)
@@ -232,9 +247,7 @@ class Operations:
     ) -> None:
         await self.audit.record(
             NewAuditEntry(
-                team_id=ctx.team_id,
-                enterprise_id=ctx.enterprise_id,
-                user_id=ctx.user_id,
+                **ctx.who(),
                 channel_id=ctx.channel_id or "",
                 operation=operation,
                 account_label=account.label if account else None,
@@ -330,9 +343,7 @@ class Operations:
             _, fresh = await self.outbox.claim(
                 NewOutboxEntry(
                     key=key,
-                    team_id=ctx.team_id,
-                    enterprise_id=ctx.enterprise_id,
-                    user_id=ctx.user_id,
+                    **ctx.who(),
                     channel_id=ctx.channel_id or "",
                     response_url=ctx.response_url,
                     operation=operation,

@@ -138,9 +138,7 @@ class Workspace:
         )
         await self._audit.record(
             NewAuditEntry(
-                team_id=ctx.team_id,
-                enterprise_id=ctx.enterprise_id,
-                user_id=ctx.user_id,
+                **ctx.who(),
                 channel_id=ctx.channel_id or "",
                 operation="setup",
                 account_label=account.label,

@@ -14,6 +14,7 @@ import secrets
 import signal
 import socket
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,15 @@ from storage.outbox import NewOutboxEntry, Outbox
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START_SECONDS = 20.0
 APP_TOKEN = "xapp-1-A0PLAYGRND-1-" + secrets.token_hex(16)  # Slack's app-level token, for Socket Mode
+
+
+def run_bot(
+    command: str, *, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m bot <command>` run to its end (a minute at most), with its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def unused_port() -> int:

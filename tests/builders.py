@@ -1,4 +1,5 @@
-"""Values the unit tests build by hand, every field filled in: a stored account, a Twilio message."""
+"""Values the unit tests build by hand, every field filled in: a stored account, a Twilio message, a route
+and an inbound text to store."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from typing import Any
 
 from bot.twilio.models import Message
 from storage.accounts import StoredAccount
+from storage.conversations import NewInbound, NewRoute
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 SERVICE = "MG" + "0123456789abcdef" * 2
 USER = "U0123ABCD"
 MESSAGE_SID = "SM" + "0123456789abcdef" * 2
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+OUR_NUMBER = "+15557654321"
+THEIR_NUMBER = "+15550001234"
 
 
 def stored_account(label: str = "main", **changes: Any) -> StoredAccount:
@@ -56,5 +60,34 @@ def make_message(**changes: Any) -> Message:
         date_sent=NOW + timedelta(seconds=2),
         date_updated=NOW + timedelta(seconds=5),
         uri=f"/2010-04-01/Accounts/AC{'a' * 32}/Messages/{MESSAGE_SID}.json",
+    )
+    return replace(base, **changes)
+
+
+def new_route(**changes: Any) -> NewRoute:
+    """Team T1's route of OUR_NUMBER (account "main") to channel C1, with `changes` applied."""
+    base = NewRoute(
+        team_id="T1",
+        number=OUR_NUMBER,
+        channel_id="C1",
+        account_label="main",
+        account_sid=ACCOUNT_SID,
+        created_by=USER,
+    )
+    return replace(base, **changes)
+
+
+def new_inbound(**changes: Any) -> NewInbound:
+    """A plain text (no media, opt-out or profile name) from THEIR_NUMBER to OUR_NUMBER, with `changes`."""
+    base = NewInbound(
+        message_sid=MESSAGE_SID,
+        account_sid=ACCOUNT_SID,
+        our_number=OUR_NUMBER,
+        their_number=THEIR_NUMBER,
+        body="hi",
+        profile_name=None,
+        opt_out_type=None,
+        num_media=0,
+        received_at=NOW,
     )
     return replace(base, **changes)

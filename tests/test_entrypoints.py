@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
+from botproc import run_bot
 from harness import Stack
 from signing import post
 
@@ -93,9 +92,7 @@ def test_missing_setting_stops_start_up_with_its_name(tmp_path: Path, mode: str,
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
     env["DATABASE_PATH"] = str(tmp_path / "bot.db")
     env["PYTHONPATH"] = str(REPO)
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", mode], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
-    )
+    proc = run_bot(mode, cwd=tmp_path, env=env)
     assert proc.returncode == 2
     assert named in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -103,9 +100,7 @@ def test_missing_setting_stops_start_up_with_its_name(tmp_path: Path, mode: str,
 
 def test_unknown_cli_command_prints_usage(tmp_path: Path) -> None:
     """An unknown command word says so and lists the commands."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", "launch"], cwd=REPO, capture_output=True, text=True, timeout=60
-    )
+    proc = run_bot("launch", cwd=REPO)
     assert proc.returncode == 2
     assert "Unknown command" in proc.stderr and "playground" in proc.stderr
 
@@ -153,7 +148,8 @@ def test_malformed_secret_key_stops_start_up_without_echoing_it(tmp_path: Path) 
     """A SECRET_KEY that is not a Fernet key is named, never printed, and nothing starts."""
     env = dict(os.environ, PYTHONPATH=str(REPO), DATABASE_PATH=str(tmp_path / "bot.db"), PORT="0")
     env.update(SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s" * 32, SECRET_KEY="not-a-fernet-key-42")
-    proc = _refused_start("serve", env, tmp_path)
+    proc = run_bot("serve", cwd=tmp_path, env=env)
+    assert proc.returncode == 2
     assert "SECRET_KEY" in proc.stderr
     assert "not-a-fernet-key-42" not in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr
@@ -162,14 +158,6 @@ def test_malformed_secret_key_stops_start_up_without_echoing_it(tmp_path: Path) 
 def test_the_worker_refuses_to_start_without_a_bot_token(tmp_path: Path) -> None:
     """`python -m bot work` with no SLACK_BOT_TOKEN says which variable is missing, no traceback."""
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO), "HOME": str(tmp_path)}
-    proc = _refused_start("work", env, tmp_path)
+    proc = run_bot("work", cwd=tmp_path, env=env)
+    assert proc.returncode == 2
     assert "SLACK_BOT_TOKEN" in proc.stderr and "Traceback" not in proc.stderr
-
-
-def _refused_start(mode: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`python -m bot <mode>` given settings it must refuse: it exits with 2 (what it said is returned)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", mode], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
-    )
-    assert proc.returncode == 2, proc.stderr
-    return proc

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from builders import new_route
+
 from bot.home import Home, HomeSummary, sparkline
 from bot.slack import cards
 from storage.accounts import AccountStore, NewAccount
 from storage.audit import AuditLog
-from storage.conversations import ConversationStore, NewRoute
+from storage.conversations import ConversationStore
 from storage.db import Database, iso
 
 NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
@@ -119,16 +121,7 @@ async def test_the_home_tab_lists_the_workspaces_routes_only(db: Database) -> No
     """Each number routed by this workspace shows with its channel; another workspace's route does not."""
     talks = ConversationStore(db)
     for team, number, channel in (("T1", "+15557654321", "C0SUPPORT"), ("T2", "+15557654322", "C0OTHER")):
-        await talks.add_route(
-            NewRoute(
-                team_id=team,
-                number=number,
-                channel_id=channel,
-                account_label="main",
-                account_sid=SID,
-                created_by="U1",
-            )
-        )
+        await talks.add_route(new_route(team_id=team, number=number, channel_id=channel, account_sid=SID))
     home = Home(accounts=AccountStore(db), audit=AuditLog(db), routes=talks, now=lambda: NOW)
     summary = await home.summary("T1", "U1")
     assert [(r.number, r.channel_id) for r in summary.routes] == [("+15557654321", "C0SUPPORT")]

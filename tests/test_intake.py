@@ -133,3 +133,23 @@ async def test_a_worker_poll_starts_each_entry_once_and_picks_up_new_ones(db: Da
     assert await intake.poll(run_now=run_now, too_old=too_old) == (1, 0)
     assert await intake.poll(run_now=run_now, too_old=too_old) == (0, 0)
     assert started == ["a", "b"] and told == ["old"]
+
+
+async def test_a_recovered_request_keeps_who_asked_and_where(db: Database) -> None:
+    """Team, enterprise, user, channel (none here) and reply link come back from the journal unchanged."""
+    ctx = Context(
+        team_id="T1", user_id="U1", channel_id=None, enterprise_id="E1", response_url="https://r.example"
+    )
+    ticket = await _intake(db, InFlight(None)).accept(ctx, SEND, key="cmd:T1:1")
+    assert ticket is not None
+    ticket.lease.release()  # the process that accepted it stopped
+    ran: list[Recovered] = []
+
+    async def run_now(item: Recovered) -> None:
+        ran.append(item)
+
+    async def too_old(item: Recovered) -> bool:
+        return False
+
+    assert await _intake(db, InFlight(None)).recover(run_now=run_now, too_old=too_old) == (1, 0)
+    assert [r.ctx for r in ran] == [ctx]

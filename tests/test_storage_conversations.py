@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from builders import new_inbound, new_route
 
-from storage.conversations import ConversationStore, NewInbound, NewRoute, RouteTaken
+from storage.conversations import ConversationStore, RouteTaken
 from storage.db import Database
 
 AC = "AC" + "1" * 32
@@ -17,16 +18,7 @@ AT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 async def route(store: ConversationStore, team: str = "T1", channel: str = "C1") -> None:
     """Route OURS of AC to `channel` in `team`."""
-    await store.add_route(
-        NewRoute(
-            team_id=team,
-            number=OURS,
-            channel_id=channel,
-            account_label="main",
-            account_sid=AC,
-            created_by="U1",
-        )
-    )
+    await store.add_route(new_route(team_id=team, number=OURS, channel_id=channel, account_sid=AC))
 
 
 async def test_a_route_is_replaced_listed_and_removed_per_workspace(db: Database) -> None:
@@ -55,16 +47,8 @@ async def test_a_number_routed_by_another_workspace_is_refused(db: Database) -> 
 async def test_an_inbound_text_is_stored_once_per_message_sid(db: Database) -> None:
     """A second delivery of the same MessageSid stores nothing."""
     store = ConversationStore(db)
-    text = NewInbound(
-        message_sid="SM" + "a" * 32,
-        account_sid=AC,
-        our_number=OURS,
-        their_number=THEIRS,
-        body="hi <!channel>",
-        profile_name=None,
-        opt_out_type=None,
-        num_media=0,
-        received_at=AT,
+    text = new_inbound(
+        account_sid=AC, our_number=OURS, their_number=THEIRS, body="hi <!channel>", received_at=AT
     )
     first = await store.record_inbound(text)
     assert first is not None and first.state == "received" and first.body == "hi <!channel>"

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from builders import new_inbound, new_route
 from cryptography.fernet import Fernet
 from storage_fixtures import DB_KEY, DbTarget
 
 from storage.accounts import AccountStore, NewAccount
 from storage.audit import AuditLog, NewAuditEntry
-from storage.conversations import ConversationStore, NewInbound, NewRoute
+from storage.conversations import ConversationStore
 from storage.db import Database
 from storage.installations import InstallationStore, OAuthStates, StoredInstallation
 from storage.teams import TeamSettings
@@ -129,14 +130,7 @@ async def _talk(db: Database, team: str, account_sid: str, number: str, event_id
     """A route, a conversation with a shown text and a reply, and a handled event, all of `team`."""
     talks = ConversationStore(db)
     await talks.add_route(
-        NewRoute(
-            team_id=team,
-            number=number,
-            channel_id="C" + team,
-            account_label="main",
-            account_sid=account_sid,
-            created_by="U1",
-        )
+        new_route(team_id=team, number=number, channel_id="C" + team, account_sid=account_sid)
     )
     conversation = await talks.open(
         team_id=team,
@@ -150,15 +144,12 @@ async def _talk(db: Database, team: str, account_sid: str, number: str, event_id
         at=WHEN,
     )
     text = await talks.record_inbound(
-        NewInbound(
+        new_inbound(
             message_sid="SM" + event_id.ljust(32, "0"),
             account_sid=account_sid,
             our_number=number,
             their_number="+15550001111",
             body=f"hello {team}",
-            profile_name=None,
-            opt_out_type=None,
-            num_media=0,
             received_at=WHEN,
         )
     )

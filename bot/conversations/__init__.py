@@ -85,9 +85,7 @@ class Conversations:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self.store = store
-        self._accounts = accounts
         self._clock = clock
-        self._links = links
         self.routing = Routes(
             store=store, accounts=accounts, twilio=twilio, operations=operations, public_url=public_url
         )
@@ -110,7 +108,7 @@ class Conversations:
     @property
     def links(self) -> MediaLinks | None:
         """The media links replies' attachments go out through (None without PUBLIC_URL)."""
-        return self._links
+        return self.replies.links
 
     @property
     def inbound_url(self) -> str | None:

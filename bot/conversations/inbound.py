@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.conversations.model import (
@@ -25,29 +26,22 @@ from storage.conversations import Conversation, ConversationStore, InboundRow, N
 log = logging.getLogger(__name__)
 
 
+# Not frozen: the sink is attached after the composition root has built everything.
+@dataclass(kw_only=True, eq=False)  # eq=False: one service, told apart by identity
 class Inbound:
     """Takes texts from the webhook and shows them through the ThreadSink, one worker per pair of numbers."""
 
-    def __init__(
-        self,
-        *,
-        store: ConversationStore,
-        operations: Operations,
-        tasks: TaskTracker,
-        clock: Callable[[], datetime],
-        idle_days: int,
-        media: MediaFetcher | None,
-        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-    ) -> None:
-        self.store = store
-        self._operations = operations
-        self._tasks = tasks
-        self._clock = clock
-        self._idle = timedelta(days=idle_days)
-        self._media = media
-        self._sleep = sleep
-        self._sink: ThreadSink | None = None
-        self._queues: dict[tuple[str, str, str], deque[InboundRow]] = {}
+    store: ConversationStore
+    operations: Operations
+    tasks: TaskTracker
+    clock: Callable[[], datetime]
+    idle_days: int
+    media: MediaFetcher | None
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
+    _sink: ThreadSink | None = field(default=None, init=False, repr=False)
+    _queues: dict[tuple[str, str, str], deque[InboundRow]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def attach(self, sink: ThreadSink) -> None:
         """Show conversations through `sink` (the composition root calls this once)."""
@@ -65,7 +59,7 @@ class Inbound:
                 profile_name=text.profile_name,
                 opt_out_type=text.opt_out_type,
                 num_media=text.num_media,
-                received_at=self._clock(),
+                received_at=self.clock(),
                 media=text.media,
             )
         )
@@ -77,7 +71,7 @@ class Inbound:
 
     async def recover(self) -> int:
         """Queue the texts a stopped process received but did not show, in the order received."""
-        await self.store.forget_events(self._clock() - EVENT_MEMORY)
+        await self.store.forget_events(self.clock() - EVENT_MEMORY)
         rows = await self.store.unposted_inbound()
         for row in rows:
             self._enqueue(row)
@@ -91,7 +85,7 @@ class Inbound:
             return
         self._queues[key] = deque([row])
         try:
-            self._tasks.spawn(self._drain(key), name="inbound text")
+            self.tasks.spawn(self._drain(key), name="inbound text")
         except ShuttingDown:
             self._queues.pop(key, None)  # stays `received`; the next start shows it
 
@@ -136,7 +130,7 @@ class Inbound:
                 return
             except RetryLater as wait:
                 # Never drop a text: wait as long as Slack asks, then post the same one again.
-                await self._sleep(min(max(wait.seconds, 0.0), RETRY_MAX))
+                await self.sleep(min(max(wait.seconds, 0.0), RETRY_MAX))
             except PostFailed as err:
                 log.warning("could not show text %s in Slack: %s", row.message_sid, err.reason)
                 await self.store.mark_inbound(row.message_sid, state="failed", team_id=route.team_id)
@@ -149,7 +143,7 @@ class Inbound:
                 await sink.notice(conversation, sentence)
                 return
             except RetryLater as wait:
-                await self._sleep(min(max(wait.seconds, 0.0), RETRY_MAX))
+                await self.sleep(min(max(wait.seconds, 0.0), RETRY_MAX))
             except PostFailed as err:
                 log.warning("could not post a line in the thread: %s", err.reason)
                 return
@@ -158,12 +152,12 @@ class Inbound:
         self, sink: ThreadSink, route: Route, conversation: Conversation, row: InboundRow
     ) -> None:
         """Each attachment into the thread, or a note saying what it was and why it is not there."""
-        found = await self._operations.credentials(route.team_id, route.account_label)
+        found = await self.operations.credentials(route.team_id, route.account_label)
         for index, (url, kind) in enumerate(row.media, start=1):
-            if self._media is None or found is None or found[0].account_sid != route.account_sid:
+            if self.media is None or found is None or found[0].account_sid != route.account_sid:
                 fetched = FetchedMedia(kind, None, None, "the bot cannot fetch media for this account")
             else:
-                fetched = await self._media.fetch(found[1], url, kind)
+                fetched = await self.media.fetch(found[1], url, kind)
             if fetched.data is not None:
                 name = f"{row.message_sid}-{index}{_extension(fetched.content_type)}"
                 try:
@@ -191,7 +185,7 @@ class Inbound:
                 await sink.upload(conversation, name, media.content_type, media.data)
                 return
             except RetryLater as wait:
-                await self._sleep(min(max(wait.seconds, 0.0), RETRY_MAX))
+                await self.sleep(min(max(wait.seconds, 0.0), RETRY_MAX))
 
     async def _conversation(self, sink: ThreadSink, route: Route, row: InboundRow) -> Conversation:
         """The open conversation this text joins, or a new one with its root card posted."""
@@ -202,7 +196,7 @@ class Inbound:
             and latest.thread_ts is not None
             and latest.closed_at is None
             and latest.channel_id == route.channel_id
-            and now - latest.last_at < self._idle
+            and now - latest.last_at < timedelta(days=self.idle_days)
         ):
             await self.store.touch(latest.id, now, row.profile_name)
             return latest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 
 from bot.conversations.model import (
     MAX_MEDIA,
@@ -21,17 +22,20 @@ from bot.twilio.errors import TwilioError, hint_for
 from storage.conversations import Conversation, ConversationStore
 
 
+# Not frozen: the sink is attached after the composition root has built everything.
+@dataclass(kw_only=True, eq=False)  # eq=False: one service, told apart by identity
 class Replies:
     """Decides what a thread message is (reply, note, too long, held) and sends replies in order."""
 
-    def __init__(self, *, store: ConversationStore, operations: Operations, links: MediaLinks | None) -> None:
-        self.store = store
-        self._operations = operations
-        self._links = links
-        # One reply at a time per thread, in the order the events arrived (asyncio.Lock is first come,
-        # first served, and each reply task takes it before its first await).
-        self._reply_locks: dict[tuple[str, str, str], tuple[asyncio.Lock, list[int]]] = {}
-        self._sink: ThreadSink | None = None
+    store: ConversationStore
+    operations: Operations
+    links: MediaLinks | None
+    # One reply at a time per thread, in the order the events arrived (asyncio.Lock is first come,
+    # first served, and each reply task takes it before its first await).
+    _reply_locks: dict[tuple[str, str, str], tuple[asyncio.Lock, list[int]]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _sink: ThreadSink | None = field(default=None, init=False, repr=False)
 
     def attach(self, sink: ThreadSink) -> None:
         """Show replies' outcomes through `sink`."""
@@ -121,14 +125,14 @@ class Replies:
             message_ts=req.ts,
         )
         try:
-            result = await self._operations.reply(
+            result = await self.operations.reply(
                 ctx,
                 account_label=conversation.account_label,
                 account_sid=conversation.account_sid,
                 from_=conversation.our_number,
                 to=conversation.their_number,
                 body=text,
-                media=[self._links.link(f) for f in req.files] if self._links else [],
+                media=[self.links.link(f) for f in req.files] if self.links else [],
                 key=key,
             )
         except OperationError as err:
@@ -153,7 +157,7 @@ class Replies:
         """Why these attachments cannot go out as an MMS, or None."""
         if not files:
             return None
-        if self._links is None:
+        if self.links is None:
             return (
                 "attachments go out through a link to the bot, and the bot does not know its address "
                 "(PUBLIC_URL is not set). Send the text without the file, or ask an admin to set PUBLIC_URL."
@@ -170,7 +174,7 @@ class Replies:
 
     async def replied(self, key: str) -> None:
         """The thread shows the reply's outcome: start-up recovery leaves it be."""
-        await self._operations.card_posted(key)
+        await self.operations.card_posted(key)
 
     async def _told(
         self, kind: str, conversation: Conversation, sentence: str, req: ReplyRequest
