@@ -613,11 +613,6 @@ async def run_worker(settings: Settings) -> None:
     settings = dataclasses.replace(settings, worker_process=True)
     runtime = await open_runtime(settings, mode="work")
     started = runtime.services.clock()
-    # Before the first round: the outbox's recovery owns the creates a stopped worker claimed, and a
-    # round running beside it would hold their keys while it looks at them.
-    await recover(runtime, live_cards=False)  # the web process takes the status callbacks
-    runtime.start_tending(recovered=True)
-    runtime.start_housekeeping()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -632,6 +627,11 @@ async def run_worker(settings: Settings) -> None:
     listener = web.AppRunner(app, handle_signals=False, access_log=None)
     await listener.setup()
     try:
+        # Before the first round: the outbox's recovery owns the creates a stopped worker claimed, and
+        # a round running beside it would hold their keys while it looks at them.
+        await recover(runtime, live_cards=False)  # the web process takes the status callbacks
+        runtime.start_tending(recovered=True)
+        runtime.start_housekeeping()
         await web.TCPSite(listener, settings.host, settings.port).start()
         log.info("worker: health on http://%s:%s/healthz", settings.host, settings.port)
         while not stop.is_set():
