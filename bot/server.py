@@ -226,7 +226,7 @@ async def open_runtime(
         # An inbound text or a reply's status comes without a Slack request too: the route's workspace
         # names the token, as the card's does above.
         services.conversations.attach(SlackThreads(clients_for, deps.delivery))
-        bolt = build_app(deps, slack, authorize=authorize)
+        bolt = build_app(deps, slack, authorize=authorize, bind_logs=mode == "socket")
         return Runtime(settings, db, session, slack, stores, services, deps, bolt, authorize, metrics=metrics)
     slack = web_client(settings.slack_bot_token or "", settings.slack_api_url, session, observer=observer)
     updates = status_client(
@@ -234,7 +234,7 @@ async def open_runtime(
     )
     services.status.use_renderer(SlackCards(updates))
     services.conversations.attach(SlackThreads(slack, deps.delivery))
-    bolt = build_app(deps, slack)
+    bolt = build_app(deps, slack, bind_logs=mode == "socket")
     return Runtime(settings, db, session, slack, stores, services, deps, bolt, metrics=metrics)
 
 

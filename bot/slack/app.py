@@ -55,7 +55,11 @@ def web_client(
 
 
 def build_app(
-    deps: SlackDeps, client: AsyncWebClient, *, authorize: oauth.InstallationAuthorize | None = None
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    *,
+    authorize: oauth.InstallationAuthorize | None = None,
+    bind_logs: bool = True,
 ) -> AsyncApp:
     """The Bolt app: one workspace (SLACK_BOT_TOKEN; Bolt calls auth.test once and caches it), or OAuth mode.
 
@@ -83,7 +87,9 @@ def build_app(
         # requests carry no signature at all. A new HTTP route into Bolt must check signed_by_slack first.
         request_verification_enabled=False,
         # Before authorization, so even its failures are logged with the request's id, team and user.
-        before_authorize=bind_request,
+        # Over HTTP the door has bound them already (`logcontext.http_request`, worked out only when a line
+        # is logged): the middleware would redo it for every request (`bind_logs` False).
+        before_authorize=bind_request if bind_logs else None,
         **extra,
     )
     commands.register(app, deps)

@@ -93,25 +93,36 @@ async def bind_request(
     raw = req.raw_body
     request_id = request_id_of(raw.encode("utf-8")) if raw else secrets.token_hex(4)
     logs.bind(context_of(body, request_id))
-    log.debug("handling a Slack %s", "slash command" if "command" in body else _app_name(body.get("type")))
+    log.debug("handling a Slack %s", _kind(body))
     return await next_()
 
 
 @contextlib.contextmanager
 def http_request(raw: bytes, content_type: str) -> Iterator[None]:
-    """The fields of a signed HTTP request, for the lines the door writes around Bolt (a redelivery)."""
+    """The fields of a signed HTTP request, for every line logged while the door and Bolt handle it and
+    by the work it starts (over HTTP, `bind_request` is not installed: this does its job)."""
+
+    @functools.cache
+    def body() -> Mapping[str, Any]:
+        try:
+            parsed = parse_body(raw.decode("utf-8"), content_type)
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deep: refused anyway
+            parsed = {}
+        return parsed if isinstance(parsed, Mapping) else {}
 
     @functools.cache
     def context() -> logs.RequestContext:
-        # Worked out only if the door logs a line: most requests log none of their own.
-        try:
-            body = parse_body(raw.decode("utf-8"), content_type)
-        except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deep: refused anyway
-            body = {}
-        return context_of(body if isinstance(body, Mapping) else {}, request_id_of(raw))
+        # Worked out only if a line is logged: most requests log none.
+        return context_of(body(), request_id_of(raw))
 
     with logs.scope(context):
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("handling a Slack %s", _kind(body()))
         yield
+
+
+def _kind(body: Mapping[str, Any]) -> str:
+    return "slash command" if "command" in body else _app_name(body.get("type"))
 
 
 def _field(body: Mapping[str, Any], outer: str, inner: str) -> Any:
