@@ -217,3 +217,13 @@ def test_parse_phone_round_trips_its_own_output(e164: str, whatsapp: bool) -> No
 def test_rank_phone_orders_readings_refused_local_possible_valid(text: str, region: str, rank: int) -> None:
     """rank_phone grades a reading so spaced numbers can be split; validity only breaks ties."""
     assert rank_phone(text, default_region=region) == rank
+
+
+def test_a_number_parsed_again_is_the_same_and_a_refusal_is_refused_again() -> None:
+    """Parses are remembered (the ack's path); refusals are not, so each one still gets its sentence."""
+    first = parse_phone("+1 555 123 4567")
+    assert parse_phone("+1 555 123 4567") == first == PhoneNumber("+15551234567")
+    assert parse_phone("+1 555 123 4567", field="from") == first
+    for _ in range(2):
+        with pytest.raises(InputError, match="contains letters"):
+            parse_phone("+1 555 CALL NOW")
