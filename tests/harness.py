@@ -8,6 +8,7 @@ no test sleeps for timing (and no read races the bot).
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import secrets
 import socket
@@ -312,7 +313,7 @@ async def start_stack(
     """Start Twilio and Slack simulators and the real bot server wired to them.
 
     `live_status=True` sets PUBLIC_URL to the bot's own loopback address (a port chosen up front), so
-    creates carry StatusCallback and Twilio's callbacks reach the bot.
+    creates carry StatusCallback and Twilio's callbacks (and texts to routed numbers) reach the bot.
     """
     sim_clock = clock or SimClock(datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
     twilio = TwilioSimulator(sim_clock)
@@ -324,23 +325,34 @@ async def start_stack(
     bot_token = "xoxb-test-" + secrets.token_hex(8)
     slack = SlackSimulator(signing_secret=signing_secret, bot_token=bot_token)
     await slack.start()
-    port = 0
-    if live_status:
-        port = free_port()
-        settings.setdefault("public_url", f"http://127.0.0.1:{port}")
-    config = Settings(
-        slack_signing_secret=signing_secret,
-        slack_bot_token=bot_token,
-        slack_api_url=slack.api_url,
-        twilio_api_url=twilio_url,
-        database_path=db_path,
-        **settings,
-    )
-    # A `port` given with its own PUBLIC_URL is used as it is.
-    port = int(settings.get("port", port))
-    runner, bot_url = await start_server(
-        config, host="127.0.0.1", port=port, clock=bot_clock or sim_clock.now
-    )
+    try:
+        for attempt in range(3):
+            port = 0
+            if live_status:
+                # The address must be known before the bot listens on it; another process may take the
+                # port in between (an outgoing connection's, say): then try another.
+                port = free_port()
+                settings["public_url"] = f"http://127.0.0.1:{port}"
+            config = Settings(
+                slack_signing_secret=signing_secret,
+                slack_bot_token=bot_token,
+                slack_api_url=slack.api_url,
+                twilio_api_url=twilio_url,
+                database_path=db_path,
+                **settings,
+            )
+            try:
+                runner, bot_url = await start_server(
+                    config, host="127.0.0.1", port=port, clock=bot_clock or sim_clock.now
+                )
+                break
+            except OSError as err:
+                if not live_status or err.errno != errno.EADDRINUSE or attempt == 2:
+                    raise
+    except BaseException:
+        await slack.stop()
+        await twilio.stop()
+        raise
     slack.set_bot_url(f"{bot_url}/slack/events")
     stack = Stack(slack, twilio, runner, bot_url, config, token, signing_secret, bot_token, other_token)
     await stack.settle()  # start-up recovery

@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 import aiohttp
-from botproc import unused_port
 from conversation_helpers import OURS, roots, thread
 from harness import Stack, buttons, card_text
 
@@ -21,10 +20,9 @@ MakeStack = Callable[..., Awaitable[Stack]]
 
 async def public_stack(make_stack: MakeStack) -> Stack:
     """A bot that knows its own address (PUBLIC_URL), with our number routed to #ops and pointed at it."""
-    port = unused_port()
-    stack = await make_stack(public_url=f"http://127.0.0.1:{port}", port=port)
+    stack = await make_stack(live_status=True)
     await stack.command(f"route {OURS} <#{OPS_ID}|ops>")
-    stack.twilio.set_sms_url(OURS, f"http://127.0.0.1:{port}/twilio/inbound")
+    stack.twilio.set_sms_url(OURS, f"{stack.settings.public_url}/twilio/inbound")
     return stack
 
 
@@ -47,9 +45,8 @@ def received(stack: Stack) -> list[str]:
 
 async def test_the_route_card_points_the_number_at_the_bot_after_a_confirm(make_stack: MakeStack) -> None:
     """The card shows where texts go today; the button (with its confirm) sets SmsUrl to the bot."""
-    port = unused_port()
-    public = f"http://127.0.0.1:{port}"
-    stack = await make_stack(public_url=public, port=port)
+    stack = await make_stack(live_status=True)
+    public = stack.settings.public_url
     stack.twilio.set_sms_url(OURS, "https://old.example.com/sms")
     await stack.command(f"route {OURS} <#{OPS_ID}|ops>")
     card = stack.last_card(GENERAL_ID)
@@ -185,9 +182,8 @@ async def test_a_file_in_a_reply_reaches_the_phone_through_a_link_to_the_bot(mak
 
 async def test_a_whatsapp_number_routes_and_replies_the_same_way(make_stack: MakeStack) -> None:
     """whatsapp: numbers: the root card shows the profile name, and the reply goes back on WhatsApp."""
-    port = unused_port()
-    stack = await make_stack(public_url=f"http://127.0.0.1:{port}", port=port)
-    stack.twilio.set_sms_url(OURS, f"http://127.0.0.1:{port}/twilio/inbound")
+    stack = await make_stack(live_status=True)
+    stack.twilio.set_sms_url(OURS, f"{stack.settings.public_url}/twilio/inbound")
     await stack.command(f"route whatsapp:{OURS} <#{OPS_ID}|ops>")
     await stack.twilio.receive_text(f"whatsapp:{PHONE}", f"whatsapp:{OURS}", "hola", profile_name="Ana")
     await stack.settle()
