@@ -207,7 +207,10 @@ def _statements(
     inserts: Sequence[Mapping[str, Any]], finishes: Sequence[str], now: str
 ) -> list[tuple[str, list[list[Any]]]]:
     """A batch's writes as few statements: multi-row INSERTs, then UPDATEs of many keys."""
-    fresh = list({str(row["key"]): row for row in reversed(inserts)}.values())[::-1]  # a key once
+    first: dict[str, Mapping[str, Any]] = {}
+    for row in inserts:  # a key twice in one batch (a double-click): the first delivery's entry
+        first.setdefault(str(row["key"]), row)
+    fresh = list(first.values())
     statements: list[tuple[str, list[list[Any]]]] = []
     for rows in _chunks(fresh):
         marks = ", ".join(["(" + ", ".join("?" * len(_COLUMNS)) + ")"] * len(rows))
