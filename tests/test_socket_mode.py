@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
@@ -33,20 +33,41 @@ from bot.sandbox.twilio import DEFAULT_FROM, SANDBOX_ACCOUNT_SID
 
 @contextlib.asynccontextmanager
 async def socket_bot(
-    ends: FarEnds, tmp_path: Path, *, routed: bool = False, installed: bool = False, **extra: str
+    ends: FarEnds,
+    tmp_path: Path,
+    *,
+    routed: bool = False,
+    installed: bool = False,
+    listen: bool = False,
+    public: bool = False,
+    **extra: str,
 ) -> AsyncIterator[BotProcess]:
-    """Run `python -m bot socket` against `ends` (a port only with PUBLIC_URL or in OAuth mode).
+    """Run `python -m bot socket` against `ends`.
 
     Its new database holds the sandbox account (`routed`: its number routed to #ops; `installed`: the
-    team's OAuth installation too). SIGTERM on the way out if it still runs; the test checks the exit.
+    team's OAuth installation too). `listen`: it also serves HTTP on a free loopback port (`bot.url`),
+    `public` with PUBLIC_URL set to that address; a port taken between choosing and binding it is
+    chosen again. SIGTERM on the way out if it still runs; the test checks the exit.
     """
     db_path = tmp_path / "bot.db"
     if routed:
         await store_routed_account(ends, db_path)
     else:
         await store_account(ends, db_path, installed=installed)
-    environment = bot_environment(ends, db_path, SLACK_APP_TOKEN=APP_TOKEN, **extra)
-    bot = await spawn_bot("socket", environment, db_path.parent / "socket-bot.log")
+    for attempt in range(3):
+        port = unused_port() if listen or public else 0
+        url = f"http://127.0.0.1:{port}" if port else ""
+        listening = {"HOST": "127.0.0.1", "PORT": str(port)} if port else {}
+        if public:
+            listening["PUBLIC_URL"] = url
+        environment = bot_environment(ends, db_path, SLACK_APP_TOKEN=APP_TOKEN, **listening, **extra)
+        bot = await spawn_bot("socket", environment, db_path.parent / f"socket-bot-{attempt}.log", url)
+        if port:
+            await until(_up_or_exited(bot, port), timeout=20, what="the bot's port")
+            taken = "address already in use" in bot.log().lower()
+            if bot.proc.returncode is not None and taken and attempt < 2:
+                continue
+        break
     try:
         yield bot
     finally:
@@ -144,11 +165,8 @@ async def test_socket_mode_takes_twilio_texts_when_public_url_is_set(
     """With PUBLIC_URL and PORT, the Socket Mode bot also listens for Twilio: a text opens its thread, and a
     reply in it, delivered as an event over the socket, is sent once."""
     ends = socket_far_ends
-    port = unused_port()
-    public = f"http://127.0.0.1:{port}"
-    async with socket_bot(
-        ends, tmp_path, routed=True, PUBLIC_URL=public, PORT=str(port), HOST="127.0.0.1"
-    ) as bot:
+    async with socket_bot(ends, tmp_path, routed=True, public=True) as bot:
+        public = bot.url
         form = {
             "MessageSid": "SM" + "5" * 32,
             "AccountSid": SANDBOX_ACCOUNT_SID,
@@ -158,9 +176,6 @@ async def test_socket_mode_takes_twilio_texts_when_public_url_is_set(
         }
         url = f"{public}/twilio/inbound"
         signature = RequestValidator(ends.twilio_token).compute_signature(url, form)
-        await until(
-            lambda: _listening(port) or bot.proc.returncode is not None, timeout=20, what="the webhook port"
-        )
         headers = {"X-Twilio-Signature": signature}
         async with aiohttp.ClientSession() as session, session.post(url, data=form, headers=headers) as resp:
             assert resp.status == 200, (await resp.text(), bot.log()[-3000:])
@@ -181,22 +196,20 @@ async def test_oauth_mode_over_socket_mode_serves_the_install_pages_and_installe
 ) -> None:
     """OAuth + Socket Mode: commands of an installed team work over the socket; /slack/install is on HTTP."""
     ends = socket_far_ends
-    port = unused_port()
     async with socket_bot(
         ends,
         tmp_path,
         installed=True,
+        listen=True,
         SLACK_BOT_TOKEN="",
         SLACK_CLIENT_ID="1111.2222",
         SLACK_CLIENT_SECRET="socket-oauth-client-secret",
         SLACK_SIGNING_SECRET=ends.signing_secret,
-        HOST="127.0.0.1",
-        PORT=str(port),
     ) as bot:
         await until_connected(ends, bot)
         async with (
             aiohttp.ClientSession() as session,
-            session.get(f"http://127.0.0.1:{port}/slack/install") as page,
+            session.get(f"{bot.url}/slack/install") as page,
         ):
             assert page.status == 200 and "oauth/v2/authorize" in await page.text()
         resp = await ends.slack.slash_command("send +15551234567 hello from an installed team")
@@ -205,6 +218,11 @@ async def test_oauth_mode_over_socket_mode_serves_the_install_pages_and_installe
     assert await bot.wait(timeout=15) == 0, bot.log()[-3000:]
     assert "Traceback" not in bot.log()
     assert len(ends.twilio.creates()) == 1
+
+
+def _up_or_exited(bot: BotProcess, port: int) -> Callable[[], bool]:
+    """Whether the bot listens on `port` yet, or has exited."""
+    return lambda: _listening(port) or bot.proc.returncode is not None
 
 
 def _listening(port: int) -> bool:
