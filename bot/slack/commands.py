@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import uuid
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -34,7 +33,7 @@ from bot.intake import NotAccepted
 from bot.operations import Context, DatabaseUnavailable, OperationError
 from bot.slack import cards, conversation_cards
 from bot.slack.modals import ModalMetadata, build_modal
-from bot.slack.runner import SlackDeps, Where, publish, run, tell_user
+from bot.slack.runner import SlackDeps, Where, command_key, publish, run, tell_user
 from bot.slack.text import escape
 from bot.tasks import ShuttingDown
 
@@ -212,8 +211,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 deps.meter.command(parsed.subcommand, "accepted" if taken else "busy")
                 return
             else:
-                # A slash command's trigger_id is unique to one invocation: the idempotency key.
-                key = f"cmd:{ctx.team_id}:{command.get('trigger_id') or uuid.uuid4().hex}"
+                key = command_key(ctx.team_id, command.get("trigger_id"))
                 noted = dataclasses.replace(where, working_note=True)
                 deps.tasks.spawn(run(deps, client, ctx, noted, parsed, key=key), name="twilio command")
                 await ack(text=WORKING_NOTE)
@@ -236,8 +234,7 @@ async def _accept_create(
 
     False when it was not taken on now (not written down, or the bot is shutting down).
     """
-    # A slash command's trigger_id is unique to one invocation: the idempotency key.
-    key = f"cmd:{ctx.team_id}:{command.get('trigger_id') or uuid.uuid4().hex}"
+    key = command_key(ctx.team_id, command.get("trigger_id"))
     try:
         ticket = await deps.intake.accept(ctx, cmd, key=key)
     except NotAccepted as err:

@@ -18,7 +18,7 @@ from bot.slack import cards
 from bot.slack.cards import Card
 from bot.slack.delivery import CARD_EVENT, NOT_LIVE_HINT, Delivery, card_metadata
 from bot.slack.modals import prefill_from_command
-from bot.slack.runner import SlackDeps, Where, run, tell_user
+from bot.slack.runner import COMMAND_KEY_PREFIX, SlackDeps, Where, run, tell_user
 from bot.status import CardFacts, LiveStatus
 from bot.tasks import ShuttingDown
 from bot.twilio.models import Message
@@ -217,8 +217,8 @@ def _accepted_handlers(
             channel_id=ctx.channel_id,
             user_id=ctx.user_id,
             response_url=ctx.response_url,
-            # Only a slash command left a "Working on it…" note to take away (a form's key is "view:…").
-            working_note=bool(ctx.response_url) and item.ticket.key.startswith("cmd:"),
+            # Only a slash command left a "Working on it…" note to take away.
+            working_note=bool(ctx.response_url) and item.ticket.key.startswith(COMMAND_KEY_PREFIX),
         )
         job = run(
             deps,

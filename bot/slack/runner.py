@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -45,6 +46,16 @@ from bot.twilio.errors import TwilioError
 from bot.workspace import Workspace
 
 log = logging.getLogger(__name__)
+
+# A slash command's idempotency key: its trigger_id is unique to one invocation. Recovery tells a
+# command's entry (which left a "Working on it…" note to take away) from a form's by this prefix.
+COMMAND_KEY_PREFIX = "cmd:"
+
+
+def command_key(team_id: str, trigger_id: object) -> str:
+    """The idempotency key of the slash command with `trigger_id` (a fresh one when Slack sent none)."""
+    return f"{COMMAND_KEY_PREFIX}{team_id}:{trigger_id or uuid.uuid4().hex}"
+
 
 BUG_SENTENCE = (
     "Something went wrong on the bot's side after your request was accepted. If it was a send, check "
