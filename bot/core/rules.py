@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Literal
@@ -152,8 +151,11 @@ GSM7_BASIC = frozenset(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
+_GSM7 = GSM7_BASIC | GSM7_EXTENSION
 _GSM_SINGLE, _GSM_MULTI = 160, 153  # septets; a multi-part message loses 7 septets to its header
 _UCS_SINGLE, _UCS_MULTI = 70, 67  # UTF-16 code units
+# Unicode's control characters (category Cc: U+0000-001F, U+007F-009F) but newline, return and tab.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -172,24 +174,35 @@ def body_info(text: str) -> BodyInfo:
     surrogate pair is never split across a segment boundary, so the count can exceed the naive
     division by one.
     """
-    if all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text):
+    letters = set(text)  # one pass over the body; it is checked on every send's ack
+    if letters <= _GSM7:
         encoding: Encoding = "GSM-7"
-        units = [2 if ch in GSM7_EXTENSION else 1 for ch in text]
         single, multi = _GSM_SINGLE, _GSM_MULTI
+        wide = GSM7_EXTENSION  # two septets each
     else:
         encoding = "UCS-2"
-        units = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
         single, multi = _UCS_SINGLE, _UCS_MULTI
-    return BodyInfo(chars=len(text), encoding=encoding, segments=_segments(units, single, multi))
+        # Outside the BMP: a surrogate pair, two UTF-16 units.
+        wide = frozenset(ch for ch in letters if ch > "\uffff")
+    if letters.isdisjoint(wide):
+        segments = _even_segments(len(text), single, multi)
+    else:
+        segments = _segments([2 if ch in wide else 1 for ch in text], single, multi)
+    return BodyInfo(chars=len(text), encoding=encoding, segments=segments)
+
+
+def _even_segments(total: int, single: int, multi: int) -> int:
+    """Segments for `total` characters of one unit each (no character can straddle a boundary)."""
+    if total == 0:
+        return 0
+    return 1 if total <= single else -(-total // multi)
 
 
 def _segments(units: list[int], single: int, multi: int) -> int:
     """Pack characters of the given widths into segments without splitting any character."""
     total = sum(units)
-    if total == 0:
-        return 0
     if total <= single:
-        return 1
+        return _even_segments(total, single, multi)
     count, used = 1, 0
     for width in units:
         if used + width > multi:
@@ -206,8 +219,9 @@ def check_body(text: str) -> BodyInfo:
     """
     if not text.strip():
         raise InputError("The message body is empty; type the text to send after the number.", "body")
-    bad = next((ch for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t"), None)
-    if bad is not None:
+    found = _CONTROL.search(text)
+    if found is not None:
+        bad = found.group()
         raise InputError(
             f"The message body contains the control character U+{ord(bad):04X}; remove it and send again.",
             "body",

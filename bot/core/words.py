@@ -72,6 +72,12 @@ class Token:
 _QUOTES = {'"': '"”', "'": "'’", "“": "”\"", "‘": "’'"}  # fmt: skip
 
 
+# A word: a run of what str.isspace() does not call whitespace (re's \s is the same set for str).
+_WORD = re.compile(r"\S+")
+# A quote character that ends a word: followed by whitespace or the end of the text.
+_CLOSING_QUOTE = re.compile(r"[\"'”’](?=\s|\Z)")
+
+
 def tokenize(text: str) -> list[Token]:
     """Split on whitespace, honouring quotes that open a word and close one.
 
@@ -81,22 +87,17 @@ def tokenize(text: str) -> list[Token]:
     closers = _closing_positions(text)
     tokens: list[Token] = []
     i, n = 0, len(text)
-    while True:
-        while i < n and text[i].isspace():
-            i += 1
-        if i >= n:
-            return tokens
-        close = _find_close(closers, text[i], i + 1)
+    while (found := _WORD.search(text, i)) is not None:
+        i, j = found.span()
+        # With no quote ending any word (most commands), nothing can group: skip the look-ups.
+        close = _find_close(closers, text[i], i + 1) if closers else None
         if close is not None:
             tokens.append(Token(text[i + 1 : close], i, close + 1, True))
             i = close + 1
             continue
-        j = i
-        while j < n and not text[j].isspace():
-            j += 1
-        word = text[i:j]
+        word = found.group()
         # --flag="quoted value with spaces"
-        eq = word.find("=")
+        eq = word.find("=") if closers else -1
         if eq > 0 and FLAG.fullmatch(word[:eq]) and i + eq + 1 < n:
             close = _find_close(closers, text[i + eq + 1], i + eq + 2)
             if close is not None:
@@ -106,14 +107,14 @@ def tokenize(text: str) -> list[Token]:
                 continue
         tokens.append(Token(word, i, j, False))
         i = j
+    return tokens
 
 
 def _closing_positions(text: str) -> dict[str, list[int]]:
     """Positions of each quote character that ends a word (followed by whitespace or the end)."""
     positions: dict[str, list[int]] = {}
-    for k, ch in enumerate(text):
-        if ch in "\"'”’" and (k + 1 == len(text) or text[k + 1].isspace()):
-            positions.setdefault(ch, []).append(k)
+    for found in _CLOSING_QUOTE.finditer(text):
+        positions.setdefault(found.group(), []).append(found.start())
     return positions
 
 
