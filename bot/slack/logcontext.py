@@ -9,7 +9,6 @@ free text, which is where a secret pasted by mistake would be.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import logging
 import re
@@ -97,27 +96,41 @@ async def bind_request(
     return await next_()
 
 
+class _Fields:
+    """A signed HTTP request's log fields, worked out the first time a line is logged: most requests log
+    none. A plain object rather than cached closures: this is made for every request on the ack path."""
+
+    __slots__ = ("_body", "_content_type", "_context", "_raw")
+
+    def __init__(self, raw: bytes, content_type: str) -> None:
+        self._raw = raw
+        self._content_type = content_type
+        self._body: Mapping[str, Any] | None = None
+        self._context: logs.RequestContext | None = None
+
+    def body(self) -> Mapping[str, Any]:
+        if self._body is None:
+            try:
+                parsed = parse_body(self._raw.decode("utf-8"), self._content_type)
+            except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deep: refused anyway
+                parsed = {}
+            self._body = parsed if isinstance(parsed, Mapping) else {}
+        return self._body
+
+    def __call__(self) -> logs.RequestContext:
+        if self._context is None:
+            self._context = context_of(self.body(), request_id_of(self._raw))
+        return self._context
+
+
 @contextlib.contextmanager
 def http_request(raw: bytes, content_type: str) -> Iterator[None]:
     """The fields of a signed HTTP request, for every line logged while the door and Bolt handle it and
     by the work it starts (over HTTP, `bind_request` is not installed: this does its job)."""
-
-    @functools.cache
-    def body() -> Mapping[str, Any]:
-        try:
-            parsed = parse_body(raw.decode("utf-8"), content_type)
-        except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deep: refused anyway
-            parsed = {}
-        return parsed if isinstance(parsed, Mapping) else {}
-
-    @functools.cache
-    def context() -> logs.RequestContext:
-        # Worked out only if a line is logged: most requests log none.
-        return context_of(body(), request_id_of(raw))
-
-    with logs.scope(context):
+    fields = _Fields(raw, content_type)
+    with logs.scope(fields):
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("handling a Slack %s", _kind(body()))
+            log.debug("handling a Slack %s", _kind(fields.body()))
         yield
 
 
