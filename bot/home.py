@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from bot.twilio.errors import clean_text, hint_for
 from storage.accounts import AccountStore, StoredAccount
-from storage.audit import AuditEntry, AuditLog
+from storage.audit import AuditEntry, AuditLog, ErrorCount
 from storage.conversations import ConversationStore, Route
 
 __all__ = ["DaySends", "Home", "HomeSummary", "TopError", "sparkline"]
@@ -33,11 +33,9 @@ class DaySends:
 
 
 @dataclass(frozen=True)
-class TopError:
-    """A Twilio error met this week, in plain words."""
+class TopError(ErrorCount):
+    """A Twilio error met this week, and what it means in plain words."""
 
-    code: int
-    count: int
     words: str
 
 
@@ -108,7 +106,7 @@ class Home:
             for day, by in counts.items()
         ]
         errors = [
-            TopError(e.code, e.count, _words(e.code, e.message))
+            TopError(e.code, e.count, e.message, _words(e.code, e.message))
             for e in await self._audit.top_errors(team_id, since, 5)
         ]
         accounts = await self._accounts.list(team_id)

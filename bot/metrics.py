@@ -13,6 +13,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
@@ -167,70 +168,63 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        ProcessCollector(registry=r)  # CPU, memory, open files: read from /proc at scrape time
-        self.commands = Counter(
+        ProcessCollector(registry=self.registry)  # CPU, memory, open files: read from /proc at scrape time
+        # Every instrument goes to this bot's registry, never to prometheus_client's global one.
+        counter = partial(Counter, registry=self.registry)
+        histogram = partial(Histogram, registry=self.registry)
+        gauge = partial(Gauge, registry=self.registry)
+        self.commands = counter(
             "bridge_commands",
             "/twilio commands by subcommand and how their ack went.",
             ["subcommand", "outcome"],
-            registry=r,
         )
-        self.operations = Counter(
+        self.operations = counter(
             "bridge_operations",
             "Twilio commands run after the ack (typed, from a form or a button), by outcome.",
             ["subcommand", "outcome"],
-            registry=r,
         )
-        self.slack_requests = Counter(
+        self.slack_requests = counter(
             "bridge_slack_requests",
             "Requests Slack sent to /slack/events, by kind, subcommand/action/form and answer.",
             ["kind", "name", "outcome"],
-            registry=r,
         )
-        self.twilio_requests = Counter(
+        self.twilio_requests = counter(
             "bridge_twilio_requests",
             "HTTP tries at Twilio's API by endpoint and status (none: no answer).",
             ["endpoint", "status"],
-            registry=r,
         )
-        self.twilio_seconds = Histogram(
+        self.twilio_seconds = histogram(
             "bridge_twilio_request_duration_seconds",
             "How long one HTTP try at Twilio took, answered or not.",
             ["endpoint"],
             buckets=TWILIO_BUCKETS,
-            registry=r,
         )
-        self.twilio_errors = Counter(
+        self.twilio_errors = counter(
             "bridge_twilio_errors",
             "Twilio calls that failed after their retries, by Twilio error code (none: no code).",
             ["code"],
-            registry=r,
         )
-        self.slack_calls = Counter(
+        self.slack_calls = counter(
             "bridge_slack_api_calls",
             "Slack Web API answers by method and outcome (ok, Slack's error name, http_5xx, no_answer).",
             ["method", "outcome"],
-            registry=r,
         )
-        self.slack_ratelimited = Counter(
+        self.slack_ratelimited = counter(
             "bridge_slack_api_ratelimited",
             "Slack Web API answers with HTTP 429, by method (the client waits and retries).",
             ["method"],
-            registry=r,
         )
-        self.outbox_pending = Gauge(
+        self.outbox_pending = gauge(
             "bridge_outbox_pending",
             "Outbox rows waiting for an outcome, read at scrape time (NaN: the database did not answer).",
-            registry=r,
         )
-        self.tasks_in_flight = Gauge(
-            "bridge_tasks_in_flight", "Background tasks running now (work after Slack's ack).", registry=r
+        self.tasks_in_flight = gauge(
+            "bridge_tasks_in_flight", "Background tasks running now (work after Slack's ack)."
         )
-        self.loop_lag = Histogram(
+        self.loop_lag = histogram(
             "bridge_event_loop_lag_seconds",
             "How late the event loop woke a timer, sampled every half second.",
             buckets=LAG_BUCKETS,
-            registry=r,
         )
         self._count_pending: Callable[[], Awaitable[int]] | None = None
 

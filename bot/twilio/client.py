@@ -164,8 +164,7 @@ class TwilioClient:
             media_urls=media_urls,
             status_callback=status_callback,
         )
-        answer = await self._request(creds, "POST", self._messages_path(creds), form=form, write="send")
-        return _parse(Message.from_json, answer, write="send")
+        return await self._create(creds, form)
 
     async def schedule(
         self,
@@ -194,8 +193,7 @@ class TwilioClient:
             status_callback=status_callback,
         )
         form += [("ScheduleType", "fixed"), ("SendAt", format_send_at(send_at))]
-        answer = await self._request(creds, "POST", self._messages_path(creds), form=form, write="send")
-        return _parse(Message.from_json, answer, write="send")
+        return await self._create(creds, form)
 
     async def list_messages(
         self,
@@ -333,6 +331,11 @@ class TwilioClient:
         return form
 
     # ── sending, retrying, classifying failures ─────────────────────────────────────────────────────
+
+    async def _create(self, creds: Credentials, form: list[tuple[str, str]]) -> Message:
+        """POST a new message, sent now or scheduled: a create, never sent twice."""
+        answer = await self._request(creds, "POST", self._messages_path(creds), form=form, write="send")
+        return _parse(Message.from_json, answer, write="send")
 
     async def _request(
         self,
