@@ -33,7 +33,7 @@ from xml.etree import ElementTree
 from aiohttp import web
 
 from bot.sandbox.twilio.accounts import _Account
-from bot.sandbox.twilio.control import _bad_control, _json_object
+from bot.sandbox.twilio.control import _bad_control, _json_object, sim_route
 from bot.sandbox.twilio.errors import TwilioApiError
 from bot.sandbox.twilio.formats import _E164, _WHATSAPP, API_VERSION, _strip_channel, segment_count
 from bot.sandbox.twilio.media import MAX_INBOUND_MEDIA, InboundMedia, InboundMediaStore
@@ -293,14 +293,7 @@ class InboundTexts(PhoneNumbers, InboundMediaStore, MessagesApi):
 
     # ----- /_sim/ ----------------------------------------------------------------------------------
 
-    def _add_inbound_routes(self, app: web.Application) -> None:
-        app.router.add_post("/_sim/inbound", self._sim_inbound)
-        app.router.add_post("/_sim/inbound/{sid}/redeliver", self._sim_redeliver)
-        app.router.add_get("/_sim/webhooks", self._sim_webhooks)
-        app.router.add_get("/_sim/phone", self._sim_phone)
-        app.router.add_get("/_sim/media-fetches", self._sim_media_fetches)
-        app.router.add_post("/_sim/sms-url", self._sim_sms_url)
-
+    @sim_route("POST", "/_sim/inbound")
     async def _sim_inbound(self, request: web.Request) -> web.Response:
         data = await _json_object(request)
         try:
@@ -317,6 +310,7 @@ class InboundTexts(PhoneNumbers, InboundMediaStore, MessagesApi):
             raise _bad_control(str(err)) from err
         return web.json_response(text.to_json(), status=201)
 
+    @sim_route("POST", "/_sim/inbound/{sid}/redeliver")
     async def _sim_redeliver(self, request: web.Request) -> web.Response:
         try:
             webhook = await self.redeliver(request.match_info["sid"])
@@ -324,19 +318,23 @@ class InboundTexts(PhoneNumbers, InboundMediaStore, MessagesApi):
             raise _bad_control(str(err)) from err
         return web.json_response(webhook.to_json())
 
+    @sim_route("GET", "/_sim/webhooks")
     async def _sim_webhooks(self, request: web.Request) -> web.Response:
         kind = request.query.get("kind")
         return web.json_response([w.to_json() for w in self.webhooks if kind in (None, w.kind)])
 
+    @sim_route("GET", "/_sim/phone")
     async def _sim_phone(self, request: web.Request) -> web.Response:
         number = request.query.get("number", "")
         if not _E164.fullmatch(_strip_channel(number)):
             raise _bad_control("number must be E.164, like +15551230000 (write + as %2B in a query)")
         return web.json_response(self.phone_messages(number, include_sent=request.query.get("sent") == "1"))
 
+    @sim_route("GET", "/_sim/media-fetches")
     async def _sim_media_fetches(self, request: web.Request) -> web.Response:
         return web.json_response([f.to_json() for f in self.media_fetches])
 
+    @sim_route("POST", "/_sim/sms-url")
     async def _sim_sms_url(self, request: web.Request) -> web.Response:
         data = await _json_object(request)
         url = data.get("url")
