@@ -6,9 +6,10 @@ Each part of the simulator marks its handlers with `sim_route`, beside the code 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -45,10 +46,8 @@ def fault_routes(path: str, queue: FaultQueue[F], kind: Callable[..., F]) -> lis
 
     async def inject(request: web.Request) -> web.Response:
         data = await _json_object(request)
-        try:
+        with _bad_control_on(TypeError, ValueError):
             fault = kind(**data)
-        except (TypeError, ValueError) as err:
-            raise _bad_control(str(err)) from err
         queue.inject(fault)
         return web.json_response(dataclasses.asdict(fault), status=201)
 
@@ -107,15 +106,22 @@ class ControlRoutes(FaultInjection, Accounts):
     @sim_route("POST", "/_sim/accounts")
     async def _sim_add_account(self, request: web.Request) -> web.Response:
         data = await _json_object(request)
-        try:
+        with _bad_control_on(TypeError, ValueError):
             self.add_account(**data)
-        except (TypeError, ValueError) as err:
-            raise _bad_control(str(err)) from err
         return web.json_response({"sid": data["sid"]}, status=201)
 
 
 def _bad_control(reason: str) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=json.dumps({"error": reason}), content_type="application/json")
+
+
+@contextlib.contextmanager
+def _bad_control_on(*errors: type[Exception]) -> Iterator[None]:
+    """Answer 400 with the error's own words when a control asks for what the simulator refuses."""
+    try:
+        yield
+    except errors as err:
+        raise _bad_control(getattr(err, "message", str(err))) from err
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from xml.etree import ElementTree
 from aiohttp import web
 
 from bot.sandbox.twilio.accounts import _Account
-from bot.sandbox.twilio.control import _bad_control, _json_object, sim_route
+from bot.sandbox.twilio.control import _bad_control, _bad_control_on, _json_object, sim_route
 from bot.sandbox.twilio.errors import TwilioApiError
 from bot.sandbox.twilio.formats import _E164, _WHATSAPP, API_VERSION, _strip_channel, segment_count
 from bot.sandbox.twilio.media import MAX_INBOUND_MEDIA, InboundMedia, InboundMediaStore
@@ -296,7 +296,7 @@ class InboundTexts(PhoneNumbers, InboundMediaStore, MessagesApi):
     @sim_route("POST", "/_sim/inbound")
     async def _sim_inbound(self, request: web.Request) -> web.Response:
         data = await _json_object(request)
-        try:
+        with _bad_control_on(TypeError, ValueError):
             media = [_media_from_json(m) for m in data.get("media") or []]
             text = await self.receive_text(
                 str(data.get("from", "")),
@@ -306,16 +306,12 @@ class InboundTexts(PhoneNumbers, InboundMediaStore, MessagesApi):
                 profile_name=data.get("profile_name") or None,
                 wait=data.get("wait", True) is not False,
             )
-        except (TypeError, ValueError) as err:
-            raise _bad_control(str(err)) from err
         return web.json_response(text.to_json(), status=201)
 
     @sim_route("POST", "/_sim/inbound/{sid}/redeliver")
     async def _sim_redeliver(self, request: web.Request) -> web.Response:
-        try:
+        with _bad_control_on(LookupError):
             webhook = await self.redeliver(request.match_info["sid"])
-        except LookupError as err:
-            raise _bad_control(str(err)) from err
         return web.json_response(webhook.to_json())
 
     @sim_route("GET", "/_sim/webhooks")
@@ -340,10 +336,8 @@ class InboundTexts(PhoneNumbers, InboundMediaStore, MessagesApi):
         url = data.get("url")
         if not isinstance(url, str | None):
             raise _bad_control("url must be a string or null")
-        try:
+        with _bad_control_on(LookupError, TwilioApiError):
             self.set_sms_url(str(data.get("number", "")), url, str(data.get("method", "POST")))
-        except (LookupError, TwilioApiError) as err:
-            raise _bad_control(getattr(err, "message", str(err))) from err
         return web.json_response(self.phone_number(str(data["number"])))
 
 
