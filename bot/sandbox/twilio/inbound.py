@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -68,16 +69,10 @@ class InboundText:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the answer of ``POST /_sim/inbound``)."""
-        return {
-            "message_sid": self.message_sid,
-            "account_sid": self.account_sid,
-            "from": self.from_,
-            "to": self.to,
-            "opt_out_type": self.opt_out_type,
-            "auto_reply_sid": self.auto_reply_sid,
-            "reply_sids": self.reply_sids,
-            "webhook": self.webhook.to_json(),
-        }
+        data = dataclasses.asdict(self)
+        data["from"] = data.pop("from_")
+        data["webhook"] = self.webhook.to_json()
+        return data
 
 
 def _keyword(body: str) -> str | None:
