@@ -173,11 +173,7 @@ class InboundTexts(PhoneNumbers, InboundMediaStore, MessagesApi):
         if keyword is not None:
             form.append(("OptOutType", keyword))
         text.webhook = Webhook("inbound", target.url, target.method, form, account.sid, message.sid, now)
-        task = asyncio.create_task(self._deliver_inbound(text, account))
-        self._inbound_tasks.add(task)
-        task.add_done_callback(self._inbound_tasks.discard)
-        if wait:
-            await task
+        await self._send_inbound(text, account, wait=wait)
         return text
 
     async def redeliver(self, message_sid: str, *, wait: bool = True) -> Webhook:
@@ -195,11 +191,7 @@ class InboundTexts(PhoneNumbers, InboundMediaStore, MessagesApi):
             self.clock.now(),
         )
         text = InboundText(message_sid, first.account_sid, "", "", again)
-        task = asyncio.create_task(self._deliver_inbound(text, self._accounts[first.account_sid]))
-        self._inbound_tasks.add(task)
-        task.add_done_callback(self._inbound_tasks.discard)
-        if wait:
-            await task
+        await self._send_inbound(text, self._accounts[first.account_sid], wait=wait)
         return again
 
     async def settle_inbound(self) -> None:
@@ -270,6 +262,14 @@ class InboundTexts(PhoneNumbers, InboundMediaStore, MessagesApi):
             date_created=self.clock.now(),
             direction=direction,
         )
+
+    async def _send_inbound(self, text: InboundText, account: _Account, *, wait: bool) -> None:
+        # A task of its own, so that a caller that does not wait still gets it delivered (stop() cancels it).
+        task = asyncio.create_task(self._deliver_inbound(text, account))
+        self._inbound_tasks.add(task)
+        task.add_done_callback(self._inbound_tasks.discard)
+        if wait:
+            await task
 
     async def _deliver_inbound(self, text: InboundText, account: _Account) -> Webhook:
         record = text.webhook
