@@ -33,7 +33,7 @@ from typing import Final, Literal, get_args
 
 from aiohttp import web
 
-from bot.sandbox.twilio.control import _bad_control, _clear_faults, _inject_fault, _json_object
+from bot.sandbox.twilio.control import _bad_control, _json_object, sim_route
 from bot.sandbox.twilio.formats import API_VERSION
 from bot.sandbox.twilio.messages import MessagesApi, StoredMessage
 from bot.sandbox.twilio.webhooks import Webhook, post_webhook
@@ -272,31 +272,16 @@ class StatusCallbacks(MessagesApi):
 
     # ----- /_sim/callbacks -------------------------------------------------------------------------
 
-    def _add_callback_routes(self, app: web.Application) -> None:
-        app.router.add_get("/_sim/callbacks", self._sim_callbacks)
-        app.router.add_get("/_sim/callbacks/faults", self._sim_callback_faults)
-        app.router.add_post("/_sim/callbacks/faults", self._sim_inject_callback_fault)
-        app.router.add_delete("/_sim/callbacks/faults", self._sim_clear_callback_faults)
-        app.router.add_post("/_sim/callbacks/hold", self._sim_hold_callbacks)
-        app.router.add_post("/_sim/callbacks/flush", self._sim_flush_callbacks)
-        app.router.add_post("/_sim/callbacks/settle", self._sim_settle_callbacks)
-
+    @sim_route("GET", "/_sim/callbacks")
     async def _sim_callbacks(self, request: web.Request) -> web.Response:
         return web.json_response([w.to_json() for w in self.status_callbacks])
 
-    async def _sim_callback_faults(self, request: web.Request) -> web.Response:
-        return web.json_response(self._callback_faults.to_json())
-
-    async def _sim_inject_callback_fault(self, request: web.Request) -> web.Response:
-        return await _inject_fault(request, self._callback_faults, CallbackFault)
-
-    async def _sim_clear_callback_faults(self, request: web.Request) -> web.Response:
-        return _clear_faults(self._callback_faults)
-
+    @sim_route("POST", "/_sim/callbacks/hold")
     async def _sim_hold_callbacks(self, request: web.Request) -> web.Response:
         self.hold_callbacks()
         return web.json_response({"held": self.held_callbacks})
 
+    @sim_route("POST", "/_sim/callbacks/flush")
     async def _sim_flush_callbacks(self, request: web.Request) -> web.Response:
         data = await _json_object(request) if request.can_read_body else {}
         order, release = data.get("order", "due"), data.get("release", False)
@@ -305,6 +290,7 @@ class StatusCallbacks(MessagesApi):
         count = await (self.release_callbacks(order) if release else self.flush_callbacks(order))
         return web.json_response({"flushed": count})
 
+    @sim_route("POST", "/_sim/callbacks/settle")
     async def _sim_settle_callbacks(self, request: web.Request) -> web.Response:
         await self.settle_callbacks()
         return web.json_response({"callbacks": len(self.status_callbacks)})

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -33,7 +34,7 @@ from xml.etree import ElementTree
 from aiohttp import web
 
 from bot.sandbox.twilio.accounts import _Account
-from bot.sandbox.twilio.control import _bad_control, _json_object
+from bot.sandbox.twilio.control import _bad_control, _bad_control_on, _json_object, sim_route
 from bot.sandbox.twilio.errors import TwilioApiError
 from bot.sandbox.twilio.formats import _E164, _WHATSAPP, API_VERSION, _strip_channel, segment_count
 from bot.sandbox.twilio.media import MAX_INBOUND_MEDIA, InboundMedia, InboundMediaStore
@@ -68,16 +69,10 @@ class InboundText:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the answer of ``POST /_sim/inbound``)."""
-        return {
-            "message_sid": self.message_sid,
-            "account_sid": self.account_sid,
-            "from": self.from_,
-            "to": self.to,
-            "opt_out_type": self.opt_out_type,
-            "auto_reply_sid": self.auto_reply_sid,
-            "reply_sids": self.reply_sids,
-            "webhook": self.webhook.to_json(),
-        }
+        data = dataclasses.asdict(self)
+        data["from"] = data.pop("from_")
+        data["webhook"] = self.webhook.to_json()
+        return data
 
 
 def _keyword(body: str) -> str | None:
@@ -178,11 +173,7 @@ class InboundTexts(PhoneNumbers, InboundMediaStore, MessagesApi):
         if keyword is not None:
             form.append(("OptOutType", keyword))
         text.webhook = Webhook("inbound", target.url, target.method, form, account.sid, message.sid, now)
-        task = asyncio.create_task(self._deliver_inbound(text, account))
-        self._inbound_tasks.add(task)
-        task.add_done_callback(self._inbound_tasks.discard)
-        if wait:
-            await task
+        await self._send_inbound(text, account, wait=wait)
         return text
 
     async def redeliver(self, message_sid: str, *, wait: bool = True) -> Webhook:
@@ -200,11 +191,7 @@ class InboundTexts(PhoneNumbers, InboundMediaStore, MessagesApi):
             self.clock.now(),
         )
         text = InboundText(message_sid, first.account_sid, "", "", again)
-        task = asyncio.create_task(self._deliver_inbound(text, self._accounts[first.account_sid]))
-        self._inbound_tasks.add(task)
-        task.add_done_callback(self._inbound_tasks.discard)
-        if wait:
-            await task
+        await self._send_inbound(text, self._accounts[first.account_sid], wait=wait)
         return again
 
     async def settle_inbound(self) -> None:
@@ -276,6 +263,14 @@ class InboundTexts(PhoneNumbers, InboundMediaStore, MessagesApi):
             direction=direction,
         )
 
+    async def _send_inbound(self, text: InboundText, account: _Account, *, wait: bool) -> None:
+        # A task of its own, so that a caller that does not wait still gets it delivered (stop() cancels it).
+        task = asyncio.create_task(self._deliver_inbound(text, account))
+        self._inbound_tasks.add(task)
+        task.add_done_callback(self._inbound_tasks.discard)
+        if wait:
+            await task
+
     async def _deliver_inbound(self, text: InboundText, account: _Account) -> Webhook:
         record = text.webhook
         self.webhooks.append(record)
@@ -293,17 +288,10 @@ class InboundTexts(PhoneNumbers, InboundMediaStore, MessagesApi):
 
     # ----- /_sim/ ----------------------------------------------------------------------------------
 
-    def _add_inbound_routes(self, app: web.Application) -> None:
-        app.router.add_post("/_sim/inbound", self._sim_inbound)
-        app.router.add_post("/_sim/inbound/{sid}/redeliver", self._sim_redeliver)
-        app.router.add_get("/_sim/webhooks", self._sim_webhooks)
-        app.router.add_get("/_sim/phone", self._sim_phone)
-        app.router.add_get("/_sim/media-fetches", self._sim_media_fetches)
-        app.router.add_post("/_sim/sms-url", self._sim_sms_url)
-
+    @sim_route("POST", "/_sim/inbound")
     async def _sim_inbound(self, request: web.Request) -> web.Response:
         data = await _json_object(request)
-        try:
+        with _bad_control_on(TypeError, ValueError):
             media = [_media_from_json(m) for m in data.get("media") or []]
             text = await self.receive_text(
                 str(data.get("from", "")),
@@ -313,39 +301,38 @@ class InboundTexts(PhoneNumbers, InboundMediaStore, MessagesApi):
                 profile_name=data.get("profile_name") or None,
                 wait=data.get("wait", True) is not False,
             )
-        except (TypeError, ValueError) as err:
-            raise _bad_control(str(err)) from err
         return web.json_response(text.to_json(), status=201)
 
+    @sim_route("POST", "/_sim/inbound/{sid}/redeliver")
     async def _sim_redeliver(self, request: web.Request) -> web.Response:
-        try:
+        with _bad_control_on(LookupError):
             webhook = await self.redeliver(request.match_info["sid"])
-        except LookupError as err:
-            raise _bad_control(str(err)) from err
         return web.json_response(webhook.to_json())
 
+    @sim_route("GET", "/_sim/webhooks")
     async def _sim_webhooks(self, request: web.Request) -> web.Response:
         kind = request.query.get("kind")
         return web.json_response([w.to_json() for w in self.webhooks if kind in (None, w.kind)])
 
+    @sim_route("GET", "/_sim/phone")
     async def _sim_phone(self, request: web.Request) -> web.Response:
         number = request.query.get("number", "")
         if not _E164.fullmatch(_strip_channel(number)):
             raise _bad_control("number must be E.164, like +15551230000 (write + as %2B in a query)")
         return web.json_response(self.phone_messages(number, include_sent=request.query.get("sent") == "1"))
 
+    @sim_route("GET", "/_sim/media-fetches")
     async def _sim_media_fetches(self, request: web.Request) -> web.Response:
         return web.json_response([f.to_json() for f in self.media_fetches])
 
+    @sim_route("POST", "/_sim/sms-url")
     async def _sim_sms_url(self, request: web.Request) -> web.Response:
         data = await _json_object(request)
         url = data.get("url")
         if not isinstance(url, str | None):
             raise _bad_control("url must be a string or null")
-        try:
+        with _bad_control_on(LookupError, TwilioApiError):
             self.set_sms_url(str(data.get("number", "")), url, str(data.get("method", "POST")))
-        except (LookupError, TwilioApiError) as err:
-            raise _bad_control(getattr(err, "message", str(err))) from err
         return web.json_response(self.phone_number(str(data["number"])))
 
 

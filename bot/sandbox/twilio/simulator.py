@@ -11,10 +11,10 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from bot.sandbox.twilio.accounts import _basic_credentials
-from bot.sandbox.twilio.callbacks import StatusCallbacks
-from bot.sandbox.twilio.control import ControlRoutes
+from bot.sandbox.twilio.callbacks import CallbackFault, StatusCallbacks
+from bot.sandbox.twilio.control import ControlRoutes, fault_routes, sim_routes
 from bot.sandbox.twilio.errors import TwilioApiError
-from bot.sandbox.twilio.faults import _drop_connection
+from bot.sandbox.twilio.faults import Fault, _drop_connection
 from bot.sandbox.twilio.formats import _ACCOUNT_PATH, _MESSAGE_PATH, _MESSAGES_PATH
 from bot.sandbox.twilio.inbound import InboundTexts
 from bot.sandbox.twilio.recording import RecordedRequest
@@ -30,9 +30,9 @@ class TwilioSimulator(ControlRoutes, InboundTexts, StatusCallbacks):
         if self._runner is not None:
             raise RuntimeError("TwilioSimulator is already running")
         app = web.Application()
-        self._add_control_routes(app)
-        self._add_callback_routes(app)
-        self._add_inbound_routes(app)
+        app.add_routes(sim_routes(self))
+        app.add_routes(fault_routes("/_sim/faults", self._faults, Fault))
+        app.add_routes(fault_routes("/_sim/callbacks/faults", self._callback_faults, CallbackFault))
         app.router.add_route("*", "/{tail:.*}", self._handle_api)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
