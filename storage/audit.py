@@ -23,7 +23,6 @@ __all__ = [
     "NewAuditEntry",
     "Outcome",
     "redact",
-    "summarize",
 ]
 
 Outcome = Literal["ok", "error", "unknown", "rejected"]
@@ -37,7 +36,6 @@ _INSERT = (
     ":outcome, :message_sid, :error_code, :error_message) RETURNING id"
 )
 _RECENT = "SELECT * FROM audit WHERE team_id = ? ORDER BY id DESC LIMIT ?"
-_BODY_PREVIEW = 80
 
 
 def redact(text: str) -> str:
@@ -50,33 +48,6 @@ def _clip(text: str | None) -> str | None:
         return None
     text = redact(text)
     return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
-
-
-def summarize(
-    *,
-    to: str | None = None,
-    from_: str | None = None,
-    service: str | None = None,
-    body: str | None = None,
-    send_at: str | None = None,
-    sid: str | None = None,
-) -> str:
-    """A short one-line summary of a request for the audit log: who to, from what, the body's start."""
-    parts: list[str] = []
-    if sid:
-        parts.append(f"sid {sid}")
-    if to:
-        parts.append(f"to {to}")
-    if from_:
-        parts.append(f"from {from_}")
-    if service:
-        parts.append(f"service {service}")
-    if send_at:
-        parts.append(f"at {send_at}")
-    if body is not None:
-        preview = body if len(body) <= _BODY_PREVIEW else body[: _BODY_PREVIEW - 1] + "…"
-        parts.append(f"body {len(body)} chars: {' '.join(preview.split())!r}")
-    return ", ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from storage.audit import AuditLog, NewAuditEntry, redact, summarize
+from storage.audit import AuditLog, NewAuditEntry, redact
 from storage.db import Database
 
 
@@ -82,10 +82,3 @@ async def test_token_shaped_text_is_redacted_but_sids_are_kept(db: Database) -> 
     assert token not in entry.summary and token not in (entry.error_message or "")
     assert sid in entry.summary
     assert redact(token) == "[redacted]"
-
-
-def test_summarize_is_short_and_describes_the_request() -> None:
-    """summarize() names to/from and cuts the body to its start."""
-    text = summarize(to="+15551234567", from_="+15557654321", body="x" * 500)
-    assert text.startswith("to +15551234567, from +15557654321, body 500 chars:")
-    assert len(text) < 160
