@@ -6,14 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.core.commands import (
-    RouteCommand,
-    RoutesCommand,
-    ScheduleCommand,
-    SendCommand,
-    UnrouteCommand,
-    parse_command,
-)
+from bot.core import requests as rq
+from bot.core.commands import parse_command
 from bot.core.errors import CommandError
 from bot.core.phone import PhoneNumber
 
@@ -24,16 +18,16 @@ OURS = PhoneNumber("+15557654321")
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("route +15557654321 <#C0SUPPORT1|support>", RouteCommand(OURS, "C0SUPPORT1")),
-        ("route +15557654321 C0SUPPORT1 --account main", RouteCommand(OURS, "C0SUPPORT1", "main")),
-        ("ROUTE (555) 765-4321 <#G0PRIVATE1>", RouteCommand(OURS, "G0PRIVATE1")),
+        ("route +15557654321 <#C0SUPPORT1|support>", rq.RouteCommand(OURS, "C0SUPPORT1")),
+        ("route +15557654321 C0SUPPORT1 --account main", rq.RouteCommand(OURS, "C0SUPPORT1", "main")),
+        ("ROUTE (555) 765-4321 <#G0PRIVATE1>", rq.RouteCommand(OURS, "G0PRIVATE1")),
         (
             "route whatsapp:+15557654321 <#C0SUPPORT1|support>",
-            RouteCommand(PhoneNumber("+15557654321", whatsapp=True), "C0SUPPORT1"),
+            rq.RouteCommand(PhoneNumber("+15557654321", whatsapp=True), "C0SUPPORT1"),
         ),
-        ("routes", RoutesCommand()),
-        ("unroute +15557654321", UnrouteCommand(OURS)),
-        ("unroute whatsapp:+15557654321", UnrouteCommand(PhoneNumber("+15557654321", whatsapp=True))),
+        ("routes", rq.RoutesCommand()),
+        ("unroute +15557654321", rq.UnrouteCommand(OURS)),
+        ("unroute whatsapp:+15557654321", rq.UnrouteCommand(PhoneNumber("+15557654321", whatsapp=True))),
     ],
 )
 def test_route_commands_parse(text: str, expected: object) -> None:
@@ -70,11 +64,11 @@ def test_send_and_schedule_take_repeated_media_links() -> None:
     cmd = parse_command(
         "send +15551234567 look --media https://a.example/1.jpg here --media=https://a.example/2.png", now=NOW
     )
-    assert isinstance(cmd, SendCommand)
+    assert isinstance(cmd, rq.SendCommand)
     assert cmd.body == "look here"
     assert cmd.media == ("https://a.example/1.jpg", "https://a.example/2.png")
     sched = parse_command("schedule +15551234567 in 1h hi --media https://a.example/x.gif", now=NOW)
-    assert isinstance(sched, ScheduleCommand) and sched.media == ("https://a.example/x.gif",)
+    assert isinstance(sched, rq.ScheduleCommand) and sched.media == ("https://a.example/x.gif",)
 
 
 @pytest.mark.parametrize(
