@@ -389,6 +389,35 @@ def test_send_refuses_to_guess_between_two_readings_of_a_spaced_number(text: str
     assert info.value.field == "to"
 
 
+def test_send_and_schedule_take_repeated_media_links() -> None:
+    """--media may be given up to ten times; the links are kept in order and cut from the body."""
+    cmd = parse("send +15551234567 look --media https://a.example/1.jpg here --media=https://a.example/2.png")
+    assert isinstance(cmd, rq.SendCommand)
+    assert cmd.body == "look here"
+    assert cmd.media == ("https://a.example/1.jpg", "https://a.example/2.png")
+    sched = parse("schedule +15551234567 in 1h hi --media https://a.example/x.gif")
+    assert isinstance(sched, rq.ScheduleCommand) and sched.media == ("https://a.example/x.gif",)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("send +15551234567 hi --media photo.jpg", "is not a media link"),
+        ("send +15551234567 hi --media ftp://a.example/x", "is not a media link"),
+        (
+            "send +15551234567 hi " + " ".join(f"--media https://a.example/{n}" for n in range(11)),
+            "at most 10",
+        ),
+        ("send +15551234567 hi --account main --account other", "given twice"),
+    ],
+)
+def test_bad_media_links_are_refused(text: str, needle: str) -> None:
+    """A link that is not http(s), or more than ten, is refused before anything is sent."""
+    with pytest.raises(CommandError) as info:
+        parse(text)
+    assert needle in info.value.message
+
+
 # --- schedule -------------------------------------------------------------------------------------
 
 
@@ -637,6 +666,46 @@ def test_sid_subcommands_without_sid_open_a_modal(name: str) -> None:
 def test_sid_subcommand_errors(name: str, args: str, field: str | None, phrase: str) -> None:
     """Bad SIDs and extra words raise CommandError with that subcommand's usage."""
     assert_refused(f"{name} {args}", field, phrase)
+
+
+# --- route, routes, unroute -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("route +15557654321 <#C0SUPPORT1|support>", rq.RouteCommand(FROM, "C0SUPPORT1")),
+        ("route +15557654321 C0SUPPORT1 --account main", rq.RouteCommand(FROM, "C0SUPPORT1", "main")),
+        ("ROUTE (555) 765-4321 <#G0PRIVATE1>", rq.RouteCommand(FROM, "G0PRIVATE1")),
+        ("route whatsapp:+15557654321 <#C0SUPPORT1|support>", rq.RouteCommand(WA_FROM, "C0SUPPORT1")),
+        ("routes", rq.RoutesCommand()),
+        ("unroute +15557654321", rq.UnrouteCommand(FROM)),
+        ("unroute whatsapp:+15557654321", rq.UnrouteCommand(WA_FROM)),
+    ],
+)
+def test_route_commands_parse(text: str, expected: rq.Command) -> None:
+    """Our numbers are read as E.164 (or whatsapp:), channels by their ID."""
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "phrase"),
+    [
+        ("route", "number", "which of our numbers"),
+        ("route +15557654321", "channel", "which of our numbers and which channel"),
+        ("route +15557654321 #support", "channel", "as plain text"),
+        ("route +15557654321 support", "channel", "is not a channel"),
+        ("route hello <#C0SUPPORT1|support>", "number", "number"),
+        ("route +15557654321 <#C0SUPPORT1> extra", None, "Unexpected"),
+        ("route +15557654321 <#C0SUPPORT1> --account 'no spaces here'", "account", ""),
+        ("routes now", None, "Unexpected"),
+        ("unroute", "number", "which number"),
+        ("unroute 12", "number", ""),
+    ],
+)
+def test_route_commands_refuse_bad_input(text: str, field: str | None, phrase: str) -> None:
+    """Each mistake gets a sentence naming the field, and the usage line."""
+    assert_refused(text, field, phrase)
 
 
 # --- properties -----------------------------------------------------------------------------------
