@@ -23,22 +23,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
+from builders import accepted_send, claimed_send
 from cryptography.fernet import Fernet
 from harness import json_text
 from sandbox_accounts import store_sandbox_account
 from waiting import until
 
-from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, OPS_ID, TEAM_ID, SlackSimulator
+from bot.sandbox.slack import GENERAL_ID, OPS_ID, SlackSimulator
 from bot.sandbox.twilio import (
     DEFAULT_FROM,
-    SANDBOX_ACCOUNT_SID,
     Fault,
     SimClock,
     TwilioSimulator,
 )
 from storage.db import Database
-from storage.journal import Journal, NewJournalEntry
-from storage.outbox import NewOutboxEntry, Outbox
+from storage.journal import Journal
+from storage.outbox import Outbox
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START_SECONDS = 20.0
@@ -141,22 +141,8 @@ async def store_routed_account(ends: FarEnds, db_path: Path) -> None:
 
 async def claim_pending_send(ends: FarEnds, db_path: Path, *, key: str, to: str, body: str) -> None:
     """Leave what a process killed right after claiming a send leaves: a pending outbox row, nothing else."""
-    db = await Database.open(db_path, secret_keys=ends.secret_key)
-    try:
-        await Outbox(db).claim(
-            NewOutboxEntry(
-                key=key,
-                team_id=TEAM_ID,
-                user_id=ADMIN_ID,
-                channel_id=GENERAL_ID,
-                operation="send",
-                request={"to": to, "from": DEFAULT_FROM, "body": body},
-                account_label="main",
-                account_sid=SANDBOX_ACCOUNT_SID,
-            )
-        )
-    finally:
-        await db.close()
+    async with await Database.open(db_path, secret_keys=ends.secret_key) as db:
+        await Outbox(db).claim(claimed_send(key, {"to": to, "from": DEFAULT_FROM, "body": body}))
 
 
 async def record_accepted_send(
@@ -164,21 +150,8 @@ async def record_accepted_send(
 ) -> None:
     """Leave what a process that acked the admin's `/twilio send` in #general and died leaves: a journal
     entry with `fields`, not run. `target` is the SQLite file or a `postgresql://` URL."""
-    db = await Database.connect(target, secret_keys=ends.secret_key, pool_size=1)
-    try:
-        await Journal(db).record(
-            NewJournalEntry(
-                key=key,
-                team_id=TEAM_ID,
-                user_id=ADMIN_ID,
-                channel_id=GENERAL_ID,
-                subcommand="send",
-                fields=fields,
-                accepted_at=accepted_at,
-            )
-        )
-    finally:
-        await db.close()
+    async with await Database.connect(target, secret_keys=ends.secret_key, pool_size=1) as db:
+        await Journal(db).record(accepted_send(key, fields, accepted_at=accepted_at))
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""Values the unit tests build by hand, every field filled in: a stored account, a Twilio message, a route
-and an inbound text to store."""
+"""Values the tests build by hand, every field filled in: a stored account, a Twilio message, a route
+and an inbound text to store, and the sandbox admin's send as the journal and the outbox keep it."""
 
 from __future__ import annotations
 
@@ -8,9 +8,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID
+from bot.sandbox.twilio import SANDBOX_ACCOUNT_SID
 from bot.twilio.models import Message
 from storage.accounts import StoredAccount
 from storage.conversations import NewInbound, NewRoute
+from storage.journal import NewJournalEntry
+from storage.outbox import NewOutboxEntry
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 SERVICE = "MG" + "0123456789abcdef" * 2
@@ -89,5 +93,28 @@ def new_inbound(**changes: Any) -> NewInbound:
         opt_out_type=None,
         num_media=0,
         received_at=NOW,
+    )
+    return replace(base, **changes)
+
+
+def accepted_send(key: str, fields: dict[str, Any], **changes: Any) -> NewJournalEntry:
+    """The sandbox admin's `/twilio send` in #general, as the journal writes it down on acceptance."""
+    base = NewJournalEntry(
+        key=key, team_id=TEAM_ID, user_id=ADMIN_ID, channel_id=GENERAL_ID, subcommand="send", fields=fields
+    )
+    return replace(base, **changes)
+
+
+def claimed_send(key: str, request: dict[str, Any], **changes: Any) -> NewOutboxEntry:
+    """The sandbox admin's send in #general from the sandbox account "main", as the outbox claims it."""
+    base = NewOutboxEntry(
+        key=key,
+        team_id=TEAM_ID,
+        user_id=ADMIN_ID,
+        channel_id=GENERAL_ID,
+        operation="send",
+        request=request,
+        account_label="main",
+        account_sid=SANDBOX_ACCOUNT_SID,
     )
     return replace(base, **changes)

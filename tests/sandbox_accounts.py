@@ -31,8 +31,7 @@ async def store_sandbox_account(
     `bot_token`, the team's OAuth installation is stored (the token encrypted), as an install leaves it.
     `target` is the SQLite file, or a `postgresql://` URL (a test's schema).
     """
-    db = await Database.connect(target, secret_keys=secret_key, pool_size=1)
-    try:
+    async with await Database.connect(target, secret_keys=secret_key, pool_size=1) as db:
         await AccountStore(db).add(
             NewAccount(
                 team_id=TEAM_ID,
@@ -65,5 +64,3 @@ async def store_sandbox_account(
                     installed_by=ADMIN_ID,
                 )
             )
-    finally:
-        await db.close()

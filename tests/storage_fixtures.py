@@ -23,10 +23,12 @@ from urllib.parse import parse_qsl, quote, urlencode
 import psycopg
 import pytest
 import sqlite_utils
+from builders import ACCOUNT_SID, NOW, OUR_NUMBER, THEIR_NUMBER
 from cryptography.fernet import Fernet
 from psycopg.conninfo import conninfo_to_dict
 from sqlite_utils.migrations import Migrations
 
+from storage.conversations import Conversation, ConversationStore
 from storage.db import Database
 from storage.migrations import MIGRATIONS
 from storage.outbox import NewOutboxEntry, Outbox, OutboxEntry
@@ -91,6 +93,24 @@ async def claim_send(outbox: Outbox, key: str, **changes: Any) -> tuple[OutboxEn
     values.update(changes)
     lease = {name: values.pop(name) for name in ("owner", "lease_seconds") if name in values}
     return await outbox.claim(NewOutboxEntry(**values), **lease)
+
+
+async def open_conversation(store: ConversationStore, **changes: Any) -> Conversation:
+    """Open team T1's conversation in C1 between OUR_NUMBER of its "main" account and THEIR_NUMBER, at
+    NOW, with no profile name and no earlier conversation; `changes` replace arguments."""
+    values: dict[str, Any] = {
+        "team_id": "T1",
+        "channel_id": "C1",
+        "account_label": "main",
+        "account_sid": ACCOUNT_SID,
+        "our_number": OUR_NUMBER,
+        "their_number": THEIR_NUMBER,
+        "profile_name": None,
+        "previous_id": None,
+        "at": NOW,
+    }
+    values.update(changes)
+    return await store.open(**values)
 
 
 def errors_in_threads(count: int, replica: Callable[[], Coroutine[Any, Any, None]]) -> list[BaseException]:

@@ -8,28 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.core.commands import (
-    DESCRIPTIONS,
-    SUBCOMMANDS,
-    USAGE,
-    AccountsCommand,
-    CancelCommand,
-    Command,
-    DeleteCommand,
-    FetchCommand,
-    HelpCommand,
-    HistoryCommand,
-    Incomplete,
-    ListCommand,
-    LogChannelCommand,
-    RouteCommand,
-    RoutesCommand,
-    ScheduleCommand,
-    SendCommand,
-    SetupCommand,
-    UnrouteCommand,
-    parse_command,
-)
+from bot.core import requests as rq
+from bot.core.commands import DESCRIPTIONS, SUBCOMMANDS, USAGE, parse_command
 from bot.core.errors import CommandError
 from bot.core.phone import PhoneNumber
 
@@ -42,7 +22,7 @@ SID = "SM0123456789abcdef0123456789abcdef"
 MG = "MG0123456789abcdef0123456789abcdef"
 
 
-def parse(text: str) -> Command:
+def parse(text: str) -> rq.Command:
     """parse_command with the fixed clock."""
     return parse_command(text, now=NOW)
 
@@ -62,32 +42,32 @@ def assert_refused(text: str, field: str | None, phrase: str) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("", HelpCommand(None)),
-        ("   \n ", HelpCommand(None)),
-        ("help", HelpCommand(None)),
-        ("HELP", HelpCommand(None)),
-        ("--help", HelpCommand(None)),
-        ("-h", HelpCommand(None)),
-        ("?", HelpCommand(None)),
-        ("help send", HelpCommand("send")),
-        ("help Schedule", HelpCommand("schedule")),
-        ("help log_channel", HelpCommand("log-channel")),
-        ("help nonsense words", HelpCommand("nonsense")),
-        ("sned +15551234567 hi", HelpCommand("sned")),
-        ("Bogus", HelpCommand("bogus")),
-        ("send --help", HelpCommand("send")),
-        ("schedule +15551234567 -h", HelpCommand("schedule")),
-        ("list --HELP", HelpCommand("list")),
+        ("", rq.HelpCommand(None)),
+        ("   \n ", rq.HelpCommand(None)),
+        ("help", rq.HelpCommand(None)),
+        ("HELP", rq.HelpCommand(None)),
+        ("--help", rq.HelpCommand(None)),
+        ("-h", rq.HelpCommand(None)),
+        ("?", rq.HelpCommand(None)),
+        ("help send", rq.HelpCommand("send")),
+        ("help Schedule", rq.HelpCommand("schedule")),
+        ("help log_channel", rq.HelpCommand("log-channel")),
+        ("help nonsense words", rq.HelpCommand("nonsense")),
+        ("sned +15551234567 hi", rq.HelpCommand("sned")),
+        ("Bogus", rq.HelpCommand("bogus")),
+        ("send --help", rq.HelpCommand("send")),
+        ("schedule +15551234567 -h", rq.HelpCommand("schedule")),
+        ("list --HELP", rq.HelpCommand("list")),
     ],
 )
-def test_help_and_unknown_subcommands_give_help(text: str, expected: HelpCommand) -> None:
+def test_help_and_unknown_subcommands_give_help(text: str, expected: rq.HelpCommand) -> None:
     """Empty text, help, --help and unknown words all answer with help; topic says which."""
     assert parse(text) == expected
 
 
 def test_quoted_help_flag_is_body_text() -> None:
     """A quoted "--help" is part of the message, not a request for help."""
-    assert parse('send +15551234567 "--help"') == SendCommand(TO, "--help")
+    assert parse('send +15551234567 "--help"') == rq.SendCommand(TO, "--help")
 
 
 def test_subcommands_usage_and_descriptions_cover_each_other() -> None:
@@ -108,7 +88,7 @@ def test_every_subcommand_word_is_parsed_not_treated_as_unknown(name: str) -> No
         result = parse(name)
     except CommandError:
         return
-    assert result != HelpCommand(name)
+    assert result != rq.HelpCommand(name)
 
 
 # --- setup, accounts, history, log-channel --------------------------------------------------------
@@ -117,24 +97,24 @@ def test_every_subcommand_word_is_parsed_not_treated_as_unknown(name: str) -> No
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("setup", SetupCommand()),
-        ("SETUP", SetupCommand()),
-        ("accounts", AccountsCommand()),
-        ("history", HistoryCommand(10)),
-        ("history 1", HistoryCommand(1)),
-        ("history 50", HistoryCommand(50)),
-        ("history 007", HistoryCommand(7)),
-        ("log-channel <#C0123ABCD|ops>", LogChannelCommand("C0123ABCD")),
-        ("log-channel <#C0123ABCD>", LogChannelCommand("C0123ABCD")),
-        ("log-channel <#G0123ABCD|private-ops>", LogChannelCommand("G0123ABCD")),
-        ("log-channel C0123ABCDEF", LogChannelCommand("C0123ABCDEF")),
-        ("log_channel <#C0123ABCD|ops>", LogChannelCommand("C0123ABCD")),
-        ("log-channel off", LogChannelCommand(None)),
-        ("log-channel OFF", LogChannelCommand(None)),
-        ("log-channel none", LogChannelCommand(None)),
+        ("setup", rq.SetupCommand()),
+        ("SETUP", rq.SetupCommand()),
+        ("accounts", rq.AccountsCommand()),
+        ("history", rq.HistoryCommand(10)),
+        ("history 1", rq.HistoryCommand(1)),
+        ("history 50", rq.HistoryCommand(50)),
+        ("history 007", rq.HistoryCommand(7)),
+        ("log-channel <#C0123ABCD|ops>", rq.LogChannelCommand("C0123ABCD")),
+        ("log-channel <#C0123ABCD>", rq.LogChannelCommand("C0123ABCD")),
+        ("log-channel <#G0123ABCD|private-ops>", rq.LogChannelCommand("G0123ABCD")),
+        ("log-channel C0123ABCDEF", rq.LogChannelCommand("C0123ABCDEF")),
+        ("log_channel <#C0123ABCD|ops>", rq.LogChannelCommand("C0123ABCD")),
+        ("log-channel off", rq.LogChannelCommand(None)),
+        ("log-channel OFF", rq.LogChannelCommand(None)),
+        ("log-channel none", rq.LogChannelCommand(None)),
     ],
 )
-def test_simple_subcommands(text: str, expected: Command) -> None:
+def test_simple_subcommands(text: str, expected: rq.Command) -> None:
     """Subcommands with no or one simple argument parse to their requests."""
     assert parse(text) == expected
 
@@ -169,47 +149,47 @@ def test_simple_subcommand_errors(text: str, field: str | None, phrase: str) -> 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("send +15551234567 hello", SendCommand(TO, "hello")),
-        ("Send +15551234567 Hello there", SendCommand(TO, "Hello there")),
-        ("send +15551234567 hello  world", SendCommand(TO, "hello  world")),
+        ("send +15551234567 hello", rq.SendCommand(TO, "hello")),
+        ("Send +15551234567 Hello there", rq.SendCommand(TO, "Hello there")),
+        ("send +15551234567 hello  world", rq.SendCommand(TO, "hello  world")),
         (
             "send +15551234567 line one\nline two\n\nline four",
-            SendCommand(TO, "line one\nline two\n\nline four"),
+            rq.SendCommand(TO, "line one\nline two\n\nline four"),
         ),
-        ("send +15551234567   \n  padded  \n ", SendCommand(TO, "padded")),
-        ("send +15551234567 tab\tinside", SendCommand(TO, "tab\tinside")),
-        ("send (555) 123-4567 hi", SendCommand(TO, "hi")),
-        ("send 555-123-4567 hi", SendCommand(TO, "hi")),
-        ("send +1 555 123 4567 hi", SendCommand(TO, "hi")),
-        ("send +1 (555) 123-4567 Your code is 1234", SendCommand(TO, "Your code is 1234")),
-        ("send +15551234567 1234 is your code", SendCommand(TO, "1234 is your code")),
-        ("send +15551234567 2 for 1 today", SendCommand(TO, "2 for 1 today")),
-        ('send "+1 555 123 4567" hi', SendCommand(TO, "hi")),
-        ("send whatsapp:+15551234567 hi", SendCommand(WA_TO, "hi")),
-        ("send WhatsApp:+15551234567 hi", SendCommand(WA_TO, "hi")),
-        ("send whatsapp: +15551234567 hi", SendCommand(WA_TO, "hi")),
-        ("send whatsapp: +1 555 123 4567 hi", SendCommand(WA_TO, "hi")),
-        ("send +15551234567 hi --from +15557654321", SendCommand(TO, "hi", FROM)),
-        ("send +15551234567 --from +15557654321 hi", SendCommand(TO, "hi", FROM)),
-        ("send --from +15557654321 +15551234567 hi", SendCommand(TO, "hi", FROM)),
-        ("send +15551234567 hi --from +15557654321 there", SendCommand(TO, "hi there", FROM)),
-        ("send +15551234567 hi\n--from +15557654321\nthere", SendCommand(TO, "hi\nthere", FROM)),
-        ("send +15551234567 hi --from +1 555 765 4321", SendCommand(TO, "hi", FROM)),
-        ("send +15551234567 hi --from=+15557654321", SendCommand(TO, "hi", FROM)),
-        ('send +15551234567 hi --from="+1 555 765 4321"', SendCommand(TO, "hi", FROM)),
-        ("send +15551234567 hi --FROM +15557654321", SendCommand(TO, "hi", FROM)),
-        ("send +15551234567 hi —from +15557654321", SendCommand(TO, "hi", FROM)),
-        ("send +15551234567 hi –from +15557654321", SendCommand(TO, "hi", FROM)),
-        ("send +15551234567 hi --account main", SendCommand(TO, "hi", None, "main")),
+        ("send +15551234567   \n  padded  \n ", rq.SendCommand(TO, "padded")),
+        ("send +15551234567 tab\tinside", rq.SendCommand(TO, "tab\tinside")),
+        ("send (555) 123-4567 hi", rq.SendCommand(TO, "hi")),
+        ("send 555-123-4567 hi", rq.SendCommand(TO, "hi")),
+        ("send +1 555 123 4567 hi", rq.SendCommand(TO, "hi")),
+        ("send +1 (555) 123-4567 Your code is 1234", rq.SendCommand(TO, "Your code is 1234")),
+        ("send +15551234567 1234 is your code", rq.SendCommand(TO, "1234 is your code")),
+        ("send +15551234567 2 for 1 today", rq.SendCommand(TO, "2 for 1 today")),
+        ('send "+1 555 123 4567" hi', rq.SendCommand(TO, "hi")),
+        ("send whatsapp:+15551234567 hi", rq.SendCommand(WA_TO, "hi")),
+        ("send WhatsApp:+15551234567 hi", rq.SendCommand(WA_TO, "hi")),
+        ("send whatsapp: +15551234567 hi", rq.SendCommand(WA_TO, "hi")),
+        ("send whatsapp: +1 555 123 4567 hi", rq.SendCommand(WA_TO, "hi")),
+        ("send +15551234567 hi --from +15557654321", rq.SendCommand(TO, "hi", FROM)),
+        ("send +15551234567 --from +15557654321 hi", rq.SendCommand(TO, "hi", FROM)),
+        ("send --from +15557654321 +15551234567 hi", rq.SendCommand(TO, "hi", FROM)),
+        ("send +15551234567 hi --from +15557654321 there", rq.SendCommand(TO, "hi there", FROM)),
+        ("send +15551234567 hi\n--from +15557654321\nthere", rq.SendCommand(TO, "hi\nthere", FROM)),
+        ("send +15551234567 hi --from +1 555 765 4321", rq.SendCommand(TO, "hi", FROM)),
+        ("send +15551234567 hi --from=+15557654321", rq.SendCommand(TO, "hi", FROM)),
+        ('send +15551234567 hi --from="+1 555 765 4321"', rq.SendCommand(TO, "hi", FROM)),
+        ("send +15551234567 hi --FROM +15557654321", rq.SendCommand(TO, "hi", FROM)),
+        ("send +15551234567 hi —from +15557654321", rq.SendCommand(TO, "hi", FROM)),
+        ("send +15551234567 hi –from +15557654321", rq.SendCommand(TO, "hi", FROM)),
+        ("send +15551234567 hi --account main", rq.SendCommand(TO, "hi", None, "main")),
         (
             "send +15551234567 hi --account US-Sales_2 --from +15557654321",
-            SendCommand(TO, "hi", FROM, "us-sales_2"),
+            rq.SendCommand(TO, "hi", FROM, "us-sales_2"),
         ),
-        ("send whatsapp:+15551234567 hi --from +15557654321", SendCommand(WA_TO, "hi", WA_FROM)),
-        ("send whatsapp:+15551234567 hi --from whatsapp:+15557654321", SendCommand(WA_TO, "hi", WA_FROM)),
+        ("send whatsapp:+15551234567 hi --from +15557654321", rq.SendCommand(WA_TO, "hi", WA_FROM)),
+        ("send whatsapp:+15551234567 hi --from whatsapp:+15557654321", rq.SendCommand(WA_TO, "hi", WA_FROM)),
     ],
 )
-def test_send_parses_number_body_and_flags(text: str, expected: SendCommand) -> None:
+def test_send_parses_number_body_and_flags(text: str, expected: rq.SendCommand) -> None:
     """TO is normalised, flags may sit anywhere, and the body keeps its inner spacing."""
     assert parse(text) == expected
 
@@ -250,7 +230,7 @@ def test_send_parses_number_body_and_flags(text: str, expected: SendCommand) -> 
 def test_send_body_quoting_and_slack_escapes(text: str, body: str) -> None:
     """Quotes are stripped only when they wrap the whole body; Slack escapes and links are undone."""
     result = parse(text)
-    assert isinstance(result, SendCommand)
+    assert isinstance(result, rq.SendCommand)
     assert result.body == body
 
 
@@ -265,7 +245,7 @@ def test_send_body_quoting_and_slack_escapes(text: str, body: str) -> None:
 def test_send_unwraps_slack_tel_links(text: str) -> None:
     """Slack's <tel:…|…> formatting around a number is removed before parsing."""
     result = parse(text)
-    assert isinstance(result, SendCommand)
+    assert isinstance(result, rq.SendCommand)
     assert result.to == TO
     assert result.body == "hi"
 
@@ -273,20 +253,20 @@ def test_send_unwraps_slack_tel_links(text: str) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("send", Incomplete("send", {}, None)),
-        ("send   ", Incomplete("send", {}, None)),
-        ("send +15551234567", Incomplete("send", {"to": "+15551234567"}, None)),
-        ("send +1 555 123 4567", Incomplete("send", {"to": "+1 555 123 4567"}, None)),
-        ("send whatsapp:+15551234567", Incomplete("send", {"to": "whatsapp:+15551234567"}, None)),
-        ("send --from +15557654321", Incomplete("send", {"from": "+15557654321"}, None)),
+        ("send", rq.Incomplete("send", {}, None)),
+        ("send   ", rq.Incomplete("send", {}, None)),
+        ("send +15551234567", rq.Incomplete("send", {"to": "+15551234567"}, None)),
+        ("send +1 555 123 4567", rq.Incomplete("send", {"to": "+1 555 123 4567"}, None)),
+        ("send whatsapp:+15551234567", rq.Incomplete("send", {"to": "whatsapp:+15551234567"}, None)),
+        ("send --from +15557654321", rq.Incomplete("send", {"from": "+15557654321"}, None)),
         (
             "send +15551234567 --from +15557654321 --account main",
-            Incomplete("send", {"to": "+15551234567", "from": "+15557654321", "account": "main"}, None),
+            rq.Incomplete("send", {"to": "+15551234567", "from": "+15557654321", "account": "main"}, None),
         ),
-        ("send --account main", Incomplete("send", {"account": "main"}, None)),
+        ("send --account main", rq.Incomplete("send", {"account": "main"}, None)),
     ],
 )
-def test_send_without_required_arguments_opens_a_prefilled_modal(text: str, expected: Incomplete) -> None:
+def test_send_without_required_arguments_opens_a_prefilled_modal(text: str, expected: rq.Incomplete) -> None:
     """Missing TO or BODY gives Incomplete with the raw text that was given."""
     assert parse(text) == expected
 
@@ -323,7 +303,7 @@ def test_incomplete_send_reports_the_first_invalid_value(
 ) -> None:
     """Values given beside a missing argument are prefilled and their problem is named."""
     result = parse(text)
-    assert isinstance(result, Incomplete)
+    assert isinstance(result, rq.Incomplete)
     assert result.subcommand == "send"
     assert dict(result.prefill) == prefill
     assert result.problem is not None and phrase in result.problem
@@ -368,7 +348,7 @@ def test_send_errors_name_the_field_and_show_usage(text: str, field: str | None,
 def test_send_body_at_the_limit_is_accepted() -> None:
     """Exactly 1600 characters is a valid body."""
     result = parse("send +15551234567 " + "x" * 1600)
-    assert isinstance(result, SendCommand)
+    assert isinstance(result, rq.SendCommand)
     assert len(result.body) == 1600
 
 
@@ -391,7 +371,7 @@ def test_send_places_spaced_national_numbers_with_the_default_region(
 ) -> None:
     """A number typed in groups is read whole when one reading is clearly best."""
     result = parse_command(text, now=NOW, default_region=region)
-    assert result == SendCommand(PhoneNumber(to), body)
+    assert result == rq.SendCommand(PhoneNumber(to), body)
 
 
 @pytest.mark.parametrize(
@@ -409,58 +389,87 @@ def test_send_refuses_to_guess_between_two_readings_of_a_spaced_number(text: str
     assert info.value.field == "to"
 
 
+def test_send_and_schedule_take_repeated_media_links() -> None:
+    """--media may be given up to ten times; the links are kept in order and cut from the body."""
+    cmd = parse("send +15551234567 look --media https://a.example/1.jpg here --media=https://a.example/2.png")
+    assert isinstance(cmd, rq.SendCommand)
+    assert cmd.body == "look here"
+    assert cmd.media == ("https://a.example/1.jpg", "https://a.example/2.png")
+    sched = parse("schedule +15551234567 in 1h hi --media https://a.example/x.gif")
+    assert isinstance(sched, rq.ScheduleCommand) and sched.media == ("https://a.example/x.gif",)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("send +15551234567 hi --media photo.jpg", "is not a media link"),
+        ("send +15551234567 hi --media ftp://a.example/x", "is not a media link"),
+        (
+            "send +15551234567 hi " + " ".join(f"--media https://a.example/{n}" for n in range(11)),
+            "at most 10",
+        ),
+        ("send +15551234567 hi --account main --account other", "given twice"),
+    ],
+)
+def test_bad_media_links_are_refused(text: str, needle: str) -> None:
+    """A link that is not http(s), or more than ten, is refused before anything is sent."""
+    with pytest.raises(CommandError) as info:
+        parse(text)
+    assert needle in info.value.message
+
+
 # --- schedule -------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("schedule +15551234567 in 2h hello", ScheduleCommand(TO, NOW + timedelta(hours=2), "hello")),
-        ("schedule +15551234567 in2h hello", ScheduleCommand(TO, NOW + timedelta(hours=2), "hello")),
-        ("schedule +15551234567 in 2 h hello", ScheduleCommand(TO, NOW + timedelta(hours=2), "hello")),
-        ("schedule +15551234567 IN 30M hello", ScheduleCommand(TO, NOW + timedelta(minutes=30), "hello")),
-        ("schedule +15551234567 in 3d hello", ScheduleCommand(TO, NOW + timedelta(days=3), "hello")),
-        ("schedule +15551234567 in 15m hi", ScheduleCommand(TO, NOW + timedelta(minutes=15), "hi")),
-        ("schedule +15551234567 in 35d hi", ScheduleCommand(TO, NOW + timedelta(days=35), "hi")),
+        ("schedule +15551234567 in 2h hello", rq.ScheduleCommand(TO, NOW + timedelta(hours=2), "hello")),
+        ("schedule +15551234567 in2h hello", rq.ScheduleCommand(TO, NOW + timedelta(hours=2), "hello")),
+        ("schedule +15551234567 in 2 h hello", rq.ScheduleCommand(TO, NOW + timedelta(hours=2), "hello")),
+        ("schedule +15551234567 IN 30M hello", rq.ScheduleCommand(TO, NOW + timedelta(minutes=30), "hello")),
+        ("schedule +15551234567 in 3d hello", rq.ScheduleCommand(TO, NOW + timedelta(days=3), "hello")),
+        ("schedule +15551234567 in 15m hi", rq.ScheduleCommand(TO, NOW + timedelta(minutes=15), "hi")),
+        ("schedule +15551234567 in 35d hi", rq.ScheduleCommand(TO, NOW + timedelta(days=35), "hi")),
         (
             "schedule +15551234567 2026-05-02T10:00:00Z hi",
-            ScheduleCommand(TO, datetime(2026, 5, 2, 10, 0, tzinfo=UTC), "hi"),
+            rq.ScheduleCommand(TO, datetime(2026, 5, 2, 10, 0, tzinfo=UTC), "hi"),
         ),
         (
             "schedule +15551234567 2026-05-02 10:00:00Z hi",
-            ScheduleCommand(TO, datetime(2026, 5, 2, 10, 0, tzinfo=UTC), "hi"),
+            rq.ScheduleCommand(TO, datetime(2026, 5, 2, 10, 0, tzinfo=UTC), "hi"),
         ),
         (
             "schedule +15551234567 2026-05-02T12:00:00+02:00 hi",
-            ScheduleCommand(TO, datetime(2026, 5, 2, 10, 0, tzinfo=UTC), "hi"),
+            rq.ScheduleCommand(TO, datetime(2026, 5, 2, 10, 0, tzinfo=UTC), "hi"),
         ),
         (
             "schedule +1 555 123 4567 in 2h Your code is 1234",
-            ScheduleCommand(TO, NOW + timedelta(hours=2), "Your code is 1234"),
+            rq.ScheduleCommand(TO, NOW + timedelta(hours=2), "Your code is 1234"),
         ),
         (
             f"schedule +15551234567 in 2h hi --service {MG} --account main",
-            ScheduleCommand(TO, NOW + timedelta(hours=2), "hi", MG, "main"),
+            rq.ScheduleCommand(TO, NOW + timedelta(hours=2), "hi", MG, "main"),
         ),
         (
             f"schedule --service {MG.upper()[:2] + MG[2:].upper()} +15551234567 in 2h hi",
-            ScheduleCommand(TO, NOW + timedelta(hours=2), "hi", MG),
+            rq.ScheduleCommand(TO, NOW + timedelta(hours=2), "hi", MG),
         ),
         (
             "schedule whatsapp:+15551234567 in 2h in the morning",
-            ScheduleCommand(WA_TO, NOW + timedelta(hours=2), "in the morning"),
+            rq.ScheduleCommand(WA_TO, NOW + timedelta(hours=2), "in the morning"),
         ),
         (
             'schedule +15551234567 in 2h "  exact  "',
-            ScheduleCommand(TO, NOW + timedelta(hours=2), "  exact  "),
+            rq.ScheduleCommand(TO, NOW + timedelta(hours=2), "  exact  "),
         ),
         (
             "schedule +15551234567 in 2h 2 for 1\ntoday",
-            ScheduleCommand(TO, NOW + timedelta(hours=2), "2 for 1\ntoday"),
+            rq.ScheduleCommand(TO, NOW + timedelta(hours=2), "2 for 1\ntoday"),
         ),
     ],
 )
-def test_schedule_parses_number_time_and_body(text: str, expected: ScheduleCommand) -> None:
+def test_schedule_parses_number_time_and_body(text: str, expected: rq.ScheduleCommand) -> None:
     """WHEN may be one to three words; the body follows it."""
     assert parse(text) == expected
 
@@ -468,27 +477,29 @@ def test_schedule_parses_number_time_and_body(text: str, expected: ScheduleComma
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("schedule", Incomplete("schedule", {}, None)),
-        ("schedule +15551234567", Incomplete("schedule", {"to": "+15551234567"}, None)),
+        ("schedule", rq.Incomplete("schedule", {}, None)),
+        ("schedule +15551234567", rq.Incomplete("schedule", {"to": "+15551234567"}, None)),
         (
             "schedule +15551234567 in 2h",
-            Incomplete("schedule", {"to": "+15551234567", "send_at": "in 2h"}, None),
+            rq.Incomplete("schedule", {"to": "+15551234567", "send_at": "in 2h"}, None),
         ),
         (
             "schedule +15551234567 in 2 h",
-            Incomplete("schedule", {"to": "+15551234567", "send_at": "in 2 h"}, None),
+            rq.Incomplete("schedule", {"to": "+15551234567", "send_at": "in 2 h"}, None),
         ),
         (
             "schedule +15551234567 2026-05-02T10:00:00Z",
-            Incomplete("schedule", {"to": "+15551234567", "send_at": "2026-05-02T10:00:00Z"}, None),
+            rq.Incomplete("schedule", {"to": "+15551234567", "send_at": "2026-05-02T10:00:00Z"}, None),
         ),
         (
             f"schedule --service {MG} --account main",
-            Incomplete("schedule", {"service": MG, "account": "main"}, None),
+            rq.Incomplete("schedule", {"service": MG, "account": "main"}, None),
         ),
     ],
 )
-def test_schedule_without_required_arguments_opens_a_prefilled_modal(text: str, expected: Incomplete) -> None:
+def test_schedule_without_required_arguments_opens_a_prefilled_modal(
+    text: str, expected: rq.Incomplete
+) -> None:
     """Missing TO, WHEN or BODY gives Incomplete with prefill keys to, send_at, service, account."""
     assert parse(text) == expected
 
@@ -506,7 +517,7 @@ def test_schedule_without_required_arguments_opens_a_prefilled_modal(text: str, 
 def test_incomplete_schedule_reports_the_first_invalid_value(text: str, phrase: str) -> None:
     """A bad time or number beside a missing body is named in the Incomplete's problem."""
     result = parse(text)
-    assert isinstance(result, Incomplete)
+    assert isinstance(result, rq.Incomplete)
     assert result.problem is not None and phrase in result.problem
 
 
@@ -541,7 +552,7 @@ def test_schedule_errors_name_the_field_and_show_usage(text: str, field: str | N
 def test_schedule_honours_the_callers_window() -> None:
     """min_ahead and max_ahead passed to parse_command reach the send-at check."""
     result = parse_command("schedule +15551234567 in 5m hi", now=NOW, min_ahead=timedelta(minutes=1))
-    assert isinstance(result, ScheduleCommand)
+    assert isinstance(result, rq.ScheduleCommand)
     assert result.send_at == NOW + timedelta(minutes=5)
     with pytest.raises(CommandError, match="at most 7 days ahead"):
         parse_command("schedule +15551234567 in 8d hi", now=NOW, max_ahead=timedelta(days=7))
@@ -553,26 +564,26 @@ def test_schedule_honours_the_callers_window() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("list", ListCommand()),
-        ("list scheduled", ListCommand(scheduled_only=True)),
-        ("list SCHEDULED", ListCommand(scheduled_only=True)),
+        ("list", rq.ListCommand()),
+        ("list scheduled", rq.ListCommand(scheduled_only=True)),
+        ("list SCHEDULED", rq.ListCommand(scheduled_only=True)),
         (
             "list scheduled --limit 5 --account main",
-            ListCommand(limit=5, account="main", scheduled_only=True),
+            rq.ListCommand(limit=5, account="main", scheduled_only=True),
         ),
-        ("list --to +15551234567", ListCommand(to=TO)),
-        ("list --to +1 555 123 4567 --limit 5", ListCommand(to=TO, limit=5)),
-        ("list --from whatsapp:+15557654321", ListCommand(from_=WA_FROM)),
-        ("list --date 2026-04-30", ListCommand(date_sent=date(2026, 4, 30))),
-        ("list --limit 1000", ListCommand(limit=1000)),
-        ("list --limit=3", ListCommand(limit=3)),
+        ("list --to +15551234567", rq.ListCommand(to=TO)),
+        ("list --to +1 555 123 4567 --limit 5", rq.ListCommand(to=TO, limit=5)),
+        ("list --from whatsapp:+15557654321", rq.ListCommand(from_=WA_FROM)),
+        ("list --date 2026-04-30", rq.ListCommand(date_sent=date(2026, 4, 30))),
+        ("list --limit 1000", rq.ListCommand(limit=1000)),
+        ("list --limit=3", rq.ListCommand(limit=3)),
         (
             "list --to +15551234567 --from +15557654321 --date 2026-04-30 --limit 50 --account main",
-            ListCommand(TO, FROM, date(2026, 4, 30), 50, "main", False),
+            rq.ListCommand(TO, FROM, date(2026, 4, 30), 50, "main", False),
         ),
     ],
 )
-def test_list_parses_filters(text: str, expected: ListCommand) -> None:
+def test_list_parses_filters(text: str, expected: rq.ListCommand) -> None:
     """Filters are optional flags; limit defaults to 20."""
     assert parse(text) == expected
 
@@ -604,7 +615,7 @@ def test_list_errors_name_the_field_and_show_usage(text: str, field: str | None,
 
 # --- fetch, cancel, delete ------------------------------------------------------------------------
 
-SID_COMMANDS = [("fetch", FetchCommand), ("cancel", CancelCommand), ("delete", DeleteCommand)]
+SID_COMMANDS = [("fetch", rq.FetchCommand), ("cancel", rq.CancelCommand), ("delete", rq.DeleteCommand)]
 
 
 @pytest.mark.parametrize(("name", "cls"), SID_COMMANDS)
@@ -621,7 +632,7 @@ SID_COMMANDS = [("fetch", FetchCommand), ("cancel", CancelCommand), ("delete", D
 )
 def test_sid_subcommands_parse_the_sid(
     name: str,
-    cls: type[FetchCommand | CancelCommand | DeleteCommand],
+    cls: type[rq.FetchCommand | rq.CancelCommand | rq.DeleteCommand],
     args: str,
     sid: str,
     account: str | None,
@@ -633,10 +644,10 @@ def test_sid_subcommands_parse_the_sid(
 @pytest.mark.parametrize("name", ["fetch", "cancel", "delete"])
 def test_sid_subcommands_without_sid_open_a_modal(name: str) -> None:
     """A missing SID gives Incomplete, keeping the account given."""
-    assert parse(name) == Incomplete(name, {}, None)
-    assert parse(f"{name} --account main") == Incomplete(name, {"account": "main"}, None)
+    assert parse(name) == rq.Incomplete(name, {}, None)
+    assert parse(f"{name} --account main") == rq.Incomplete(name, {"account": "main"}, None)
     result = parse(f"{name} --account bad/label")
-    assert isinstance(result, Incomplete)
+    assert isinstance(result, rq.Incomplete)
     assert result.problem is not None and "may use only" in result.problem
 
 
@@ -655,6 +666,46 @@ def test_sid_subcommands_without_sid_open_a_modal(name: str) -> None:
 def test_sid_subcommand_errors(name: str, args: str, field: str | None, phrase: str) -> None:
     """Bad SIDs and extra words raise CommandError with that subcommand's usage."""
     assert_refused(f"{name} {args}", field, phrase)
+
+
+# --- route, routes, unroute -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("route +15557654321 <#C0SUPPORT1|support>", rq.RouteCommand(FROM, "C0SUPPORT1")),
+        ("route +15557654321 C0SUPPORT1 --account main", rq.RouteCommand(FROM, "C0SUPPORT1", "main")),
+        ("ROUTE (555) 765-4321 <#G0PRIVATE1>", rq.RouteCommand(FROM, "G0PRIVATE1")),
+        ("route whatsapp:+15557654321 <#C0SUPPORT1|support>", rq.RouteCommand(WA_FROM, "C0SUPPORT1")),
+        ("routes", rq.RoutesCommand()),
+        ("unroute +15557654321", rq.UnrouteCommand(FROM)),
+        ("unroute whatsapp:+15557654321", rq.UnrouteCommand(WA_FROM)),
+    ],
+)
+def test_route_commands_parse(text: str, expected: rq.Command) -> None:
+    """Our numbers are read as E.164 (or whatsapp:), channels by their ID."""
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "phrase"),
+    [
+        ("route", "number", "which of our numbers"),
+        ("route +15557654321", "channel", "which of our numbers and which channel"),
+        ("route +15557654321 #support", "channel", "as plain text"),
+        ("route +15557654321 support", "channel", "is not a channel"),
+        ("route hello <#C0SUPPORT1|support>", "number", "number"),
+        ("route +15557654321 <#C0SUPPORT1> extra", None, "Unexpected"),
+        ("route +15557654321 <#C0SUPPORT1> --account 'no spaces here'", "account", ""),
+        ("routes now", None, "Unexpected"),
+        ("unroute", "number", "which number"),
+        ("unroute 12", "number", ""),
+    ],
+)
+def test_route_commands_refuse_bad_input(text: str, field: str | None, phrase: str) -> None:
+    """Each mistake gets a sentence naming the field, and the usage line."""
+    assert_refused(text, field, phrase)
 
 
 # --- properties -----------------------------------------------------------------------------------
@@ -716,21 +767,21 @@ command_text = st.one_of(
     st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=4)), max_size=14).map(" ".join),
 )
 COMMAND_TYPES = (
-    HelpCommand,
-    SetupCommand,
-    AccountsCommand,
-    SendCommand,
-    ScheduleCommand,
-    ListCommand,
-    FetchCommand,
-    CancelCommand,
-    DeleteCommand,
-    HistoryCommand,
-    LogChannelCommand,
-    RouteCommand,
-    RoutesCommand,
-    UnrouteCommand,
-    Incomplete,
+    rq.HelpCommand,
+    rq.SetupCommand,
+    rq.AccountsCommand,
+    rq.SendCommand,
+    rq.ScheduleCommand,
+    rq.ListCommand,
+    rq.FetchCommand,
+    rq.CancelCommand,
+    rq.DeleteCommand,
+    rq.HistoryCommand,
+    rq.LogChannelCommand,
+    rq.RouteCommand,
+    rq.RoutesCommand,
+    rq.UnrouteCommand,
+    rq.Incomplete,
 )
 
 
@@ -755,17 +806,17 @@ def test_parsed_requests_hold_only_valid_values(text: str) -> None:
         result = parse(text)
     except CommandError:
         return
-    if isinstance(result, SendCommand | ScheduleCommand):
+    if isinstance(result, rq.SendCommand | rq.ScheduleCommand):
         assert 1 <= len(result.body) <= 1600
         assert result.body.strip()
-    if isinstance(result, ScheduleCommand):
+    if isinstance(result, rq.ScheduleCommand):
         assert NOW + timedelta(minutes=15) <= result.send_at <= NOW + timedelta(days=35)
         assert result.send_at.microsecond == 0
-    if isinstance(result, ListCommand):
+    if isinstance(result, rq.ListCommand):
         assert 1 <= result.limit <= 1000
-    if isinstance(result, HistoryCommand):
+    if isinstance(result, rq.HistoryCommand):
         assert 1 <= result.limit <= 50
-    if isinstance(result, Incomplete):
+    if isinstance(result, rq.Incomplete):
         assert set(result.prefill) <= {
             "to",
             "from",
@@ -787,7 +838,7 @@ def test_quoted_body_round_trips_exactly(body: str) -> None:
         return
     escaped = body.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     result = parse(f'send +15551234567 "{escaped}"')
-    assert isinstance(result, SendCommand)
+    assert isinstance(result, rq.SendCommand)
     assert result.body == body
 
 
@@ -802,7 +853,7 @@ def test_single_word_body_round_trips(word: str) -> None:
     if word.startswith(("-", "—", "–", '"', "'", "“", "‘")) or "<" in word or "&" in word:
         return
     result = parse(f"send +15551234567 {word}")
-    assert isinstance(result, SendCommand)
+    assert isinstance(result, rq.SendCommand)
     assert result.body == word
 
 

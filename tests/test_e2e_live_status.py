@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from builders import claimed_send
 from harness import Stack, card_text, restart_bot
 from twilio.request_validator import RequestValidator
 
@@ -24,7 +25,7 @@ from bot.sandbox.twilio import SANDBOX_ACCOUNT_SID, SimClock
 from bot.webhooks import MAX_WEBHOOK_BODY
 from bot.workspace import AccountSetup
 from storage.accounts import NewAccount
-from storage.outbox import NewOutboxEntry, Settlement
+from storage.outbox import Settlement
 
 TO = "+15551234567"
 KEY_SECRET = "api-key-secret-0123456789"
@@ -558,7 +559,6 @@ async def test_a_body_sent_in_pieces_without_a_length_is_read_whole(live: Stack)
 
 async def test_a_card_posted_by_start_up_recovery_is_live_too(make_stack: StackFactory) -> None:
     """A create a dead process left without its card: the restart posts it, and reports then redraw it."""
-    from bot.sandbox.slack import ADMIN_ID
     from bot.sandbox.twilio import DEFAULT_FROM
     from bot.twilio.models import Credentials
 
@@ -571,18 +571,7 @@ async def test_a_card_posted_by_start_up_recovery_is_live_too(make_stack: StackF
     outbox = stack.runtime.stores.outbox
     key = "cmd:T0PLAYGRND:1234.5678.dead"
     request = {"to": TO, "from": DEFAULT_FROM, "body": "left behind"}
-    await outbox.claim(
-        NewOutboxEntry(
-            key=key,
-            team_id="T0PLAYGRND",
-            user_id=ADMIN_ID,
-            channel_id=GENERAL_ID,
-            operation="send",
-            request=request,
-            account_label="main",
-            account_sid=SANDBOX_ACCOUNT_SID,
-        )
-    )
+    await outbox.claim(claimed_send(key, request))
     await outbox.settle(key, Settlement("sent", message_sid=message.sid))
     await restart_bot(stack, clock=clock.now)
     assert "after the bot restarted" in card_text(stack.last_card())

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
+from builders import claimed_send
 from deliveries import last_body
 from harness import Stack
 from prometheus_client import generate_latest
@@ -23,7 +24,7 @@ from bot.metrics import LagSampler, Metrics, SlackCallCounter, pick
 from bot.sandbox.slack import TEAM_ID
 from bot.sandbox.twilio import SANDBOX_ACCOUNT_SID, Fault
 from bot.twilio.client import endpoint_name
-from storage.outbox import NewOutboxEntry, Settlement
+from storage.outbox import Settlement
 
 TO = "+15551234567"
 INVALID_TO = "+15005550001"  # the simulator answers 21211 for this one
@@ -149,18 +150,7 @@ async def test_each_bot_counts_only_its_own_traffic(make_stack: StackFactory) ->
 async def test_outbox_pending_is_read_at_scrape_time(stack: Stack) -> None:
     """A claim that has no outcome yet shows in bridge_outbox_pending; settling it brings it back to 0."""
     outbox = stack.runtime.stores.outbox
-    await outbox.claim(
-        NewOutboxEntry(
-            key="k-metrics",
-            team_id=TEAM_ID,
-            user_id="U1",
-            channel_id="C1",
-            operation="send",
-            request={"to": TO, "from": None, "body": "x", "send_at": None},
-            account_label="main",
-            account_sid=SANDBOX_ACCOUNT_SID,
-        )
-    )
+    await outbox.claim(claimed_send("k-metrics", {"to": TO, "from": None, "body": "x", "send_at": None}))
     _, samples = await scrape(stack)
     assert value(samples, "bridge_outbox_pending") == 1
     await outbox.settle("k-metrics", Settlement("failed"))

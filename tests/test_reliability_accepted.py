@@ -17,6 +17,7 @@ from botproc import (
     start_bot,
     table_rows,
 )
+from builders import accepted_send
 from harness import form_values
 from slack_sdk.web.async_client import AsyncWebClient
 from waiting import until
@@ -24,7 +25,7 @@ from waiting import until
 from bot.sandbox.slack import ADMIN_ID, GENERAL_ID, TEAM_ID
 from bot.slack.delivery import card_metadata
 from storage.db import Database
-from storage.journal import Journal, NewJournalEntry
+from storage.journal import Journal
 
 pytestmark = pytest.mark.slow
 
@@ -132,20 +133,13 @@ async def test_the_bot_forgets_journal_entries_done_more_than_a_week_ago(
     far_ends: FarEnds, bot_db: Path
 ) -> None:
     """What was asked (bodies included) is not kept for good: a start prunes entries done over a week ago."""
-    db = await Database.open(bot_db, secret_keys=far_ends.secret_key)
-    try:
+    async with await Database.open(bot_db, secret_keys=far_ends.secret_key) as db:
         journal = Journal(db)
         for key in ("cmd:T:long-ago", "cmd:T:yesterday"):
-            await journal.record(
-                NewJournalEntry(
-                    key=key, team_id=TEAM_ID, user_id=ADMIN_ID, subcommand="send", fields={"to": TO}
-                )
-            )
+            await journal.record(accepted_send(key, {"to": TO}))
             await journal.finish(key)
         old = (datetime.now(UTC) - timedelta(days=8)).isoformat()
         await db.execute("UPDATE journal SET done_at = ? WHERE key = ?", [old, "cmd:T:long-ago"])
-    finally:
-        await db.close()
     bot = await start_bot(far_ends, bot_db)
     try:
         await until(lambda: len(journal_rows(bot_db)) == 1, what="the old entry pruned")

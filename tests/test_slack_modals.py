@@ -12,17 +12,8 @@ from builders import ACCOUNT_SID, NOW, SERVICE, USER, stored_account
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.core.commands import (
-    CancelCommand,
-    Command,
-    DeleteCommand,
-    FetchCommand,
-    Incomplete,
-    ListCommand,
-    ScheduleCommand,
-    SendCommand,
-    parse_command,
-)
+from bot.core import requests as rq
+from bot.core.commands import parse_command
 from bot.core.errors import InputError
 from bot.core.phone import PhoneNumber
 from bot.slack.forms import FieldErrors, parse_submission
@@ -156,16 +147,9 @@ def test_every_modal_fits_slack_limits(sub: str, accounts: Sequence[StoredAccoun
 
 
 def test_callbacks_cover_every_form() -> None:
-    """The documented callback IDs."""
-    assert CALLBACKS == {
-        "send": "twilio_send",
-        "schedule": "twilio_schedule",
-        "list": "twilio_list",
-        "fetch": "twilio_fetch",
-        "cancel": "twilio_cancel",
-        "delete": "twilio_delete",
-        "setup": "twilio_setup",
-    }
+    """The documented callback IDs: each form's is `twilio_` and its subcommand."""
+    forms = ("send", "schedule", "list", "fetch", "cancel", "delete", "setup")
+    assert {sub: f"twilio_{sub}" for sub in forms} == CALLBACKS
 
 
 @pytest.mark.parametrize("sub", TWILIO_FORMS)
@@ -356,7 +340,7 @@ def test_send_as_shown_uses_the_default_sender() -> None:
     """With one account, the form's prefilled From is what gets sent."""
     values = submit(form("send"), to="(555) 123-4567", body="Hello\nthere")
     cmd = parse("send", values)
-    assert cmd == SendCommand(
+    assert cmd == rq.SendCommand(
         to=PhoneNumber("+15551234567"),
         body="Hello\nthere",
         from_=PhoneNumber("+15557654321"),
@@ -370,7 +354,7 @@ def test_send_with_a_chosen_account() -> None:
         form("send", THREE), account="us-sales", to="+15551234567", **{"from": "+15550001111"}, body="x"
     )
     cmd = parse("send", values, THREE)
-    assert cmd == SendCommand(
+    assert cmd == rq.SendCommand(
         to=PhoneNumber("+15551234567"), body="x", from_=PhoneNumber("+15550001111"), account="us-sales"
     )
 
@@ -437,7 +421,7 @@ def test_schedule_as_shown() -> None:
     """The default time and the default service make a valid schedule."""
     values = submit(form("schedule"), to="+15551234567", body="later")
     cmd = parse("schedule", values)
-    assert cmd == ScheduleCommand(
+    assert cmd == rq.ScheduleCommand(
         to=PhoneNumber("+15551234567"),
         send_at=NOW + timedelta(hours=1),
         body="later",
@@ -494,7 +478,7 @@ def test_schedule_reports_every_bad_field_at_once() -> None:
 
 def test_list_as_shown() -> None:
     """An untouched list form lists 20 messages from the shown account."""
-    assert parse("list", submit(form("list"))) == ListCommand(limit=20, account="main")
+    assert parse("list", submit(form("list"))) == rq.ListCommand(limit=20, account="main")
 
 
 def test_list_with_every_filter() -> None:
@@ -502,7 +486,7 @@ def test_list_with_every_filter() -> None:
     values = submit(
         form("list"), to="+15551234567", date="2026-02-01", limit="100", **{"from": "+15557654321"}
     )
-    assert parse("list", values) == ListCommand(
+    assert parse("list", values) == rq.ListCommand(
         to=PhoneNumber("+15551234567"),
         from_=PhoneNumber("+15557654321"),
         date_sent=date(2026, 2, 1),
@@ -546,7 +530,7 @@ def test_list_scheduled_only() -> None:
 
 
 @pytest.mark.parametrize(
-    ("sub", "kind"), [("fetch", FetchCommand), ("cancel", CancelCommand), ("delete", DeleteCommand)]
+    ("sub", "kind"), [("fetch", rq.FetchCommand), ("cancel", rq.CancelCommand), ("delete", rq.DeleteCommand)]
 )
 def test_sid_forms_parse(sub: str, kind: type) -> None:
     """A pasted SID (spaces, upper-case hex) comes back canonical in the right command."""
@@ -697,7 +681,7 @@ def test_malformed_values_give_field_errors_only(sub: str, values: Any) -> None:
     """Whatever shape the values have, the only exception is FieldErrors (list's fields are all optional)."""
     if sub == "list":
         try:
-            assert isinstance(parse(sub, values, THREE), ListCommand)
+            assert isinstance(parse(sub, values, THREE), rq.ListCommand)
         except FieldErrors as err:
             assert err.errors
         return
@@ -744,79 +728,85 @@ def test_field_errors_are_short() -> None:
 
 # ── round trips ──────────────────────────────────────────────────────────────────────────────────────
 
-ROUND_TRIPS: list[tuple[str, Command, Sequence[StoredAccount]]] = [
+ROUND_TRIPS: list[tuple[str, rq.Command, Sequence[StoredAccount]]] = [
     (
         "send",
-        SendCommand(PhoneNumber("+15551234567"), "Hi & <bye>\n😀", PhoneNumber("+15550001111"), "main"),
+        rq.SendCommand(PhoneNumber("+15551234567"), "Hi & <bye>\n😀", PhoneNumber("+15550001111"), "main"),
         ONE,
     ),
-    ("send", SendCommand(PhoneNumber("+15551234567"), "hi", PhoneNumber("+15550001111"), "us-sales"), THREE),
     (
         "send",
-        SendCommand(PhoneNumber("+15551234567", True), "hi", PhoneNumber("+15550001111", True), "eu"),
+        rq.SendCommand(PhoneNumber("+15551234567"), "hi", PhoneNumber("+15550001111"), "us-sales"),
         THREE,
     ),
-    ("send", SendCommand(PhoneNumber("+15551234567"), "hi", None, "eu"), THREE),
+    (
+        "send",
+        rq.SendCommand(PhoneNumber("+15551234567", True), "hi", PhoneNumber("+15550001111", True), "eu"),
+        THREE,
+    ),
+    ("send", rq.SendCommand(PhoneNumber("+15551234567"), "hi", None, "eu"), THREE),
     (
         "schedule",
-        ScheduleCommand(
+        rq.ScheduleCommand(
             PhoneNumber("+15551234567"), NOW + timedelta(days=2, seconds=7), "later", SERVICE, "main"
         ),
         ONE,
     ),
     (
         "schedule",
-        ScheduleCommand(
+        rq.ScheduleCommand(
             PhoneNumber("+447700900123"), NOW + timedelta(days=30), "x", OTHER_SERVICE, "us-sales"
         ),
         THREE,
     ),
     (
         "schedule",
-        ScheduleCommand(PhoneNumber("+15551234567"), NOW + timedelta(hours=3), "x", None, "eu"),
+        rq.ScheduleCommand(PhoneNumber("+15551234567"), NOW + timedelta(hours=3), "x", None, "eu"),
         THREE,
     ),
-    ("list", ListCommand(limit=20, account="main"), ONE),
+    ("list", rq.ListCommand(limit=20, account="main"), ONE),
     (
         "list",
-        ListCommand(PhoneNumber("+15551234567"), PhoneNumber("+15557654321"), date(2026, 2, 1), 1000, "eu"),
+        rq.ListCommand(
+            PhoneNumber("+15551234567"), PhoneNumber("+15557654321"), date(2026, 2, 1), 1000, "eu"
+        ),
         THREE,
     ),
-    ("list", ListCommand(limit=5, account="us-sales", scheduled_only=True), THREE),
-    ("fetch", FetchCommand(SID, "main"), ONE),
-    ("cancel", CancelCommand(SID, "eu"), THREE),
-    ("delete", DeleteCommand(SID, "us-sales"), THREE),
+    ("list", rq.ListCommand(limit=5, account="us-sales", scheduled_only=True), THREE),
+    ("fetch", rq.FetchCommand(SID, "main"), ONE),
+    ("cancel", rq.CancelCommand(SID, "eu"), THREE),
+    ("delete", rq.DeleteCommand(SID, "us-sales"), THREE),
 ]
 
 
 @pytest.mark.parametrize(("sub", "cmd", "accounts"), ROUND_TRIPS)
-def test_prefill_round_trip(sub: str, cmd: Command, accounts: Sequence[StoredAccount]) -> None:
+def test_prefill_round_trip(sub: str, cmd: rq.Command, accounts: Sequence[StoredAccount]) -> None:
     """A command turned into a prefilled form and submitted unchanged gives the same command back."""
     prefill = prefill_from_command(cmd)
     view = build_modal(sub, accounts=accounts, prefill=prefill, metadata=META, now=NOW)
     values = submit(view)
-    if isinstance(cmd, SendCommand) and cmd.from_ is None:
+    if isinstance(cmd, rq.SendCommand) and cmd.from_ is None:
         values["from"][ACTION_ID]["value"] = None
-    if isinstance(cmd, ScheduleCommand) and cmd.service is None:
+    if isinstance(cmd, rq.ScheduleCommand) and cmd.service is None:
         values["service"][ACTION_ID]["value"] = None
     assert parse_submission(CALLBACKS[sub], values, accounts=accounts, now=NOW) == cmd
 
 
 def test_prefill_never_holds_unknown_keys() -> None:
     """An Incomplete's prefill is passed on, filtered to the form's fields."""
-    incomplete = Incomplete("send", {"to": "+15551234567", "auth_token": "x", "bogus": "y"})
+    incomplete = rq.Incomplete("send", {"to": "+15551234567", "auth_token": "x", "bogus": "y"})
     assert prefill_from_command(incomplete) == {"to": "+15551234567"}
 
 
 def test_incomplete_command_opens_a_prefilled_form() -> None:
     """`/twilio schedule +1 555 123 4567 in 2h` opens the form with To and Send at filled in."""
     parsed = parse_command("schedule +15551234567 in 2h --account main", now=NOW)
-    assert isinstance(parsed, Incomplete)
+    assert isinstance(parsed, rq.Incomplete)
     view = build_modal(parsed.subcommand, accounts=ONE, prefill=parsed.prefill, metadata=META, now=NOW)
     fields = inputs(view)
     assert fields["to"]["element"]["initial_value"] == "+15551234567"
     assert fields["send_at"]["element"]["initial_date_time"] == int((NOW + timedelta(hours=2)).timestamp())
     cmd = parse("schedule", submit(view, body="now the body"))
-    assert cmd == ScheduleCommand(
+    assert cmd == rq.ScheduleCommand(
         PhoneNumber("+15551234567"), NOW + timedelta(hours=2), "now the body", SERVICE, "main"
     )

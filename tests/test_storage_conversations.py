@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from builders import new_inbound, new_route
+from storage_fixtures import open_conversation
 
 from storage.conversations import ConversationStore, RouteTaken
 from storage.db import Database
@@ -63,16 +64,8 @@ async def test_an_inbound_text_is_stored_once_per_message_sid(db: Database) -> N
 async def test_conversations_open_touch_close_and_opt_out(db: Database) -> None:
     """A conversation finds its thread; closing is per workspace and once."""
     store = ConversationStore(db)
-    conv = await store.open(
-        team_id="T1",
-        channel_id="C1",
-        account_label="main",
-        account_sid=AC,
-        our_number=OURS,
-        their_number=THEIRS,
-        profile_name="Ann",
-        previous_id=None,
-        at=AT,
+    conv = await open_conversation(
+        store, account_sid=AC, our_number=OURS, their_number=THEIRS, profile_name="Ann", at=AT
     )
     await store.set_thread(conv.id, "1700000000.000100")
     await store.touch(conv.id, AT + timedelta(hours=1))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from builders import new_inbound, new_route
 from cryptography.fernet import Fernet
-from storage_fixtures import DB_KEY, DbTarget
+from storage_fixtures import DB_KEY, DbTarget, open_conversation
 
 from storage.accounts import AccountStore, NewAccount
 from storage.audit import AuditLog, NewAuditEntry
@@ -132,23 +132,14 @@ async def _talk(db: Database, team: str, account_sid: str, number: str, event_id
     await talks.add_route(
         new_route(team_id=team, number=number, channel_id="C" + team, account_sid=account_sid)
     )
-    conversation = await talks.open(
-        team_id=team,
-        channel_id="C" + team,
-        account_label="main",
-        account_sid=account_sid,
-        our_number=number,
-        their_number="+15550001111",
-        profile_name=None,
-        previous_id=None,
-        at=WHEN,
+    conversation = await open_conversation(
+        talks, team_id=team, channel_id="C" + team, account_sid=account_sid, our_number=number, at=WHEN
     )
     text = await talks.record_inbound(
         new_inbound(
             message_sid="SM" + event_id.ljust(32, "0"),
             account_sid=account_sid,
             our_number=number,
-            their_number="+15550001111",
             body=f"hello {team}",
             received_at=WHEN,
         )

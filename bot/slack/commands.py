@@ -11,23 +11,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.commands import (
-    DESCRIPTIONS,
-    USAGE,
-    AccountsCommand,
-    CommandError,
-    HelpCommand,
-    HistoryCommand,
-    Incomplete,
-    LogChannelCommand,
-    RouteCommand,
-    RoutesCommand,
-    ScheduleCommand,
-    SendCommand,
-    SetupCommand,
-    UnrouteCommand,
-    parse_command,
-)
+from bot.core import requests as rq
+from bot.core.commands import DESCRIPTIONS, USAGE, CommandError, parse_command
 from bot.core.errors import InputError
 from bot.intake import NotAccepted
 from bot.operations import Context, DatabaseUnavailable, OperationError
@@ -136,19 +121,19 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             await ack(text=f":warning: {escape(err.message)}\nUsage: `{escape(err.usage)}`")
             return
 
-        if isinstance(parsed, HelpCommand):
+        if isinstance(parsed, rq.HelpCommand):
             unknown = parsed.topic if parsed.topic not in USAGE else None
             deps.meter.command(first_word, "unknown" if unknown and first_word != "help" else "ok")
             card = cards.help_card(USAGE, DESCRIPTIONS, unknown=unknown, live_status=deps.status.enabled)
             await ack(text=card.text, blocks=list(card.blocks))
             return
-        if isinstance(parsed, SetupCommand | LogChannelCommand):
-            what = "set up Twilio accounts" if isinstance(parsed, SetupCommand) else "set the log channel"
+        if isinstance(parsed, rq.SetupCommand | rq.LogChannelCommand):
+            what = "set up Twilio accounts" if isinstance(parsed, rq.SetupCommand) else "set the log channel"
             if not await deps.permissions.is_admin(client, ctx.team_id, ctx.user_id):
                 deps.meter.command(parsed.subcommand, "denied")
                 await ack(text=NOT_ADMIN.format(what=what))
                 return
-            if isinstance(parsed, SetupCommand):
+            if isinstance(parsed, rq.SetupCommand):
                 deps.meter.command(parsed.subcommand, "form")
                 await ack()
                 await open_modal(
@@ -175,7 +160,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                         _announce_log_channel(deps, client, ctx, where, parsed.channel_id), name="log channel"
                     )
             return
-        if isinstance(parsed, Incomplete):
+        if isinstance(parsed, rq.Incomplete):
             deps.meter.command(parsed.subcommand, "form")
             await ack()
             await open_modal(
@@ -190,22 +175,22 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             return
 
         where = Where(channel_id=ctx.channel_id, user_id=ctx.user_id, response_url=ctx.response_url)
-        if isinstance(parsed, RouteCommand | UnrouteCommand) and not await deps.permissions.is_admin(
+        if isinstance(parsed, rq.RouteCommand | rq.UnrouteCommand) and not await deps.permissions.is_admin(
             client, ctx.team_id, ctx.user_id
         ):
             await ack(text=NOT_ADMIN.format(what="route numbers to channels"))
             return
         try:
-            if isinstance(parsed, RouteCommand | RoutesCommand | UnrouteCommand):
+            if isinstance(parsed, rq.RouteCommand | rq.RoutesCommand | rq.UnrouteCommand):
                 deps.tasks.spawn(_routes(deps, client, ctx, where, parsed), name=parsed.subcommand)
                 await ack()
-            elif isinstance(parsed, AccountsCommand):
+            elif isinstance(parsed, rq.AccountsCommand):
                 deps.tasks.spawn(_accounts(deps, client, ctx, where), name="accounts")
                 await ack()
-            elif isinstance(parsed, HistoryCommand):
+            elif isinstance(parsed, rq.HistoryCommand):
                 deps.tasks.spawn(_history(deps, client, ctx, where, parsed.limit), name="history")
                 await ack()
-            elif isinstance(parsed, SendCommand | ScheduleCommand):
+            elif isinstance(parsed, rq.SendCommand | rq.ScheduleCommand):
                 # Not written down (database down, shutting down): counted as busy, it was not taken on.
                 taken = await _accept_create(deps, client, ack, ctx, where, parsed, command)
                 deps.meter.command(parsed.subcommand, "accepted" if taken else "busy")
@@ -227,7 +212,7 @@ async def _accept_create(
     ack: AsyncAck,
     ctx: Context,
     where: Where,
-    cmd: SendCommand | ScheduleCommand,
+    cmd: rq.SendCommand | rq.ScheduleCommand,
     command: dict[str, Any],
 ) -> bool:
     """Write the create down, then ack: an acknowledged command survives a crash (bot.intake).
@@ -303,14 +288,14 @@ async def _routes(
     client: AsyncWebClient,
     ctx: Context,
     where: Where,
-    cmd: RouteCommand | RoutesCommand | UnrouteCommand,
+    cmd: rq.RouteCommand | rq.RoutesCommand | rq.UnrouteCommand,
 ) -> None:
     """Route, list or unroute, and show the outcome."""
-    if isinstance(cmd, RoutesCommand):
+    if isinstance(cmd, rq.RoutesCommand):
         routes, unrouted, unshown = await deps.conversations.routes(ctx.team_id)
         await tell_user(deps, client, where, conversation_cards.routes_card(routes, unrouted, unshown))
         return
-    if isinstance(cmd, UnrouteCommand):
+    if isinstance(cmd, rq.UnrouteCommand):
         removed = await deps.conversations.unroute(ctx.team_id, cmd.number)
         sentence = (
             f"Texts to {cmd.number} no longer open threads; they are stored and counted in `/twilio routes`."
