@@ -118,7 +118,7 @@ def build_services(
     )
     workspace = Workspace(
         twilio=twilio,
-        accounts=stores.accounts,
+        account_store=stores.accounts,
         audit=stores.audit,
         teams=stores.teams,
         installations=stores.installations,

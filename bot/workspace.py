@@ -78,24 +78,17 @@ class SetupRefused(OperationError):
 WEBHOOK_TOKENS_TTL = 10.0
 
 
+@dataclass(frozen=True, kw_only=True, eq=False)  # eq=False: one service, told apart by identity
 class Workspace:
     """Account management, the log channel and the history of one workspace, for every door."""
 
-    def __init__(
-        self,
-        *,
-        twilio: TwilioClient,
-        accounts: AccountStore,
-        audit: AuditLog,
-        teams: TeamSettings,
-        installations: InstallationStore | None = None,
-    ) -> None:
-        self._twilio = twilio
-        self._accounts = accounts
-        self._audit = audit
-        self._teams = teams
-        self._installations = installations
-        self._webhook_tokens: dict[str, tuple[float, WebhookTokens]] = {}
+    twilio: TwilioClient
+    account_store: AccountStore
+    audit: AuditLog
+    teams: TeamSettings
+    installations: InstallationStore | None = None
+    # Account SID → (when read, its webhook tokens): see WEBHOOK_TOKENS_TTL.
+    _webhook_tokens: dict[str, tuple[float, WebhookTokens]] = field(default_factory=dict, init=False)
 
     async def set_up_account(
         self, ctx: Context, setup: AccountSetup, *, verify: bool = True, within: float | None = None
@@ -117,7 +110,7 @@ class Workspace:
                 AccountSetup(setup.label, setup.account_sid, webhook_token), within, for_webhooks=True
             )
         self._webhook_tokens.clear()
-        account = await self._accounts.add(
+        account = await self.account_store.add(
             NewAccount(
                 team_id=ctx.team_id,
                 enterprise_id=ctx.enterprise_id,
@@ -136,7 +129,7 @@ class Workspace:
         checked = (
             f"twilio_name={info.friendly_name[:60]!r}" if info is not None else "not checked with Twilio"
         )
-        await self._audit.record(
+        await self.audit.record(
             NewAuditEntry(
                 **ctx.who(),
                 channel_id=ctx.channel_id or "",
@@ -153,7 +146,7 @@ class Workspace:
         self, setup: AccountSetup, within: float | None, *, for_webhooks: bool = False
     ) -> AccountInfo:
         creds = Credentials(account_sid=setup.account_sid, secret=setup.secret, api_key_sid=setup.api_key_sid)
-        check = self._twilio.verify_account(creds)
+        check = self.twilio.verify_account(creds)
         try:
             info = await (asyncio.wait_for(check, within) if within is not None else check)
         except TwilioError as err:
@@ -202,46 +195,47 @@ class Workspace:
         cached = self._webhook_tokens.get(account_sid)
         if cached is not None and cached[0] > now:
             return cached[1]
-        found = await self._accounts.webhook_tokens(account_sid)
+        found = await self.account_store.webhook_tokens(account_sid)
         if len(self._webhook_tokens) > 1000:
-            self._webhook_tokens = {k: v for k, v in self._webhook_tokens.items() if v[0] > now}
+            for stale in [sid for sid, (until, _) in self._webhook_tokens.items() if until <= now]:
+                del self._webhook_tokens[stale]
         self._webhook_tokens[account_sid] = (now + WEBHOOK_TOKENS_TTL, found)
         return found
 
     async def accounts(self, team_id: str) -> list[StoredAccount]:
         """The workspace's accounts, the default first; never a secret."""
-        return await self._accounts.list(team_id)
+        return await self.account_store.list(team_id)
 
     async def default_account(self, team_id: str) -> StoredAccount | None:
         """The workspace's default account, or None when it has none."""
-        return await self._accounts.get(team_id)
+        return await self.account_store.get(team_id)
 
     async def remove_account(self, team_id: str, label: str) -> bool:
         """Remove the account called `label`; False when there is none (another one becomes the default)."""
-        removed = await self._accounts.remove(team_id, label)
+        removed = await self.account_store.remove(team_id, label)
         self._webhook_tokens.clear()
         return removed
 
     async def make_default(self, team_id: str, label: str) -> bool:
         """Make the account called `label` the default; False when there is none."""
-        return await self._accounts.set_default(team_id, label)
+        return await self.account_store.set_default(team_id, label)
 
     async def rotate_keys(self) -> int:
         """Re-encrypt every stored Twilio secret (all workspaces) with the newest key; returns how many."""
-        return await self._accounts.rotate_all()
+        return await self.account_store.rotate_all()
 
     async def rotate_slack_tokens(self) -> int:
         """Re-encrypt every stored Slack bot and refresh token with the newest key; returns how many."""
-        return 0 if self._installations is None else await self._installations.rotate_all()
+        return 0 if self.installations is None else await self.installations.rotate_all()
 
     async def history(self, team_id: str, limit: int) -> list[AuditEntry]:
         """The workspace's last `limit` operations, newest first."""
-        return await self._audit.recent(team_id, limit)
+        return await self.audit.recent(team_id, limit)
 
     async def log_channel(self, team_id: str) -> str | None:
         """The channel that gets a copy of every result, or None."""
-        return await self._teams.get_log_channel(team_id)
+        return await self.teams.get_log_channel(team_id)
 
     async def set_log_channel(self, ctx: Context, channel_id: str | None) -> None:
         """Copy every result to `channel_id` from now on (None: stop)."""
-        await self._teams.set_log_channel(ctx.team_id, channel_id, updated_by=ctx.user_id)
+        await self.teams.set_log_channel(ctx.team_id, channel_id, updated_by=ctx.user_id)

@@ -123,7 +123,7 @@ async def test_a_suspended_or_closed_account_is_refused(tmp_path: Path, status: 
         async with aiohttp.ClientSession() as session:
             workspace = Workspace(
                 twilio=TwilioClient(session, url, max_attempts=1),
-                accounts=stores.accounts,
+                account_store=stores.accounts,
                 audit=stores.audit,
                 teams=stores.teams,
             )
