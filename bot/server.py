@@ -21,6 +21,7 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.internals import parse_body
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackClientError
 from slack_sdk.signature import SignatureVerifier
@@ -42,7 +43,7 @@ from bot.monitor import LoopMonitor
 from bot.redelivery import Answer, RecentRequests
 from bot.services import Services, Stores, build_services
 from bot.settings import Settings
-from bot.slack import oauth, recovery
+from bot.slack import commands, oauth, recovery
 from bot.slack.app import build_app, web_client
 from bot.slack.delivery import Delivery
 from bot.slack.files import SlackFiles
@@ -370,8 +371,38 @@ def signed_by_slack(secret: str | None, body: bytes, headers: Mapping[str, str])
         return False  # garbled headers or a body that is not UTF-8: not something Slack signed
 
 
+def _answer_of(bolt_response: BoltResponse) -> Answer:
+    headers = tuple(bolt_response.first_headers_without_set_cookie().items())
+    return Answer(bolt_response.status, bolt_response.body.encode("utf-8"), headers)
+
+
+async def _answer_handed_off(
+    runtime: Runtime, body: bytes, content_type: str
+) -> tuple[str, str, BoltResponse] | None:
+    """A complete send or schedule with WORKER_PROCESS, written down and acked without Bolt's dispatch
+    (`commands.answer_handed_off`): its metric labels and answer; None for Bolt to dispatch."""
+    try:
+        form = parse_body(body.decode("utf-8"), content_type)
+    except (ValueError, RecursionError):
+        return None  # Bolt parses it again and answers as it always has
+    if not isinstance(form, dict):
+        return None
+    try:
+        answer = await commands.answer_handed_off(runtime.deps, runtime.slack, form)
+    except Exception:
+        # Bolt runs the same listener next: the same key is written down once, or its error handler
+        # logs and tells the user, as for any listener that fails.
+        log.exception("the short way for a command failed; Bolt dispatches it")
+        return None
+    if answer is None:
+        return None
+    kind, name = request_labels(form)
+    return kind, name, answer
+
+
 async def slack_events(request: web.Request) -> web.StreamResponse:
-    """Every Slack request (commands, interactivity, events), checked and then dispatched by Bolt.
+    """Every Slack request (commands, interactivity, events), checked and then dispatched by Bolt; with
+    WORKER_PROCESS a complete send or schedule is written down and acked here (`_answer_handed_off`).
 
     A request without a valid signature from the last 5 minutes gets 401 before anything is read out of
     it. A signed body seen before (a Slack retry, a double delivery) gets the first answer again.
@@ -391,6 +422,11 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
             return Answer(
                 400, json.dumps({"error": problem}).encode(), (("Content-Type", "application/json"),)
             )
+        if runtime.services.intake.hand_off and b"command=" in body:
+            handed_off = await _answer_handed_off(runtime, body, request.content_type)
+            if handed_off is not None:
+                kind, name, bolt_response = handed_off
+                return _answer_of(bolt_response)
         bolt_request = await to_bolt_request(request)
         kind, name = request_labels(bolt_request.body)
         bolt_response = await runtime.bolt.async_dispatch(bolt_request)
@@ -400,8 +436,7 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
             return Answer(
                 404, json.dumps({"error": sentence}).encode(), (("Content-Type", "application/json"),)
             )
-        headers = tuple(bolt_response.first_headers_without_set_cookie().items())
-        return Answer(bolt_response.status, bolt_response.body.encode("utf-8"), headers)
+        return _answer_of(bolt_response)
 
     with http_request(body, request.content_type):
         with runtime.services.tasks.foreground():

@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -191,9 +192,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 deps.tasks.spawn(_history(deps, client, ctx, where, parsed.limit), name="history")
                 await ack()
             elif isinstance(parsed, rq.SendCommand | rq.ScheduleCommand):
-                # Not written down (database down, shutting down): counted as busy, it was not taken on.
-                taken = await _accept_create(deps, client, ack, ctx, where, parsed, command)
-                deps.meter.command(parsed.subcommand, "accepted" if taken else "busy")
+                await _accept_create(deps, client, ack, ctx, where, parsed, command)
                 return
             else:
                 key = command_key(ctx.team_id, command.get("trigger_id"))
@@ -214,29 +213,64 @@ async def _accept_create(
     where: Where,
     cmd: rq.SendCommand | rq.ScheduleCommand,
     command: dict[str, Any],
-) -> bool:
+) -> None:
     """Write the create down, then ack: an acknowledged command survives a crash (bot.intake).
 
-    False when it was not taken on now (not written down, or the bot is shutting down).
+    Counted as accepted, or as busy when it was not taken on now (not written down, or the bot is
+    shutting down).
     """
     key = command_key(ctx.team_id, command.get("trigger_id"))
     try:
         ticket = await deps.intake.accept(ctx, cmd, key=key)
     except NotAccepted as err:
+        deps.meter.command(cmd.subcommand, "busy")
         await ack(text=f":warning: {err.message}")
-        return False
-    if ticket is None:  # a second delivery of a command already being worked on
-        await ack(text=WORKING_NOTE)
-        return True
-    noted = dataclasses.replace(where, working_note=True)
-    try:
-        deps.tasks.spawn(run(deps, client, ctx, noted, cmd, key=key, ticket=ticket), name="twilio command")
-    except ShuttingDown:
-        ticket.lease.release()
-        await ack(text=SAVED_FOR_RESTART)
-        return False
+        return
+    if ticket is not None:
+        noted = dataclasses.replace(where, working_note=True)
+        try:
+            job = run(deps, client, ctx, noted, cmd, key=key, ticket=ticket)
+            deps.tasks.spawn(job, name="twilio command")
+        except ShuttingDown:
+            ticket.lease.release()
+            deps.meter.command(cmd.subcommand, "busy")
+            await ack(text=SAVED_FOR_RESTART)
+            return
+    # No ticket: a worker process runs it (WORKER_PROCESS), or another delivery of it is being worked on.
+    deps.meter.command(cmd.subcommand, "accepted")
     await ack(text=WORKING_NOTE)
-    return True
+
+
+async def answer_handed_off(
+    deps: SlackDeps, client: AsyncWebClient, command: dict[str, Any]
+) -> BoltResponse | None:
+    """The HTTP door's short way for a complete `/twilio send` or `schedule` while worker processes run
+    what is accepted (WORKER_PROCESS): written down and acknowledged here, without Bolt's dispatch.
+
+    This is the request a burst is made of, and Bolt's dispatch cost more CPU than everything else in
+    its ack (docs/internals.md). None for anything else (other subcommands, a form to open, a
+    refusal, shutting down, OAuth mode, whose workspaces Bolt authorizes): Bolt dispatches it as usual.
+    The answer is made by Bolt's own AsyncAck, so Slack gets what the listener would have sent.
+    """
+    if not deps.intake.hand_off or deps.settings.oauth_mode or deps.tasks.closing:
+        return None
+    text = command.get("text")
+    if command.get("command") != COMMAND or not isinstance(text, str):
+        return None
+    words = text.split(None, 1)
+    if not words or words[0].lower() not in {"send", "schedule"}:
+        return None  # out before parsing: the listener parses everything else
+    try:
+        parsed = parse_command(text, now=deps.clock(), default_region=deps.settings.default_region)
+    except CommandError:
+        return None
+    if not isinstance(parsed, rq.SendCommand | rq.ScheduleCommand):
+        return None
+    ctx = context_of(command)
+    where = Where(channel_id=ctx.channel_id, user_id=ctx.user_id, response_url=ctx.response_url)
+    ack = AsyncAck()  # type: ignore[no-untyped-call]  # slack_bolt leaves its __init__ unannotated
+    await _accept_create(deps, client, ack, ctx, where, parsed, command)
+    return ack.response
 
 
 async def _announce_log_channel(
