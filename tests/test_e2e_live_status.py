@@ -460,7 +460,7 @@ async def test_a_callback_delivered_twice_updates_the_card_once(live: Stack) -> 
     """The simulator sends delivered twice: the second changes nothing and costs no Slack call."""
     from bot.sandbox.twilio import CallbackFault
 
-    live.twilio.inject_callback_fault(CallbackFault("duplicate", status="delivered"))
+    live.twilio.callback_faults.inject(CallbackFault("duplicate", status="delivered"))
     sid = await send(live)
     live.twilio.clock.advance(timedelta(seconds=1))
     await _callbacks_done(live)
@@ -482,7 +482,7 @@ async def test_a_callback_that_never_comes_is_caught_up_at_the_next_start(make_s
 
     clock = SimClock(START)
     stack = await make_stack(live_status=True, status_update_interval=0.2, clock=clock)
-    stack.twilio.inject_callback_fault(CallbackFault("drop", status="delivered"))
+    stack.twilio.callback_faults.inject(CallbackFault("drop", status="delivered"))
     await send(stack)
     clock.advance(timedelta(seconds=5))
     await _callbacks_done(stack)

@@ -264,7 +264,7 @@ async def test_fault_late_delivers_sent_after_delivered(
     sim: TwilioSimulator, clock: SimClock, bot: FakeBot
 ) -> None:
     """A late fault holds a callback back until the message's next one has gone out."""
-    sim.inject_callback_fault(CallbackFault("late", status="sent"))
+    sim.callback_faults.inject(CallbackFault("late", status="sent"))
     await create(sim, StatusCallback=bot.url)
     await advance(sim, clock, timedelta(seconds=10))
     assert bot.statuses() == ["queued", "delivered", "sent"]
@@ -275,10 +275,10 @@ async def test_fault_duplicate_and_drop(sim: TwilioSimulator, clock: SimClock, b
     """duplicate sends a callback twice; drop never sends it but records it as dropped."""
     first = await create(sim, StatusCallback=bot.url)
     await sim.settle_callbacks()
-    sim.inject_callback_fault(CallbackFault("duplicate", message_sid=first["sid"], status="delivered"))
-    sim.inject_callback_fault(CallbackFault("drop", status="queued"))  # queued goes out with the create
+    sim.callback_faults.inject(CallbackFault("duplicate", message_sid=first["sid"], status="delivered"))
+    sim.callback_faults.inject(CallbackFault("drop", status="queued"))  # queued goes out with the create
     second = await create(sim, StatusCallback=bot.url)
-    sim.inject_callback_fault(CallbackFault("drop", message_sid=second["sid"], status="sent"))
+    sim.callback_faults.inject(CallbackFault("drop", message_sid=second["sid"], status="sent"))
     await advance(sim, clock, timedelta(seconds=10))
     assert bot.statuses(first["sid"]) == ["queued", "sent", "delivered", "delivered"]
     assert bot.statuses(second["sid"]) == ["delivered"]
@@ -287,7 +287,7 @@ async def test_fault_duplicate_and_drop(sim: TwilioSimulator, clock: SimClock, b
         ("queued", [], True),
         ("sent", [], True),
     ]
-    assert sim.callback_faults == []
+    assert sim.callback_faults.copies() == []
 
 
 async def test_hold_then_flush_in_reverse(sim: TwilioSimulator, clock: SimClock, bot: FakeBot) -> None:

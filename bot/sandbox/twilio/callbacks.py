@@ -13,8 +13,9 @@ error). For tests:
 * `settle_callbacks()` sends what is due now and waits until every callback in flight has answered;
 * `hold_callbacks()` keeps due callbacks back; `flush_callbacks(order="reverse")` sends the held ones,
   strictly one after another, in due or reverse order; `release_callbacks()` also stops holding;
-* `inject_callback_fault(CallbackFault("drop" | "duplicate" | "late", message_sid=…, status=…))` makes
-  a matching callback never go out, go out twice, or go out after the message's next one;
+* `callback_faults.inject(CallbackFault("drop" | "duplicate" | "late", message_sid=…, status=…))` makes
+  a matching callback never go out, go out twice, or go out after the message's next one (the first
+  that matches applies; `callback_faults.clear()` forgets those not used up);
 * `status_callbacks` is every callback made (or dropped), with each attempt's HTTP answer.
 
 The same controls are under ``/_sim/callbacks``.
@@ -94,19 +95,6 @@ class StatusCallbacks(MessagesApi):
     def status_callbacks(self) -> list[Webhook]:
         """Every status callback made or dropped, in the order they were sent."""
         return [w for w in self.webhooks if w.kind == "status_callback"]
-
-    def inject_callback_fault(self, fault: CallbackFault) -> None:
-        """Queue a callback fault; the first one that matches a callback applies."""
-        self._callback_faults.inject(fault)
-
-    def clear_callback_faults(self) -> None:
-        """Forget every callback fault not yet used up."""
-        self._callback_faults.clear()
-
-    @property
-    def callback_faults(self) -> list[CallbackFault]:
-        """The callback faults still active (copies; `times` is what is left)."""
-        return self._callback_faults.copies()
 
     def hold_callbacks(self) -> None:
         """Keep every callback that falls due from now on until `flush_callbacks`/`release_callbacks`."""
@@ -196,7 +184,7 @@ class StatusCallbacks(MessagesApi):
         return out
 
     def _take_callback_fault(self, message_sid: str, status: str) -> CallbackFaultKind | None:
-        fault = self._callback_faults.take(lambda f: f.matches(message_sid, status))
+        fault = self.callback_faults.take(lambda f: f.matches(message_sid, status))
         return fault.kind if fault is not None else None
 
     def _dispatch_due(self, due: list[_Due]) -> None:

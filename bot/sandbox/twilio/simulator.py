@@ -32,7 +32,7 @@ class TwilioSimulator(ControlRoutes, InboundTexts, StatusCallbacks):
         app = web.Application()
         app.add_routes(sim_routes(self))
         app.add_routes(fault_routes("/_sim/faults", self._faults, Fault))
-        app.add_routes(fault_routes("/_sim/callbacks/faults", self._callback_faults, CallbackFault))
+        app.add_routes(fault_routes("/_sim/callbacks/faults", self.callback_faults, CallbackFault))
         app.router.add_route("*", "/{tail:.*}", self._handle_api)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()

@@ -55,7 +55,8 @@ class SimState:
         self.inbound_policy = INBOUND_POLICY
         self._callback_cursors: dict[str, _Cursor] = {}
         self._callback_heap: list[tuple[datetime, int, str]] = []
-        self._callback_faults: FaultQueue[CallbackFault] = FaultQueue()
+        # Faults for status callbacks, queued by tests (`callback_faults.inject`); the first match applies.
+        self.callback_faults: FaultQueue[CallbackFault] = FaultQueue()
         self._callback_chains: dict[str, asyncio.Task[None]] = {}
         self._callback_tasks: set[asyncio.Task[None]] = set()
         self._callback_wake = asyncio.Event()
