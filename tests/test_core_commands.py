@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from bot.core import requests as rq
 from bot.core.commands import DESCRIPTIONS, SUBCOMMANDS, USAGE, parse_command
 from bot.core.errors import CommandError
 from bot.core.phone import PhoneNumber
+from bot.core.rules import DEFAULT_WINDOW
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 TO = PhoneNumber("+15551234567")
@@ -550,12 +552,14 @@ def test_schedule_errors_name_the_field_and_show_usage(text: str, field: str | N
 
 
 def test_schedule_honours_the_callers_window() -> None:
-    """min_ahead and max_ahead passed to parse_command reach the send-at check."""
-    result = parse_command("schedule +15551234567 in 5m hi", now=NOW, min_ahead=timedelta(minutes=1))
+    """A window passed to parse_command reaches the send-at check."""
+    soon = replace(DEFAULT_WINDOW, min_ahead=timedelta(minutes=1))
+    result = parse_command("schedule +15551234567 in 5m hi", now=NOW, window=soon)
     assert isinstance(result, rq.ScheduleCommand)
     assert result.send_at == NOW + timedelta(minutes=5)
+    short = replace(DEFAULT_WINDOW, max_ahead=timedelta(days=7))
     with pytest.raises(CommandError, match="at most 7 days ahead"):
-        parse_command("schedule +15551234567 in 8d hi", now=NOW, max_ahead=timedelta(days=7))
+        parse_command("schedule +15551234567 in 8d hi", now=NOW, window=short)
 
 
 # --- list -----------------------------------------------------------------------------------------

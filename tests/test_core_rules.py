@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from bot.core.errors import CommandError, InputError, quoted
 from bot.core.rules import (
     DEFAULT_PAGE_SIZE,
+    DEFAULT_WINDOW,
     GSM7_BASIC,
     GSM7_EXTENSION,
     MAX_BODY,
@@ -360,9 +362,8 @@ def test_parse_send_at_accepts_utc_offsets_and_delays(text: str, expected: datet
     if expected is None:
         with pytest.raises(InputError):
             parse_send_at(text, now=NOW)
-        assert parse_send_at(text, now=NOW, max_ahead=timedelta(days=365)) == datetime(
-            2026, 12, 1, 15, 0, tzinfo=UTC
-        )
+        year = replace(DEFAULT_WINDOW, max_ahead=timedelta(days=365))
+        assert parse_send_at(text, now=NOW, window=year) == datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
         return
     result = parse_send_at(text, now=NOW)
     assert result == expected
@@ -449,12 +450,13 @@ def test_parse_send_at_too_late_names_the_latest_allowed_time() -> None:
 
 
 def test_parse_send_at_honours_a_custom_window() -> None:
-    """min_ahead and max_ahead come from the caller (older accounts allowed only 7 days)."""
-    assert parse_send_at("in 5m", now=NOW, min_ahead=timedelta(minutes=1)) == NOW + timedelta(minutes=5)
+    """The window comes from the caller (older accounts allowed only 7 days)."""
+    soon = replace(DEFAULT_WINDOW, min_ahead=timedelta(minutes=1))
+    assert parse_send_at("in 5m", now=NOW, window=soon) == NOW + timedelta(minutes=5)
     with pytest.raises(InputError, match="at most 7 days ahead"):
-        parse_send_at("in 8d", now=NOW, max_ahead=timedelta(days=7))
+        parse_send_at("in 8d", now=NOW, window=replace(DEFAULT_WINDOW, max_ahead=timedelta(days=7)))
     with pytest.raises(InputError, match="at least 1 hour from now"):
-        parse_send_at("in 30m", now=NOW, min_ahead=timedelta(hours=1))
+        parse_send_at("in 30m", now=NOW, window=replace(DEFAULT_WINDOW, min_ahead=timedelta(hours=1)))
 
 
 def test_parse_send_at_uses_now_in_any_zone() -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from bot.core.errors import CommandError, InputError, quoted
 from bot.core.phone import PhoneNumber, parse_phone, rank_phone
@@ -44,10 +44,10 @@ from bot.core.requests import (
     UnrouteCommand,
 )
 from bot.core.rules import (
-    DEFAULT_MAX_AHEAD,
-    DEFAULT_MIN_AHEAD,
     DEFAULT_PAGE_SIZE,
+    DEFAULT_WINDOW,
     DELAY_PATTERN,
+    SendWindow,
     check_account_label,
     check_body,
     check_media_urls,
@@ -160,8 +160,7 @@ def parse_command(
     *,
     now: datetime,
     default_region: str = "US",
-    min_ahead: timedelta = DEFAULT_MIN_AHEAD,
-    max_ahead: timedelta = DEFAULT_MAX_AHEAD,
+    window: SendWindow = DEFAULT_WINDOW,
 ) -> Command:
     """Parse the text after `/twilio` into a request, an Incomplete, or raise CommandError.
 
@@ -187,7 +186,7 @@ def parse_command(
     rest = tokens[1:]
     if any(not tok.quoted and tok.value.lower() in {"--help", "-h"} for tok in rest):
         return HelpCommand(word)
-    ctx = _Context(word, clean, rest, now, default_region, min_ahead, max_ahead)
+    ctx = _Context(word, clean, rest, now, default_region, window)
     try:
         return parser(ctx)
     except CommandError:
@@ -224,8 +223,7 @@ class _Context:
     tokens: list[Token]
     now: datetime
     region: str
-    min_ahead: timedelta
-    max_ahead: timedelta
+    window: SendWindow
 
     def fail(self, message: str, field: str | None = None) -> CommandError:
         """A CommandError carrying this subcommand's usage line."""
@@ -507,7 +505,7 @@ def _parse_schedule(ctx: _Context) -> Command:
     prefill["send_at"] = when_raw
 
     def when() -> datetime:
-        return parse_send_at(when_raw, now=ctx.now, min_ahead=ctx.min_ahead, max_ahead=ctx.max_ahead)
+        return parse_send_at(when_raw, now=ctx.now, window=ctx.window)
 
     checks.insert(1, when)
     if len(rest) == when_count:

@@ -17,9 +17,8 @@ from bot.core.phone import PhoneNumber
 
 __all__ = [
     "ACCOUNT_LABEL_PATTERN",
-    "DEFAULT_MAX_AHEAD",
-    "DEFAULT_MIN_AHEAD",
     "DEFAULT_PAGE_SIZE",
+    "DEFAULT_WINDOW",
     "DELAY_PATTERN",
     "GSM7_BASIC",
     "GSM7_EXTENSION",
@@ -32,6 +31,7 @@ __all__ = [
     "SID_PATTERNS",
     "BodyInfo",
     "Encoding",
+    "SendWindow",
     "SidKind",
     "body_info",
     "check_account_label",
@@ -238,8 +238,17 @@ def check_body(text: str) -> BodyInfo:
 
 # --- send-at --------------------------------------------------------------------------------------
 
-DEFAULT_MIN_AHEAD = timedelta(minutes=15)
-DEFAULT_MAX_AHEAD = timedelta(days=35)
+
+@dataclass(frozen=True)
+class SendWindow:
+    """How far ahead of now a send time may be: from now + min_ahead to now + max_ahead, both included."""
+
+    min_ahead: timedelta
+    max_ahead: timedelta
+
+
+# Twilio's own window; a caller passes another only for an account with older limits.
+DEFAULT_WINDOW = SendWindow(min_ahead=timedelta(minutes=15), max_ahead=timedelta(days=35))
 SEND_AT_EXAMPLE = "2026-12-01T15:00:00Z"
 _FORMS = f"use a UTC time like {SEND_AT_EXAMPLE} or a delay like in 30m, in 2h or in 3d"
 # The longest send-at text worth parsing; anything longer is refused before the regexes run.
@@ -261,16 +270,10 @@ _ABSOLUTE = re.compile(
 _UNIT_MINUTES = {"m": 1, "h": 60, "d": 24 * 60}
 
 
-def parse_send_at(
-    text: str,
-    *,
-    now: datetime,
-    min_ahead: timedelta = DEFAULT_MIN_AHEAD,
-    max_ahead: timedelta = DEFAULT_MAX_AHEAD,
-) -> datetime:
+def parse_send_at(text: str, *, now: datetime, window: SendWindow = DEFAULT_WINDOW) -> datetime:
     """Parse `2026-12-01T15:00:00Z` (any explicit offset, converted to UTC) or `in 30m|2h|3d`.
 
-    Returns an aware UTC datetime with whole seconds, inside [now + min_ahead, now + max_ahead];
+    Returns an aware UTC datetime with whole seconds, inside the window;
     raises InputError(field="send_at") otherwise. Times without a zone are refused rather than
     guessed, because a wrong guess sends the message hours early or late.
     """
@@ -282,7 +285,7 @@ def parse_send_at(
         raise InputError(f"The send time is {len(raw)} characters long; {_FORMS}.", "send_at")
     relative = _RELATIVE.fullmatch(raw)
     if relative:
-        return _relative(raw, relative, now=now, min_ahead=min_ahead, max_ahead=max_ahead)
+        return _relative(raw, relative, now=now, window=window)
     if DELAY_PATTERN.fullmatch(raw):
         raise InputError(
             f"{quoted(raw)} is not a delay this command understands; write it as in 30m, in 2h or in 3d.",
@@ -292,29 +295,27 @@ def parse_send_at(
     if absolute is None:
         raise InputError(f"{quoted(raw)} is not a send time; {_FORMS}.", "send_at")
     when = _absolute(raw, absolute).replace(microsecond=0)
-    check_send_at(when, now=now, min_ahead=min_ahead, max_ahead=max_ahead)
+    check_send_at(when, now=now, window=window)
     return when
 
 
-def _relative(
-    raw: str, match: re.Match[str], *, now: datetime, min_ahead: timedelta, max_ahead: timedelta
-) -> datetime:
+def _relative(raw: str, match: re.Match[str], *, now: datetime, window: SendWindow) -> datetime:
     """Turn `in N{m,h,d}` into a whole-second UTC time inside the window."""
     digits, unit = match.group(1), match.group(2).lower()
     # Bound the number before building a timedelta: huge values overflow datetime arithmetic.
     minutes = int(digits[-12:]) * _UNIT_MINUTES[unit] if len(digits) <= 12 else math.inf
-    if minutes > max_ahead / timedelta(minutes=1) + 1:
-        latest = format_send_at(_floor_second(now + max_ahead))
+    if minutes > window.max_ahead / timedelta(minutes=1) + 1:
+        latest = format_send_at(_floor_second(now + window.max_ahead))
         raise InputError(
-            f"{quoted(raw)} is too far ahead; Twilio schedules at most {_duration(max_ahead)} ahead, "
+            f"{quoted(raw)} is too far ahead; Twilio schedules at most {_duration(window.max_ahead)} ahead, "
             f"so the latest allowed time is {latest}.",
             "send_at",
         )
     exact = now.astimezone(UTC) + timedelta(minutes=minutes)
-    check_send_at(exact, now=now, min_ahead=min_ahead, max_ahead=max_ahead)
+    check_send_at(exact, now=now, window=window)
     when = _floor_second(exact)
     # Dropping microseconds can land a hair before the minimum ("in 15m"); round up instead.
-    if when < now + min_ahead:
+    if when < now + window.min_ahead:
         when += timedelta(seconds=1)
     return when
 
@@ -353,14 +354,8 @@ def _offset(zone: str) -> timezone:
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
-def check_send_at(
-    dt: datetime,
-    *,
-    now: datetime,
-    min_ahead: timedelta = DEFAULT_MIN_AHEAD,
-    max_ahead: timedelta = DEFAULT_MAX_AHEAD,
-) -> None:
-    """Raise InputError(field="send_at") unless now + min_ahead <= dt <= now + max_ahead.
+def check_send_at(dt: datetime, *, now: datetime, window: SendWindow = DEFAULT_WINDOW) -> None:
+    """Raise InputError(field="send_at") unless now + window.min_ahead <= dt <= now + window.max_ahead.
 
     Both datetimes must be aware (ValueError otherwise): comparing a naive time would silently
     mean whatever zone the server runs in.
@@ -368,6 +363,7 @@ def check_send_at(
     _require_aware(dt, "dt")
     _require_aware(now, "now")
     shown = format_send_at(dt)
+    min_ahead, max_ahead = window.min_ahead, window.max_ahead
     if dt < now:
         raise InputError(
             f"The send time {shown} is in the past; pick a time at least {_duration(min_ahead)} from now.",

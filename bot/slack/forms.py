@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.core.commands import (
@@ -19,8 +19,9 @@ from bot.core.commands import (
 from bot.core.errors import InputError
 from bot.core.phone import PhoneNumber, parse_phone
 from bot.core.rules import (
-    DEFAULT_MAX_AHEAD,
     DEFAULT_PAGE_SIZE,
+    DEFAULT_WINDOW,
+    SendWindow,
     SidKind,
     check_account_label,
     check_body,
@@ -194,7 +195,7 @@ def _parse_send(form: _Form, accounts: Sequence[StoredAccount], region: str) -> 
 
 
 def _parse_schedule(
-    form: _Form, accounts: Sequence[StoredAccount], region: str, now: datetime, max_ahead: timedelta
+    form: _Form, accounts: Sequence[StoredAccount], region: str, now: datetime, window: SendWindow
 ) -> ScheduleCommand | None:
     account = form.account(accounts)
     service = form.sid("service", _text(form.values, "service"), "service")
@@ -207,7 +208,7 @@ def _parse_schedule(
     else:
         try:
             send_at = datetime.fromtimestamp(stamp, UTC)
-            check_send_at(send_at, now=now, max_ahead=max_ahead)
+            check_send_at(send_at, now=now, window=window)
         except InputError as err:
             form.fail("send_at", err.message)
         except (ValueError, OverflowError, OSError):
@@ -331,7 +332,7 @@ def parse_submission(
     accounts: Sequence[StoredAccount],
     now: datetime,
     default_region: str = "US",
-    max_ahead: timedelta = DEFAULT_MAX_AHEAD,
+    window: SendWindow = DEFAULT_WINDOW,
 ) -> Command | AccountSetup:
     """Turn a submitted form (`view["state"]["values"]`) into a command, or raise FieldErrors.
 
@@ -347,7 +348,7 @@ def parse_submission(
     if sub == "send":
         result = _parse_send(form, accounts, default_region)
     elif sub == "schedule":
-        result = _parse_schedule(form, accounts, default_region, now, max_ahead)
+        result = _parse_schedule(form, accounts, default_region, now, window)
     elif sub == "list":
         result = _parse_list(form, accounts, default_region)
     elif sub == "setup":

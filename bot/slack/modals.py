@@ -43,9 +43,10 @@ from bot.core.commands import (
 )
 from bot.core.errors import InputError
 from bot.core.rules import (
-    DEFAULT_MAX_AHEAD,
     DEFAULT_PAGE_SIZE,
+    DEFAULT_WINDOW,
     MAX_BODY,
+    SendWindow,
     format_send_at,
     parse_date,
     parse_send_at,
@@ -337,12 +338,12 @@ def _send_blocks(accounts: Sequence[StoredAccount], prefill: Mapping[str, str]) 
     ]
 
 
-def _initial_send_at(raw: str | None, *, now: datetime, max_ahead: timedelta) -> int | None:
+def _initial_send_at(raw: str | None, *, now: datetime, window: SendWindow) -> int | None:
     """The picker's starting point: the prefilled time if it reads as one, else an hour from now."""
     if not raw or not raw.strip():
         return int((now + timedelta(hours=1)).timestamp())
     try:
-        return int(parse_send_at(raw, now=now, max_ahead=max_ahead).timestamp())
+        return int(parse_send_at(raw, now=now, window=window).timestamp())
     except InputError:
         pass
     if raw.strip().lower().startswith("in"):
@@ -350,7 +351,8 @@ def _initial_send_at(raw: str | None, *, now: datetime, max_ahead: timedelta) ->
     try:
         # An absolute time outside the window still shows as typed, so the form's error names it.
         anchor = datetime(1971, 1, 1, tzinfo=UTC)
-        when = parse_send_at(raw, now=anchor, min_ahead=timedelta(0), max_ahead=timedelta(days=365 * 150))
+        any_time = SendWindow(min_ahead=timedelta(0), max_ahead=timedelta(days=365 * 150))
+        when = parse_send_at(raw, now=anchor, window=any_time)
     except (InputError, ValueError, OverflowError):
         return None
     stamp = int(when.timestamp())
@@ -358,11 +360,11 @@ def _initial_send_at(raw: str | None, *, now: datetime, max_ahead: timedelta) ->
 
 
 def _schedule_blocks(
-    accounts: Sequence[StoredAccount], prefill: Mapping[str, str], *, now: datetime, max_ahead: timedelta
+    accounts: Sequence[StoredAccount], prefill: Mapping[str, str], *, now: datetime, window: SendWindow
 ) -> list[Block]:
     sole = _sole(accounts)
     service = prefill.get("service") or (sole.default_service_sid if sole else None)
-    days = max(int(max_ahead.total_seconds() // 86400), 1)
+    days = max(int(window.max_ahead.total_seconds() // 86400), 1)
     return [
         *_account_blocks(accounts, prefill),
         _recipient_input(prefill),
@@ -372,7 +374,7 @@ def _schedule_blocks(
             label=_plain("Send at"),
             element=DateTimePickerElement(
                 action_id=ACTION_ID,
-                initial_date_time=_initial_send_at(prefill.get("send_at"), now=now, max_ahead=max_ahead),
+                initial_date_time=_initial_send_at(prefill.get("send_at"), now=now, window=window),
             ),
             hint=_plain(f"15 minutes to {days} days ahead, in your own time zone."),
         ),
@@ -513,7 +515,7 @@ def build_modal(
     prefill: Mapping[str, str],
     metadata: ModalMetadata,
     now: datetime,
-    max_ahead: timedelta = DEFAULT_MAX_AHEAD,
+    window: SendWindow = DEFAULT_WINDOW,
     problem: str | None = None,
 ) -> dict[str, Any]:
     """The `views.open` view for `subcommand`, prefilled (secrets never are); ValueError for other names.
@@ -542,7 +544,7 @@ def build_modal(
     if subcommand == "send":
         blocks += _send_blocks(accounts, prefill)
     elif subcommand == "schedule":
-        blocks += _schedule_blocks(accounts, prefill, now=now, max_ahead=max_ahead)
+        blocks += _schedule_blocks(accounts, prefill, now=now, window=window)
     elif subcommand == "list":
         blocks += _list_blocks(accounts, prefill)
     elif subcommand == "setup":
