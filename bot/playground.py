@@ -109,7 +109,7 @@ async def run(
         public_url=public_url,
     )
     second_team = slack.add_team("Second Co", install=False) if oauth else None
-    db = await Database.open(db_path)
+    db = await Database.connect(db_path)
     try:
         # Added afresh each start (an add with the same label updates it): the simulator's token is new.
         await AccountStore(db).add(

@@ -141,31 +141,12 @@ class PoolSetting:
 class Database(Queries):
     """An open database on either engine. `box` encrypts and decrypts the stored Twilio secrets.
 
-    Open one with `await Database.open(path)` (SQLite) or `await Database.connect(url_or_path)`
-    (PostgreSQL for a `postgresql://` URL, else SQLite); finish with `await db.close()`.
+    Open one with `await Database.connect(url_or_path)` (PostgreSQL for a `postgresql://` URL, else
+    SQLite); finish with `await db.close()`.
     """
 
     box: SecretBox
     _closed: bool
-
-    @classmethod
-    async def open(
-        cls,
-        path: Path | str,
-        *,
-        secret_keys: str | None = None,
-        key_file: Path | None = None,
-    ) -> Database:
-        """Open (creating if needed) the SQLite database at `path`, or `":memory:"`, and migrate it.
-
-        `secret_keys` is the SECRET_KEY setting (comma-separated Fernet keys, newest first). Without
-        it the key is read from `key_file` (default: `secret.key` beside the database), which is
-        generated once with mode 0600 when missing. An in-memory database without keys gets a
-        throwaway key. Raises `storage.crypto.KeyConfigError` for an unusable key setting.
-        """
-        from storage.sqlite import SQLiteDatabase
-
-        return await SQLiteDatabase.open_file(path, KeySetting(secret_keys, key_file))
 
     @classmethod
     async def connect(
@@ -180,17 +161,28 @@ class Database(Queries):
     ) -> Database:
         """Open PostgreSQL for a `postgresql://` URL (DATABASE_URL), else SQLite at the path, and migrate.
 
-        On PostgreSQL the pool holds `pool_size` connections (DATABASE_POOL_SIZE), every statement
+        `secret_keys` is the SECRET_KEY setting (comma-separated Fernet keys, newest first).
+        Raises `storage.crypto.KeyConfigError` for an unusable key setting.
+
+        SQLite: the file (or `":memory:"`) is created if needed. Without `secret_keys` the key is
+        read from `key_file` (default: `secret.key` beside the database), which is generated once
+        with mode 0600 when missing; an in-memory database without keys gets a throwaway key. The
+        pool settings do not apply.
+
+        PostgreSQL: the pool holds `pool_size` connections (DATABASE_POOL_SIZE), every statement
         is cancelled after `statement_timeout` seconds, and the secret key must be given
         (`secret_keys`, or an explicit `key_file`): every replica must encrypt with the same one.
         Raises `DatabaseUnavailable` when the server does not answer within `connect_timeout`.
         """
+        keys = KeySetting(secret_keys, key_file)
         if not is_postgres_url(target):
-            return await cls.open(target, secret_keys=secret_keys, key_file=key_file)
+            from storage.sqlite import SQLiteDatabase
+
+            return await SQLiteDatabase.open_file(target, keys)
         from storage.postgres import PostgresDatabase
 
         pool = PoolSetting(pool_size, statement_timeout, connect_timeout)
-        return await PostgresDatabase.open_url(str(target), KeySetting(secret_keys, key_file), pool)
+        return await PostgresDatabase.open_url(str(target), keys, pool)
 
     @property
     def closed(self) -> bool:

@@ -202,7 +202,7 @@ class SQLiteDatabase(Database):
     path: Path
 
     def __init__(self, path: Path, box: SecretBox, executor: Writer, sdb: sqlite_utils.Database):
-        """Use `Database.open`; this only stores what it prepared."""
+        """Use `Database.connect`; this only stores what it prepared."""
         self.path = path
         self.box = box
         self._executor = executor
@@ -215,7 +215,7 @@ class SQLiteDatabase(Database):
 
     @classmethod
     async def open_file(cls, path: Path | str, keys: KeySetting) -> SQLiteDatabase:
-        """See `Database.open`."""
+        """See `Database.connect`."""
         secret_keys, key_file = keys.secret_keys, keys.key_file
         memory = str(path) == MEMORY
         db_path = Path(path)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from storage.db import Database, Queries, is_postgres_url
+from storage.db import Database, KeySetting, Queries, is_postgres_url
+from storage.sqlite import SQLiteDatabase
 
 __all__ = ["CopyError", "copy_sqlite_to_postgres"]
 
@@ -46,7 +47,8 @@ async def copy_sqlite_to_postgres(sqlite_path: str | Path, url: str) -> dict[str
     with tempfile.TemporaryDirectory(prefix="bot-copy-") as folder:
         snapshot = Path(folder) / "snapshot.db"
         await asyncio.to_thread(_snapshot, source_path, snapshot)
-        source = await Database.open(snapshot, secret_keys=throwaway)
+        # The reads below are SQLite's own (rowid, sqlite_master), so open the snapshot as SQLite by name.
+        source = await SQLiteDatabase.open_file(snapshot, KeySetting(secret_keys=throwaway))
         try:
             target = await Database.connect(url, secret_keys=throwaway, pool_size=1, statement_timeout=300)
             try:

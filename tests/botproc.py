@@ -141,7 +141,7 @@ async def store_routed_account(ends: FarEnds, db_path: Path) -> None:
 
 async def claim_pending_send(ends: FarEnds, db_path: Path, *, key: str, to: str, body: str) -> None:
     """Leave what a process killed right after claiming a send leaves: a pending outbox row, nothing else."""
-    async with await Database.open(db_path, secret_keys=ends.secret_key) as db:
+    async with await Database.connect(db_path, secret_keys=ends.secret_key) as db:
         await Outbox(db).claim(claimed_send(key, {"to": to, "from": DEFAULT_FROM, "body": body}))
 
 

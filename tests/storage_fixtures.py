@@ -194,8 +194,6 @@ class DbTarget:
 
     async def open(self, secret_keys: str | None = DB_KEY) -> Database:
         """Another Database on the same data (a second replica, or a reopen with other keys)."""
-        if self.engine == "sqlite":
-            return await Database.open(self.where, secret_keys=secret_keys)
         return await Database.connect(self.where, secret_keys=secret_keys, pool_size=TEST_POOL_SIZE)
 
     def open_sync(self, secret_keys: str | None = DB_KEY) -> None:

@@ -89,7 +89,7 @@ def test_the_stored_token_is_the_one_from_stdin(env: dict[str, str]) -> None:
     assert _add(env, "--no-verify").code == 0
 
     async def read() -> str | None:
-        db = await Database.open(env["DATABASE_PATH"], secret_keys=OLD_KEY)
+        db = await Database.connect(env["DATABASE_PATH"], secret_keys=OLD_KEY)
         try:
             found = await AccountStore(db).credentials(TEAM, "main")
         finally:
@@ -230,7 +230,7 @@ def test_rotate_key_re_encrypts_with_the_newest_key(env: dict[str, str]) -> None
     assert run_accounts(["list", "--team", TEAM], {**env, "SECRET_KEY": NEW_KEY}).code == 0
 
     async def read(key: str) -> str | None:
-        db = await Database.open(env["DATABASE_PATH"], secret_keys=key)
+        db = await Database.connect(env["DATABASE_PATH"], secret_keys=key)
         try:
             found = await AccountStore(db).credentials(TEAM)
         finally:
@@ -293,7 +293,7 @@ async def test_add_with_api_key_takes_an_auth_token_for_webhooks(
     assert TOKEN not in result.out + result.err and API_SECRET not in result.out + result.err
     assert "will be refused" not in result.out
 
-    db = await Database.open(env["DATABASE_PATH"], secret_keys=OLD_KEY)
+    db = await Database.connect(env["DATABASE_PATH"], secret_keys=OLD_KEY)
     try:
         found = await AccountStore(db).webhook_tokens(SID)
     finally:

@@ -27,7 +27,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     path = tmp_path / "bot.db"
 
     async def seed() -> None:
-        db = await Database.open(path, secret_keys=KEY)
+        db = await Database.connect(path, secret_keys=KEY)
         try:
             store = InstallationStore(db)
             for team, name, day in (("T0AAA", "Acme", 1), ("T0BBB", "Beta", 2)):
@@ -81,7 +81,7 @@ def test_remove_forgets_tokens_and_twilio_accounts(env: dict[str, str]) -> None:
     assert "T0AAA" not in out and "T0BBB" in out
 
     async def left() -> int:
-        db = await Database.open(Path(env["DATABASE_PATH"]), secret_keys=KEY)
+        db = await Database.connect(Path(env["DATABASE_PATH"]), secret_keys=KEY)
         try:
             return len(await AccountStore(db).list("T0AAA"))
         finally:

@@ -50,7 +50,7 @@ async def parts(
     fake_sleep: RecordingSleep,
 ) -> AsyncIterator[Parts]:
     """Operations over a fresh database holding the simulator's sandbox account as `main`."""
-    db = await Database.open(tmp_path / "bot.db")
+    db = await Database.connect(tmp_path / "bot.db")
     try:
         accounts, outbox, audit = AccountStore(db), Outbox(db), AuditLog(db)
         await accounts.add(

@@ -133,7 +133,7 @@ async def test_the_bot_forgets_journal_entries_done_more_than_a_week_ago(
     far_ends: FarEnds, bot_db: Path
 ) -> None:
     """What was asked (bodies included) is not kept for good: a start prunes entries done over a week ago."""
-    async with await Database.open(bot_db, secret_keys=far_ends.secret_key) as db:
+    async with await Database.connect(bot_db, secret_keys=far_ends.secret_key) as db:
         journal = Journal(db)
         for key in ("cmd:T:long-ago", "cmd:T:yesterday"):
             await journal.record(accepted_send(key, {"to": TO}))

@@ -235,7 +235,7 @@ async def test_rotate_key_then_the_bot_sends_with_only_the_new_key(tmp_path: Pat
     assert old_key not in out.getvalue() + err.getvalue()
 
     # The old key alone can no longer read the stored secret; the new one alone can.
-    old_only = await Database.open(db_path, secret_keys=old_key)
+    old_only = await Database.connect(db_path, secret_keys=old_key)
     try:
         with pytest.raises(Exception, match="cannot be decrypted"):
             await AccountStore(old_only).credentials(TEAM_ID, None)

@@ -229,7 +229,7 @@ def _leaks(folder: Path, secrets: list[str]) -> list[str]:
 async def test_nothing_secret_reaches_the_database_files(tmp_path: Path) -> None:
     """Known secrets appear in no byte of bot.db, bot.db-wal or bot.db-shm, open or closed."""
     secrets = [TOKEN_A, TOKEN_B, API_SECRET]
-    db = await Database.open(tmp_path / "bot.db")
+    db = await Database.connect(tmp_path / "bot.db")
     store = AccountStore(db)
     await _add(store, "T1", "main", secret=TOKEN_A)
     await _add(store, "T1", "backup", secret=API_SECRET, api_key_sid=KEY_SID)

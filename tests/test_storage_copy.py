@@ -30,7 +30,7 @@ NO_CONVERSATIONS = {"routes": 0, "conversations": 0, "inbound_messages": 0, "rep
 
 async def _fill(path: Path) -> None:
     """A SQLite bot database with rows in every table (ids with a gap, a lease, a removed account)."""
-    db = await Database.open(path, secret_keys=SQLITE_KEY)
+    db = await Database.connect(path, secret_keys=SQLITE_KEY)
     try:
         accounts = AccountStore(db)
         await accounts.add(
@@ -94,7 +94,7 @@ async def test_every_row_is_copied_with_secrets_still_encrypted(tmp_path: Path, 
         "slack_oauth_states": 1,
     }
 
-    sqlite_db = await Database.open(source, secret_keys=SQLITE_KEY)
+    sqlite_db = await Database.connect(source, secret_keys=SQLITE_KEY)
     pg = await DbTarget("postgresql", postgres_schema).open(SQLITE_KEY)
     try:
         for table in TABLES:

@@ -21,7 +21,7 @@ TABLES = {"accounts", "audit", "outbox", "teams"}
 
 @pytest.fixture
 async def file_db(tmp_path: Path) -> AsyncIterator[Database]:
-    db = await Database.open(tmp_path / "data" / "bot.db")
+    db = await Database.connect(tmp_path / "data" / "bot.db")
     yield db
     await db.close()
 
@@ -146,7 +146,7 @@ async def test_every_table_exists_after_open(db: Database) -> None:
 
 async def test_open_creates_the_folder_and_every_table(tmp_path: Path) -> None:
     """Opening a path in a missing folder creates the folder, the file and all tables."""
-    db = await Database.open(tmp_path / "nested" / "deeper" / "bot.db")
+    db = await Database.connect(tmp_path / "nested" / "deeper" / "bot.db")
     try:
         names = await db.run(lambda d: set(d.table_names()))
         assert names >= TABLES
@@ -193,7 +193,7 @@ async def test_the_database_itself_is_refused_inside_a_transaction(file_db: Data
 
 async def test_memory_database_works_without_a_key_file(tmp_path: Path) -> None:
     """`:memory:` opens, migrates and encrypts with a throwaway key."""
-    db = await Database.open(":memory:")
+    db = await Database.connect(":memory:")
     try:
         assert await db.run(lambda d: set(d.table_names())) >= TABLES
         assert db.box.decrypt(db.box.encrypt("x")) == "x"
@@ -203,7 +203,7 @@ async def test_memory_database_works_without_a_key_file(tmp_path: Path) -> None:
 
 async def test_run_after_close_fails_clearly(tmp_path: Path) -> None:
     """run() after close raises DatabaseClosedError."""
-    db = await Database.open(tmp_path / "bot.db")
+    db = await Database.connect(tmp_path / "bot.db")
     await db.close()
     with pytest.raises(DatabaseClosedError):
         await db.run(lambda d: 1)
@@ -212,7 +212,7 @@ async def test_run_after_close_fails_clearly(tmp_path: Path) -> None:
 async def test_close_checkpoints_the_wal_into_the_file(tmp_path: Path) -> None:
     """After close the WAL is empty and the data is readable from the main file alone."""
     path = tmp_path / "bot.db"
-    db = await Database.open(path)
+    db = await Database.connect(path)
     await db.execute("INSERT INTO teams (team_id, updated_at) VALUES ('T1', 'now')")
     assert Path(f"{path}-wal").stat().st_size > 0
     await db.close()

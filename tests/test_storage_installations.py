@@ -207,7 +207,7 @@ async def test_an_org_wide_forget_deletes_the_routes_of_the_orgs_accounts(db: Da
 async def test_forget_leaves_no_copy_in_the_sqlite_file_or_wal(tmp_path: Path) -> None:
     """After forget, neither the plaintext nor the encrypted tokens are anywhere in bot.db or its WAL."""
     path = tmp_path / "bot.db"
-    db = await Database.open(path, secret_keys=DB_KEY)
+    db = await Database.connect(path, secret_keys=DB_KEY)
     try:
         store = InstallationStore(db)
         await store.save(_install("T1", BOT_A, bot_refresh_token=REFRESH_A))

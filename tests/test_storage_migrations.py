@@ -98,7 +98,7 @@ async def test_an_old_sqlite_utils_file_upgrades_without_rerunning_anything(tmp_
     path = tmp_path / "bot.db"
     old_sqlite_utils_file(path)
     old_record = sqlite3.connect(path).execute("SELECT name, applied_at FROM _sqlite_migrations").fetchall()
-    db = await Database.open(path)
+    db = await Database.connect(path)
     try:
         recorded = await db.fetch_all("SELECT name, applied_at FROM schema_migrations ORDER BY name")
         assert [row["name"] for row in recorded] == ALL
@@ -117,7 +117,7 @@ async def test_an_old_sqlite_utils_file_upgrades_without_rerunning_anything(tmp_
         ]
     finally:
         await db.close()
-    db = await Database.open(path)
+    db = await Database.connect(path)
     try:
         assert await applied_migrations(db) == ALL
     finally:

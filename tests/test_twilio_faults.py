@@ -6,7 +6,7 @@ The simulator's faults drive most tests; a tiny scripted server covers answers t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -23,17 +23,30 @@ TO = "+15558675310"
 MESSAGES = "/Messages.json"
 
 
+@dataclass(frozen=True)
+class Rig:
+    """A started simulator to fault, its sandbox credentials, and the recording sleep its clients use."""
+
+    session: aiohttp.ClientSession
+    sim: TwilioSimulator
+    creds: Credentials
+    sleeps: RecordingSleep
+
+    def client(self, **options: object) -> TwilioClient:
+        """A client for the simulator with the recording sleep and any other options."""
+        options.setdefault("sleep", self.sleeps)
+        return TwilioClient(self.session, self.sim.url, **options)  # type: ignore[arg-type]
+
+
 @pytest.fixture
-def make_client(
-    http_session: aiohttp.ClientSession, twilio_sim: TwilioSimulator, fake_sleep: RecordingSleep
-) -> Callable[..., TwilioClient]:
-    """Build a client for the simulator with the recording sleep and any other options."""
-
-    def build(**options: object) -> TwilioClient:
-        options.setdefault("sleep", fake_sleep)
-        return TwilioClient(http_session, twilio_sim.url, **options)  # type: ignore[arg-type]
-
-    return build
+def rig(
+    http_session: aiohttp.ClientSession,
+    twilio_sim: TwilioSimulator,
+    sim_creds: Credentials,
+    fake_sleep: RecordingSleep,
+) -> Rig:
+    """The one fixture most tests here take, in place of the four it is made of."""
+    return Rig(http_session, twilio_sim, sim_creds, fake_sleep)
 
 
 def posts(sim: TwilioSimulator) -> int:
@@ -49,247 +62,183 @@ async def send(client: TwilioClient, creds: Credentials, body: str = "hello") ->
 # ── 429: not processed, retried for every method ─────────────────────────────────────────────────────
 
 
-async def test_429_with_retry_after_is_retried_and_sent_once(
-    make_client: Callable[..., TwilioClient],
-    twilio_sim: TwilioSimulator,
-    sim_creds: Credentials,
-    fake_sleep: RecordingSleep,
-) -> None:
+async def test_429_with_retry_after_is_retried_and_sent_once(rig: Rig) -> None:
     """Two 429s with Retry-After: 2 are waited out as asked, then exactly one message is created."""
-    twilio_sim.inject(Fault("status", method="POST", status=429, retry_after=2, times=2))
-    await send(make_client(), sim_creds)
-    assert fake_sleep.delays == [2.0, 2.0]
-    assert posts(twilio_sim) == 3 and len(twilio_sim.creates()) == 1 and len(twilio_sim.messages) == 1
+    rig.sim.inject(Fault("status", method="POST", status=429, retry_after=2, times=2))
+    await send(rig.client(), rig.creds)
+    assert rig.sleeps.delays == [2.0, 2.0]
+    assert posts(rig.sim) == 3 and len(rig.sim.creates()) == 1 and len(rig.sim.messages) == 1
 
 
-async def test_retry_after_is_capped(
-    make_client: Callable[..., TwilioClient],
-    twilio_sim: TwilioSimulator,
-    sim_creds: Credentials,
-    fake_sleep: RecordingSleep,
-) -> None:
+async def test_retry_after_is_capped(rig: Rig) -> None:
     """A Retry-After of ten minutes is cut to the client's cap (30 s by default)."""
-    twilio_sim.inject(Fault("status", method="GET", status=429, retry_after=600))
-    await make_client().verify_account(sim_creds)
-    assert fake_sleep.delays == [30.0]
+    rig.sim.inject(Fault("status", method="GET", status=429, retry_after=600))
+    await rig.client().verify_account(rig.creds)
+    assert rig.sleeps.delays == [30.0]
 
 
-async def test_429_without_retry_after_backs_off_with_full_jitter(
-    make_client: Callable[..., TwilioClient],
-    twilio_sim: TwilioSimulator,
-    sim_creds: Credentials,
-    fake_sleep: RecordingSleep,
-) -> None:
+async def test_429_without_retry_after_backs_off_with_full_jitter(rig: Rig) -> None:
     """Delays are backoff_base * 2**n, capped at backoff_max, times random()."""
-    twilio_sim.inject(Fault("status", status=429, times=5))
-    client = make_client(max_attempts=6, backoff_base=1.0, backoff_max=3.0, random=lambda: 0.5)
-    await client.verify_account(sim_creds)
-    assert fake_sleep.delays == [0.5, 1.0, 1.5, 1.5, 1.5]
+    rig.sim.inject(Fault("status", status=429, times=5))
+    client = rig.client(max_attempts=6, backoff_base=1.0, backoff_max=3.0, random=lambda: 0.5)
+    await client.verify_account(rig.creds)
+    assert rig.sleeps.delays == [0.5, 1.0, 1.5, 1.5, 1.5]
 
 
-async def test_429_forever_gives_up_after_max_attempts(
-    make_client: Callable[..., TwilioClient],
-    twilio_sim: TwilioSimulator,
-    sim_creds: Credentials,
-    fake_sleep: RecordingSleep,
-) -> None:
+async def test_429_forever_gives_up_after_max_attempts(rig: Rig) -> None:
     """A create that keeps getting 429 stops after max_attempts with a retryable error and no message."""
-    twilio_sim.inject(Fault("status", status=429, times=100))
+    rig.sim.inject(Fault("status", status=429, times=100))
     with pytest.raises(TwilioError) as caught:
-        await send(make_client(max_attempts=3), sim_creds)
+        await send(rig.client(max_attempts=3), rig.creds)
     err = caught.value
     assert (err.status, err.retryable, err.unknown_outcome) == (429, True, False)
     assert "rate-limiting" in str(err)
-    assert posts(twilio_sim) == 3 and len(fake_sleep.delays) == 2 and twilio_sim.messages == {}
+    assert posts(rig.sim) == 3 and len(rig.sleeps.delays) == 2 and rig.sim.messages == {}
 
 
 # ── 5xx: retried for reads and deletes, never for writes ─────────────────────────────────────────────
 
 
 @pytest.mark.parametrize("status", [500, 503])
-async def test_5xx_on_get_is_retried(
-    make_client: Callable[..., TwilioClient],
-    twilio_sim: TwilioSimulator,
-    sim_creds: Credentials,
-    fake_sleep: RecordingSleep,
-    status: int,
-) -> None:
+async def test_5xx_on_get_is_retried(rig: Rig, status: int) -> None:
     """fetch and list succeed after a server error each, one backoff per error."""
-    client = make_client()
-    sid = await send(client, sim_creds)
-    twilio_sim.inject(Fault("status", method="GET", status=status, times=2))
-    assert (await client.fetch(sim_creds, sid)).sid == sid
-    assert [m.sid for m in (await client.list_messages(sim_creds)).messages] == [sid]
-    assert len(fake_sleep.delays) == 2
+    client = rig.client()
+    sid = await send(client, rig.creds)
+    rig.sim.inject(Fault("status", method="GET", status=status, times=2))
+    assert (await client.fetch(rig.creds, sid)).sid == sid
+    assert [m.sid for m in (await client.list_messages(rig.creds)).messages] == [sid]
+    assert len(rig.sleeps.delays) == 2
 
 
-async def test_5xx_forever_on_get_gives_up_with_a_retryable_error(
-    make_client: Callable[..., TwilioClient], twilio_sim: TwilioSimulator, sim_creds: Credentials
-) -> None:
+async def test_5xx_forever_on_get_gives_up_with_a_retryable_error(rig: Rig) -> None:
     """After max_attempts server errors a read fails with a server-error sentence, marked retryable."""
-    twilio_sim.inject(Fault("status", method="GET", status=503, times=100))
+    rig.sim.inject(Fault("status", method="GET", status=503, times=100))
     with pytest.raises(TwilioError) as caught:
-        await make_client(max_attempts=2).verify_account(sim_creds)
+        await rig.client(max_attempts=2).verify_account(rig.creds)
     assert caught.value.retryable and caught.value.status == 503
-    assert len(twilio_sim.requests) == 2
+    assert len(rig.sim.requests) == 2
 
 
-async def test_500_on_create_is_unknown_outcome_and_not_retried(
-    make_client: Callable[..., TwilioClient],
-    twilio_sim: TwilioSimulator,
-    sim_creds: Credentials,
-    fake_sleep: RecordingSleep,
-) -> None:
+async def test_500_on_create_is_unknown_outcome_and_not_retried(rig: Rig) -> None:
     """A 500 to a send may hide a sent message: one request only, and the user is told to check."""
-    twilio_sim.inject(Fault("status", method="POST", status=500))
+    rig.sim.inject(Fault("status", method="POST", status=500))
     with pytest.raises(TwilioError) as caught:
-        await send(make_client(), sim_creds)
+        await send(rig.client(), rig.creds)
     err = caught.value
     assert err.unknown_outcome and not err.retryable
     assert "did not confirm whether the message was sent" in str(err)
     assert "not re-sent" in str(err) and "/twilio list" in str(err)
-    assert posts(twilio_sim) == 1 and fake_sleep.delays == []
+    assert posts(rig.sim) == 1 and rig.sleeps.delays == []
 
 
-async def test_503_on_schedule_is_unknown_outcome(
-    make_client: Callable[..., TwilioClient], twilio_sim: TwilioSimulator, sim_creds: Credentials
-) -> None:
+async def test_503_on_schedule_is_unknown_outcome(rig: Rig) -> None:
     """schedule() is a create too: a 503 is never retried."""
-    twilio_sim.inject(Fault("status", method="POST", status=503))
-    send_at = twilio_sim.clock.now() + timedelta(hours=1)
+    rig.sim.inject(Fault("status", method="POST", status=503))
+    send_at = rig.sim.clock.now() + timedelta(hours=1)
     with pytest.raises(TwilioError) as caught:
-        await make_client().schedule(
-            sim_creds, to=TO, body="later", messaging_service_sid=DEFAULT_SERVICE_SID, send_at=send_at
+        await rig.client().schedule(
+            rig.creds, to=TO, body="later", messaging_service_sid=DEFAULT_SERVICE_SID, send_at=send_at
         )
-    assert caught.value.unknown_outcome and posts(twilio_sim) == 1
+    assert caught.value.unknown_outcome and posts(rig.sim) == 1
 
 
-async def test_5xx_on_delete_is_retried(
-    make_client: Callable[..., TwilioClient], twilio_sim: TwilioSimulator, sim_creds: Credentials
-) -> None:
+async def test_5xx_on_delete_is_retried(rig: Rig) -> None:
     """A delete that got a 500 is tried again and succeeds."""
-    client = make_client()
-    sid = await send(client, sim_creds)
-    twilio_sim.clock.advance(timedelta(seconds=5))
-    twilio_sim.inject(Fault("status", method="DELETE", status=500))
-    await client.delete(sim_creds, sid)
-    assert sid not in twilio_sim.messages
+    client = rig.client()
+    sid = await send(client, rig.creds)
+    rig.sim.clock.advance(timedelta(seconds=5))
+    rig.sim.inject(Fault("status", method="DELETE", status=500))
+    await client.delete(rig.creds, sid)
+    assert sid not in rig.sim.messages
 
 
 # ── dropped connections and timeouts ─────────────────────────────────────────────────────────────────
 
 
-async def test_reset_on_get_is_retried(
-    make_client: Callable[..., TwilioClient], twilio_sim: TwilioSimulator, sim_creds: Credentials
-) -> None:
+async def test_reset_on_get_is_retried(rig: Rig) -> None:
     """A connection closed without an answer on a read is tried again (by aiohttp itself, or by us)."""
-    client = make_client()
-    sid = await send(client, sim_creds)
-    twilio_sim.inject(Fault("reset", method="GET"))
-    assert (await client.fetch(sim_creds, sid)).sid == sid
-    assert sum(1 for r in twilio_sim.requests if r.method == "GET") == 2
+    client = rig.client()
+    sid = await send(client, rig.creds)
+    rig.sim.inject(Fault("reset", method="GET"))
+    assert (await client.fetch(rig.creds, sid)).sid == sid
+    assert sum(1 for r in rig.sim.requests if r.method == "GET") == 2
 
 
-async def test_reset_on_create_is_unknown_outcome(
-    make_client: Callable[..., TwilioClient], twilio_sim: TwilioSimulator, sim_creds: Credentials
-) -> None:
+async def test_reset_on_create_is_unknown_outcome(rig: Rig) -> None:
     """A connection closed before answering a send cannot be told from one closed after: no re-send."""
-    twilio_sim.inject(Fault("reset", method="POST"))
+    rig.sim.inject(Fault("reset", method="POST"))
     with pytest.raises(TwilioError) as caught:
-        await send(make_client(), sim_creds)
+        await send(rig.client(), rig.creds)
     assert caught.value.unknown_outcome and "not re-sent" in str(caught.value)
-    assert posts(twilio_sim) == 1
+    assert posts(rig.sim) == 1
 
 
-async def test_apply_then_reset_on_create_leaves_exactly_one_message(
-    make_client: Callable[..., TwilioClient], twilio_sim: TwilioSimulator, sim_creds: Credentials
-) -> None:
+async def test_apply_then_reset_on_create_leaves_exactly_one_message(rig: Rig) -> None:
     """The message was stored before the connection dropped: the client reports unknown, never re-sends."""
-    twilio_sim.inject(Fault("apply_then_reset", method="POST"))
+    rig.sim.inject(Fault("apply_then_reset", method="POST"))
     with pytest.raises(TwilioError) as caught:
-        await send(make_client(), sim_creds)
+        await send(rig.client(), rig.creds)
     assert caught.value.unknown_outcome
-    assert posts(twilio_sim) == 1 and len(twilio_sim.messages) == 1
+    assert posts(rig.sim) == 1 and len(rig.sim.messages) == 1
 
 
-async def test_apply_then_hold_on_create_times_out_as_unknown_outcome(
-    make_client: Callable[..., TwilioClient], twilio_sim: TwilioSimulator, sim_creds: Credentials
-) -> None:
+async def test_apply_then_hold_on_create_times_out_as_unknown_outcome(rig: Rig) -> None:
     """A send stored but never answered times out (0.2 s) as unknown outcome, with one create only."""
-    twilio_sim.inject(Fault("apply_then_hold", method="POST"))
+    rig.sim.inject(Fault("apply_then_hold", method="POST"))
     with pytest.raises(TwilioError) as caught:
-        await send(make_client(timeout=0.2), sim_creds)
+        await send(rig.client(timeout=0.2), rig.creds)
     err = caught.value
     assert err.unknown_outcome and "no answer within 0.2 s" in str(err)
-    assert posts(twilio_sim) == 1 and len(twilio_sim.messages) == 1
-    twilio_sim.release_held()
+    assert posts(rig.sim) == 1 and len(rig.sim.messages) == 1
+    rig.sim.release_held()
 
 
-async def test_apply_then_hold_on_cancel_is_unknown_outcome(
-    make_client: Callable[..., TwilioClient], twilio_sim: TwilioSimulator, sim_creds: Credentials
-) -> None:
+async def test_apply_then_hold_on_cancel_is_unknown_outcome(rig: Rig) -> None:
     """A cancel with no answer is not retried either; the user is told to fetch the message."""
-    client = make_client(timeout=0.2)
-    send_at = twilio_sim.clock.now() + timedelta(hours=1)
+    client = rig.client(timeout=0.2)
+    send_at = rig.sim.clock.now() + timedelta(hours=1)
     sid = (
         await client.schedule(
-            sim_creds, to=TO, body="later", messaging_service_sid=DEFAULT_SERVICE_SID, send_at=send_at
+            rig.creds, to=TO, body="later", messaging_service_sid=DEFAULT_SERVICE_SID, send_at=send_at
         )
     ).sid
-    twilio_sim.inject(Fault("apply_then_hold", method="POST", path_contains=sid))
+    rig.sim.inject(Fault("apply_then_hold", method="POST", path_contains=sid))
     with pytest.raises(TwilioError) as caught:
-        await client.cancel(sim_creds, sid)
+        await client.cancel(rig.creds, sid)
     assert caught.value.unknown_outcome and "canceled" in str(caught.value)
-    assert sum(1 for r in twilio_sim.requests if r.path.endswith(f"{sid}.json")) == 1
-    twilio_sim.release_held()
+    assert sum(1 for r in rig.sim.requests if r.path.endswith(f"{sid}.json")) == 1
+    rig.sim.release_held()
 
 
-async def test_timeout_on_get_is_retried(
-    make_client: Callable[..., TwilioClient],
-    twilio_sim: TwilioSimulator,
-    sim_creds: Credentials,
-    fake_sleep: RecordingSleep,
-) -> None:
+async def test_timeout_on_get_is_retried(rig: Rig) -> None:
     """A read slower than the timeout is tried again and the second, prompt answer wins."""
-    twilio_sim.inject(Fault("latency", method="GET", seconds=0.5))
-    info = await make_client(timeout=0.2).verify_account(sim_creds)
-    assert info.sid == sim_creds.account_sid and len(fake_sleep.delays) == 1
+    rig.sim.inject(Fault("latency", method="GET", seconds=0.5))
+    info = await rig.client(timeout=0.2).verify_account(rig.creds)
+    assert info.sid == rig.creds.account_sid and len(rig.sleeps.delays) == 1
 
 
-async def test_latency_below_the_timeout_succeeds(
-    make_client: Callable[..., TwilioClient],
-    twilio_sim: TwilioSimulator,
-    sim_creds: Credentials,
-    fake_sleep: RecordingSleep,
-) -> None:
+async def test_latency_below_the_timeout_succeeds(rig: Rig) -> None:
     """A slow but timely answer is just an answer: no retry."""
-    twilio_sim.inject(Fault("latency", method="POST", seconds=0.05))
-    await send(make_client(timeout=5.0), sim_creds)
-    assert fake_sleep.delays == [] and len(twilio_sim.messages) == 1
+    rig.sim.inject(Fault("latency", method="POST", seconds=0.05))
+    await send(rig.client(timeout=5.0), rig.creds)
+    assert rig.sleeps.delays == [] and len(rig.sim.messages) == 1
 
 
-async def test_delete_applied_but_unanswered_counts_as_done(
-    make_client: Callable[..., TwilioClient],
-    twilio_sim: TwilioSimulator,
-    sim_creds: Credentials,
-    fake_sleep: RecordingSleep,
-) -> None:
+async def test_delete_applied_but_unanswered_counts_as_done(rig: Rig) -> None:
     """Delete applied, answer lost to a timeout, retry gets 404: gone as asked, so it succeeds."""
-    client = make_client(timeout=0.2)
-    sid = await send(client, sim_creds)
-    twilio_sim.clock.advance(timedelta(seconds=5))
-    twilio_sim.inject(Fault("apply_then_hold", method="DELETE"))
-    assert await client.delete(sim_creds, sid) is None
-    assert sid not in twilio_sim.messages and len(fake_sleep.delays) == 1
-    twilio_sim.release_held()
+    client = rig.client(timeout=0.2)
+    sid = await send(client, rig.creds)
+    rig.sim.clock.advance(timedelta(seconds=5))
+    rig.sim.inject(Fault("apply_then_hold", method="DELETE"))
+    assert await client.delete(rig.creds, sid) is None
+    assert sid not in rig.sim.messages and len(rig.sleeps.delays) == 1
+    rig.sim.release_held()
 
 
-async def test_404_on_a_first_delete_is_an_error(
-    make_client: Callable[..., TwilioClient], twilio_sim: TwilioSimulator, sim_creds: Credentials
-) -> None:
+async def test_404_on_a_first_delete_is_an_error(rig: Rig) -> None:
     """Without an earlier unanswered try, deleting an unknown SID is Twilio's 20404."""
     with pytest.raises(TwilioError) as caught:
-        await make_client().delete(sim_creds, "SM" + "4" * 32)
+        await rig.client().delete(rig.creds, "SM" + "4" * 32)
     assert caught.value.code == 20404
 
 

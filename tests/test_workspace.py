@@ -62,7 +62,7 @@ async def opened(tmp_path: Path) -> AsyncIterator[tuple[Opened, TwilioSimulator]
     sim = TwilioSimulator()
     url = await sim.start()
     sim.add_account(SID, TOKEN, friendly_name="Acme")
-    db = await Database.open(tmp_path / "bot.db", secret_keys=KEY)
+    db = await Database.connect(tmp_path / "bot.db", secret_keys=KEY)
     stores = Stores.over(db)
     settings = Settings(database_path=tmp_path / "bot.db", twilio_api_url=url)
     async with aiohttp.ClientSession() as session:
@@ -117,7 +117,7 @@ async def test_a_label_storage_cannot_hold_is_refused_before_twilio(
 async def test_a_suspended_or_closed_account_is_refused(tmp_path: Path, status: str) -> None:
     """Twilio says the account is not active: a sentence naming its status, nothing stored or audited."""
     runner, url = await _suspended_twilio(status)
-    db = await Database.open(tmp_path / "bot.db", secret_keys=KEY)
+    db = await Database.connect(tmp_path / "bot.db", secret_keys=KEY)
     try:
         stores = Stores.over(db)
         async with aiohttp.ClientSession() as session:
@@ -169,7 +169,7 @@ async def test_the_cli_add_is_audited_like_the_form(tmp_path: Path) -> None:
     finally:
         await sim.stop()
     assert code == 0, err.getvalue()
-    db = await Database.open(tmp_path / "bot.db", secret_keys=KEY)
+    db = await Database.connect(tmp_path / "bot.db", secret_keys=KEY)
     try:
         (entry,) = await Stores.over(db).audit.recent(TEAM, 10)
     finally:
