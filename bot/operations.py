@@ -503,17 +503,6 @@ class Operations:
         to, body = str(request["to"]), str(request["body"])
         media = request.get("media_urls")
         media_urls = tuple(media) if isinstance(media, list) else ()
-        send_at = _send_at(request)
-        if send_at is not None:
-            return await self.twilio.schedule(
-                creds,
-                to=to,
-                body=body,
-                messaging_service_sid=str(request["service"]),
-                send_at=send_at,
-                media_urls=media_urls,
-                status_callback=self.status_callback,
-            )
         sender = request.get("from")
         service = request.get("service")
         return await self.twilio.send(
@@ -522,6 +511,7 @@ class Operations:
             body=body,
             from_=str(sender) if sender else None,
             messaging_service_sid=str(service) if service and not sender else None,
+            send_at=_send_at(request),
             media_urls=media_urls,
             status_callback=self.status_callback,
         )

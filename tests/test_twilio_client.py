@@ -112,9 +112,9 @@ async def test_send_through_a_service_with_media_and_callback(
 async def test_schedule_a_message(
     client: TwilioClient, twilio_backend: Backend, backend_sim: TwilioSimulator | None
 ) -> None:
-    """schedule() sends ScheduleType=fixed and a UTC SendAt; the simulator holds it as scheduled."""
+    """send() with send_at sends ScheduleType=fixed and a UTC SendAt; the simulator holds it as scheduled."""
     send_at = later(backend_sim).replace(microsecond=0)
-    message = await client.schedule(
+    message = await client.send(
         twilio_backend.creds,
         to=TO,
         body="Reminder: standup",
@@ -189,7 +189,7 @@ async def test_cancel_a_scheduled_message(
     creds = twilio_backend.creds
     sid = PRISM_SID
     if backend_sim is not None:
-        scheduled = await client.schedule(
+        scheduled = await client.send(
             creds,
             to=TO,
             body="never mind",
@@ -357,10 +357,18 @@ async def test_send_rejects_a_malformed_service_sid(offline_client: TwilioClient
         await offline_client.send(CREDS, to=TO, body="hi", messaging_service_sid="MG123")
 
 
+async def test_scheduling_needs_a_messaging_service(offline_client: TwilioClient) -> None:
+    """Twilio schedules only through a Messaging Service: a send_at with just From is a ValueError."""
+    with pytest.raises(ValueError, match="Messaging Service"):
+        await offline_client.send(
+            CREDS, to=TO, body="hi", from_=DEFAULT_FROM, send_at=datetime(2030, 1, 1, tzinfo=UTC)
+        )
+
+
 async def test_schedule_rejects_a_naive_send_at(offline_client: TwilioClient) -> None:
-    """A naive datetime is ambiguous, so schedule() refuses it."""
+    """A naive datetime is ambiguous, so send() refuses it as send_at."""
     with pytest.raises(ValueError, match="timezone-aware"):
-        await offline_client.schedule(
+        await offline_client.send(
             CREDS, to=TO, body="hi", messaging_service_sid=DEFAULT_SERVICE_SID, send_at=datetime(2030, 1, 1)
         )
 
@@ -371,7 +379,7 @@ async def test_schedule_converts_other_zones_to_utc(
     """An aware send time in another zone is sent as the same instant in UTC with a Z."""
     tokyo = timezone(timedelta(hours=9))
     send_at = (twilio_sim.clock.now() + timedelta(hours=3)).astimezone(tokyo).replace(microsecond=0)
-    await sim_client.schedule(
+    await sim_client.send(
         sim_creds, to=TO, body="hi", messaging_service_sid=DEFAULT_SERVICE_SID, send_at=send_at
     )
     [create] = twilio_sim.creates()

@@ -132,11 +132,11 @@ async def test_500_on_create_is_unknown_outcome_and_not_retried(rig: Rig) -> Non
 
 
 async def test_503_on_schedule_is_unknown_outcome(rig: Rig) -> None:
-    """schedule() is a create too: a 503 is never retried."""
+    """A scheduled send is a create too: a 503 is never retried."""
     rig.sim.inject(Fault("status", method="POST", status=503))
     send_at = rig.sim.clock.now() + timedelta(hours=1)
     with pytest.raises(TwilioError) as caught:
-        await rig.client().schedule(
+        await rig.client().send(
             rig.creds, to=TO, body="later", messaging_service_sid=DEFAULT_SERVICE_SID, send_at=send_at
         )
     assert caught.value.unknown_outcome and posts(rig.sim) == 1
@@ -198,7 +198,7 @@ async def test_apply_then_hold_on_cancel_is_unknown_outcome(rig: Rig) -> None:
     client = rig.client(timeout=0.2)
     send_at = rig.sim.clock.now() + timedelta(hours=1)
     sid = (
-        await client.schedule(
+        await client.send(
             rig.creds, to=TO, body="later", messaging_service_sid=DEFAULT_SERVICE_SID, send_at=send_at
         )
     ).sid

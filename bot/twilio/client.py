@@ -2,9 +2,9 @@
 
 Retries follow what Twilio guarantees. A 429 was not processed and a connection that was refused never
 carried the request, so both are retried for every call. A 5xx, a timeout or a dropped connection is
-ambiguous: reads and deletes are retried, but a write (send, schedule, cancel) is never sent twice; it
-fails with `TwilioError(unknown_outcome=True)` so a person can look before trying again. Backoff is
-exponential with full jitter, honours Retry-After, and stops after `max_attempts` tries.
+ambiguous: reads and deletes are retried, but a write (a send, scheduled or not, or a cancel) is never
+sent twice; it fails with `TwilioError(unknown_outcome=True)` so a person can look before trying again.
+Backoff is exponential with full jitter, honours Retry-After, and stops after `max_attempts` tries.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ class TwilioClient:
         self._random = random
         self._observer: CallObserver = observer or _Unobserved()
 
-    # ── the seven operations ────────────────────────────────────────────────────────────────────────
+    # ── the operations ─────────────────────────────────────────────────────────────────────────────
 
     async def send(
         self,
@@ -147,13 +147,21 @@ class TwilioClient:
         body: str,
         from_: str | None = None,
         messaging_service_sid: str | None = None,
+        send_at: datetime | None = None,
         media_urls: Sequence[str] = (),
         status_callback: str | None = None,
     ) -> Message:
-        """Send a message now, from `from_` or through a Messaging Service (at least one is required).
+        """Send a message, now or at `send_at`: one create, as Twilio's API has one.
+
+        Now: from `from_` or through a Messaging Service (at least one is required). At `send_at` (an
+        aware datetime, sent as UTC): through a Messaging Service, which Twilio requires for scheduling.
+        A naive `send_at` raises ValueError: Twilio without a zone would send at the wrong hour. The
+        scheduling window itself (15 minutes to 35 days) is Twilio's to judge.
 
         Never retried after an ambiguous failure: see TwilioError.unknown_outcome.
         """
+        if send_at is not None and not messaging_service_sid:
+            raise ValueError("Scheduling needs a Messaging Service SID (MG…).")
         if not from_ and not messaging_service_sid:
             raise ValueError("A message needs a sender: give from_ or messaging_service_sid.")
         form = self._message_form(
@@ -164,36 +172,10 @@ class TwilioClient:
             media_urls=media_urls,
             status_callback=status_callback,
         )
-        return await self._create(creds, form)
-
-    async def schedule(
-        self,
-        creds: Credentials,
-        *,
-        to: str,
-        body: str,
-        messaging_service_sid: str,
-        send_at: datetime,
-        media_urls: Sequence[str] = (),
-        status_callback: str | None = None,
-    ) -> Message:
-        """Schedule a message through a Messaging Service for `send_at` (an aware datetime, sent as UTC).
-
-        A naive `send_at` raises ValueError: Twilio without a service or without a zone would send at once
-        or at the wrong hour. The scheduling window itself (15 minutes to 35 days) is Twilio's to judge.
-        """
-        if not messaging_service_sid:
-            raise ValueError("Scheduling needs a Messaging Service SID (MG…).")
-        form = self._message_form(
-            to=to,
-            body=body,
-            from_=None,
-            messaging_service_sid=messaging_service_sid,
-            media_urls=media_urls,
-            status_callback=status_callback,
-        )
-        form += [("ScheduleType", "fixed"), ("SendAt", format_send_at(send_at))]
-        return await self._create(creds, form)
+        if send_at is not None:
+            form += [("ScheduleType", "fixed"), ("SendAt", format_send_at(send_at))]
+        answer = await self._request(creds, "POST", self._messages_path(creds), form=form, write="send")
+        return _parse(Message.from_json, answer, write="send")
 
     async def list_messages(
         self,
@@ -331,11 +313,6 @@ class TwilioClient:
         return form
 
     # ── sending, retrying, classifying failures ─────────────────────────────────────────────────────
-
-    async def _create(self, creds: Credentials, form: list[tuple[str, str]]) -> Message:
-        """POST a new message, sent now or scheduled: a create, never sent twice."""
-        answer = await self._request(creds, "POST", self._messages_path(creds), form=form, write="send")
-        return _parse(Message.from_json, answer, write="send")
 
     async def _request(
         self,
