@@ -206,21 +206,27 @@ class ConversationStore:
         assert found is not None
         return _inbound(found)
 
-    async def mark_inbound(
-        self,
-        message_sid: str,
-        *,
-        state: str,
-        team_id: str | None = None,
-        conversation_id: int | None = None,
-        posted_ts: str | None = None,
+    async def mark_posted(
+        self, message_sid: str, *, team_id: str, conversation_id: int, posted_ts: str
     ) -> None:
-        """Record how far a text got: posted (with its ts), unrouted, or failed."""
+        """The text is shown in its conversation's thread, as the Slack message `posted_ts`."""
         await self._db.execute(
-            "UPDATE inbound_messages SET state = ?, team_id = COALESCE(?, team_id), "
-            "conversation_id = COALESCE(?, conversation_id), posted_ts = COALESCE(?, posted_ts) "
+            "UPDATE inbound_messages SET state = 'posted', team_id = ?, conversation_id = ?, posted_ts = ? "
             "WHERE message_sid = ?",
-            [state, team_id, conversation_id, posted_ts, message_sid],
+            [team_id, conversation_id, posted_ts, message_sid],
+        )
+
+    async def mark_unrouted(self, message_sid: str) -> None:
+        """The text came to a number no route names: kept, and counted for the admins, never shown."""
+        await self._db.execute(
+            "UPDATE inbound_messages SET state = 'unrouted' WHERE message_sid = ?", [message_sid]
+        )
+
+    async def mark_failed(self, message_sid: str, *, team_id: str) -> None:
+        """Slack refused the text for good; counted against `team_id`, whose route it had."""
+        await self._db.execute(
+            "UPDATE inbound_messages SET state = 'failed', team_id = ? WHERE message_sid = ?",
+            [team_id, message_sid],
         )
 
     async def unposted_inbound(self) -> list[InboundRow]:

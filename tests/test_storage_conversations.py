@@ -55,7 +55,7 @@ async def test_an_inbound_text_is_stored_once_per_message_sid(db: Database) -> N
     assert first is not None and first.state == "received" and first.body == "hi <!channel>"
     assert await store.record_inbound(text) is None
     assert [r.message_sid for r in await store.unposted_inbound()] == [first.message_sid]
-    await store.mark_inbound(first.message_sid, state="unrouted")
+    await store.mark_unrouted(first.message_sid)
     assert await store.unposted_inbound() == []
     assert await store.unrouted_count([AC]) == 1
     assert await store.unrouted_count(["AC" + "2" * 32]) == 0

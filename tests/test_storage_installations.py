@@ -145,7 +145,9 @@ async def _talk(db: Database, team: str, account_sid: str, number: str, event_id
         )
     )
     assert text is not None
-    await talks.mark_inbound(text.message_sid, state="posted", team_id=team, conversation_id=conversation.id)
+    await talks.mark_posted(
+        text.message_sid, team_id=team, conversation_id=conversation.id, posted_ts="0.500"
+    )
     await talks.record_reply(
         key=f"reply:{team}",
         team_id=team,

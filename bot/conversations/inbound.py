@@ -104,7 +104,7 @@ class Inbound:
             log.warning(
                 "text %s to %s arrived with no route; stored, not shown", row.message_sid, row.our_number
             )
-            await self.store.mark_inbound(row.message_sid, state="unrouted")
+            await self.store.mark_unrouted(row.message_sid)
             return
         sink = self._sink
         if sink is None:
@@ -115,12 +115,8 @@ class Inbound:
                 conversation = await self._conversation(sink, route, row)
                 change = opt_change(row)
                 ts = await sink.post_text(conversation, row)
-                await self.store.mark_inbound(
-                    row.message_sid,
-                    state="posted",
-                    team_id=route.team_id,
-                    conversation_id=conversation.id,
-                    posted_ts=ts,
+                await self.store.mark_posted(
+                    row.message_sid, team_id=route.team_id, conversation_id=conversation.id, posted_ts=ts
                 )
                 if change is not None and change != conversation.opted_out:
                     await self.store.set_opted_out(conversation.id, change)
@@ -133,7 +129,7 @@ class Inbound:
                 await self.sleep(min(max(wait.seconds, 0.0), RETRY_MAX))
             except PostFailed as err:
                 log.warning("could not show text %s in Slack: %s", row.message_sid, err.reason)
-                await self.store.mark_inbound(row.message_sid, state="failed", team_id=route.team_id)
+                await self.store.mark_failed(row.message_sid, team_id=route.team_id)
                 return
 
     async def _say(self, sink: ThreadSink, conversation: Conversation, sentence: str) -> None:
