@@ -27,7 +27,7 @@ from bot.slack.cards import (
 from bot.slack.commands import NOT_ADMIN, open_modal
 from bot.slack.conversation_cards import ACTION_CLOSE, ACTION_POINT, parse_point_value, root_card, route_card
 from bot.slack.modals import CALLBACKS
-from bot.slack.runner import SlackDeps, Where, interaction_context, run, tell_user
+from bot.slack.runner import Job, SlackDeps, Where, interaction_context, run, tell_user
 from bot.tasks import ShuttingDown
 from bot.twilio.errors import TwilioError
 
@@ -92,9 +92,8 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         cmd = build(sid=sid, account=account)
         kind = cmd.subcommand
         try:
-            deps.tasks.spawn(
-                run(deps, client, ctx, where, cmd, key=f"act:{ctx.team_id}:{kind}:{sid}"), name=kind
-            )
+            job = Job(ctx, where, cmd, key=f"act:{ctx.team_id}:{kind}:{sid}")
+            deps.tasks.spawn(run(deps, client, job), name=kind)
         except ShuttingDown as err:
             await _button_failed(deps, client, ctx, where, str(err), title="Not now")
 
@@ -139,9 +138,8 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             )
             return
         try:
-            deps.tasks.spawn(
-                run(deps, client, ctx, where, cmd, key="", page_uri=value["uri"]), name="next page"
-            )
+            job = Job(ctx, where, cmd, key="", page_uri=value["uri"])
+            deps.tasks.spawn(run(deps, client, job), name="next page")
         except ShuttingDown as err:
             await _button_failed(deps, client, ctx, where, str(err), title="Not now")
 

@@ -19,7 +19,7 @@ from bot.intake import NotAccepted
 from bot.operations import Context, DatabaseUnavailable, OperationError
 from bot.slack import cards, conversation_cards
 from bot.slack.modals import ModalMetadata, build_modal
-from bot.slack.runner import SlackDeps, Where, command_key, publish, run, tell_user
+from bot.slack.runner import Job, SlackDeps, Where, command_key, publish, run, tell_user
 from bot.slack.text import escape
 from bot.tasks import ShuttingDown
 
@@ -197,7 +197,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             else:
                 key = command_key(ctx.team_id, command.get("trigger_id"))
                 noted = dataclasses.replace(where, working_note=True)
-                deps.tasks.spawn(run(deps, client, ctx, noted, parsed, key=key), name="twilio command")
+                deps.tasks.spawn(run(deps, client, Job(ctx, noted, parsed, key=key)), name="twilio command")
                 await ack(text=WORKING_NOTE)
             deps.meter.command(parsed.subcommand, "accepted")
         except ShuttingDown as err:
@@ -229,8 +229,8 @@ async def _accept_create(
     if ticket is not None:
         noted = dataclasses.replace(where, working_note=True)
         try:
-            job = run(deps, client, ctx, noted, cmd, key=key, ticket=ticket)
-            deps.tasks.spawn(job, name="twilio command")
+            job = Job(ctx, noted, cmd, key=key, ticket=ticket)
+            deps.tasks.spawn(run(deps, client, job), name="twilio command")
         except ShuttingDown:
             ticket.lease.release()
             deps.meter.command(cmd.subcommand, "busy")

@@ -18,7 +18,7 @@ from bot.slack import cards
 from bot.slack.cards import Card
 from bot.slack.delivery import CARD_EVENT, NOT_LIVE_HINT, Delivery, card_metadata
 from bot.slack.modals import prefill_from_command
-from bot.slack.runner import COMMAND_KEY_PREFIX, SlackDeps, Where, run, tell_user
+from bot.slack.runner import COMMAND_KEY_PREFIX, Job, SlackDeps, Where, run, tell_user
 from bot.status import CardFacts, LiveStatus
 from bot.tasks import ShuttingDown
 from bot.twilio.models import Message
@@ -220,9 +220,7 @@ def _accepted_handlers(
             # Only a slash command left a "Working on it…" note to take away.
             working_note=bool(ctx.response_url) and item.ticket.key.startswith(COMMAND_KEY_PREFIX),
         )
-        job = run(
-            deps,
-            client,
+        job = Job(
             ctx,
             where,
             item.cmd,
@@ -231,7 +229,7 @@ def _accepted_handlers(
             note=note if noted_before is None or item.accepted_at < noted_before else None,
         )
         try:
-            deps.tasks.spawn(job, name="accepted create")
+            deps.tasks.spawn(run(deps, client, job), name="accepted create")
         except ShuttingDown:
             item.ticket.lease.release()  # still in the journal for the next start
 

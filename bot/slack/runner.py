@@ -130,6 +130,23 @@ class Where:
     working_note: bool = False
 
 
+@dataclass(frozen=True)
+class Job:
+    """One Twilio command to run after the ack: who asked, where its outcome goes, and how to run it."""
+
+    ctx: Context
+    where: Where
+    cmd: TwilioCommand
+    # The create's idempotency key: claimed with Twilio, carried in its card (unused by views).
+    key: str
+    # Set by a Next page button: the Twilio page link to list instead of the command's first page.
+    page_uri: str | None = None
+    # An accepted create's journal entry: its lease goes to the create, and it is marked done once shown.
+    ticket: Ticket | None = None
+    # A line for the create's card, e.g. that a bot restart delayed it.
+    note: str | None = None
+
+
 def interaction_context(
     body: Mapping[str, Any], *, channel_id: str | None, response_url: str | None
 ) -> Context:
@@ -230,72 +247,49 @@ async def publish(
     return Posted(ts, log_channel if log_ts else None, log_ts)
 
 
-async def run(
-    deps: SlackDeps,
-    client: AsyncWebClient,
-    ctx: Context,
-    where: Where,
-    cmd: TwilioCommand,
-    *,
-    key: str,
-    page_uri: str | None = None,
-    ticket: Ticket | None = None,
-    note: str | None = None,
-) -> None:
-    """Run `cmd` and post exactly one outcome for it; a create's card follows earlier creates' (bounded).
+async def run(deps: SlackDeps, client: AsyncWebClient, job: Job) -> None:
+    """Run `job` and post exactly one outcome for it; a create's card follows earlier creates' (bounded).
 
-    `ticket`: the accepted create's, marked done once its outcome is shown; `note` goes on its card.
+    An accepted create's ticket is marked done once its outcome is shown, not when the run is cancelled.
     """
     # Taken before the first await: tasks start in the order they were spawned, which is the order the
     # commands arrived in, whichever Twilio call then finishes first. Only creates queue: a view never
     # waits for someone else's send.
-    creates = isinstance(cmd, SendCommand | ScheduleCommand)
+    creates = isinstance(job.cmd, SendCommand | ScheduleCommand)
     turn = (
-        deps.delivery.turn(where.channel_id)
-        if creates and where.channel_id and not where.message_ts
+        deps.delivery.turn(job.where.channel_id)
+        if creates and job.where.channel_id and not job.where.message_ts
         else None
     )
     _TURN.set(turn)
     outcome = "error"  # unless _run returns: it raised while telling the user about a failure
     try:
         await deps.tasks.after_foreground()
-        outcome = await _run(
-            deps, client, ctx, where, cmd, key=key, page_uri=page_uri, ticket=ticket, note=note
-        )
+        outcome = await _run(deps, client, job)
     except BaseException:
-        if ticket is not None:
+        if job.ticket is not None:
             # Cancelled (shut-down): not marked done, so the next start runs it or settles its claim.
-            ticket.lease.release()
+            job.ticket.lease.release()
         raise
     finally:
         if turn is not None:
             turn.done()
-        deps.meter.operation(cmd.subcommand, outcome)
-    if ticket is not None:
-        await deps.intake.finish(ticket)
-    if where.working_note and where.response_url:
-        await deps.delivery.dismiss(where.response_url)
+        deps.meter.operation(job.cmd.subcommand, outcome)
+    if job.ticket is not None:
+        await deps.intake.finish(job.ticket)
+    if job.where.working_note and job.where.response_url:
+        await deps.delivery.dismiss(job.where.response_url)
 
 
-async def _run(
-    deps: SlackDeps,
-    client: AsyncWebClient,
-    ctx: Context,
-    where: Where,
-    cmd: TwilioCommand,
-    *,
-    key: str,
-    page_uri: str | None,
-    ticket: Ticket | None,
-    note: str | None,
-) -> str:
-    """Run `cmd` and show its outcome; returns the outcome's name for the metrics."""
+async def _run(deps: SlackDeps, client: AsyncWebClient, job: Job) -> str:
+    """Run `job` and show its outcome; returns the outcome's name for the metrics."""
+    ctx, where, cmd = job.ctx, job.where, job.cmd
     name = cmd.subcommand
     ops = deps.operations
     try:
         if isinstance(cmd, SendCommand | ScheduleCommand):
-            lease = ticket.lease if ticket is not None else None
-            result = await ops.create(ctx, cmd, key=key, lease=lease)
+            lease = job.ticket.lease if job.ticket is not None else None
+            result = await ops.create(ctx, cmd, key=job.key, lease=lease)
             if isinstance(result, Duplicate):
                 return "duplicate"  # the first delivery of this action owns the card
             card = cards.message_card(
@@ -305,21 +299,21 @@ async def _run(
                     account_label=result.account.label,
                     operation="send" if isinstance(cmd, SendCommand) else "schedule",
                     send_at=result.send_at,
-                    note=" ".join(n for n in (note, result.note) if n) or None,
+                    note=" ".join(n for n in (job.note, result.note) if n) or None,
                 )
             )
             live = deps.status.enabled
             posted = await publish(
-                deps, client, ctx, where, card, fallback_note=NOT_LIVE_HINT if live else None, key=key
+                deps, client, ctx, where, card, fallback_note=NOT_LIVE_HINT if live else None, key=job.key
             )
-            await ops.card_posted(key)
+            await ops.card_posted(job.key)
             if live:
                 await _follow(deps, result, where, posted)
         elif isinstance(cmd, ListCommand):
             try:
-                page, account = await ops.list(ctx, cmd, page_uri=page_uri)
+                page, account = await ops.list(ctx, cmd, page_uri=job.page_uri)
             except ValueError:
-                if page_uri is None:
+                if job.page_uri is None:
                     raise
                 # The client refuses a link into another Twilio account than the label now names.
                 raise OperationError(STALE_PAGE_SENTENCE) from None
@@ -332,11 +326,11 @@ async def _run(
                 page,
                 requested_by=ctx.user_id,
                 account_label=account.label,
-                filters=_filters(cmd) if page_uri is None else _filters_of_link(page_uri),
+                filters=_filters(cmd) if job.page_uri is None else _filters_of_link(job.page_uri),
                 next_value=nxt,
                 title="Scheduled messages" if cmd.scheduled_only else "Messages",
             )
-            await publish(deps, client, ctx, where, card, mirror=page_uri is None)
+            await publish(deps, client, ctx, where, card, mirror=job.page_uri is None)
         elif isinstance(cmd, FetchCommand):
             message, account = await ops.fetch(ctx, cmd)
             op: cards.Operation = "refresh" if where.message_ts else "fetch"
@@ -367,7 +361,7 @@ async def _run(
         )
         return "rejected"
     except TwilioError as err:
-        await _twilio_failed(deps, client, ctx, where, cmd, err, key=key)
+        await _twilio_failed(deps, client, job, err)
         return "unknown" if err.unknown_outcome else "twilio_error"
     except DatabaseUnavailable as err:
         # Raised only before anything reached Twilio: after a create, the operation keeps its bookkeeping
@@ -413,16 +407,8 @@ async def _follow(deps: SlackDeps, result: Sent, where: Where, posted: Posted) -
         log.exception("could not note where the card of %s went: it will not update", result.message.sid)
 
 
-async def _twilio_failed(
-    deps: SlackDeps,
-    client: AsyncWebClient,
-    ctx: Context,
-    where: Where,
-    cmd: TwilioCommand,
-    err: TwilioError,
-    *,
-    key: str,
-) -> None:
+async def _twilio_failed(deps: SlackDeps, client: AsyncWebClient, job: Job, err: TwilioError) -> None:
+    ctx, where, cmd = job.ctx, job.where, job.cmd
     name = cmd.subcommand
     if err.unknown_outcome and isinstance(cmd, SendCommand | ScheduleCommand):
         # The team must see this one: a text may have gone out that nobody has a card for.
@@ -433,8 +419,8 @@ async def _twilio_failed(
             account_label=cmd.account or "default",
             detail=str(err),
         )
-        await publish(deps, client, ctx, where, card, key=key)
-        await deps.operations.card_posted(key)
+        await publish(deps, client, ctx, where, card, key=job.key)
+        await deps.operations.card_posted(job.key)
         return
     reopen = (name, prefill_from_command(cmd)) if not where.message_ts else None
     card = cards.error_card(
@@ -442,7 +428,7 @@ async def _twilio_failed(
     )
     await tell_user(deps, client, where, card)
     if isinstance(cmd, SendCommand | ScheduleCommand):
-        await deps.operations.card_posted(key)
+        await deps.operations.card_posted(job.key)
 
 
 def _filters(cmd: ListCommand) -> str:

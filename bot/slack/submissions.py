@@ -20,7 +20,7 @@ from bot.slack import cards
 from bot.slack.commands import NOT_ADMIN, SAVED_FOR_RESTART
 from bot.slack.forms import FieldErrors, parse_submission
 from bot.slack.modals import CALLBACKS, ModalMetadata
-from bot.slack.runner import SlackDeps, Where, interaction_context, run, tell_user
+from bot.slack.runner import Job, SlackDeps, Where, interaction_context, run, tell_user
 from bot.tasks import ShuttingDown
 from bot.workspace import AccountSetup, SetupRefused, StoredAccount
 
@@ -134,7 +134,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 return
         try:
             deps.tasks.spawn(
-                run(deps, client, ctx, where, cmd, key=key, ticket=ticket),
+                run(deps, client, Job(ctx, where, cmd, key=key, ticket=ticket)),
                 name=f"modal {view.get('callback_id')}",
             )
         except ShuttingDown as err:
