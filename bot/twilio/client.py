@@ -160,18 +160,28 @@ class TwilioClient:
 
         Never retried after an ambiguous failure: see TwilioError.unknown_outcome.
         """
+        if not to:
+            raise ValueError("A message needs a recipient (to).")
         if send_at is not None and not messaging_service_sid:
             raise ValueError("Scheduling needs a Messaging Service SID (MG…).")
         if not from_ and not messaging_service_sid:
             raise ValueError("A message needs a sender: give from_ or messaging_service_sid.")
-        form = self._message_form(
-            to=to,
-            body=body,
-            from_=from_,
-            messaging_service_sid=messaging_service_sid,
-            media_urls=media_urls,
-            status_callback=status_callback,
-        )
+        if messaging_service_sid and not _SERVICE_SID.fullmatch(messaging_service_sid):
+            raise ValueError("A Messaging Service SID is MG followed by 32 hexadecimal characters.")
+        if isinstance(media_urls, str):
+            raise ValueError("media_urls is a sequence of URLs, not one string.")
+        if len(media_urls) > MAX_MEDIA:
+            raise ValueError(f"Twilio accepts at most {MAX_MEDIA} media URLs per message.")
+        form = [("To", to)]
+        if from_:
+            form.append(("From", from_))
+        if messaging_service_sid:
+            form.append(("MessagingServiceSid", messaging_service_sid))
+        if body or not media_urls:
+            form.append(("Body", body))
+        form += [("MediaUrl", url) for url in media_urls]
+        if status_callback:
+            form.append(("StatusCallback", status_callback))
         if send_at is not None:
             form += [("ScheduleType", "fixed"), ("SendAt", format_send_at(send_at))]
         answer = await self._request(creds, "POST", self._messages_path(creds), form=form, write="send")
@@ -281,36 +291,6 @@ class TwilioClient:
 
     def _url(self, path: str) -> str:
         return self._base + path
-
-    @staticmethod
-    def _message_form(
-        *,
-        to: str,
-        body: str,
-        from_: str | None,
-        messaging_service_sid: str | None,
-        media_urls: Sequence[str],
-        status_callback: str | None,
-    ) -> list[tuple[str, str]]:
-        if not to:
-            raise ValueError("A message needs a recipient (to).")
-        if messaging_service_sid and not _SERVICE_SID.fullmatch(messaging_service_sid):
-            raise ValueError("A Messaging Service SID is MG followed by 32 hexadecimal characters.")
-        if isinstance(media_urls, str):
-            raise ValueError("media_urls is a sequence of URLs, not one string.")
-        if len(media_urls) > MAX_MEDIA:
-            raise ValueError(f"Twilio accepts at most {MAX_MEDIA} media URLs per message.")
-        form = [("To", to)]
-        if from_:
-            form.append(("From", from_))
-        if messaging_service_sid:
-            form.append(("MessagingServiceSid", messaging_service_sid))
-        if body or not media_urls:
-            form.append(("Body", body))
-        form += [("MediaUrl", url) for url in media_urls]
-        if status_callback:
-            form.append(("StatusCallback", status_callback))
-        return form
 
     # ── sending, retrying, classifying failures ─────────────────────────────────────────────────────
 
