@@ -130,7 +130,7 @@ DESCRIPTIONS: dict[str, str] = {
     "setup": "Add or replace a Twilio account for this workspace (admins only).",
     "accounts": "List this workspace's Twilio accounts.",
     "send": "Send an SMS or WhatsApp message now.",
-    "schedule": "Schedule a message 15 minutes to 35 days ahead through a Messaging Service.",
+    "schedule": f"Schedule a message {DEFAULT_WINDOW.describe()} ahead through a Messaging Service.",
     "list": "List recent messages, filtered by number or date; list scheduled shows those not yet sent.",
     "fetch": "Show one message and its delivery status.",
     "cancel": "Cancel a scheduled message before it is sent.",

@@ -246,6 +246,10 @@ class SendWindow:
     min_ahead: timedelta
     max_ahead: timedelta
 
+    def describe(self) -> str:
+        """The window in words, for hints and help: "15 minutes to 35 days"."""
+        return f"{_duration(self.min_ahead)} to {_duration(self.max_ahead)}"
+
 
 # Twilio's own window; a caller passes another only for an account with older limits.
 DEFAULT_WINDOW = SendWindow(min_ahead=timedelta(minutes=15), max_ahead=timedelta(days=35))

@@ -364,7 +364,6 @@ def _schedule_blocks(
 ) -> list[Block]:
     sole = _sole(accounts)
     service = prefill.get("service") or (sole.default_service_sid if sole else None)
-    days = max(int(window.max_ahead.total_seconds() // 86400), 1)
     return [
         *_account_blocks(accounts, prefill),
         _recipient_input(prefill),
@@ -376,7 +375,7 @@ def _schedule_blocks(
                 action_id=ACTION_ID,
                 initial_date_time=_initial_send_at(prefill.get("send_at"), now=now, window=window),
             ),
-            hint=_plain(f"15 minutes to {days} days ahead, in your own time zone."),
+            hint=_plain(f"{window.describe()} ahead, in your own time zone."),
         ),
         # Last: it is optional and usually prefilled, so the form's focus lands on To.
         _text_input(
